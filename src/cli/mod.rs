@@ -1,0 +1,31 @@
+//! Command-line front end: clap argument structs (what the user typed) and the wiring from
+//! validated arguments to the library. One file per command group.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod netfilter;
+pub mod output;
+
+/// Where does this packet really go inside a pod with an Istio sidecar, and why?
+#[derive(Debug, Parser)]
+#[command(name = "meshpath", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read iptables-save rule sets and walk packets through the kernel's netfilter path.
+    #[command(subcommand)]
+    Netfilter(netfilter::NetfilterCommand),
+}
+
+/// Runs one command; `Err` is a diagnostic for standard error (exit code 2).
+pub fn run(cli: Cli) -> miette::Result<ExitCode> {
+    match cli.command {
+        Command::Netfilter(cmd) => netfilter::run(cmd),
+    }
+}

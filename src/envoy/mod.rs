@@ -1,0 +1,1 @@
+//! Envoy `/config_dump` parser, model and matching.

@@ -1,0 +1,13 @@
+//! meshpath: where does this packet really go inside a Kubernetes pod with an Istio sidecar, and why?
+//!
+//! Data flows one way: parse, model, simulate, render.
+//!
+//! * [`netfilter`]: `iptables-save` parser, rule model and the kernel-faithful evaluator.
+//! * [`netns`]: a pod's interfaces, addresses, routes, ip rules and sockets.
+//! * [`envoy`]: Envoy `/config_dump` parser, listener/route/cluster model and Envoy's matching.
+//! * [`corpus`]: locating the shared conformance corpus for tests and benchmarks.
+
+pub mod corpus;
+pub mod envoy;
+pub mod netfilter;
+pub mod netns;

@@ -1,0 +1,6 @@
+//! Netfilter: the `iptables-save` parser, the rule model, and the evaluator that walks a packet
+//! through the kernel's hooks exactly as Linux does (see `docs/netfilter.md`).
+
+pub mod model;
+
+pub use model::*;

@@ -1,0 +1,1 @@
+//! A pod's network namespace: interfaces, addresses, routes, ip rules and sockets.
