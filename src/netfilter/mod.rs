@@ -2,5 +2,6 @@
 //! through the kernel's hooks exactly as Linux does (see `docs/netfilter.md`).
 
 pub mod model;
+pub mod parse;
 
 pub use model::*;
