@@ -16,7 +16,8 @@ pub enum Family {
 }
 
 /// The five iptables tables, in no particular order (hook order lives in the evaluator).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TableName {
     Raw,
     Mangle,

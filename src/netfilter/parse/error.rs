@@ -89,58 +89,51 @@ impl SourceCode for LineSource<'_> {
     }
 }
 
-/// Renders as a miette diagnostic; `LineSource` is built on demand from the stored line.
-pub struct ParseDiagnostic<'e> {
-    err: &'e ParseError,
-    source: LineSource<'e>,
-}
-
-impl ParseError {
-    pub fn diagnostic(&self) -> ParseDiagnostic<'_> {
-        ParseDiagnostic {
-            err: self,
-            source: LineSource {
-                name: &self.file,
-                text: &self.line_text,
-                line: self.line,
-            },
+impl SourceCode for ParseError {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, miette::MietteError> {
+        LineSource {
+            name: &self.file,
+            text: &self.line_text,
+            line: self.line,
         }
+        .read_span(span, before, after)
+        .map(|c| {
+            // Re-wrap so the contents borrow from `self`, not the temporary.
+            Box::new(MietteSpanContents::new_named(
+                self.file.clone(),
+                self.line_text.as_bytes(),
+                *c.span(),
+                c.line(),
+                c.column(),
+                c.line_count(),
+            )) as Box<dyn SpanContents<'a> + 'a>
+        })
     }
 }
 
-impl fmt::Debug for ParseDiagnostic<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.err, f)
-    }
-}
-
-impl fmt::Display for ParseDiagnostic<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self.err, f)
-    }
-}
-
-impl std::error::Error for ParseDiagnostic<'_> {}
-
-impl Diagnostic for ParseDiagnostic<'_> {
+impl Diagnostic for ParseError {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         Some(Box::new("meshpath::netfilter::parse"))
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.err
-            .help
+        self.help
             .as_ref()
             .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        Some(&self.source)
+        Some(self)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let start = (self.err.col - 1).min(self.err.line_text.len());
-        let len = self.err.len.min(self.err.line_text.len() - start);
+        let start = (self.col - 1).min(self.line_text.len());
+        let len = self.len.min(self.line_text.len() - start);
         Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
             Some("here".to_string()),
             SourceSpan::from((start, len)),

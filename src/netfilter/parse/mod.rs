@@ -15,7 +15,7 @@ mod value;
 
 use std::collections::HashMap;
 
-pub use error::{ParseDiagnostic, ParseError, Problem};
+pub use error::{ParseError, Problem};
 
 use crate::netfilter::model::*;
 use lexer::{tokenize, Token};
@@ -198,14 +198,16 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
                         format!("built-in chain {name} needs a policy (ACCEPT or DROP)"),
                     )))
                 }
-                (p, false) if p == "ACCEPT" || p == "DROP" => return Err(at(Problem::new(
-                    indent,
-                    trimmed.len(),
-                    format!(
+                (p, false) if p == "ACCEPT" || p == "DROP" => {
+                    return Err(at(Problem::new(
+                        indent,
+                        trimmed.len(),
+                        format!(
                         "`{name}` is not a built-in chain of table {}, so it cannot have a policy",
                         table.name
                     ),
-                ))),
+                    )))
+                }
                 (p, _) => {
                     return Err(at(Problem::new(
                         indent,
