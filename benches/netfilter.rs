@@ -40,7 +40,7 @@ fn bench(c: &mut Criterion) {
     // A service near the end of KUBE-SERVICES, so the whole chain is scanned.
     let last_svc = text
         .lines()
-        .rfind(|l| l.starts_with("-A KUBE-SERVICES -d ") \&\& l.contains("-j KUBE-SVC-"))
+        .rfind(|l| l.starts_with("-A KUBE-SERVICES -d ") && l.contains("-j KUBE-SVC-"))
         .expect("a service rule");
     let words: Vec<&str> = last_svc.split_whitespace().collect();
     let dst = words[3].trim_end_matches("/32").parse().expect("address");
