@@ -61,6 +61,12 @@ pub fn redirect_uri(
     new_uri(redirect, headers, &path)
 }
 
+/// `Http::Utility::newUri` on headers whose `:path` is already rewritten (what
+/// router_check_tool reports as `path_redirect`).
+pub fn redirect_location(redirect: Option<&RedirectAction>, headers: &HeaderMap) -> String {
+    new_uri(redirect, headers, headers.get(":path").unwrap_or(""))
+}
+
 /// `Http::Utility::newUri` with `path` as the request's current `:path`.
 fn new_uri(redirect: Option<&RedirectAction>, headers: &HeaderMap, path: &str) -> String {
     let request_scheme = headers.get(":scheme").unwrap_or("");

@@ -43,8 +43,8 @@ pub use decision::{
     WeightedBranch,
 };
 pub use finalize::{
-    finalize_request_headers, finalize_response_headers, redirect_uri, rewrite_path,
-    ssl_redirect_uri,
+    finalize_request_headers, finalize_response_headers, redirect_location, redirect_uri,
+    rewrite_path, ssl_redirect_uri,
 };
 pub use headers::{AppendAction, FormatContext, HeaderValue, HeaderValueOption};
 pub use matchers::{
