@@ -124,3 +124,19 @@ fn corpus_weighted_coverage_is_100_percent() {
         .stdout(predicate::str::is_match("route name: new_endpoint2-.+").unwrap())
         .stdout(predicate::str::is_match("route name: -.+").unwrap());
 }
+
+#[test]
+fn why_explains_the_routers_choice() {
+    cmd()
+        .args(["route-check", "--config", &format!("{DIR}/routes.yaml")])
+        .args(["--tests", &format!("{DIR}/failing.golden.proto.yaml"), "--only-show-failures", "--why"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "  why: virtual_hosts[0] \"web\" chosen: exact domain \"web.example.com\"",
+        ))
+        .stderr(predicate::str::contains(
+            "  why: virtual_hosts[0].routes[0] \"api\" skipped: prefix \"/api/\" does not match path \"/\"",
+        ))
+        .stderr(predicate::str::contains("  why: virtual_hosts[0].routes[2] \"split\" chosen: prefix \"/\" matches"));
+}

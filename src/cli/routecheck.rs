@@ -45,6 +45,10 @@ pub struct RouteCheckArgs {
     /// List routes no test covered, by unique route name.
     #[arg(long)]
     pub detailed_coverage: bool,
+    /// After a failing test, also print what the router considered (virtual host and each
+    /// route tried, with the first criterion that failed).
+    #[arg(long)]
+    pub why: bool,
     /// Accepted for compatibility; deprecated fields are never rejected here.
     #[arg(long)]
     pub disable_deprecation_check: bool,
@@ -83,6 +87,22 @@ pub fn run(args: RouteCheckArgs) -> miette::Result<ExitCode> {
             let _ = writeln!(err, "{}", r.test_name);
             for f in &r.failures {
                 let _ = writeln!(err, "{f}");
+            }
+            if args.why {
+                for c in &r.decision.considered {
+                    let verdict = if c.matched { "chosen" } else { "skipped" };
+                    let _ = writeln!(
+                        err,
+                        "  why: {} {:?} {verdict}: {}",
+                        if c.source.is_empty() {
+                            "route table"
+                        } else {
+                            c.source.as_str()
+                        },
+                        c.name,
+                        c.detail
+                    );
+                }
             }
         }
     }

@@ -331,6 +331,13 @@ pub struct RouteAction {
         deserialize_with = "opt_bool_lenient"
     )]
     pub auto_host_rewrite: Option<bool>,
+    /// Append the pre-rewrite host to `x-forwarded-host` on a host rewrite.
+    #[serde(
+        default,
+        alias = "appendXForwardedHost",
+        deserialize_with = "bool_lenient"
+    )]
+    pub append_x_forwarded_host: bool,
     /// Route timeout in nanoseconds (`None` = Envoy's default of 15 s).
     #[serde(default, deserialize_with = "duration_nanos")]
     pub timeout: Option<u64>,
