@@ -37,8 +37,22 @@ pub struct RouteConfig {
     pub most_specific_header_mutations_wins: bool,
     /// Strip `;params` before path matching.
     pub ignore_path_parameters_in_path_matching: bool,
+    /// `metadata` (newer Envoy), including Istio's `filter_metadata.istio.config`.
+    pub metadata: Metadata,
     /// Fields present in the input that this model does not evaluate (e.g. `vhds`).
     pub unsupported: Vec<String>,
+}
+
+impl RouteConfig {
+    /// Istio's `metadata.filter_metadata.istio.config`, when present.
+    pub fn istio_config(&self) -> Option<&str> {
+        self.metadata.istio_config()
+    }
+
+    /// The virtual host a decision selected.
+    pub fn virtual_host(&self, selected: &super::decision::Selected) -> Option<&VirtualHost> {
+        self.virtual_hosts.get(selected.index)
+    }
 }
 
 /// `envoy.config.route.v3.VirtualHost`.
