@@ -140,3 +140,32 @@ fn why_explains_the_routers_choice() {
         ))
         .stderr(predicate::str::contains("  why: virtual_hosts[0].routes[2] \"split\" chosen: prefix \"/\" matches"));
 }
+
+#[test]
+fn a_bootstrap_is_read_through_its_listener() {
+    let Ok(dir) = meshpath::corpus::dir("router-check") else {
+        println!("SKIP router-check corpus: not found");
+        return;
+    };
+    let cfg = dir.join("extra-upstream-refs/ClusterHeaderBootstrap.yaml");
+    let tests = dir.join("extra-upstream-refs/DefaultRuntime.golden.proto.json");
+    cmd()
+        .arg("route-check")
+        .arg("-c")
+        .arg(&cfg)
+        .arg("-t")
+        .arg(&tests)
+        .args(["-l", "main"])
+        .assert()
+        .success()
+        .stdout("Current route coverage: 66.6667%\n");
+    cmd()
+        .arg("route-check")
+        .arg("-c")
+        .arg(&cfg)
+        .arg("-t")
+        .arg(&tests)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--listener"));
+}

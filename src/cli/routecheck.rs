@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use meshpath::envoy::route::check::{format_g6, load_route_config, parse_test_file, run_suite};
+use meshpath::envoy::route::check::{
+    format_g6, load_route_config_for_listener, parse_test_file, run_suite,
+};
 
 #[derive(Debug, Args)]
 pub struct RouteCheckArgs {
@@ -29,6 +31,10 @@ pub struct RouteCheckArgs {
         value_name = "TESTS"
     )]
     pub tests: PathBuf,
+    /// With a Bootstrap as --config: the static listener whose HTTP connection manager holds
+    /// the inline route_config to check.
+    #[arg(long, short = 'l', value_name = "NAME")]
+    pub listener: Option<String>,
     /// Print every test name (passing ones to stdout, failing ones and their failures to
     /// stderr).
     #[arg(long, short = 'd')]
@@ -62,8 +68,12 @@ fn read(path: &PathBuf) -> miette::Result<String> {
 pub fn run(args: RouteCheckArgs) -> miette::Result<ExitCode> {
     let config_name = args.config.display().to_string();
     let tests_name = args.tests.display().to_string();
-    let (config, _) = load_route_config(&read(&args.config)?, &config_name)
-        .map_err(|e| miette::miette!("{e}"))?;
+    let (config, _) = load_route_config_for_listener(
+        &read(&args.config)?,
+        &config_name,
+        args.listener.as_deref(),
+    )
+    .map_err(|e| miette::miette!("{e}"))?;
     let suite =
         parse_test_file(&read(&args.tests)?, &tests_name).map_err(|e| miette::miette!("{e}"))?;
     let run = run_suite(&config, &suite);

@@ -60,12 +60,26 @@ pub enum ConfigFormat {
     V3Json,
     V3Yaml,
     LegacyV1Json,
+    /// A whole `envoy.config.bootstrap.v3.Bootstrap`; the route table is the inline
+    /// `route_config` of the named listener's first HTTP connection manager.
+    Bootstrap,
 }
 
 /// Loads a route table as router_check_tool does: YAML (by `.yaml`/`.yml` name) or JSON, v3
 /// or the legacy v1 JSON, rejecting unknown top-level fields the way the tool's strict proto
 /// loader does (`INVALID_ARGUMENT ... no such field`).
 pub fn load_route_config(text: &str, name: &str) -> Result<(RouteConfig, ConfigFormat), String> {
+    load_route_config_for_listener(text, name, None)
+}
+
+/// As [`load_route_config`], also accepting a Bootstrap (as the newer tool's `-l LISTENER`
+/// does): the route table is the inline `route_config` of the first HTTP connection manager
+/// of static listener `listener`.
+pub fn load_route_config_for_listener(
+    text: &str,
+    name: &str,
+    listener: Option<&str>,
+) -> Result<(RouteConfig, ConfigFormat), String> {
     let lower = name.to_ascii_lowercase();
     let yaml = lower.ends_with(".yaml") || lower.ends_with(".yml");
     let value: serde_json::Value = if yaml {
@@ -83,6 +97,10 @@ pub fn load_route_config(text: &str, name: &str) -> Result<(RouteConfig, ConfigF
     if !yaml && legacy::looks_like_v1(&value) {
         let cfg = legacy::from_v1_json(text, name).map_err(|e| e.to_string())?;
         return Ok((cfg, ConfigFormat::LegacyV1Json));
+    }
+    if obj.contains_key("static_resources") || obj.contains_key("staticResources") {
+        return bootstrap_route_config(&value, name, listener)
+            .map(|c| (c, ConfigFormat::Bootstrap));
     }
     if let Some(bad) = obj
         .keys()
@@ -105,4 +123,75 @@ pub fn load_route_config(text: &str, name: &str) -> Result<(RouteConfig, ConfigF
         ConfigFormat::V3Json
     };
     Ok((cfg, fmt))
+}
+
+fn field<'a>(v: &'a serde_json::Value, snake: &str, camel: &str) -> Option<&'a serde_json::Value> {
+    v.get(snake).or_else(|| v.get(camel))
+}
+
+fn bootstrap_route_config(
+    doc: &serde_json::Value,
+    name: &str,
+    listener: Option<&str>,
+) -> Result<RouteConfig, String> {
+    let listeners: Vec<&serde_json::Value> = field(doc, "static_resources", "staticResources")
+        .and_then(|s| s.get("listeners"))
+        .and_then(|l| l.as_array())
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let names: Vec<&str> = listeners
+        .iter()
+        .filter_map(|l| l.get("name").and_then(|n| n.as_str()))
+        .collect();
+    let Some(wanted) = listener else {
+        return Err(format!(
+            "{name}: a Bootstrap needs --listener NAME to choose the route table (static \
+             listeners: {})",
+            names.join(", ")
+        ));
+    };
+    let (li, l) = listeners
+        .iter()
+        .enumerate()
+        .find(|(_, l)| l.get("name").and_then(|n| n.as_str()) == Some(wanted))
+        .ok_or_else(|| {
+            format!(
+                "{name}: no static listener named {wanted:?} (static listeners: {})",
+                names.join(", ")
+            )
+        })?;
+    let chains = field(l, "filter_chains", "filterChains")
+        .and_then(|c| c.as_array())
+        .cloned()
+        .unwrap_or_default();
+    for (ci, chain) in chains.iter().enumerate() {
+        let filters = chain
+            .get("filters")
+            .and_then(|f| f.as_array())
+            .cloned()
+            .unwrap_or_default();
+        for (fi, f) in filters.iter().enumerate() {
+            let Some(tc) = field(f, "typed_config", "typedConfig") else {
+                continue;
+            };
+            let is_hcm = tc
+                .get("@type")
+                .and_then(|t| t.as_str())
+                .is_some_and(|t| t.ends_with("HttpConnectionManager"));
+            let Some(rc) = field(tc, "route_config", "routeConfig").filter(|_| is_hcm) else {
+                continue;
+            };
+            let mut cfg: RouteConfig = serde_json::from_value(rc.clone()).map_err(|e| {
+                format!(
+                    "{name}: static_resources.listeners[{li}].filter_chains[{ci}].filters[{fi}]\
+                     .typed_config.route_config: {e}"
+                )
+            })?;
+            cfg.assign_sources();
+            return Ok(cfg);
+        }
+    }
+    Err(format!(
+        "{name}: listener {wanted:?} has no HTTP connection manager with an inline route_config"
+    ))
 }
