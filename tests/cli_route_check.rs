@@ -169,3 +169,13 @@ fn a_bootstrap_is_read_through_its_listener() {
         .code(2)
         .stderr(predicate::str::contains("--listener"));
 }
+
+#[test]
+fn a_misspelt_route_field_is_rejected_with_its_path() {
+    cmd()
+        .args(["route-check", "-c", &format!("{DIR}/typo-route.yaml")])
+        .args(["-t", &format!("{DIR}/tests.golden.proto.json")])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no such field: 'clustr'"));
+}

@@ -4,6 +4,8 @@
 mod coverage;
 mod pbtext;
 mod run;
+mod schema;
+mod strict;
 mod testfile;
 
 pub use coverage::unique_route_name;
@@ -15,44 +17,6 @@ pub use testfile::{
 
 use super::legacy;
 use super::RouteConfig;
-
-/// Top-level fields of `envoy.config.route.v3.RouteConfiguration` (snake and camel case).
-const ROUTE_CONFIGURATION_FIELDS: &[&str] = &[
-    "@type",
-    "name",
-    "virtual_hosts",
-    "vhds",
-    "internal_only_headers",
-    "response_headers_to_add",
-    "response_headers_to_remove",
-    "request_headers_to_add",
-    "request_headers_to_remove",
-    "most_specific_header_mutations_wins",
-    "validate_clusters",
-    "max_direct_response_body_size_bytes",
-    "cluster_specifier_plugins",
-    "request_mirror_policies",
-    "ignore_port_in_host_matching",
-    "ignore_path_parameters_in_path_matching",
-    "typed_per_filter_config",
-    "metadata",
-    "vhost_header",
-    "virtualHosts",
-    "internalOnlyHeaders",
-    "responseHeadersToAdd",
-    "responseHeadersToRemove",
-    "requestHeadersToAdd",
-    "requestHeadersToRemove",
-    "mostSpecificHeaderMutationsWins",
-    "validateClusters",
-    "maxDirectResponseBodySizeBytes",
-    "clusterSpecifierPlugins",
-    "requestMirrorPolicies",
-    "ignorePortInHostMatching",
-    "ignorePathParametersInPathMatching",
-    "typedPerFilterConfig",
-    "vhostHeader",
-];
 
 /// Which form a route configuration file had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +30,7 @@ pub enum ConfigFormat {
 }
 
 /// Loads a route table as router_check_tool does: YAML (by `.yaml`/`.yml` name) or JSON, v3
-/// or the legacy v1 JSON, rejecting unknown top-level fields the way the tool's strict proto
+/// or the legacy v1 JSON, rejecting unknown fields anywhere the way the tool's strict proto
 /// loader does (`INVALID_ARGUMENT ... no such field`).
 pub fn load_route_config(text: &str, name: &str) -> Result<(RouteConfig, ConfigFormat), String> {
     load_route_config_for_listener(text, name, None)
@@ -102,15 +66,8 @@ pub fn load_route_config_for_listener(
         return bootstrap_route_config(&value, name, listener)
             .map(|c| (c, ConfigFormat::Bootstrap));
     }
-    if let Some(bad) = obj
-        .keys()
-        .find(|k| !ROUTE_CONFIGURATION_FIELDS.contains(&k.as_str()))
-    {
-        return Err(format!(
-            "{name}: Unable to parse JSON as proto (INVALID_ARGUMENT: invalid JSON in \
-             envoy.config.route.v3.RouteConfiguration @ {bad}: no such field: '{bad}')"
-        ));
-    }
+    strict::check(&value, "envoy.config.route.v3.RouteConfiguration", "")
+        .map_err(|e| format!("{name}: {e}"))?;
     let cfg = if yaml {
         RouteConfig::from_yaml_str(text, name)
     } else {
@@ -181,6 +138,11 @@ fn bootstrap_route_config(
             let Some(rc) = field(tc, "route_config", "routeConfig").filter(|_| is_hcm) else {
                 continue;
             };
+            let at = format!(
+                "static_resources.listeners[{li}].filter_chains[{ci}].filters[{fi}].typed_config.route_config"
+            );
+            strict::check(rc, "envoy.config.route.v3.RouteConfiguration", &at)
+                .map_err(|e| format!("{name}: {e}"))?;
             let mut cfg: RouteConfig = serde_json::from_value(rc.clone()).map_err(|e| {
                 format!(
                     "{name}: static_resources.listeners[{li}].filter_chains[{ci}].filters[{fi}]\
