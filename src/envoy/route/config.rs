@@ -180,6 +180,18 @@ impl<'de> Deserialize<'de> for Route {
         }
         let r = Raw::deserialize(d)?;
         let action = if let Some(a) = r.route {
+            // PGV: the `cluster_specifier` one-of is required.
+            if a.cluster.is_none()
+                && a.cluster_header.is_none()
+                && a.weighted_clusters.is_none()
+                && a.cluster_specifier_plugin.is_none()
+                && a.inline_cluster_specifier_plugin.is_none()
+            {
+                return Err(de::Error::custom(
+                    "route action needs one of cluster, cluster_header, weighted_clusters, \
+                     cluster_specifier_plugin, inline_cluster_specifier_plugin",
+                ));
+            }
             Action::Route(Box::new(a))
         } else if let Some(a) = r.redirect {
             Action::Redirect(Box::new(a))
