@@ -63,15 +63,17 @@ enum Outcome {
 
 fn run_pair(dir: &Path, config: &str, listener: Option<&str>, tests: &str) -> Outcome {
     let read = |p: &str| std::fs::read_to_string(dir.join(p)).map_err(|e| format!("{p}: {e}"));
-    let cfg = match read(config).and_then(|t| load_route_config_for_listener(&t, config, listener))
-    {
+    let cfg = match read(config).and_then(|t| {
+        load_route_config_for_listener(&t, config, listener).map_err(|e| e.to_string())
+    }) {
         Ok((c, _)) => c,
         Err(e) => return Outcome::Error(e),
     };
-    let suite = match read(tests).and_then(|t| parse_test_file(&t, tests)) {
-        Ok(s) => s,
-        Err(e) => return Outcome::Error(e),
-    };
+    let suite =
+        match read(tests).and_then(|t| parse_test_file(&t, tests).map_err(|e| e.to_string())) {
+            Ok(s) => s,
+            Err(e) => return Outcome::Error(e),
+        };
     let run = run_suite(&cfg, &suite);
     Outcome::Ran(
         run.results

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use meshpath::envoy::route::check::{
-    format_g6, load_route_config_for_listener, parse_test_file, run_suite,
+    format_g6, load_route_config_for_listener, parse_test_file, run_suite, InputError,
 };
 
 #[derive(Debug, Args)]
@@ -60,6 +60,41 @@ pub struct RouteCheckArgs {
     pub disable_deprecation_check: bool,
 }
 
+/// An unreadable input, shown with the offending snippet when the location is known.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("{message}")]
+struct InputDiagnostic {
+    message: String,
+    #[source_code]
+    src: miette::NamedSource<String>,
+    #[label("here")]
+    span: Option<miette::SourceSpan>,
+}
+
+fn diagnose(e: InputError, text: &str) -> miette::Report {
+    let span = e.line.zip(e.column).map(|(line, col)| {
+        let start: usize = text
+            .split_inclusive('\n')
+            .take(line.saturating_sub(1))
+            .map(str::len)
+            .sum();
+        let line_len = text
+            .get(start..)
+            .and_then(|rest| rest.split('\n').next())
+            .map_or(0, str::len);
+        let offset = start + col.saturating_sub(1).min(line_len);
+        miette::SourceSpan::from((
+            offset.min(text.len()),
+            1usize.min(text.len() - offset.min(text.len())),
+        ))
+    });
+    miette::Report::new(InputDiagnostic {
+        message: e.to_string(),
+        src: miette::NamedSource::new(e.file.clone(), text.to_string()),
+        span,
+    })
+}
+
 fn read(path: &PathBuf) -> miette::Result<String> {
     std::fs::read_to_string(path)
         .map_err(|e| miette::miette!("cannot read {}: {e}", path.display()))
@@ -68,14 +103,12 @@ fn read(path: &PathBuf) -> miette::Result<String> {
 pub fn run(args: RouteCheckArgs) -> miette::Result<ExitCode> {
     let config_name = args.config.display().to_string();
     let tests_name = args.tests.display().to_string();
-    let (config, _) = load_route_config_for_listener(
-        &read(&args.config)?,
-        &config_name,
-        args.listener.as_deref(),
-    )
-    .map_err(|e| miette::miette!("{e}"))?;
-    let suite =
-        parse_test_file(&read(&args.tests)?, &tests_name).map_err(|e| miette::miette!("{e}"))?;
+    let config_text = read(&args.config)?;
+    let (config, _) =
+        load_route_config_for_listener(&config_text, &config_name, args.listener.as_deref())
+            .map_err(|e| diagnose(e, &config_text))?;
+    let tests_text = read(&args.tests)?;
+    let suite = parse_test_file(&tests_text, &tests_name).map_err(|e| diagnose(e, &tests_text))?;
     let run = run_suite(&config, &suite);
 
     let stdout = std::io::stdout();
