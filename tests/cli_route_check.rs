@@ -179,3 +179,54 @@ fn a_misspelt_route_field_is_rejected_with_its_path() {
         .code(2)
         .stderr(predicate::str::contains("no such field: 'clustr'"));
 }
+
+/// Full output (stdout then stderr) of upstream's own scenarios, snapshotted.
+#[test]
+fn corpus_outputs_are_stable() {
+    let Ok(dir) = meshpath::corpus::dir("router-check") else {
+        println!("SKIP router-check corpus: not found");
+        return;
+    };
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "TestRoutes.yaml",
+            "TestRoutes.golden.proto.json",
+            &["--details", "--covall"],
+        ),
+        (
+            "TestRoutes.yaml",
+            "TestRoutesFailures.golden.proto.json",
+            &["--only-show-failures", "--why"],
+        ),
+        (
+            "TestRoutes.yaml",
+            "Weighted.golden.proto.json",
+            &["--details"],
+        ),
+        (
+            "Redirect.yaml",
+            "Redirect.golden.proto.json",
+            &["--details", "--covall"],
+        ),
+    ];
+    let mut all = String::new();
+    for (cfg, tests, flags) in cases {
+        let out = cmd()
+            .arg("route-check")
+            .arg("-c")
+            .arg(dir.join("current").join(cfg))
+            .arg("-t")
+            .arg(dir.join("current").join(tests))
+            .args(*flags)
+            .output()
+            .expect("runs");
+        all.push_str(&format!(
+            "$ route-check -c {cfg} -t {tests} {}\n[exit {}]\n--- stdout\n{}--- stderr\n{}\n",
+            flags.join(" "),
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    insta::assert_snapshot!(all);
+}
