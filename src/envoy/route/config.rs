@@ -224,6 +224,8 @@ pub struct RouteMatch {
     pub path: PathSpecifier,
     /// Default true; applies to prefix, path and path_separated_prefix, not to regex.
     pub case_sensitive: bool,
+    /// Whether `case_sensitive` was written in the input (router_check_tool prints it then).
+    pub case_sensitive_explicit: bool,
     pub runtime_fraction: Option<RuntimeFraction>,
     pub headers: Vec<HeaderMatcher>,
     pub query_parameters: Vec<QueryParameterMatcher>,
@@ -318,6 +320,7 @@ impl<'de> Deserialize<'de> for RouteMatch {
         Ok(RouteMatch {
             path,
             case_sensitive: r.case_sensitive.unwrap_or(true),
+            case_sensitive_explicit: r.case_sensitive.is_some(),
             runtime_fraction: r.runtime_fraction,
             headers: r.headers,
             query_parameters: r.query_parameters,

@@ -319,6 +319,7 @@ fn convert_route(r: V1Route) -> Result<Route, String> {
         r#match: RouteMatch {
             path,
             case_sensitive: r.case_sensitive.unwrap_or(true),
+            case_sensitive_explicit: r.case_sensitive.is_some(),
             runtime_fraction: r.runtime.map(|rt| RuntimeFraction {
                 default_value: FractionalPercent {
                     numerator: rt.default,
