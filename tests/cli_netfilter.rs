@@ -29,7 +29,10 @@ fn check_reads_an_istio_init_log() {
 
 #[test]
 fn unsupported_module_is_a_located_diagnostic() {
-    let out = meshpath().args(["netfilter", "check", "tests/fixtures/netfilter/bad-module.iptables-save"]).output().unwrap();
+    let out = meshpath()
+        .args(["netfilter", "check", "tests/fixtures/netfilter/bad-module.iptables-save"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad-module.iptables-save:5:20"), "{err}");
@@ -40,7 +43,8 @@ fn unsupported_module_is_a_located_diagnostic() {
 
 #[test]
 fn lenient_keeps_and_reports_unknown_rules() {
-    let out = stdout(&["netfilter", "check", "--lenient", "tests/fixtures/netfilter/bad-module.iptables-save"]);
+    let out =
+        stdout(&["netfilter", "check", "--lenient", "tests/fixtures/netfilter/bad-module.iptables-save"]);
     assert!(out.contains("unsupported, kept as unknown: line 5: match module `limit`"), "{out}");
 }
 
@@ -54,39 +58,110 @@ fn missing_file_says_which() {
 #[test]
 fn trace_app_to_cluster_ip_text() {
     insta::assert_snapshot!(stdout(&[
-        "netfilter", "trace", "--rules", ISTIO_1_25, "--hook", "output", "--src", "10.244.0.5", "--dst", "10.96.0.10",
-        "--dport", "80", "--uid", "1000", "--gid", "1000",
+        "netfilter",
+        "trace",
+        "--rules",
+        ISTIO_1_25,
+        "--hook",
+        "output",
+        "--src",
+        "10.244.0.5",
+        "--dst",
+        "10.96.0.10",
+        "--dport",
+        "80",
+        "--uid",
+        "1000",
+        "--gid",
+        "1000",
     ]));
 }
 
 #[test]
 fn trace_app_to_cluster_ip_json() {
     insta::assert_snapshot!(stdout(&[
-        "netfilter", "trace", "--rules", ISTIO_1_25, "--hook", "output", "--src", "10.244.0.5", "--dst", "10.96.0.10",
-        "--dport", "80", "--uid", "1000", "--format", "json",
+        "netfilter",
+        "trace",
+        "--rules",
+        ISTIO_1_25,
+        "--hook",
+        "output",
+        "--src",
+        "10.244.0.5",
+        "--dst",
+        "10.96.0.10",
+        "--dport",
+        "80",
+        "--uid",
+        "1000",
+        "--format",
+        "json",
     ]));
 }
 
 #[test]
 fn trace_inbound_redirect_to_15006() {
     insta::assert_snapshot!(stdout(&[
-        "netfilter", "trace", "--rules", ISTIO_1_25, "--hook", "prerouting", "--src", "10.244.1.7", "--dst", "10.244.0.5",
-        "--dport", "9080", "--local", "10.244.0.5", "--listen", "tcp:0.0.0.0:15006",
+        "netfilter",
+        "trace",
+        "--rules",
+        ISTIO_1_25,
+        "--hook",
+        "prerouting",
+        "--src",
+        "10.244.1.7",
+        "--dst",
+        "10.244.0.5",
+        "--dport",
+        "9080",
+        "--local",
+        "10.244.0.5",
+        "--listen",
+        "tcp:0.0.0.0:15006",
     ]));
 }
 
 #[test]
 fn trace_envoy_to_own_pod_ip_with_2019_rules_returns_to_15001() {
     insta::assert_snapshot!(stdout(&[
-        "netfilter", "trace", "--rules", ISTIO_1_1, "--hook", "output", "--src", "10.244.0.5", "--dst", "10.244.0.5",
-        "--dport", "9080", "--uid", "1337", "--gid", "1337", "--listen", "tcp:0.0.0.0:15001:envoy",
+        "netfilter",
+        "trace",
+        "--rules",
+        ISTIO_1_1,
+        "--hook",
+        "output",
+        "--src",
+        "10.244.0.5",
+        "--dst",
+        "10.244.0.5",
+        "--dport",
+        "9080",
+        "--uid",
+        "1337",
+        "--gid",
+        "1337",
+        "--listen",
+        "tcp:0.0.0.0:15001:envoy",
     ]));
 }
 
 #[test]
 fn trace_needs_local_addresses_for_inbound() {
     let out = meshpath()
-        .args(["netfilter", "trace", "--rules", ISTIO_1_25, "--hook", "prerouting", "--src", "10.0.0.1", "--dst", "10.244.0.5", "--dport", "80"])
+        .args([
+            "netfilter",
+            "trace",
+            "--rules",
+            ISTIO_1_25,
+            "--hook",
+            "prerouting",
+            "--src",
+            "10.0.0.1",
+            "--dst",
+            "10.244.0.5",
+            "--dport",
+            "80",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -95,6 +170,21 @@ fn trace_needs_local_addresses_for_inbound() {
 
 #[test]
 fn trace_is_deterministic() {
-    let args = ["netfilter", "trace", "--rules", ISTIO_1_25, "--hook", "output", "--src", "10.244.0.5", "--dst", "1.1.1.1", "--dport", "443", "--format", "json"];
+    let args = [
+        "netfilter",
+        "trace",
+        "--rules",
+        ISTIO_1_25,
+        "--hook",
+        "output",
+        "--src",
+        "10.244.0.5",
+        "--dst",
+        "1.1.1.1",
+        "--dport",
+        "443",
+        "--format",
+        "json",
+    ];
     assert_eq!(stdout(&args), stdout(&args));
 }

@@ -1,1 +1,2 @@
 //! Envoy `/config_dump` parser, model and matching.
+pub mod route;
