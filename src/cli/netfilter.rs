@@ -14,7 +14,8 @@ use meshpath::netfilter::eval::{self, Entry, Probe, Program};
 use meshpath::netfilter::model::{Family, Protocol};
 use meshpath::netfilter::parse::{parse, ParseOptions, Parsed};
 use meshpath::netns::{
-    parse_ip_route, parse_ip_rule, parse_listen, table, IpRule, Netns, Route, RouteKind, Socket, L4,
+    parse_ip_route, parse_ip_rule, parse_listen, parse_sockets, table, IpRule, Netns, Route, RouteKind,
+    Socket, L4,
 };
 use meshpath::render::netfilter as render;
 
@@ -96,6 +97,9 @@ pub struct TraceArgs {
     /// A listening socket, tcp:IP:PORT[:transparent]; replaces the assumed TPROXY listeners.
     #[arg(long, value_name = "SOCKET")]
     listen: Vec<String>,
+    /// Listening sockets from `ss -ltnup` or `netstat -lntup` output; like --listen.
+    #[arg(long, value_name = "FILE")]
+    sockets: Option<PathBuf>,
     /// Treat the namespace as a router (net.ipv4.ip_forward=1); off in a pod.
     #[arg(long)]
     forwarding: bool,
@@ -248,7 +252,7 @@ fn build_netns(a: &TraceArgs, family: Family, program: &Program) -> Result<Netns
     if let Some(f) = &a.ip_routes {
         ns.routes = read_lines(f, |l| parse_ip_route(l, l.contains(':') || v6).map_err(|e| e.to_string()))?;
     }
-    if a.listen.is_empty() {
+    if a.listen.is_empty() && a.sockets.is_none() {
         for &(on_ip, port) in &program.tproxy_ports {
             let addr = match on_ip {
                 Some(ip) => ip,
@@ -266,6 +270,14 @@ fn build_netns(a: &TraceArgs, family: Family, program: &Program) -> Result<Netns
                 });
             }
         }
+    }
+    if let Some(f) = &a.sockets {
+        let text = std::fs::read_to_string(f)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot read {}", f.display()))?;
+        let found =
+            parse_sockets(&text).map_err(|e| miette!("{}:{}:1: {}", f.display(), e.line, e.message))?;
+        ns.sockets.extend(found);
     }
     for l in &a.listen {
         ns.sockets.push(parse_listen(l).map_err(|e| miette!("--listen {l}: {e}"))?);

@@ -4,6 +4,7 @@
 
 mod route;
 mod socket;
+mod sockets_text;
 
 use std::net::IpAddr;
 
@@ -11,6 +12,7 @@ use ipnet::IpNet;
 
 pub use route::{parse_ip_route, parse_ip_rule, IpRule, Route, RouteKind, RouteLookup, RouteSyntaxError};
 pub use socket::{parse_listen, Socket, L4};
+pub use sockets_text::{parse_sockets, SocketsError};
 
 /// One interface and its addresses, in the order they were added.
 #[derive(Debug, Clone, PartialEq, Eq)]
