@@ -1,0 +1,4 @@
+//! Summary.
+pub fn render(_c: &super::model::EnvoyConfig) -> String {
+    String::new()
+}
