@@ -5,12 +5,14 @@
 //!   notes for anything malformed or not modelled.
 //! * [`select`] reproduces Envoy's decisions for one connection: listener hand-off, listener
 //!   filters, filter-chain selection, network filter, cluster and endpoint.
+//! * [`route`] is the HTTP route layer (RouteConfiguration model and route matching).
 //! * [`summary`] renders an `istioctl proxy-config all`-like text summary.
 
 pub mod convert;
 pub mod model;
 pub mod parse;
 pub mod raw;
+pub mod route;
 pub mod select;
 pub mod summary;
 

@@ -325,15 +325,14 @@ fn network_filter(f: &RawFilter<'_>, path: &str, ctx: &mut Ctx<'_>) -> NetworkFi
 
 fn tcp_proxy(cfg: &NetConfig<'_>, path: &str, ctx: &mut Ctx<'_>) -> TcpProxy {
     // v1 filter JSON: `{"deprecated_v1": true, "value": {...}}`.
-    if let Some(inner) = &cfg.value {
-        return tcp_proxy(inner, &format!("{path}.config.value"), ctx);
-    }
+    let v1_value = cfg.value.as_ref();
     let mut v1_routes: Vec<TcpV1Route> = Vec::new();
-    let v1 = cfg
-        .deprecated_v1
-        .routes
-        .iter()
-        .chain(cfg.route_config.iter().flat_map(|r| r.routes.iter()));
+    let v1 = cfg.deprecated_v1.routes.iter().chain(
+        v1_value
+            .and_then(|v| v.route_config.as_ref())
+            .into_iter()
+            .flat_map(|r| r.routes.iter()),
+    );
     for (i, r) in v1.enumerate() {
         v1_routes.push(v1_route(
             r,
@@ -366,8 +365,10 @@ fn tcp_proxy(cfg: &NetConfig<'_>, path: &str, ctx: &mut Ctx<'_>) -> TcpProxy {
     if cluster.is_none() && weighted_clusters.is_empty() && v1_routes.is_empty() {
         ctx.note(path, None, "tcp_proxy without cluster or weighted_clusters");
     }
+    let stat_prefix =
+        owned(&cfg.stat_prefix).or_else(|| v1_value.and_then(|v| owned(&v.stat_prefix)));
     TcpProxy {
-        stat_prefix: owned(&cfg.stat_prefix),
+        stat_prefix,
         cluster,
         weighted_clusters,
         v1_routes,
@@ -402,9 +403,12 @@ fn hcm(cfg: &NetConfig<'_>, path: &str, ctx: &mut Ctx<'_>) -> HttpConnectionMana
                 RouteSource::Missing
             }
         }
-    } else if let Some(rc) = &cfg.route_config {
+    } else if let Some(rc) = cfg.route_config {
         let p = format!("{path}.typed_config.route_config");
-        RouteSource::Inline(Box::new(route_config(rc, &p, RouteConfigKind::Inline, ctx)))
+        match route_config(rc, &p, RouteConfigKind::Inline, ctx) {
+            Some(r) => RouteSource::Inline(Box::new(r)),
+            None => RouteSource::Missing,
+        }
     } else if cfg.scoped_routes.is_some() {
         ctx.note(
             path,

@@ -11,10 +11,10 @@ use ipnet::IpNet;
 
 use super::model::{
     EnvoyConfig, Note, Origin, ResourceState, RouteConfigEntry, RouteConfigKind, Section,
-    VirtualHostSummary,
 };
-use super::raw::dump::{AdminDump, BareResource, Root, RouteConfigStub};
+use super::raw::dump::{AdminDump, BareResource, RawRoute, Root};
 use super::raw::{self, Metadata, Scalar, Str};
+use super::route::RouteConfig;
 
 /// Conversion context: the input (to turn borrowed strings into line numbers) and the notes.
 pub struct Ctx<'i> {
@@ -247,8 +247,9 @@ fn bare(r: &BareResource<'_>, path: &str, ctx: &mut Ctx<'_>, out: &mut EnvoyConf
             }
         }
         BareResource::RouteConfig(r) => {
-            out.route_configs
-                .push(route_config(r, path, RouteConfigKind::Bare, ctx))
+            if let Some(r) = route_config(r, path, RouteConfigKind::Bare, ctx) {
+                out.route_configs.push(r);
+            }
         }
         BareResource::LoadAssignment(a) => out
             .load_assignments
@@ -415,19 +416,13 @@ fn dump(
     ];
     for (field, list, kind) in routes {
         for (i, w) in list.iter().enumerate() {
-            if let Some(r) = &w.route_config {
-                let p = join(path, &format!("{field}[{i}].route_config"));
-                out.route_configs
-                    .push(route_config(&r.value, &p, kind.clone(), ctx));
-            } else if w.name.is_some() || !w.virtual_hosts.is_empty() {
-                let p = join(path, &format!("{field}[{i}]"));
-                let stub = RouteConfigStub {
-                    name: w.name.clone(),
-                    virtual_hosts: w.virtual_hosts.clone(),
-                    routes: Vec::new(),
-                };
-                out.route_configs
-                    .push(route_config(&stub, &p, kind.clone(), ctx));
+            let (raw, p) = match (w.route_config, w.unwrapped) {
+                (Some(r), _) => (r, join(path, &format!("{field}[{i}].route_config"))),
+                (None, Some(r)) => (r, join(path, &format!("{field}[{i}]"))),
+                (None, None) => continue,
+            };
+            if let Some(r) = route_config(raw, &p, kind.clone(), ctx) {
+                out.route_configs.push(r);
             }
         }
     }
@@ -446,25 +441,39 @@ fn dump(
     }
 }
 
+/// Reads one RouteConfiguration with the route layer; a table it rejects becomes a note.
 pub fn route_config(
-    r: &RouteConfigStub<'_>,
+    raw: RawRoute<'_>,
     path: &str,
     kind: RouteConfigKind,
     ctx: &mut Ctx<'_>,
-) -> RouteConfigEntry {
-    let origin = ctx.origin(r.name.as_ref(), path, None);
-    RouteConfigEntry {
-        origin,
-        kind,
-        name: owned(&r.name).unwrap_or_default(),
-        virtual_hosts: r
-            .virtual_hosts
-            .iter()
-            .map(|v| VirtualHostSummary {
-                name: owned(&v.name).unwrap_or_default(),
-                domains: v.domains.iter().map(|d| d.as_str().to_string()).collect(),
-                route_count: v.routes.len(),
-            })
-            .collect(),
+) -> Option<RouteConfigEntry> {
+    let text = raw.get();
+    let start = text.as_ptr() as usize;
+    let base = ctx.input.as_ptr() as usize;
+    let line = (ctx.lines_valid && start >= base && start <= base + ctx.input.len())
+        .then(|| ctx.line_at(start - base));
+    match RouteConfig::from_json_str(text, path) {
+        Ok(config) => Some(RouteConfigEntry {
+            origin: Origin {
+                name: Some(config.name.clone()),
+                path: path.to_string(),
+                line,
+                istio_config: None,
+            },
+            kind,
+            name: config.name.clone(),
+            config,
+        }),
+        Err(e) => {
+            let at = match (&e, line) {
+                (crate::envoy::route::RouteConfigError::Json { line: l, .. }, Some(base_line)) => {
+                    Some(base_line + *l as u32 - 1)
+                }
+                _ => line,
+            };
+            ctx.note(path, at, format!("route configuration not understood: {e}"));
+            None
+        }
     }
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{Origin, ResourceState, RouteConfigEntry};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Listener {
     pub origin: Origin,
     pub name: String,
@@ -92,7 +92,7 @@ impl ListenerFilterKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ListenerFilter {
     pub name: String,
     pub type_url: Option<String>,
@@ -128,7 +128,7 @@ impl DisablePredicate {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct FilterChain {
     pub origin: Origin,
     pub name: Option<String>,
@@ -176,14 +176,14 @@ impl FilterChainMatch {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct NetworkFilter {
     pub name: String,
     pub type_url: Option<String>,
     pub kind: NetworkFilterKind,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum NetworkFilterKind {
     TcpProxy(TcpProxy),
     HttpConnectionManager(HttpConnectionManager),
@@ -214,7 +214,7 @@ pub struct TcpV1Route {
     pub source_ports: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct HttpConnectionManager {
     pub stat_prefix: Option<String>,
     pub route_source: RouteSource,
@@ -223,7 +223,7 @@ pub struct HttpConnectionManager {
     pub strip_any_host_port: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum RouteSource {
     Rds(String),
     Inline(Box<RouteConfigEntry>),

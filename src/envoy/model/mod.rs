@@ -64,23 +64,33 @@ pub enum RouteConfigKind {
     Bare,
 }
 
-/// A RouteConfiguration as far as it is modelled.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A RouteConfiguration, read by the route layer ([`crate::envoy::route`]).
+#[derive(Debug, Clone)]
 pub struct RouteConfigEntry {
     pub origin: Origin,
     pub kind: RouteConfigKind,
     pub name: String,
-    pub virtual_hosts: Vec<VirtualHostSummary>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VirtualHostSummary {
-    pub name: String,
-    pub domains: Vec<String>,
-    pub route_count: usize,
+    pub config: crate::envoy::route::RouteConfig,
 }
 
 impl EnvoyConfig {
+    /// Whether the dump carries route configurations at all (a `RoutesConfigDump`, or any
+    /// route configuration); without them a missing RDS name says nothing about Envoy.
+    pub fn has_routes(&self) -> bool {
+        !self.route_configs.is_empty()
+            || self
+                .sections
+                .iter()
+                .any(|s| s.kind.ends_with("RoutesConfigDump"))
+    }
+    /// Whether the dump carries clusters at all.
+    pub fn has_clusters(&self) -> bool {
+        !self.clusters.is_empty()
+            || self
+                .sections
+                .iter()
+                .any(|s| s.kind.ends_with("ClustersConfigDump"))
+    }
     pub fn listener(&self, name: &str) -> Option<&Listener> {
         self.listeners.iter().find(|l| l.name == name)
     }

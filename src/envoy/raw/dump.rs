@@ -10,35 +10,20 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::cluster::{Cluster, LoadAssignment};
-use super::filter::TcpV1Route;
 use super::listener::Listener;
 use super::{rest_of_map, Resource, Str};
+use serde_json::value::RawValue;
 
-/// Placeholder for a RouteConfiguration: name and the shape of its virtual hosts.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct RouteConfigStub<'a> {
-    #[serde(borrow)]
-    pub name: Option<Str<'a>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "virtualHosts"
-    )]
-    pub virtual_hosts: Vec<VirtualHostStub<'a>>,
-    /// Envoy v1 tcp_proxy `route_config.routes` (only in the v1 filter form).
-    #[serde(borrow, default, deserialize_with = "crate::envoy::raw::nullable")]
-    pub routes: Vec<TcpV1Route<'a>>,
-}
+/// A RouteConfiguration kept as its raw JSON text (borrowed); the route layer reads it during
+/// conversion so that a bad route table is a note, not a failed dump.
+pub type RawRoute<'a> = &'a RawValue;
 
+/// The keys of a `*_route_configs[]` entry: a `{route_config, ...}` wrapper, or (Envoy 1.7) the
+/// RouteConfiguration itself.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct VirtualHostStub<'a> {
-    #[serde(borrow)]
-    pub name: Option<Str<'a>>,
-    #[serde(borrow, default, deserialize_with = "crate::envoy::raw::nullable")]
-    pub domains: Vec<Str<'a>>,
-    #[serde(default, deserialize_with = "crate::envoy::raw::nullable")]
-    pub routes: Vec<IgnoredAny>,
+pub struct RouteWrapperKeys<'a> {
+    #[serde(borrow, alias = "routeConfig")]
+    pub route_config: Option<RawRoute<'a>>,
 }
 
 /// Every `*ConfigDump` kind, plus the top-level `configs` list.
@@ -212,20 +197,29 @@ pub struct ClusterWrapper<'a> {
     pub cluster: Option<Resource<'a, Cluster<'a>>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct RouteWrapper<'a> {
-    #[serde(borrow, alias = "routeConfig")]
-    pub route_config: Option<Resource<'a, RouteConfigStub<'a>>>,
+    pub route_config: Option<RawRoute<'a>>,
     /// Envoy 1.7 lists RouteConfigurations directly (no `route_config` wrapper).
-    #[serde(borrow)]
-    pub name: Option<Str<'a>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "virtualHosts"
-    )]
-    pub virtual_hosts: Vec<VirtualHostStub<'a>>,
+    pub unwrapped: Option<RawRoute<'a>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RouteWrapper<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw: &'a RawValue = Deserialize::deserialize(d)?;
+        let keys: RouteWrapperKeys<'a> =
+            serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
+        Ok(match keys.route_config {
+            Some(rc) => RouteWrapper {
+                route_config: Some(rc),
+                unwrapped: None,
+            },
+            None => RouteWrapper {
+                route_config: None,
+                unwrapped: Some(raw),
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -266,18 +260,46 @@ impl<'de: 'a, 'a> Deserialize<'de> for Configs<'a> {
     }
 }
 
-/// A bare resource found in an array or keyed object, classified by its fields.
+/// A bare resource found in an array or keyed object, classified by its top-level keys.
 #[derive(Debug, Clone)]
 pub enum BareResource<'a> {
     Listener(Box<Listener<'a>>),
     Cluster(Box<Cluster<'a>>),
-    RouteConfig(Box<RouteConfigStub<'a>>),
+    RouteConfig(RawRoute<'a>),
     LoadAssignment(Box<LoadAssignment<'a>>),
     Unknown(Vec<String>),
 }
 
-fn classify(obj: &serde_json::Map<String, serde_json::Value>) -> u8 {
-    let has = |ks: &[&str]| ks.iter().any(|k| obj.contains_key(*k));
+/// Top-level keys of an object (values skipped).
+struct Keys(Vec<String>);
+
+impl<'de> Deserialize<'de> for Keys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Keys;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(k) = map.next_key::<String>()? {
+                    map.next_value::<IgnoredAny>()?;
+                    out.push(k);
+                }
+                Ok(Keys(out))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Keys(Vec::new()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn classify(keys: &[String]) -> u8 {
+    let has = |ks: &[&str]| ks.iter().any(|k| keys.iter().any(|x| x == k));
     if has(&[
         "filter_chains",
         "filterChains",
@@ -315,21 +337,18 @@ fn classify(obj: &serde_json::Map<String, serde_json::Value>) -> u8 {
 
 impl<'de: 'a, 'a> Deserialize<'de> for BareResource<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Each element is buffered on its own (peak memory: one resource), then read typed.
-        let v = serde_json::Value::deserialize(d)?;
-        let serde_json::Value::Object(obj) = v else {
-            return Ok(BareResource::Unknown(vec!["(not an object)".into()]));
-        };
-        let kind = classify(&obj);
-        let keys: Vec<String> = obj.keys().take(6).cloned().collect();
-        let v = serde_json::Value::Object(obj);
+        // Each element is taken as raw text (borrowed), its keys are read, then it is parsed
+        // typed from the same text: no generic tree.
+        let raw: &'a RawValue = Deserialize::deserialize(d)?;
+        let keys: Keys = serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
+        let text: &'a str = raw.get();
         let e = de::Error::custom;
-        Ok(match kind {
-            1 => BareResource::Listener(Box::new(Listener::deserialize(v).map_err(e)?)),
-            2 => BareResource::Cluster(Box::new(Cluster::deserialize(v).map_err(e)?)),
-            3 => BareResource::RouteConfig(Box::new(RouteConfigStub::deserialize(v).map_err(e)?)),
-            4 => BareResource::LoadAssignment(Box::new(LoadAssignment::deserialize(v).map_err(e)?)),
-            _ => BareResource::Unknown(keys),
+        Ok(match classify(&keys.0) {
+            1 => BareResource::Listener(Box::new(serde_json::from_str(text).map_err(e)?)),
+            2 => BareResource::Cluster(Box::new(serde_json::from_str(text).map_err(e)?)),
+            3 => BareResource::RouteConfig(raw),
+            4 => BareResource::LoadAssignment(Box::new(serde_json::from_str(text).map_err(e)?)),
+            _ => BareResource::Unknown(keys.0.into_iter().take(6).collect()),
         })
     }
 }

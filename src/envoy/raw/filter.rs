@@ -8,8 +8,9 @@ use std::marker::PhantomData;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
-use super::dump::RouteConfigStub;
+use super::dump::RawRoute;
 use super::{rest_of_map, CidrRange, Many, NamedTyped, Scalar, Str};
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -83,33 +84,38 @@ impl<'de: 'a, 'a> Deserialize<'de> for FilterConfig<'a> {
     }
 }
 
-/// Fallback when `@type` is not the first key (hand-edited input): buffer this one object.
+/// Fallback when `@type` is not the first key (hand-edited input): keep this object's entries
+/// as raw text, find `@type`, then read the payload from those entries.
 fn buffered<'de: 'a, 'a, A: MapAccess<'de>>(
     first: Str<'de>,
     mut map: A,
 ) -> Result<FilterConfig<'a>, A::Error> {
-    let mut obj = serde_json::Map::new();
-    obj.insert(
-        first.as_str().to_string(),
-        map.next_value::<serde_json::Value>()?,
-    );
-    while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
-        obj.insert(k, v);
+    let mut entries: Vec<(String, &'de RawValue)> =
+        vec![(first.as_str().to_string(), map.next_value()?)];
+    while let Some((k, v)) = map.next_entry::<String, &'de RawValue>()? {
+        entries.push((k, v));
     }
-    let url = obj
-        .get("@type")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
-    let value = serde_json::Value::Object(obj);
+    let url = entries
+        .iter()
+        .find(|(k, _)| k == "@type")
+        .and_then(|(_, v)| serde_json::from_str::<String>(v.get()).ok())
+        .unwrap_or_default();
+    let rest = || {
+        de::value::MapDeserializer::<_, serde_json::Error>::new(
+            entries
+                .iter()
+                .filter(|(k, _)| k != "@type")
+                .map(|(k, v)| (k.as_str(), *v)),
+        )
+    };
     if is_modelled(&url) {
-        let config = NetConfig::deserialize(value).map_err(de::Error::custom)?;
+        let config = NetConfig::deserialize(rest()).map_err(de::Error::custom)?;
         Ok(FilterConfig::Known {
             type_url: url,
             config: Box::new(config),
         })
     } else if is_typed_struct(&url) {
-        let ts = TypedStruct::deserialize(value).map_err(de::Error::custom)?;
+        let ts = TypedStruct::deserialize(rest()).map_err(de::Error::custom)?;
         Ok(ts.into_config())
     } else {
         Ok(FilterConfig::Other { type_url: url })
@@ -184,13 +190,13 @@ pub struct NetConfig<'a> {
     pub deprecated_v1: TcpV1<'a>,
     /// Envoy v1 filter JSON: `{"deprecated_v1": true, "value": {...}}`.
     #[serde(borrow)]
-    pub value: Option<Box<NetConfig<'a>>>,
+    pub value: Option<V1Value<'a>>,
     // --- http_connection_manager
     #[serde(borrow)]
     pub rds: Option<Rds<'a>>,
-    /// HCM inline route config; in the v1 tcp_proxy form it holds `routes` instead.
+    /// HCM inline route config.
     #[serde(borrow, alias = "routeConfig")]
-    pub route_config: Option<RouteConfigStub<'a>>,
+    pub route_config: Option<RawRoute<'a>>,
     #[serde(alias = "scopedRoutes")]
     pub scoped_routes: Option<IgnoredAny>,
     #[serde(borrow, default, alias = "httpFilters")]
@@ -199,6 +205,15 @@ pub struct NetConfig<'a> {
     pub strip_matching_host_port: Scalar<'a>,
     #[serde(borrow, default, alias = "stripAnyHostPort")]
     pub strip_any_host_port: Scalar<'a>,
+}
+
+/// The v1 tcp_proxy payload: `{stat_prefix, route_config: {routes: [...]}}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct V1Value<'a> {
+    #[serde(borrow, alias = "statPrefix")]
+    pub stat_prefix: Option<Str<'a>>,
+    #[serde(borrow, alias = "routeConfig")]
+    pub route_config: Option<TcpV1<'a>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -3,6 +3,7 @@
 //! source address — or the response/flag Envoy produces instead.
 
 pub mod chain;
+mod http;
 pub mod listener;
 pub mod matcher;
 pub mod upstream;
@@ -148,6 +149,9 @@ pub enum Outcome {
         status: u16,
         flag: Option<String>,
         details: String,
+        /// The `Location` of a redirect.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        location: Option<String>,
     },
     /// The downstream connection is closed after accept (TCP level; no status).
     Closed {
@@ -173,6 +177,8 @@ pub struct Trace {
     pub filter_chain: Option<ChainChoice>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_filter: Option<NetworkStep>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<http::HttpStep>,
     pub clusters: Vec<ClusterPick>,
     pub outcome: Outcome,
 }
@@ -186,6 +192,7 @@ pub fn evaluate(cfg: &EnvoyConfig, q: &Query) -> Trace {
         socket: None,
         filter_chain: None,
         network_filter: None,
+        http: None,
         clusters: Vec::new(),
         outcome: Outcome::NoListener,
     };
@@ -367,12 +374,14 @@ fn network(cfg: &EnvoyConfig, q: &Query, st: &SocketState, fc: &FilterChain, t: 
                 };
                 return;
             }
-            finish(cfg, q, st, picks, &ctx, false, t);
+            let total: u64 = picks.iter().map(|(_, w)| u64::from(w.unwrap_or(0))).sum();
+            let selected = q.random_value.and_then(|r| pick_weighted(&picks, r, total));
+            finish(cfg, q, st, picks, selected, &ctx, false, t);
         }
         NetworkFilterKind::HttpConnectionManager(h) => {
-            let (name, inline, found) = match &h.route_source {
-                RouteSource::Rds(n) => (n.clone(), false, cfg.route_config(n).is_some()),
-                RouteSource::Inline(r) => (r.name.clone(), true, true),
+            let (name, inline, rc) = match &h.route_source {
+                RouteSource::Rds(n) => (n.clone(), false, cfg.route_config(n)),
+                RouteSource::Inline(r) => (r.name.clone(), true, Some(&**r)),
                 RouteSource::Scoped => {
                     t.outcome = Outcome::Undetermined {
                         reason: "scoped_routes are not modelled".into(),
@@ -381,7 +390,7 @@ fn network(cfg: &EnvoyConfig, q: &Query, st: &SocketState, fc: &FilterChain, t: 
                 }
                 RouteSource::Missing => {
                     t.outcome = Outcome::Undetermined {
-                        reason: "http_connection_manager has no route source".into(),
+                        reason: "http_connection_manager has no usable route configuration".into(),
                     };
                     return;
                 }
@@ -390,22 +399,21 @@ fn network(cfg: &EnvoyConfig, q: &Query, st: &SocketState, fc: &FilterChain, t: 
                 filter: f.name.clone(),
                 route_config: name.clone(),
                 inline,
-                route_config_found: found,
+                route_config_found: rc.is_some(),
             });
-            if !found {
-                // RDS not (yet) delivered: Envoy has no route → 404 NR.
-                t.outcome = Outcome::HttpResponse {
-                    status: 404,
-                    flag: Some("NR".into()),
-                    details: "route_not_found".into(),
-                };
+            let Some(rc) = rc else {
+                if !cfg.has_routes() {
+                    t.outcome = Outcome::Undetermined {
+                        reason: format!("route configuration {name:?} is not in the dump (it has no routes section)"),
+                    };
+                    return;
+                }
+                // RDS not delivered: Envoy has no route table → every request 404 NR.
+                t.outcome = failure(true, 404, "NR", "route_not_found");
                 return;
-            }
-            t.outcome = Outcome::Undetermined {
-                reason: format!(
-                    "HTTP route matching for route configuration {name:?} is not available yet"
-                ),
             };
+            let tls = fc.transport_socket.is_some();
+            http::route_request(cfg, q, st, h, rc, restored, tls, t);
         }
         NetworkFilterKind::Other => {}
     }
@@ -453,22 +461,20 @@ fn v1_route_matches(r: &TcpV1Route, local: SocketAddr, src: SocketAddr) -> bool 
         && ports_match(&r.source_ports, src.port())
 }
 
-/// Resolves the candidate clusters, picks by `random_value` if weighted, and sets the outcome.
-fn finish(
+/// Resolves the candidate clusters (`selected` = the weighted pick, if any) and sets the
+/// outcome.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn finish(
     cfg: &EnvoyConfig,
     q: &Query,
     st: &SocketState,
     picks: Vec<(String, Option<u32>)>,
+    selected: Option<usize>,
     ctx: &UpstreamContext<'_>,
     http: bool,
     t: &mut Trace,
 ) {
-    let total: u64 = picks.iter().map(|(_, w)| u64::from(w.unwrap_or(0))).sum();
-    let selected: Option<usize> = if picks.len() == 1 {
-        Some(0)
-    } else {
-        q.random_value.and_then(|r| pick_weighted(&picks, r, total))
-    };
+    let selected = if picks.len() == 1 { Some(0) } else { selected };
     for (i, (name, weight)) in picks.iter().enumerate() {
         let mut upstream = upstream::choose(cfg, name, ctx, &q.dns);
         if st.original_src {
@@ -505,12 +511,13 @@ fn finish(
     };
 }
 
-fn failure(http: bool, status: u16, flag: &str, details: &str) -> Outcome {
+pub(crate) fn failure(http: bool, status: u16, flag: &str, details: &str) -> Outcome {
     if http {
         Outcome::HttpResponse {
             status,
             flag: Some(flag.into()),
             details: details.into(),
+            location: None,
         }
     } else {
         Outcome::Closed {

@@ -68,6 +68,13 @@ pub fn choose(
     dns: &NameTable,
 ) -> Upstream {
     let Some(cluster) = cfg.cluster(cluster_name) else {
+        if !cfg.has_clusters() {
+            return Upstream::Unsupported {
+                reason: format!(
+                    "cluster {cluster_name:?} is not in the dump (it has no clusters section)"
+                ),
+            };
+        }
         return Upstream::ClusterNotFound;
     };
     let bind = |dst: IpAddr| {
