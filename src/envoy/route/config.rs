@@ -130,8 +130,8 @@ impl Route {
 /// What a route does once it matched.
 #[derive(Debug, Clone)]
 pub enum Action {
-    Route(RouteAction),
-    Redirect(RedirectAction),
+    Route(Box<RouteAction>),
+    Redirect(Box<RedirectAction>),
     DirectResponse(DirectResponseAction),
     /// `non_forwarding_action` / `filter_action`: a filter handles the request.
     NonForwarding,
@@ -166,9 +166,9 @@ impl<'de> Deserialize<'de> for Route {
         }
         let r = Raw::deserialize(d)?;
         let action = if let Some(a) = r.route {
-            Action::Route(a)
+            Action::Route(Box::new(a))
         } else if let Some(a) = r.redirect {
-            Action::Redirect(a)
+            Action::Redirect(Box::new(a))
         } else if let Some(a) = r.direct_response {
             Action::DirectResponse(a)
         } else if r.filter_action.is_some() || r.non_forwarding_action.is_some() {

@@ -125,7 +125,7 @@ pub(crate) fn duration_nanos<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u
             self.visit_u64(v)
         }
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            if v >= 0.0 && v < 1e10 {
+            if (0.0..1e10).contains(&v) {
                 Ok(Some((v * 1e9).round() as u64))
             } else {
                 Err(E::custom(format!("bad duration {v}")))
@@ -198,9 +198,9 @@ pub fn format_duration(nanos: u64) -> String {
     let frac = nanos % 1_000_000_000;
     if frac == 0 {
         format!("{secs}s")
-    } else if frac % 1_000_000 == 0 {
+    } else if frac.is_multiple_of(1_000_000) {
         format!("{secs}.{:03}s", frac / 1_000_000)
-    } else if frac % 1_000 == 0 {
+    } else if frac.is_multiple_of(1_000) {
         format!("{secs}.{:06}s", frac / 1_000)
     } else {
         format!("{secs}.{frac:09}s")

@@ -4,8 +4,9 @@
 //! v1 put the path specifier and the action straight on the route (`prefix`, `cluster`,
 //! `host_redirect`, ...), spelled `require_ssl` as `all`/`external_only`, gave virtual clusters
 //! a `pattern` + `method`, and wrote runtime gates as `{key, default}` percentages. Regexes were
-//! ECMAScript (`std::regex`) then; they are compiled as RE2 here, and a virtual-cluster pattern
-//! RE2 cannot express (look-around) is dropped and listed in [`RouteConfig::unsupported`].
+//! ECMAScript (`std::regex`) then; they are compiled as RE2, with a shim for one top-level
+//! look-ahead on a literal ([`Re2::new_ecmascript`]); a virtual-cluster pattern still not
+//! expressible is dropped and listed in [`RouteConfig::unsupported`].
 
 use serde::Deserialize;
 
@@ -183,7 +184,7 @@ fn convert(v1: V1Config) -> Result<RouteConfig, String> {
         };
         let mut virtual_clusters = Vec::new();
         for (ci, vc) in vh.virtual_clusters.into_iter().enumerate() {
-            let re = match Re2::new(&vc.pattern) {
+            let re = match Re2::new_ecmascript(&vc.pattern) {
                 Ok(re) => re,
                 Err(e) => {
                     unsupported.push(format!(
@@ -252,7 +253,7 @@ fn convert_route(r: V1Route) -> Result<Route, String> {
     } else if let Some(p) = r.path {
         PathSpecifier::Path(p)
     } else if let Some(p) = r.regex {
-        PathSpecifier::SafeRegex(Re2::new(&p)?)
+        PathSpecifier::SafeRegex(Re2::new_ecmascript(&p)?)
     } else {
         return Err("route needs prefix, path or regex".into());
     };
@@ -260,7 +261,7 @@ fn convert_route(r: V1Route) -> Result<Route, String> {
     for h in r.headers {
         let rule = match (h.value, h.regex) {
             (None, _) => HeaderRule::Present(true),
-            (Some(v), true) => HeaderRule::SafeRegexMatch(Re2::new(&v)?),
+            (Some(v), true) => HeaderRule::SafeRegexMatch(Re2::new_ecmascript(&v)?),
             (Some(v), false) => HeaderRule::ExactMatch(v),
         };
         header_matchers.push(HeaderMatcher {
@@ -271,12 +272,12 @@ fn convert_route(r: V1Route) -> Result<Route, String> {
         });
     }
     let action = if !r.host_redirect.is_empty() || !r.path_redirect.is_empty() {
-        Action::Redirect(RedirectAction {
+        Action::Redirect(Box::new(RedirectAction {
             host_redirect: r.host_redirect,
             path_redirect: r.path_redirect,
             response_code: 301,
             ..RedirectAction::default()
-        })
+        }))
     } else {
         let weighted_clusters = r.weighted_clusters.map(|w| WeightedClusters {
             clusters: w
@@ -297,7 +298,7 @@ fn convert_route(r: V1Route) -> Result<Route, String> {
             runtime_key_prefix: w.runtime_key_prefix,
             header_name: String::new(),
         });
-        Action::Route(RouteAction {
+        Action::Route(Box::new(RouteAction {
             cluster: r.cluster,
             cluster_header: r.cluster_header,
             weighted_clusters,
@@ -310,7 +311,7 @@ fn convert_route(r: V1Route) -> Result<Route, String> {
             host_rewrite_path_regex: None,
             auto_host_rewrite: r.auto_host_rewrite,
             timeout: r.timeout_ms.map(|ms| ms.saturating_mul(1_000_000)),
-        })
+        }))
     };
     Ok(Route {
         name: String::new(),

@@ -2,13 +2,12 @@
 //! runtime-fraction and dynamic-metadata matchers (envoy-semantics.md §4, route selection;
 //! E:source/common/http/header_utility.h, E:source/common/common/matchers.cc).
 
-use std::collections::BTreeMap;
-use std::fmt;
-
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
 use super::de::{bool_lenient, enum_index, i64_lenient, u32_lenient};
+pub(crate) use super::header_map::HeaderMap;
+pub(crate) use super::metadata::{Metadata, MetadataMatcher, StructValue};
 use super::re2::Re2;
 
 /// `envoy.type.matcher.v3.RegexMatcher` (`google_re2` engine, RE2 full match).
@@ -290,14 +289,17 @@ pub struct QueryParameterMatcher {
 }
 
 impl QueryParameterMatcher {
-    /// Envoy looks at the first value of the parameter only (not URL-decoded).
+    /// Envoy looks at the first value of the parameter only (not URL-decoded); with
+    /// `present_match` it compares presence with the expected value
+    /// (E:source/common/router/config_utility.cc `QueryParameterMatcher::matches`).
     pub fn matches(&self, path: &str) -> bool {
-        let Some(value) = first_query_value(path, &self.name) else {
+        let value = first_query_value(path, &self.name);
+        if let Some(p) = self.present_match {
+            return value.is_some() == p;
+        }
+        let Some(value) = value else {
             return false;
         };
-        if let Some(p) = self.present_match {
-            return p;
-        }
         match &self.string_match {
             Some(m) => m.matches(&value),
             None => true,
@@ -359,245 +361,4 @@ pub struct RuntimeFraction {
     pub default_value: FractionalPercent,
     #[serde(default, alias = "runtimeKey")]
     pub runtime_key: String,
-}
-
-/// A `google.protobuf.Value` in metadata (route metadata, dynamic metadata).
-#[derive(Debug, Clone, PartialEq)]
-pub enum StructValue {
-    Null,
-    Bool(bool),
-    Number(f64),
-    String(String),
-    List(Vec<StructValue>),
-    Struct(BTreeMap<String, StructValue>),
-}
-
-impl StructValue {
-    /// The string if this is a string value.
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
-            StructValue::String(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// A struct field.
-    pub fn get(&self, key: &str) -> Option<&StructValue> {
-        match self {
-            StructValue::Struct(m) => m.get(key),
-            _ => None,
-        }
-    }
-
-    /// `StructUtil::update`: fields of `other` replace (structs merge recursively).
-    pub fn merge(&mut self, other: &StructValue) {
-        match (self, other) {
-            (StructValue::Struct(mine), StructValue::Struct(theirs)) => {
-                for (k, v) in theirs {
-                    match mine.get_mut(k) {
-                        Some(existing @ StructValue::Struct(_))
-                            if matches!(v, StructValue::Struct(_)) =>
-                        {
-                            existing.merge(v)
-                        }
-                        _ => {
-                            mine.insert(k.clone(), v.clone());
-                        }
-                    }
-                }
-            }
-            (me, other) => *me = other.clone(),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for StructValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = StructValue;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a metadata value")
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<StructValue, E> {
-                Ok(StructValue::Null)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<StructValue, E> {
-                Ok(StructValue::Null)
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<StructValue, E> {
-                Ok(StructValue::Bool(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<StructValue, E> {
-                Ok(StructValue::Number(v as f64))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<StructValue, E> {
-                Ok(StructValue::Number(v as f64))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<StructValue, E> {
-                Ok(StructValue::Number(v))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<StructValue, E> {
-                Ok(StructValue::String(v.to_string()))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StructValue, A::Error> {
-                let mut out = Vec::new();
-                while let Some(v) = seq.next_element()? {
-                    out.push(v);
-                }
-                Ok(StructValue::List(out))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StructValue, A::Error> {
-                let mut out = BTreeMap::new();
-                while let Some((k, v)) = map.next_entry::<String, StructValue>()? {
-                    out.insert(k, v);
-                }
-                Ok(StructValue::Struct(out))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// `envoy.config.core.v3.Metadata`: `filter_metadata` by namespace.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Metadata {
-    #[serde(default, alias = "filterMetadata")]
-    pub filter_metadata: BTreeMap<String, StructValue>,
-}
-
-impl Metadata {
-    /// Istio's `filter_metadata.istio.config` (the Istio resource that produced the object).
-    pub fn istio_config(&self) -> Option<&str> {
-        self.filter_metadata
-            .get("istio")
-            .and_then(|v| v.get("config"))
-            .and_then(StructValue::as_str)
-    }
-}
-
-/// `envoy.type.matcher.v3.MetadataMatcher` (route `match.dynamic_metadata`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct MetadataMatcher {
-    pub filter: String,
-    #[serde(default)]
-    pub path: Vec<MetadataPathSegment>,
-    pub value: ValueMatcher,
-    #[serde(default, deserialize_with = "bool_lenient")]
-    pub invert: bool,
-}
-
-/// One `path[].key` step of a [`MetadataMatcher`].
-#[derive(Debug, Clone, Deserialize)]
-pub struct MetadataPathSegment {
-    pub key: String,
-}
-
-/// `envoy.type.matcher.v3.ValueMatcher` (the supported subset).
-#[derive(Debug, Clone, Deserialize)]
-pub struct ValueMatcher {
-    #[serde(default, alias = "stringMatch")]
-    pub string_match: Option<StringMatcher>,
-    #[serde(
-        default,
-        alias = "boolMatch",
-        deserialize_with = "super::de::opt_bool_lenient"
-    )]
-    pub bool_match: Option<bool>,
-    #[serde(
-        default,
-        alias = "presentMatch",
-        deserialize_with = "super::de::opt_bool_lenient"
-    )]
-    pub present_match: Option<bool>,
-    #[serde(default, alias = "nullMatch")]
-    pub null_match: Option<StructValue>,
-}
-
-impl MetadataMatcher {
-    /// Looks the path up in `dynamic` (namespace → struct) and applies the value matcher.
-    pub fn matches(&self, dynamic: &BTreeMap<String, StructValue>) -> bool {
-        let mut cur = dynamic.get(&self.filter);
-        for seg in &self.path {
-            cur = cur.and_then(|v| v.get(&seg.key));
-        }
-        let m = &self.value;
-        let hit = if let Some(sm) = &m.string_match {
-            cur.and_then(StructValue::as_str)
-                .is_some_and(|s| sm.matches(s))
-        } else if let Some(b) = m.bool_match {
-            cur == Some(&StructValue::Bool(b))
-        } else if let Some(p) = m.present_match {
-            p && cur.is_some()
-        } else if m.null_match.is_some() {
-            matches!(cur, Some(StructValue::Null))
-        } else {
-            false
-        };
-        hit != self.invert
-    }
-}
-
-/// A request or response header map: names compared case-insensitively, order kept, repeated
-/// names allowed (Envoy's `HeaderMap`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HeaderMap(pub Vec<(String, String)>);
-
-impl HeaderMap {
-    /// Appends a header (the name is stored lower-case).
-    pub fn add(&mut self, name: &str, value: &str) {
-        self.0.push((name.to_ascii_lowercase(), value.to_string()));
-    }
-
-    /// Replaces every value of `name` with one value (kept at the first one's position).
-    pub fn set(&mut self, name: &str, value: &str) {
-        let lower = name.to_ascii_lowercase();
-        let mut found = false;
-        self.0.retain_mut(|(k, v)| {
-            if *k != lower {
-                return true;
-            }
-            if found {
-                return false;
-            }
-            found = true;
-            *v = value.to_string();
-            true
-        });
-        if !found {
-            self.0.push((lower, value.to_string()));
-        }
-    }
-
-    /// Removes every value of `name`.
-    pub fn remove(&mut self, name: &str) {
-        let lower = name.to_ascii_lowercase();
-        self.0.retain(|(k, _)| *k != lower);
-    }
-
-    /// The first value of `name`.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        let lower = name.to_ascii_lowercase();
-        self.0
-            .iter()
-            .find(|(k, _)| *k == lower)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Whether `name` is present.
-    pub fn contains(&self, name: &str) -> bool {
-        self.get(name).is_some()
-    }
-
-    /// All values of `name` joined with `,` (Envoy's `getAllOfHeaderAsString`).
-    pub fn get_joined(&self, name: &str) -> Option<String> {
-        let lower = name.to_ascii_lowercase();
-        let values: Vec<&str> = self
-            .0
-            .iter()
-            .filter(|(k, _)| *k == lower)
-            .map(|(_, v)| v.as_str())
-            .collect();
-        (!values.is_empty()).then(|| values.join(","))
-    }
 }

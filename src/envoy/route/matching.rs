@@ -184,7 +184,7 @@ fn find_virtual_host<'a>(
     if let Some((_, i)) = exact.iter().find(|(d, _)| *d == host) {
         return pick(*i, format!("exact domain {host:?}"), considered);
     }
-    suffixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    suffixes.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
     for (s, i) in &suffixes {
         if s.len() < host.len() && host.ends_with(s.as_str()) {
             return pick(
@@ -194,7 +194,7 @@ fn find_virtual_host<'a>(
             );
         }
     }
-    prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    prefixes.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
     for (p, i) in &prefixes {
         if p.len() < host.len() && host.starts_with(p.as_str()) {
             return pick(

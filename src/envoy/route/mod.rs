@@ -24,10 +24,12 @@ mod config_de;
 pub mod de;
 mod decision;
 mod finalize;
+mod header_map;
 mod headers;
 pub mod legacy;
 mod matchers;
 mod matching;
+mod metadata;
 mod re2;
 
 #[cfg(test)]
@@ -46,13 +48,14 @@ pub use finalize::{
     finalize_request_headers, finalize_response_headers, redirect_location, redirect_uri,
     rewrite_path, ssl_redirect_uri,
 };
+pub use header_map::HeaderMap;
 pub use headers::{AppendAction, FormatContext, HeaderValue, HeaderValueOption};
 pub use matchers::{
-    FractionalPercent, HeaderMap, HeaderMatcher, HeaderRule, Metadata, MetadataMatcher,
-    QueryParameterMatcher, RegexMatcher, RuntimeFraction, StringMatcher, StringPattern,
-    StructValue, ValueMatcher,
+    FractionalPercent, HeaderMatcher, HeaderRule, QueryParameterMatcher, RegexMatcher,
+    RuntimeFraction, StringMatcher, StringPattern,
 };
 pub use matching::{route, virtual_cluster};
+pub use metadata::{Metadata, MetadataMatcher, MetadataPathSegment, StructValue, ValueMatcher};
 pub use re2::Re2;
 
 /// Errors reading a route configuration.

@@ -14,6 +14,16 @@ pub struct Re2 {
     pattern: String,
     full: Regex,
     partial: Regex,
+    /// Legacy v1 (ECMAScript) only: `A(?!lit)B` / `A(?=lit)B` evaluated by splitting.
+    lookahead: Option<Lookahead>,
+}
+
+#[derive(Debug, Clone)]
+struct Lookahead {
+    before: Regex,
+    after: Regex,
+    literal: String,
+    negative: bool,
 }
 
 impl Re2 {
@@ -28,6 +38,37 @@ impl Re2 {
             pattern: pattern.to_string(),
             full,
             partial,
+            lookahead: None,
+        })
+    }
+
+    /// Compiles a pattern written for ECMAScript `std::regex` (Envoy v1 route JSON). RE2
+    /// syntax is tried first; a pattern with one top-level look-ahead on a literal
+    /// (`A(?!validate)B`) is then evaluated as "A matches a prefix, B the rest, and the rest
+    /// does (not) start with the literal", which is what ECMAScript computes.
+    pub fn new_ecmascript(pattern: &str) -> Result<Re2, String> {
+        let first_err = match Re2::new(pattern) {
+            Ok(r) => return Ok(r),
+            Err(e) => e,
+        };
+        let Some((a, literal, negative, b)) = split_lookahead(pattern) else {
+            return Err(first_err);
+        };
+        let before = Regex::new(&format!("^(?:{})$", translate_perl_classes(&a)))
+            .map_err(|_| first_err.clone())?;
+        let after = Regex::new(&format!("^(?:{})$", translate_perl_classes(&b)))
+            .map_err(|_| first_err.clone())?;
+        let never = Regex::new("a^").map_err(|e| e.to_string())?;
+        Ok(Re2 {
+            pattern: pattern.to_string(),
+            full: never.clone(),
+            partial: never,
+            lookahead: Some(Lookahead {
+                before,
+                after,
+                literal,
+                negative,
+            }),
         })
     }
 
@@ -38,6 +79,18 @@ impl Re2 {
 
     /// RE2 `FullMatch`: the entire value matches.
     pub fn full_match(&self, value: &str) -> bool {
+        if let Some(la) = &self.lookahead {
+            return value
+                .char_indices()
+                .map(|(i, _)| i)
+                .chain([value.len()])
+                .any(|i| {
+                    let (head, tail) = value.split_at(i);
+                    la.before.is_match(head)
+                        && la.after.is_match(tail)
+                        && tail.starts_with(la.literal.as_str()) != la.negative
+                });
+        }
         self.full.is_match(value)
     }
 
@@ -47,6 +100,36 @@ impl Re2 {
         let sub = re2_substitution_to_regex(substitution);
         self.partial.replace_all(value, sub.as_str()).into_owned()
     }
+}
+
+/// Splits `A(?!lit)B` / `A(?=lit)B` (one top-level look-ahead whose body is a plain
+/// literal) into `(A, lit, negative, B)`; anchors `^`/`$` stay in A and B.
+fn split_lookahead(pattern: &str) -> Option<(String, String, bool, String)> {
+    let (start, negative) = match (pattern.find("(?!"), pattern.find("(?=")) {
+        (Some(n), None) => (n, true),
+        (None, Some(p)) => (p, false),
+        _ => return None,
+    };
+    let body_start = start + 3;
+    let close = pattern.get(body_start..)?.find(')')? + body_start;
+    let literal = pattern.get(body_start..close)?;
+    if literal.is_empty()
+        || !literal
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '/')
+    {
+        return None;
+    }
+    let a = pattern.get(..start)?;
+    // The look-ahead must be at the top level: no group may be open before it.
+    if a.matches('(').count() != a.matches(')').count() {
+        return None;
+    }
+    let b = pattern.get(close + 1..)?;
+    if b.contains("(?!") || b.contains("(?=") {
+        return None;
+    }
+    Some((a.to_string(), literal.to_string(), negative, b.to_string()))
 }
 
 /// RE2 substitutions use `\1`; the regex crate uses `${1}`.
@@ -157,6 +240,15 @@ mod tests {
         let c = Re2::new(r"[^validate]\w+").unwrap();
         assert!(c.full_match("xab"));
         assert!(Re2::new(r"(?!x)y").is_err());
+    }
+
+    #[test]
+    fn ecmascript_lookahead_shim() {
+        let r = Re2::new_ecmascript(r"^/users/\d+/chargeaccounts/(?!validate)\w+$").unwrap();
+        assert!(r.full_match("/users/123/chargeaccounts/abc"));
+        assert!(!r.full_match("/users/123/chargeaccounts/validate"));
+        assert!(!r.full_match("/users/123/chargeaccounts/validatex"));
+        assert!(Re2::new_ecmascript(r"(a(?!b))").is_err());
     }
 
     #[test]

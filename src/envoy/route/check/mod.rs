@@ -1,11 +1,13 @@
 //! A drop-in for Envoy's `router_check_tool`: load a route table and a test file, run every
 //! test, report failures in the tool's words and compute its coverage figures.
 
+mod coverage;
 mod pbtext;
 mod run;
 mod testfile;
 
-pub use run::{format_g6, run_suite, unique_route_name, CheckRun, TestResult};
+pub use coverage::unique_route_name;
+pub use run::{format_g6, run_suite, CheckRun, TestResult};
 pub use testfile::{
     parse_test_file, DynamicMetadataInput, Expectations, KeyValue, RouteMetadataExpectation,
     TestCase, TestFormat, TestInput, TestSuite,

@@ -15,6 +15,7 @@ use super::super::finalize::{
 use super::super::headers::FormatContext;
 use super::super::matchers::{HeaderMap, HeaderMatcher, HeaderRule, StringPattern, StructValue};
 use super::super::matching::{matched_portion, route, virtual_cluster};
+use super::coverage::{coverage_percent, missing_tests, CoverFields, CoverKey};
 use super::testfile::{TestCase, TestFormat, TestSuite};
 
 /// The downstream peer router_check_tool gives every request.
@@ -33,30 +34,6 @@ pub struct TestResult {
     pub decision: RouteDecision,
 }
 
-/// Which entry a coverage mark belongs to (Envoy keys coverage by route object).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum CoverKey {
-    /// A forwarding route; weighted routes count once per chosen cluster.
-    Entry {
-        vh: usize,
-        route: usize,
-        branch: Option<usize>,
-    },
-    /// A redirect or direct response (`route: None` = the virtual host's TLS redirect).
-    Direct { vh: usize, route: Option<usize> },
-}
-
-#[derive(Debug, Clone, Default)]
-struct CoverFields {
-    cluster: bool,
-    virtual_cluster: bool,
-    virtual_host: bool,
-    path_rewrite: bool,
-    host_rewrite: bool,
-    redirect_path: bool,
-    redirect_code: bool,
-}
-
 /// All results of one test file plus the coverage bookkeeping.
 #[derive(Debug, Clone)]
 pub struct CheckRun {
@@ -72,19 +49,7 @@ impl CheckRun {
 
     /// `Coverage::report` (plain) or `comprehensiveReport` (`--covall`), in percent.
     pub fn coverage_percent(&self, config: &RouteConfig, comprehensive: bool) -> f64 {
-        let total = route_count(config);
-        if total == 0 {
-            return f64::NAN;
-        }
-        let covered = if comprehensive {
-            self.covered
-                .iter()
-                .map(|(k, f)| field_fraction(k, f))
-                .sum::<f64>()
-        } else {
-            self.covered.len() as f64
-        };
-        100.0 * covered / total as f64
+        coverage_percent(&self.covered, config, comprehensive)
     }
 
     /// Routes no test covered, as `(virtual host name, route)` in configuration order, where
@@ -94,88 +59,8 @@ impl CheckRun {
         config: &RouteConfig,
         comprehensive: bool,
     ) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        for (vi, vh) in config.virtual_hosts.iter().enumerate() {
-            for (ri, r) in vh.routes.iter().enumerate() {
-                let covered = self.covered.iter().any(|(k, _)| match k {
-                    CoverKey::Entry { vh, route, .. } => *vh == vi && *route == ri,
-                    CoverKey::Direct { vh, route } => *vh == vi && *route == Some(ri),
-                });
-                if covered {
-                    continue;
-                }
-                let what = if comprehensive {
-                    match_text(r)
-                } else {
-                    unique_route_name(r)
-                };
-                out.push((vh.name.clone(), what));
-            }
-        }
-        out
+        missing_tests(&self.covered, config, comprehensive)
     }
-}
-
-/// The name router_check_tool gives a route (`<name>-<unique suffix>`); the suffix here is
-/// the route's index path instead of a random UUID so output is reproducible.
-pub fn unique_route_name(r: &super::super::config::Route) -> String {
-    format!("{}-{}", r.name, r.source)
-}
-
-fn route_count(config: &RouteConfig) -> usize {
-    config
-        .virtual_hosts
-        .iter()
-        .flat_map(|vh| &vh.routes)
-        .map(|r| match &r.action {
-            Action::Route(a) => a.weighted_clusters.as_ref().map_or(1, |w| w.clusters.len()),
-            _ => 1,
-        })
-        .sum()
-}
-
-fn field_fraction(k: &CoverKey, f: &CoverFields) -> f64 {
-    let fields: Vec<bool> = match k {
-        CoverKey::Entry { .. } => vec![
-            f.cluster,
-            f.virtual_cluster,
-            f.virtual_host,
-            f.path_rewrite,
-            f.host_rewrite,
-        ],
-        CoverKey::Direct { .. } => vec![f.redirect_path, f.redirect_code],
-    };
-    fields.iter().filter(|b| **b).count() as f64 / fields.len() as f64
-}
-
-/// The route's match in protobuf text format, as the tool prints missing tests.
-fn match_text(r: &super::super::config::Route) -> String {
-    use super::super::config::PathSpecifier;
-    let m = &r.r#match;
-    let mut s = match &m.path {
-        PathSpecifier::Prefix(p) => format!("prefix: {p:?}\n"),
-        PathSpecifier::Path(p) => format!("path: {p:?}\n"),
-        PathSpecifier::SafeRegex(re) => format!("safe_regex {{\n  regex: {:?}\n}}\n", re.pattern()),
-        PathSpecifier::PathSeparatedPrefix(p) => format!("path_separated_prefix: {p:?}\n"),
-        PathSpecifier::Connect => "connect_matcher {\n}\n".to_string(),
-        PathSpecifier::Unsupported(w) => format!("{w} {{\n}}\n"),
-    };
-    if !m.case_sensitive {
-        s.push_str("case_sensitive {\n  value: false\n}\n");
-    }
-    for h in &m.headers {
-        s.push_str(&format!("headers {{\n  name: {:?}\n}}\n", h.name));
-    }
-    if m.grpc {
-        s.push_str("grpc {\n}\n");
-    }
-    if let Some(rf) = &m.runtime_fraction {
-        s.push_str(&format!(
-            "runtime_fraction {{\n  default_value {{\n    numerator: {}\n  }}\n  runtime_key: {:?}\n}}\n",
-            rf.default_value.numerator, rf.runtime_key
-        ));
-    }
-    s
 }
 
 /// Runs every test of `suite` against `config`.
