@@ -30,7 +30,7 @@ pub enum EnvoyCommand {
         envoy: PathBuf,
     },
     /// Evaluate one connection (and request) the way Envoy would.
-    Match(MatchArgs),
+    Match(Box<MatchArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -94,7 +94,7 @@ pub fn run(cmd: EnvoyCommand) -> miette::Result<ExitCode> {
             print!("{}", summary::render(&cfg));
             Ok(ExitCode::SUCCESS)
         }
-        EnvoyCommand::Match(args) => run_match(args),
+        EnvoyCommand::Match(args) => run_match(*args),
     }
 }
 
@@ -173,7 +173,7 @@ fn query(args: &MatchArgs) -> miette::Result<Query> {
             );
         }
         dns.entry(name.trim().to_ascii_lowercase())
-            .or_insert_with(Vec::new)
+            .or_default()
             .extend(list);
     }
     let src = args.src.unwrap_or_else(|| {
@@ -321,8 +321,8 @@ fn render_text(t: &Trace) -> String {
         let assumed = if h.assumed { " (assumed)" } else { "" };
         let _ = writeln!(
             o,
-            "request {} {}{} host {}{assumed}",
-            h.method, h.path, "", h.authority
+            "request {} {} host {}{assumed}",
+            h.method, h.path, h.authority
         );
         if let Some(v) = &h.virtual_host {
             let _ = writeln!(o, "  virtual host {}", at(v));

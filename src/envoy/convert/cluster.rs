@@ -148,13 +148,17 @@ pub fn load_assignment(
         .enumerate()
         .map(|(i, le)| {
             let p = format!("{path}.endpoints[{i}]");
-            let locality = le.locality.as_ref().map(|l| {
-                [&l.region, &l.zone, &l.sub_zone]
-                    .iter()
-                    .map(|s| s.as_ref().map(|s| s.as_str()).unwrap_or(""))
-                    .collect::<Vec<_>>()
-                    .join("/")
-            });
+            let locality = le
+                .locality
+                .as_ref()
+                .map(|l| {
+                    [&l.region, &l.zone, &l.sub_zone]
+                        .iter()
+                        .map(|s| s.as_ref().map(|s| s.as_str()).unwrap_or(""))
+                        .collect::<Vec<_>>()
+                        .join("/")
+                })
+                .filter(|l| l != "//");
             let endpoints = le
                 .lb_endpoints
                 .iter()
