@@ -43,14 +43,17 @@ pub fn parse_dump(input: &[u8]) -> Result<EnvoyConfig, ParseError> {
 fn parse_json(input: &[u8]) -> Result<EnvoyConfig, ParseError> {
     match serde_json::from_slice::<Root>(input) {
         Ok(root) => Ok(convert(root, &mut Ctx::new(input, true))),
-        Err(e) if e.to_string().contains("trailing comma") => {
-            // Blank the commas out (same length, so lines and columns stay right) and retry.
+        Err(first) => {
+            // Envoy's loader accepts a trailing comma; blank such commas out (same length, so
+            // lines and columns stay right) and retry once.
             let fixed = blank_trailing_commas(input);
+            if fixed == input {
+                return Err(json_error(first));
+            }
             let root = serde_json::from_slice::<Root>(&fixed).map_err(json_error)?;
             let mut ctx = Ctx::new(&fixed, true);
             Ok(convert(root, &mut ctx))
         }
-        Err(e) => Err(json_error(e)),
     }
 }
 

@@ -4,6 +4,8 @@
 mod cluster;
 mod listener;
 mod matcher;
+#[cfg(test)]
+mod tests;
 
 use std::net::{IpAddr, SocketAddr};
 

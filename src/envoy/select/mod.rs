@@ -542,3 +542,6 @@ pub fn pick_weighted(picks: &[(String, Option<u32>)], r: u64, total: u64) -> Opt
     }
     None
 }
+
+#[cfg(test)]
+mod tests;
