@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod envoy;
 mod netfilter;
 pub mod output;
 mod routecheck;
@@ -22,6 +23,9 @@ pub enum Command {
     /// Read iptables-save rule sets and walk packets through the kernel's netfilter path.
     #[command(subcommand)]
     Netfilter(netfilter::NetfilterCommand),
+    /// Read Envoy /config_dump files: summarise them, or evaluate a connection as Envoy would.
+    #[command(subcommand)]
+    Envoy(envoy::EnvoyCommand),
     /// Check a route table against Envoy router_check_tool test files (a drop-in for it).
     RouteCheck(routecheck::RouteCheckArgs),
 }
@@ -31,5 +35,6 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
     match cli.command {
         Command::Netfilter(cmd) => netfilter::run(cmd),
         Command::RouteCheck(args) => routecheck::run(args),
+        Command::Envoy(cmd) => envoy::run(cmd),
     }
 }
