@@ -9,6 +9,7 @@ mod envoy;
 mod netfilter;
 pub mod output;
 mod routecheck;
+mod trace;
 
 /// Where does this packet really go inside a pod with an Istio sidecar, and why?
 #[derive(Debug, Parser)]
@@ -26,6 +27,8 @@ pub enum Command {
     /// Read Envoy /config_dump files: summarise them, or evaluate a connection as Envoy would.
     #[command(subcommand)]
     Envoy(envoy::EnvoyCommand),
+    /// Walk a connection through a pod's kernel and Envoy, across pods, and say how it ends.
+    Trace(Box<trace::TraceArgs>),
     /// Check a route table against Envoy router_check_tool test files (a drop-in for it).
     RouteCheck(routecheck::RouteCheckArgs),
 }
@@ -35,6 +38,7 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
     match cli.command {
         Command::Netfilter(cmd) => netfilter::run(cmd),
         Command::RouteCheck(args) => routecheck::run(args),
+        Command::Trace(args) => trace::run(*args),
         Command::Envoy(cmd) => envoy::run(cmd),
     }
 }
