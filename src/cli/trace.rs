@@ -115,9 +115,18 @@ pub fn run(a: TraceArgs) -> Result<ExitCode> {
     }
     if let Some(f) = &a.sockets {
         let text = read(f)?;
-        sockets.extend(parse_sockets(&text).map_err(|e| miette!("{}:{}:1: {}", f.display(), e.line, e.message))?);
+        sockets.extend(
+            parse_sockets(&text).map_err(|e| miette!("{}:{}:1: {}", f.display(), e.line, e.message))?,
+        );
     }
-    mesh.pods.push(load_pod(&a.pod, &addrs, a.iptables.as_deref(), a.ip6tables.as_deref(), a.envoy.as_deref(), sockets)?);
+    mesh.pods.push(load_pod(
+        &a.pod,
+        &addrs,
+        a.iptables.as_deref(),
+        a.ip6tables.as_deref(),
+        a.envoy.as_deref(),
+        sockets,
+    )?);
     for spec in &a.peer {
         mesh.pods.push(peer(spec)?);
     }
@@ -175,7 +184,8 @@ fn parse_addrs(list: &[String]) -> Result<Vec<IpNet>> {
 
 fn rules(path: Option<&FsPath>, family: Family) -> Result<Option<(Program, String)>> {
     let Some(path) = path else { return Ok(None) };
-    let (text, parsed) = super::netfilter::read_rules(path, ParseOptions { lenient: false, family: Some(family) })?;
+    let (text, parsed) =
+        super::netfilter::read_rules(path, ParseOptions { lenient: false, family: Some(family) })?;
     let program = Program::new(parsed.ruleset).map_err(|e| miette!("{e}"))?;
     Ok(Some((program, text)))
 }
@@ -197,7 +207,8 @@ fn load_pod(
 
 /// `NAME=IP,IPTABLES,ENVOY[,LISTEN;LISTEN]`.
 fn peer(spec: &str) -> Result<Pod> {
-    let (name, rest) = spec.split_once('=').ok_or_else(|| miette!("--peer {spec}: expected NAME=IP,IPTABLES,ENVOY"))?;
+    let (name, rest) =
+        spec.split_once('=').ok_or_else(|| miette!("--peer {spec}: expected NAME=IP,IPTABLES,ENVOY"))?;
     let parts: Vec<&str> = rest.split(',').collect();
     if parts.len() < 3 {
         return Err(miette!("--peer {spec}: expected NAME=IP,IPTABLES,ENVOY[,LISTEN;LISTEN]"));
@@ -223,10 +234,13 @@ fn parse_from(s: &str) -> Result<From> {
         "outside" => From::Outside { src: "192.0.2.10".parse().into_diagnostic()? },
         _ => {
             if let Some(ip) = s.strip_prefix("outside:") {
-                From::Outside { src: ip.parse().map_err(|_| miette!("--from {s}: `{ip}` is not an IP address"))? }
+                From::Outside {
+                    src: ip.parse().map_err(|_| miette!("--from {s}: `{ip}` is not an IP address"))?,
+                }
             } else if let Some(ids) = s.strip_prefix("uid:") {
                 let (u, g) = ids.split_once(':').unwrap_or((ids, ids));
-                let num = |x: &str| x.parse::<u32>().map_err(|_| miette!("--from {s}: `{x}` is not a number"));
+                let num =
+                    |x: &str| x.parse::<u32>().map_err(|_| miette!("--from {s}: `{x}` is not a number"));
                 From::Process { uid: num(u)?, gid: num(g)? }
             } else {
                 return Err(miette!("--from {s}: expected app, envoy, uid:N[:GID] or outside[:IP]"));
@@ -239,7 +253,8 @@ fn parse_dst(s: &str) -> Result<Destination> {
     if let Ok(sa) = s.parse::<SocketAddr>() {
         return Ok(Destination::Addr(sa));
     }
-    let (host, port) = s.rsplit_once(':').ok_or_else(|| miette!("--dst {s}: expected IP:PORT or HOST:PORT"))?;
+    let (host, port) =
+        s.rsplit_once(':').ok_or_else(|| miette!("--dst {s}: expected IP:PORT or HOST:PORT"))?;
     let port: u16 = port.parse().map_err(|_| miette!("--dst {s}: `{port}` is not a port"))?;
     if host.parse::<IpAddr>().is_ok() || host.is_empty() {
         return Err(miette!("--dst {s}: expected IP:PORT (IPv6 in brackets) or HOST:PORT"));

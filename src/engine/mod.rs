@@ -109,9 +109,20 @@ pub struct EnvoyHop {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Ending {
-    Delivered { pod: String, socket: String, process: String },
-    Refused { pod: String, dst: String, reason: String },
-    Dropped { pod: String, reason: String },
+    Delivered {
+        pod: String,
+        socket: String,
+        process: String,
+    },
+    Refused {
+        pod: String,
+        dst: String,
+        reason: String,
+    },
+    Dropped {
+        pod: String,
+        reason: String,
+    },
     /// Envoy answered (HTTP status and flag) or closed the connection (flag, no status).
     EnvoyResponse {
         pod: String,
@@ -121,7 +132,10 @@ pub enum Ending {
         flag: Option<String>,
         details: String,
     },
-    Blackhole { pod: String, cluster: String },
+    Blackhole {
+        pod: String,
+        cluster: String,
+    },
     /// Leaves the snapshot towards an outside address.
     Left {
         pod: String,
@@ -129,12 +143,21 @@ pub enum Ending {
         #[serde(skip_serializing_if = "Option::is_none")]
         cluster: Option<String>,
     },
-    Unresolved { pod: String, host: String },
+    Unresolved {
+        pod: String,
+        host: String,
+    },
     /// The path comes back to a state it was in: `cycle` is [first step, last step] of the
     /// repeating part (0-based indexes into `steps`).
-    Loop { cycle: [usize; 2], closed_by: Vec<String> },
+    Loop {
+        cycle: [usize; 2],
+        closed_by: Vec<String>,
+    },
     /// meshpath cannot decide (a feature it does not model); the reason says which.
-    Undetermined { pod: String, reason: String },
+    Undetermined {
+        pod: String,
+        reason: String,
+    },
 }
 
 impl Ending {

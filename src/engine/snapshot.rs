@@ -143,9 +143,12 @@ fn split(x: Option<(Program, String)>) -> (Option<Program>, Option<String>) {
 
 /// Whether the rules send DNS to pilot-agent's proxy (REDIRECT --to-ports 15053).
 fn captures_dns(p: &Program) -> bool {
-    p.ruleset.tables.iter().flat_map(|t| &t.chains).flat_map(|c| &c.rules).any(|r| {
-        matches!(r.target, Target::Redirect { ports: Some(pr) } if pr.lo == DNS_PROXY_PORT)
-    })
+    p.ruleset
+        .tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .flat_map(|c| &c.rules)
+        .any(|r| matches!(r.target, Target::Redirect { ports: Some(pr) } if pr.lo == DNS_PROXY_PORT))
 }
 
 /// Several pods and the names they resolve.

@@ -79,14 +79,21 @@ pub fn trace(mesh: &Mesh, start: &Start) -> Result<MeshTrace, EngineError> {
             continue;
         }
         if p.seen.len() >= HOP_BUDGET {
-            let ending = Ending::Loop { cycle: [0, p.steps.len().saturating_sub(1)], closed_by: vec![format!("hop budget of {HOP_BUDGET} exhausted")] };
+            let ending = Ending::Loop {
+                cycle: [0, p.steps.len().saturating_sub(1)],
+                closed_by: vec![format!("hop budget of {HOP_BUDGET} exhausted")],
+            };
             done.push(Path { weight: p.weight, ending, envoy: p.envoy, steps: p.steps });
             continue;
         }
         p.seen.push((key, p.steps.len()));
         let mut successors = match state {
-            State::Kernel { pod, entry, src, dst, uid, gid } => kernel(mesh, start, p, pod, entry, src, dst, uid, gid)?,
-            State::Envoy { pod, listener, orig_dst, src } => envoy(mesh, start, p, pod, listener, orig_dst, src),
+            State::Kernel { pod, entry, src, dst, uid, gid } => {
+                kernel(mesh, start, p, pod, entry, src, dst, uid, gid)?
+            }
+            State::Envoy { pod, listener, orig_dst, src } => {
+                envoy(mesh, start, p, pod, listener, orig_dst, src)
+            }
         };
         // Depth first, branches in their natural order.
         successors.reverse();
@@ -107,16 +114,24 @@ fn initial(mesh: &Mesh, start: &Start, mut p: Partial) -> Next {
     let pod = &mesh.pods[start.pod];
     let dst = match &start.dst {
         Destination::Addr(a) => *a,
-        Destination::Host { name, port } => match mesh.names.get(&name.to_ascii_lowercase()).and_then(|v| v.first()) {
-            Some(ip) => {
-                step(&mut p, pod, Layer::Dns, format!("{name} resolves to {ip}"), "name table".into());
-                SocketAddr::new(*ip, *port)
+        Destination::Host { name, port } => {
+            match mesh.names.get(&name.to_ascii_lowercase()).and_then(|v| v.first()) {
+                Some(ip) => {
+                    step(&mut p, pod, Layer::Dns, format!("{name} resolves to {ip}"), "name table".into());
+                    SocketAddr::new(*ip, *port)
+                }
+                None => {
+                    step(
+                        &mut p,
+                        pod,
+                        Layer::Dns,
+                        format!("{name} is not in the name table"),
+                        "name table".into(),
+                    );
+                    return (p, Err(Ending::Unresolved { pod: pod.name.clone(), host: name.clone() }));
+                }
             }
-            None => {
-                step(&mut p, pod, Layer::Dns, format!("{name} is not in the name table"), "name table".into());
-                return (p, Err(Ending::Unresolved { pod: pod.name.clone(), host: name.clone() }));
-            }
-        },
+        }
     };
     let state = match &start.from {
         From::Process { uid, gid } => {
@@ -137,7 +152,11 @@ fn default_source(pod: &Pod, dst: IpAddr) -> IpAddr {
     if dst.is_loopback() || pod.owns(dst) {
         return dst;
     }
-    pod.primary(dst.is_ipv6()).unwrap_or(if dst.is_ipv6() { IpAddr::from([0u16; 8]) } else { IpAddr::from([0u8; 4]) })
+    pod.primary(dst.is_ipv6()).unwrap_or(if dst.is_ipv6() {
+        IpAddr::from([0u16; 8])
+    } else {
+        IpAddr::from([0u8; 4])
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -189,7 +208,10 @@ fn kernel(
                 continue;
             }
             let what = match s.kind {
-                StepKind::Policy => format!("{} {} {} policy {:?}", s.hook.as_str(), s.table, s.chain, s.verdict).to_lowercase(),
+                StepKind::Policy => {
+                    format!("{} {} {} policy {:?}", s.hook.as_str(), s.table, s.chain, s.verdict)
+                        .to_lowercase()
+                }
                 _ => format!(
                     "{} {} {} #{} {}{}",
                     s.hook.as_str(),
@@ -208,7 +230,9 @@ fn kernel(
         }
         let r = &b.result;
         let next = match r.disposition {
-            Disposition::Dropped => Err(Ending::Dropped { pod: pod.name.clone(), reason: r.reason.clone().unwrap_or_default() }),
+            Disposition::Dropped => {
+                Err(Ending::Dropped { pod: pod.name.clone(), reason: r.reason.clone().unwrap_or_default() })
+            }
             Disposition::Out | Disposition::Forwarded => {
                 let (Some(out_dst), Some(out_src)) = (parse_endpoint(&r.dst), parse_endpoint(&r.src)) else {
                     out.push((q, Err(undetermined(pod, "unreadable endpoint"))));
@@ -217,10 +241,27 @@ fn kernel(
                 match mesh.owner_of(out_dst.ip()) {
                     Some(other) if other != pi => {
                         let to = &mesh.pods[other];
-                        step(&mut q, pod, Layer::Wire, format!("leaves eth0 towards pod {} ({out_dst})", to.name), String::new());
-                        Ok(State::Kernel { pod: other, entry: Entry::Prerouting, src: out_src, dst: out_dst, uid: 0, gid: 0 })
+                        step(
+                            &mut q,
+                            pod,
+                            Layer::Wire,
+                            format!("leaves eth0 towards pod {} ({out_dst})", to.name),
+                            String::new(),
+                        );
+                        Ok(State::Kernel {
+                            pod: other,
+                            entry: Entry::Prerouting,
+                            src: out_src,
+                            dst: out_dst,
+                            uid: 0,
+                            gid: 0,
+                        })
                     }
-                    _ => Err(Ending::Left { pod: pod.name.clone(), dst: out_dst.to_string(), cluster: q.last_cluster.clone() }),
+                    _ => Err(Ending::Left {
+                        pod: pod.name.clone(),
+                        dst: out_dst.to_string(),
+                        cluster: q.last_cluster.clone(),
+                    }),
                 }
             }
             Disposition::Local => local_delivery(mesh, start, &mut q, pi, r),
@@ -260,19 +301,36 @@ fn undetermined(pod: &Pod, reason: &str) -> Ending {
 }
 
 /// A connection reached a local socket: Envoy, pilot-agent's DNS proxy, the app, or nothing.
-fn local_delivery(mesh: &Mesh, start: &Start, q: &mut Partial, pi: usize, r: &eval::Outcome) -> Result<State, Ending> {
+fn local_delivery(
+    mesh: &Mesh,
+    start: &Start,
+    q: &mut Partial,
+    pi: usize,
+    r: &eval::Outcome,
+) -> Result<State, Ending> {
     let pod = &mesh.pods[pi];
-    let (Some(dst), Some(src), Some(orig)) = (parse_endpoint(&r.dst), parse_endpoint(&r.src), parse_endpoint(&r.orig_dst)) else {
+    let (Some(dst), Some(src), Some(orig)) =
+        (parse_endpoint(&r.dst), parse_endpoint(&r.src), parse_endpoint(&r.orig_dst))
+    else {
         return Err(undetermined(pod, "unreadable endpoint"));
     };
     let Some(sock_ep) = &r.socket else {
         let what = if q.proto == L4::Tcp { "connection refused (RST)" } else { "ICMP port unreachable" };
-        return Err(Ending::Refused { pod: pod.name.clone(), dst: dst.to_string(), reason: format!("no socket listens on {dst}: {what}") });
+        return Err(Ending::Refused {
+            pod: pod.name.clone(),
+            dst: dst.to_string(),
+            reason: format!("no socket listens on {dst}: {what}"),
+        });
     };
     let sock = pod.netns.sockets.iter().find(|s| &s.endpoint() == sock_ep && (s.proto == q.proto));
     let owner = sock.map(|s| s.owner.clone()).unwrap_or_else(|| "unknown".into());
     match owner.as_str() {
-        "envoy" => Ok(State::Envoy { pod: pi, listener: SocketAddr::new(dst.ip(), sock.map_or(dst.port(), |s| s.port)), orig_dst: orig, src }),
+        "envoy" => Ok(State::Envoy {
+            pod: pi,
+            listener: SocketAddr::new(dst.ip(), sock.map_or(dst.port(), |s| s.port)),
+            orig_dst: orig,
+            src,
+        }),
         "pilot-agent" if q.proto == L4::Udp || orig.port() == 53 => {
             let name = start.request.as_ref().and_then(|r| r.host.clone()).or_else(|| match &start.dst {
                 Destination::Host { name, .. } => Some(name.clone()),
@@ -281,25 +339,63 @@ fn local_delivery(mesh: &Mesh, start: &Start, q: &mut Partial, pi: usize, r: &ev
             match name.as_ref().and_then(|n| mesh.names.get(&n.to_ascii_lowercase()).map(|a| (n, a))) {
                 Some((n, addrs)) => {
                     let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
-                    step(q, pod, Layer::Dns, format!("pilot-agent's DNS proxy answers {n} with {}", list.join(", ")), "name table".into());
-                    Err(Ending::Delivered { pod: pod.name.clone(), socket: sock_ep.clone(), process: "pilot-agent (DNS proxy)".into() })
+                    step(
+                        q,
+                        pod,
+                        Layer::Dns,
+                        format!("pilot-agent's DNS proxy answers {n} with {}", list.join(", ")),
+                        "name table".into(),
+                    );
+                    Err(Ending::Delivered {
+                        pod: pod.name.clone(),
+                        socket: sock_ep.clone(),
+                        process: "pilot-agent (DNS proxy)".into(),
+                    })
                 }
                 None => {
                     let n = name.unwrap_or_else(|| "the query".into());
-                    step(q, pod, Layer::Dns, format!("pilot-agent's DNS proxy does not know {n}: forwards it to {orig}"), "name table".into());
+                    step(
+                        q,
+                        pod,
+                        Layer::Dns,
+                        format!("pilot-agent's DNS proxy does not know {n}: forwards it to {orig}"),
+                        "name table".into(),
+                    );
                     let src = SocketAddr::new(default_source(pod, orig.ip()), 40000 + q.seen.len() as u16);
-                    Ok(State::Kernel { pod: pi, entry: Entry::Output, src, dst: orig, uid: ENVOY_UID, gid: ENVOY_UID })
+                    Ok(State::Kernel {
+                        pod: pi,
+                        entry: Entry::Output,
+                        src,
+                        dst: orig,
+                        uid: ENVOY_UID,
+                        gid: ENVOY_UID,
+                    })
                 }
             }
         }
-        process => Err(Ending::Delivered { pod: pod.name.clone(), socket: sock_ep.clone(), process: process.to_string() }),
+        process => Err(Ending::Delivered {
+            pod: pod.name.clone(),
+            socket: sock_ep.clone(),
+            process: process.to_string(),
+        }),
     }
 }
 
-fn envoy(mesh: &Mesh, start: &Start, mut p: Partial, pi: usize, listener: SocketAddr, orig_dst: SocketAddr, src: SocketAddr) -> Vec<Next> {
+fn envoy(
+    mesh: &Mesh,
+    start: &Start,
+    mut p: Partial,
+    pi: usize,
+    listener: SocketAddr,
+    orig_dst: SocketAddr,
+    src: SocketAddr,
+) -> Vec<Next> {
     let pod = &mesh.pods[pi];
     let Some(cfg) = &pod.envoy else {
-        return vec![(p, Err(undetermined(pod, "the connection reached Envoy, but the pod has no config dump")))];
+        return vec![(
+            p,
+            Err(undetermined(pod, "the connection reached Envoy, but the pod has no config dump")),
+        )];
     };
     let random_value = match start.pick {
         Pick::All => None,
@@ -326,35 +422,67 @@ fn envoy(mesh: &Mesh, start: &Start, mut p: Partial, pi: usize, listener: Socket
         }
     };
     if let Some(a) = &t.accepted_by {
-        step(&mut p, pod, Layer::Envoy, format!("listener {} accepts the connection (original destination {orig_dst})", a.name), a.path.clone());
+        step(
+            &mut p,
+            pod,
+            Layer::Envoy,
+            format!("listener {} accepts the connection (original destination {orig_dst})", a.name),
+            a.path.clone(),
+        );
         hop.listener = Some(a.name.clone());
         remember(a, &mut istio);
     }
     if let Some(h) = &t.handoff {
         if h.matched.is_some() {
-            step(&mut p, pod, Layer::Envoy, format!("use_original_dst hands it to listener {}", h.target.name), h.target.path.clone());
+            step(
+                &mut p,
+                pod,
+                Layer::Envoy,
+                format!("use_original_dst hands it to listener {}", h.target.name),
+                h.target.path.clone(),
+            );
             hop.listener = Some(h.target.name.clone());
             remember(&h.target, &mut istio);
         } else {
-            step(&mut p, pod, Layer::Envoy, format!("no listener for {}: stays on {}", h.restored_destination, h.target.name), h.target.path.clone());
+            step(
+                &mut p,
+                pod,
+                Layer::Envoy,
+                format!("no listener for {}: stays on {}", h.restored_destination, h.target.name),
+                h.target.path.clone(),
+            );
         }
     }
     if let Some(fc) = &t.filter_chain {
-        let name = if fc.chain.name.is_empty() { format!("#{}", fc.index.unwrap_or(0)) } else { fc.chain.name.clone() };
-        step(&mut p, pod, Layer::Envoy, format!("filter chain {name} (by {})", fc.via), fc.chain.path.clone());
+        let name = if fc.chain.name.is_empty() {
+            format!("#{}", fc.index.unwrap_or(0))
+        } else {
+            fc.chain.name.clone()
+        };
+        step(
+            &mut p,
+            pod,
+            Layer::Envoy,
+            format!("filter chain {name} (by {})", fc.via),
+            fc.chain.path.clone(),
+        );
         hop.filter_chain = Some(name);
         remember(&fc.chain, &mut istio);
     }
     if let Some(h) = &t.http {
         hop.route_config = Some(h.route_config.name.clone());
-        let mut what = format!("{} {}{} on route config {}", h.method, h.authority, h.path, h.route_config.name);
+        let mut what =
+            format!("{} {}{} on route config {}", h.method, h.authority, h.path, h.route_config.name);
         if let Some(vh) = &h.virtual_host {
             what.push_str(&format!(", virtual host {}", vh.name));
             hop.virtual_host = Some(vh.name.clone());
             remember(vh, &mut istio);
         }
         if let Some(r) = &h.route {
-            what.push_str(&format!(", route {}", if r.name.is_empty() { r.path.as_str() } else { r.name.as_str() }));
+            what.push_str(&format!(
+                ", route {}",
+                if r.name.is_empty() { r.path.as_str() } else { r.name.as_str() }
+            ));
             hop.route = Some(if r.name.is_empty() { r.path.clone() } else { r.name.clone() });
             remember(r, &mut istio);
         }
@@ -391,12 +519,28 @@ fn envoy(mesh: &Mesh, start: &Start, mut p: Partial, pi: usize, listener: Socket
         Outcome::HttpResponse { status, flag, details, .. } => {
             hop.istio_config = istio;
             p.envoy.push(hop);
-            out.push((p, Err(Ending::EnvoyResponse { pod: pod.name.clone(), status: Some(*status), flag: flag.clone(), details: details.clone() })));
+            out.push((
+                p,
+                Err(Ending::EnvoyResponse {
+                    pod: pod.name.clone(),
+                    status: Some(*status),
+                    flag: flag.clone(),
+                    details: details.clone(),
+                }),
+            ));
         }
         Outcome::Closed { flag, details } => {
             hop.istio_config = istio;
             p.envoy.push(hop);
-            out.push((p, Err(Ending::EnvoyResponse { pod: pod.name.clone(), status: None, flag: flag.clone(), details: details.clone() })));
+            out.push((
+                p,
+                Err(Ending::EnvoyResponse {
+                    pod: pod.name.clone(),
+                    status: None,
+                    flag: flag.clone(),
+                    details: details.clone(),
+                }),
+            ));
         }
         Outcome::Unresolved { cluster, host } => {
             hop.cluster = Some(cluster.clone());
@@ -405,7 +549,14 @@ fn envoy(mesh: &Mesh, start: &Start, mut p: Partial, pi: usize, listener: Socket
             out.push((p, Err(Ending::Unresolved { pod: pod.name.clone(), host: host.clone() })));
         }
         Outcome::NoListener => {
-            out.push((p, Err(Ending::Refused { pod: pod.name.clone(), dst: listener.to_string(), reason: format!("no Envoy listener accepts {listener}") })));
+            out.push((
+                p,
+                Err(Ending::Refused {
+                    pod: pod.name.clone(),
+                    dst: listener.to_string(),
+                    reason: format!("no Envoy listener accepts {listener}"),
+                }),
+            ));
         }
         Outcome::Undetermined { reason } => {
             hop.istio_config = istio;
@@ -417,7 +568,15 @@ fn envoy(mesh: &Mesh, start: &Start, mut p: Partial, pi: usize, listener: Socket
 }
 
 /// From a chosen cluster to the upstream connection(s), one per endpoint branch.
-fn upstream(pod: &Pod, pi: usize, p: Partial, hop: EnvoyHop, cluster: &str, up: &Upstream, pick: Pick) -> Vec<Next> {
+fn upstream(
+    pod: &Pod,
+    pi: usize,
+    p: Partial,
+    hop: EnvoyHop,
+    cluster: &str,
+    up: &Upstream,
+    pick: Pick,
+) -> Vec<Next> {
     let mut p = p;
     let name = pod.name.clone();
     match up {
@@ -426,7 +585,11 @@ fn upstream(pod: &Pod, pi: usize, p: Partial, hop: EnvoyHop, cluster: &str, up: 
                 p.envoy.push(hop);
                 return vec![(p, Err(Ending::Blackhole { pod: name, cluster: cluster.into() }))];
             }
-            let mut eps: Vec<String> = if candidates.is_empty() || pick != Pick::All { vec![address.to_string()] } else { candidates.clone() };
+            let mut eps: Vec<String> = if candidates.is_empty() || pick != Pick::All {
+                vec![address.to_string()]
+            } else {
+                candidates.clone()
+            };
             eps.dedup();
             let n = eps.len() as f64;
             eps.into_iter()
@@ -437,17 +600,35 @@ fn upstream(pod: &Pod, pi: usize, p: Partial, hop: EnvoyHop, cluster: &str, up: 
                     h.endpoint = Some(ep.clone());
                     h.source_address = source_address.map(|s| s.to_string());
                     let from = source_address.map(|s| format!(" from {s}")).unwrap_or_default();
-                    step(&mut q, pod, Layer::Envoy, format!("cluster {cluster} picks endpoint {ep}{from} ({via})"), cluster.to_string());
+                    step(
+                        &mut q,
+                        pod,
+                        Layer::Envoy,
+                        format!("cluster {cluster} picks endpoint {ep}{from} ({via})"),
+                        cluster.to_string(),
+                    );
                     q.envoy.push(h);
                     let next = match ep.parse::<SocketAddr>() {
                         Ok(dst) => {
                             let src_ip = source_address.unwrap_or_else(|| default_source(pod, dst.ip()));
                             let src = SocketAddr::new(src_ip, 40000 + q.seen.len() as u16);
-                            Ok(State::Kernel { pod: pi, entry: Entry::Output, src, dst, uid: ENVOY_UID, gid: ENVOY_UID })
+                            Ok(State::Kernel {
+                                pod: pi,
+                                entry: Entry::Output,
+                                src,
+                                dst,
+                                uid: ENVOY_UID,
+                                gid: ENVOY_UID,
+                            })
                         }
                         Err(_) => match address {
-                            EndpointAddress::Dns { host, .. } => Err(Ending::Unresolved { pod: name.clone(), host: host.clone() }),
-                            _ => Err(Ending::Undetermined { pod: name.clone(), reason: format!("endpoint {ep} is not an IP address") }),
+                            EndpointAddress::Dns { host, .. } => {
+                                Err(Ending::Unresolved { pod: name.clone(), host: host.clone() })
+                            }
+                            _ => Err(Ending::Undetermined {
+                                pod: name.clone(),
+                                reason: format!("endpoint {ep} is not an IP address"),
+                            }),
                         },
                     };
                     (q, next)
@@ -474,7 +655,9 @@ fn upstream(pod: &Pod, pi: usize, p: Partial, hop: EnvoyHop, cluster: &str, up: 
         }
         Upstream::EndpointsUnknown { service_name } => {
             p.envoy.push(hop);
-            let reason = format!("cluster {cluster}: the dump has no endpoints for {service_name} (take it with ?include_eds)");
+            let reason = format!(
+                "cluster {cluster}: the dump has no endpoints for {service_name} (take it with ?include_eds)"
+            );
             vec![(p, Err(Ending::Undetermined { pod: name, reason }))]
         }
         Upstream::Unsupported { reason } => {
@@ -491,12 +674,21 @@ fn loop_ending(p: &Partial, at: usize) -> Ending {
     let mut closed_by: Vec<String> = Vec::new();
     for s in &p.steps[at.min(p.steps.len())..] {
         let decisive = match s.layer {
-            Layer::Netfilter => s.what.contains(" accept REDIRECT") || s.what.contains(" accept TPROXY") || s.what.contains(" accept DNAT"),
-            Layer::Envoy => s.what.starts_with("listener ") || s.what.starts_with("use_original_dst") || s.what.starts_with("cluster "),
+            Layer::Netfilter => {
+                s.what.contains(" accept REDIRECT")
+                    || s.what.contains(" accept TPROXY")
+                    || s.what.contains(" accept DNAT")
+            }
+            Layer::Envoy => {
+                s.what.starts_with("listener ")
+                    || s.what.starts_with("use_original_dst")
+                    || s.what.starts_with("cluster ")
+            }
             _ => false,
         };
         if decisive {
-            let item = if s.source.is_empty() { s.what.clone() } else { format!("{} ({})", s.what, s.source) };
+            let item =
+                if s.source.is_empty() { s.what.clone() } else { format!("{} ({})", s.what, s.source) };
             if !closed_by.contains(&item) {
                 closed_by.push(item);
             }

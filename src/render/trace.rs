@@ -27,7 +27,9 @@ pub fn json(t: &MeshTrace) -> String {
 /// One sentence for how a path ends.
 pub fn ending_sentence(e: &Ending) -> String {
     match e {
-        Ending::Delivered { pod, socket, process } => format!("delivered in pod {pod} to {process} on {socket}"),
+        Ending::Delivered { pod, socket, process } => {
+            format!("delivered in pod {pod} to {process} on {socket}")
+        }
         Ending::Refused { pod, reason, .. } => format!("refused in pod {pod}: {reason}"),
         Ending::Dropped { pod, reason } => format!("dropped in pod {pod}: {reason}"),
         Ending::EnvoyResponse { pod, status, flag, details } => {
@@ -37,14 +39,20 @@ pub fn ending_sentence(e: &Ending) -> String {
                 None => format!("Envoy in pod {pod} accepts, then closes the connection{flag} ({details})"),
             }
         }
-        Ending::Blackhole { pod, cluster } => format!("Envoy in pod {pod} sends it to {cluster}: the connection is dropped"),
+        Ending::Blackhole { pod, cluster } => {
+            format!("Envoy in pod {pod} sends it to {cluster}: the connection is dropped")
+        }
         Ending::Left { pod, dst, cluster } => match cluster {
             Some(c) => format!("leaves pod {pod} for {dst} through cluster {c}"),
             None => format!("leaves pod {pod} for {dst}"),
         },
         Ending::Unresolved { pod, host } => format!("{host} cannot be resolved in pod {pod}"),
         Ending::Loop { cycle, closed_by } => {
-            let by = if closed_by.is_empty() { String::new() } else { format!("; closed by {}", closed_by.join(", ")) };
+            let by = if closed_by.is_empty() {
+                String::new()
+            } else {
+                format!("; closed by {}", closed_by.join(", "))
+            };
             format!("loops: steps {} to {} repeat{by}", cycle[0] + 1, cycle[1] + 1)
         }
         Ending::Undetermined { pod, reason } => format!("undetermined in pod {pod}: {reason}"),
@@ -132,7 +140,9 @@ fn graph(t: &MeshTrace) -> Graph {
 
 pub fn dot(t: &MeshTrace) -> String {
     let g = graph(t);
-    let mut out = String::from("digraph meshpath {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n");
+    let mut out = String::from(
+        "digraph meshpath {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n",
+    );
     let mut pods: Vec<&str> = g.nodes.iter().map(|(p, _)| p.as_str()).collect();
     pods.dedup();
     let mut seen = std::collections::BTreeSet::new();
