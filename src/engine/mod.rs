@@ -200,3 +200,6 @@ pub enum EngineError {
     #[error("the walk split into more than {0} paths")]
     TooManyPaths(usize),
 }
+
+#[cfg(test)]
+mod tests;
