@@ -317,3 +317,42 @@ fn pod_ip_bind_with_modern_rules_is_delivered_from_127_0_0_6() {
     insta::assert_snapshot!("modern_pod_ip_bind_json", json);
     insta::assert_snapshot!("modern_pod_ip_bind_text", run(&args, "text"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Contrasts.
+
+/// With the 2019 rules `ISTIO_OUTPUT ! -d 127.0.0.1/32 -o lo -j ISTIO_REDIRECT` also catches the
+/// app's own connection to its pod IP (compare `own_pod_ip_bypasses_envoy`); Envoy hands it to
+/// the inbound listener, whose 127.0.0.1 endpoint reaches the app bound to 0.0.0.0.
+#[test]
+fn own_pod_ip_with_2019_rules_goes_through_envoy() {
+    let args = productpage(
+        RULES_1_1,
+        "productpage.istio-1.1",
+        "tcp:0.0.0.0:9080",
+        &["--dst", "10.244.0.5:9080", "--host", "productpage:9080"],
+    );
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "delivered");
+    assert_eq!(path["ending"]["socket"], "0.0.0.0:9080");
+    assert_eq!(envoy_objects(&path, "listener"), ["10.244.0.5_9080"]);
+    assert_eq!(envoy_objects(&path, "endpoint"), ["127.0.0.1:9080"]);
+    insta::assert_snapshot!("istio_1_1_own_pod_ip_json", json);
+    insta::assert_snapshot!("istio_1_1_own_pod_ip_text", run(&args, "text"));
+}
+
+/// Non-HTTP bytes to an HTTP service port: `0.0.0.0_9080`'s only chain wants `http/1.1`/`h2c`,
+/// so the connection takes `PassthroughFilterChain` and leaves for the ClusterIP itself.
+#[test]
+fn cluster_ip_without_http_takes_passthrough_filter_chain() {
+    let args =
+        productpage(RULES_1_25, "productpage.istio-1.25", "tcp:0.0.0.0:9080", &["--dst", "10.96.0.20:9080"]);
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "left");
+    assert_eq!(path["ending"]["dst"], "10.96.0.20:9080");
+    assert_eq!(path["ending"]["cluster"], "PassthroughCluster");
+    assert_eq!(envoy_objects(&path, "listener"), ["0.0.0.0_9080"]);
+    assert_eq!(envoy_objects(&path, "filter_chain"), ["PassthroughFilterChain"]);
+    insta::assert_snapshot!("cluster_ip_not_http_json", json);
+    insta::assert_snapshot!("cluster_ip_not_http_text", run(&args, "text"));
+}
