@@ -454,3 +454,36 @@ fn dns_unknown_name_is_forwarded_by_pilot_agent() {
     insta::assert_snapshot!("dns_forwarded_json", json);
     insta::assert_snapshot!("dns_forwarded_text", run(&args, "text"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// HTTP outcomes on the 2019 dump (its RDS "9080" has no catch-all `allow_any` virtual host).
+
+#[test]
+fn unknown_host_on_2019_route_config_is_404_nr() {
+    let args = productpage(
+        RULES_1_1,
+        "productpage.istio-1.1",
+        "tcp:0.0.0.0:9080",
+        &["--dst", "10.96.0.20:9080", "--host", "nothere:9080"],
+    );
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "envoy_response");
+    assert_eq!(path["ending"]["status"], 404);
+    assert_eq!(path["ending"]["flag"], "NR");
+    insta::assert_snapshot!("istio_1_1_404_json", json);
+    insta::assert_snapshot!("istio_1_1_404_text", run(&args, "text"));
+}
+
+/// The 2019 dump was taken without `?include_eds`: the route resolves, the endpoints are unknown.
+#[test]
+fn missing_eds_section_is_undetermined() {
+    let args = productpage(
+        RULES_1_1,
+        "productpage.istio-1.1",
+        "tcp:0.0.0.0:9080",
+        &["--dst", "10.96.0.20:9080", "--host", "reviews:9080"],
+    );
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "undetermined");
+    assert!(json.contains("include_eds"), "{json}");
+}
