@@ -487,3 +487,21 @@ fn missing_eds_section_is_undetermined() {
     assert_eq!(path["ending"]["kind"], "undetermined");
     assert!(json.contains("include_eds"), "{json}");
 }
+
+/// Raw TCP from outside to a port nobody listens on: virtualInbound's passthrough chain accepts,
+/// tcp_proxy's connection to 10.244.0.5:8080 (from 127.0.0.6) is refused, and Envoy closes the
+/// accepted downstream connection with flag UF; the client never sees a refusal.
+#[test]
+#[ignore = "engine ends the path as `refused`; the client's connection was accepted by Envoy (virtualInbound), so it should be envoy_response with flag UF and no status (tcp_proxy upstream connect failure)"]
+fn inbound_to_closed_port_is_accepted_then_closed_uf() {
+    let args = productpage(
+        RULES_1_25,
+        "productpage.istio-1.25",
+        "tcp:0.0.0.0:9080",
+        &["--from", "outside:10.244.1.9", "--dst", "10.244.0.5:8080"],
+    );
+    let (_, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "envoy_response");
+    assert_eq!(path["ending"]["flag"], "UF");
+    assert!(path["ending"].get("status").is_none());
+}
