@@ -110,7 +110,6 @@ fn bookinfo_cluster_ip_to_remote_pod_is_delivered_to_reviews_app() {
 /// Envoy's separate connections share "OUTPUT nat OUTPUT #1 jump ISTIO_OUTPUT" and the
 /// delivered path is drawn with a cycle (n2 -> ... -> n16 -> n2) that is not a loop.
 #[test]
-#[ignore = "DOT merges equal step labels within a pod: this delivered path draws a false cycle (OUTPUT nat OUTPUT #1 shared by the app's and Envoy's connections) and an ambiguous fork at reviews' input-route node"]
 fn bookinfo_dot() {
     insta::assert_snapshot!(run(&bookinfo_args(), "dot"));
 }
@@ -225,7 +224,6 @@ fn redirect_inbound_is_delivered_from_127_0_0_6() {
 /// upstream socket to the client's address (a PREBIND local address wins over
 /// `upstream_bind_config`) and marks it 0x539. The engine takes the address but not the mark.
 #[test]
-#[ignore = "engine drops original_src's socket mark 0x539: mangle OUTPUT `-o lo -m mark --mark 0x539 -j RETURN` (tproxy rules line 12) should match instead of the MARK 0x53a rules (lines 13-14), and on re-entry ISTIO_INBOUND line 18 should RETURN instead of jumping to ISTIO_TPROXY"]
 fn tproxy_inbound_to_app() {
     let args = inbound(RULES_1_25_TPROXY, "productpage.istio-1.25-tproxy", "tcp:0.0.0.0:9080", "9080");
     let (json, path) = single_path(&args);
@@ -291,7 +289,6 @@ fn pod_ip_endpoint_loop_mermaid() {
 /// IP), but the client's connection was accepted by Envoy: HCM answers the request with a local
 /// 503 and flag UF (upstream_reset_before_response_started{connection_failure}).
 #[test]
-#[ignore = "engine ends the path as `refused` (the RST Envoy's upstream socket gets); the client sees Envoy's local reply 503 UF on its accepted connection, so the ending should be envoy_response 503 UF with the refused upstream connect as a step"]
 fn localhost_endpoint_with_app_on_pod_ip_is_503_uf() {
     let args = istio_1_1("productpage.istio-1.1");
     let (json, path) = single_path(&args);
@@ -391,7 +388,6 @@ fn pick_first_takes_the_first_eds_endpoint() {
 
 /// Two endpoints of weight 1: random value 1 falls in the second interval ([1, 2)).
 #[test]
-#[ignore = "--pick random-value=N does not reach the endpoint choice: every N takes the first EDS endpoint (10.244.2.3), where N mod 2 = 1 should take 10.244.2.4"]
 fn pick_random_value_takes_the_endpoint_it_falls_on() {
     let (_, path) = single_path(&ratings(&["--pick", "random-value=1"]));
     assert_eq!(path["ending"]["dst"], "10.244.2.4:9080");
@@ -400,7 +396,6 @@ fn pick_random_value_takes_the_endpoint_it_falls_on() {
 /// The branches split at the cluster's endpoint choice, but the drawing merges the two
 /// connections' shared rule steps, so both endings hang off one node with the weights there.
 #[test]
-#[ignore = "Mermaid merges equal step labels within a pod: the weighted edges hang off the shared `ISTIO_OUTPUT #6 return` node, so the drawing lets the 10.244.2.3 branch reach the 10.244.2.4 ending"]
 fn two_endpoints_mermaid() {
     insta::assert_snapshot!(run(&ratings(&[]), "mermaid"));
 }
@@ -492,7 +487,6 @@ fn missing_eds_section_is_undetermined() {
 /// tcp_proxy's connection to 10.244.0.5:8080 (from 127.0.0.6) is refused, and Envoy closes the
 /// accepted downstream connection with flag UF; the client never sees a refusal.
 #[test]
-#[ignore = "engine ends the path as `refused`; the client's connection was accepted by Envoy (virtualInbound), so it should be envoy_response with flag UF and no status (tcp_proxy upstream connect failure)"]
 fn inbound_to_closed_port_is_accepted_then_closed_uf() {
     let args = productpage(
         RULES_1_25,
