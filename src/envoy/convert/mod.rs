@@ -38,15 +38,24 @@ impl<'i> Ctx<'i> {
         }
     }
 
-    /// Line of a byte offset; amortised O(n) over a document-order traversal.
+    /// Line of a byte offset. The cursor moves forwards or backwards by counting only the
+    /// newlines in between, so a document-order traversal with local back-steps (a chain's
+    /// `name` printed after its filters) stays linear.
     fn line_at(&mut self, off: usize) -> u32 {
         let off = off.min(self.input.len());
-        if off < self.cursor_off {
-            self.cursor_off = 0;
-            self.cursor_line = 1;
+        let count = |a: usize, b: usize| {
+            self.input
+                .get(a..b)
+                .unwrap_or_default()
+                .iter()
+                .filter(|&&c| c == b'\n')
+                .count() as u32
+        };
+        if off >= self.cursor_off {
+            self.cursor_line += count(self.cursor_off, off);
+        } else {
+            self.cursor_line -= count(off, self.cursor_off);
         }
-        let slice = self.input.get(self.cursor_off..off).unwrap_or_default();
-        self.cursor_line += slice.iter().filter(|&&b| b == b'\n').count() as u32;
         self.cursor_off = off;
         self.cursor_line
     }
