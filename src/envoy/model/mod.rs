@@ -51,7 +51,7 @@ pub struct Note {
 }
 
 /// Where a route configuration was found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RouteConfigKind {
     /// `dynamic_route_configs` (RDS).
