@@ -124,3 +124,109 @@ fn corpus_weighted_coverage_is_100_percent() {
         .stdout(predicate::str::is_match("route name: new_endpoint2-.+").unwrap())
         .stdout(predicate::str::is_match("route name: -.+").unwrap());
 }
+
+#[test]
+fn why_explains_the_routers_choice() {
+    cmd()
+        .args(["route-check", "--config", &format!("{DIR}/routes.yaml")])
+        .args(["--tests", &format!("{DIR}/failing.golden.proto.yaml"), "--only-show-failures", "--why"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "  why: virtual_hosts[0] \"web\" chosen: exact domain \"web.example.com\"",
+        ))
+        .stderr(predicate::str::contains(
+            "  why: virtual_hosts[0].routes[0] \"api\" skipped: prefix \"/api/\" does not match path \"/\"",
+        ))
+        .stderr(predicate::str::contains("  why: virtual_hosts[0].routes[2] \"split\" chosen: prefix \"/\" matches"));
+}
+
+#[test]
+fn a_bootstrap_is_read_through_its_listener() {
+    let Ok(dir) = meshpath::corpus::dir("router-check") else {
+        println!("SKIP router-check corpus: not found");
+        return;
+    };
+    let cfg = dir.join("extra-upstream-refs/ClusterHeaderBootstrap.yaml");
+    let tests = dir.join("extra-upstream-refs/DefaultRuntime.golden.proto.json");
+    cmd()
+        .arg("route-check")
+        .arg("-c")
+        .arg(&cfg)
+        .arg("-t")
+        .arg(&tests)
+        .args(["-l", "main"])
+        .assert()
+        .success()
+        .stdout("Current route coverage: 66.6667%\n");
+    cmd()
+        .arg("route-check")
+        .arg("-c")
+        .arg(&cfg)
+        .arg("-t")
+        .arg(&tests)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--listener"));
+}
+
+#[test]
+fn a_misspelt_route_field_is_rejected_with_its_path() {
+    cmd()
+        .args(["route-check", "-c", &format!("{DIR}/typo-route.yaml")])
+        .args(["-t", &format!("{DIR}/tests.golden.proto.json")])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no such field: 'clustr'"));
+}
+
+/// Full output (stdout then stderr) of upstream's own scenarios, snapshotted.
+#[test]
+fn corpus_outputs_are_stable() {
+    let Ok(dir) = meshpath::corpus::dir("router-check") else {
+        println!("SKIP router-check corpus: not found");
+        return;
+    };
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "TestRoutes.yaml",
+            "TestRoutes.golden.proto.json",
+            &["--details", "--covall"],
+        ),
+        (
+            "TestRoutes.yaml",
+            "TestRoutesFailures.golden.proto.json",
+            &["--only-show-failures", "--why"],
+        ),
+        (
+            "TestRoutes.yaml",
+            "Weighted.golden.proto.json",
+            &["--details"],
+        ),
+        (
+            "Redirect.yaml",
+            "Redirect.golden.proto.json",
+            &["--details", "--covall"],
+        ),
+    ];
+    let mut all = String::new();
+    for (cfg, tests, flags) in cases {
+        let out = cmd()
+            .arg("route-check")
+            .arg("-c")
+            .arg(dir.join("current").join(cfg))
+            .arg("-t")
+            .arg(dir.join("current").join(tests))
+            .args(*flags)
+            .output()
+            .expect("runs");
+        all.push_str(&format!(
+            "$ route-check -c {cfg} -t {tests} {}\n[exit {}]\n--- stdout\n{}--- stderr\n{}\n",
+            flags.join(" "),
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    insta::assert_snapshot!(all);
+}

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use meshpath::envoy::route::check::{format_g6, load_route_config, parse_test_file, run_suite};
+use meshpath::envoy::route::check::{
+    format_g6, load_route_config_for_listener, parse_test_file, run_suite, InputError,
+};
 
 #[derive(Debug, Args)]
 pub struct RouteCheckArgs {
@@ -29,6 +31,10 @@ pub struct RouteCheckArgs {
         value_name = "TESTS"
     )]
     pub tests: PathBuf,
+    /// With a Bootstrap as --config: the static listener whose HTTP connection manager holds
+    /// the inline route_config to check.
+    #[arg(long, short = 'l', value_name = "NAME")]
+    pub listener: Option<String>,
     /// Print every test name (passing ones to stdout, failing ones and their failures to
     /// stderr).
     #[arg(long, short = 'd')]
@@ -45,9 +51,48 @@ pub struct RouteCheckArgs {
     /// List routes no test covered, by unique route name.
     #[arg(long)]
     pub detailed_coverage: bool,
+    /// After a failing test, also print what the router considered (virtual host and each
+    /// route tried, with the first criterion that failed).
+    #[arg(long)]
+    pub why: bool,
     /// Accepted for compatibility; deprecated fields are never rejected here.
     #[arg(long)]
     pub disable_deprecation_check: bool,
+}
+
+/// An unreadable input, shown with the offending snippet when the location is known.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("{message}")]
+struct InputDiagnostic {
+    message: String,
+    #[source_code]
+    src: miette::NamedSource<String>,
+    #[label("here")]
+    span: Option<miette::SourceSpan>,
+}
+
+fn diagnose(e: InputError, text: &str) -> miette::Report {
+    let span = e.line.zip(e.column).map(|(line, col)| {
+        let start: usize = text
+            .split_inclusive('\n')
+            .take(line.saturating_sub(1))
+            .map(str::len)
+            .sum();
+        let line_len = text
+            .get(start..)
+            .and_then(|rest| rest.split('\n').next())
+            .map_or(0, str::len);
+        let offset = start + col.saturating_sub(1).min(line_len);
+        miette::SourceSpan::from((
+            offset.min(text.len()),
+            1usize.min(text.len() - offset.min(text.len())),
+        ))
+    });
+    miette::Report::new(InputDiagnostic {
+        message: e.to_string(),
+        src: miette::NamedSource::new(e.file.clone(), text.to_string()),
+        span,
+    })
 }
 
 fn read(path: &PathBuf) -> miette::Result<String> {
@@ -58,10 +103,12 @@ fn read(path: &PathBuf) -> miette::Result<String> {
 pub fn run(args: RouteCheckArgs) -> miette::Result<ExitCode> {
     let config_name = args.config.display().to_string();
     let tests_name = args.tests.display().to_string();
-    let (config, _) = load_route_config(&read(&args.config)?, &config_name)
-        .map_err(|e| miette::miette!("{e}"))?;
-    let suite =
-        parse_test_file(&read(&args.tests)?, &tests_name).map_err(|e| miette::miette!("{e}"))?;
+    let config_text = read(&args.config)?;
+    let (config, _) =
+        load_route_config_for_listener(&config_text, &config_name, args.listener.as_deref())
+            .map_err(|e| diagnose(e, &config_text))?;
+    let tests_text = read(&args.tests)?;
+    let suite = parse_test_file(&tests_text, &tests_name).map_err(|e| diagnose(e, &tests_text))?;
     let run = run_suite(&config, &suite);
 
     let stdout = std::io::stdout();
@@ -83,6 +130,22 @@ pub fn run(args: RouteCheckArgs) -> miette::Result<ExitCode> {
             let _ = writeln!(err, "{}", r.test_name);
             for f in &r.failures {
                 let _ = writeln!(err, "{f}");
+            }
+            if args.why {
+                for c in &r.decision.considered {
+                    let verdict = if c.matched { "chosen" } else { "skipped" };
+                    let _ = writeln!(
+                        err,
+                        "  why: {} {:?} {verdict}: {}",
+                        if c.source.is_empty() {
+                            "route table"
+                        } else {
+                            c.source.as_str()
+                        },
+                        c.name,
+                        c.detail
+                    );
+                }
             }
         }
     }

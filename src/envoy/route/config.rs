@@ -37,8 +37,22 @@ pub struct RouteConfig {
     pub most_specific_header_mutations_wins: bool,
     /// Strip `;params` before path matching.
     pub ignore_path_parameters_in_path_matching: bool,
+    /// `metadata` (newer Envoy), including Istio's `filter_metadata.istio.config`.
+    pub metadata: Metadata,
     /// Fields present in the input that this model does not evaluate (e.g. `vhds`).
     pub unsupported: Vec<String>,
+}
+
+impl RouteConfig {
+    /// Istio's `metadata.filter_metadata.istio.config`, when present.
+    pub fn istio_config(&self) -> Option<&str> {
+        self.metadata.istio_config()
+    }
+
+    /// The virtual host a decision selected.
+    pub fn virtual_host(&self, selected: &super::decision::Selected) -> Option<&VirtualHost> {
+        self.virtual_hosts.get(selected.index)
+    }
 }
 
 /// `envoy.config.route.v3.VirtualHost`.
@@ -166,6 +180,18 @@ impl<'de> Deserialize<'de> for Route {
         }
         let r = Raw::deserialize(d)?;
         let action = if let Some(a) = r.route {
+            // PGV: the `cluster_specifier` one-of is required.
+            if a.cluster.is_none()
+                && a.cluster_header.is_none()
+                && a.weighted_clusters.is_none()
+                && a.cluster_specifier_plugin.is_none()
+                && a.inline_cluster_specifier_plugin.is_none()
+            {
+                return Err(de::Error::custom(
+                    "route action needs one of cluster, cluster_header, weighted_clusters, \
+                     cluster_specifier_plugin, inline_cluster_specifier_plugin",
+                ));
+            }
             Action::Route(Box::new(a))
         } else if let Some(a) = r.redirect {
             Action::Redirect(Box::new(a))
@@ -198,6 +224,8 @@ pub struct RouteMatch {
     pub path: PathSpecifier,
     /// Default true; applies to prefix, path and path_separated_prefix, not to regex.
     pub case_sensitive: bool,
+    /// Whether `case_sensitive` was written in the input (router_check_tool prints it then).
+    pub case_sensitive_explicit: bool,
     pub runtime_fraction: Option<RuntimeFraction>,
     pub headers: Vec<HeaderMatcher>,
     pub query_parameters: Vec<QueryParameterMatcher>,
@@ -292,6 +320,7 @@ impl<'de> Deserialize<'de> for RouteMatch {
         Ok(RouteMatch {
             path,
             case_sensitive: r.case_sensitive.unwrap_or(true),
+            case_sensitive_explicit: r.case_sensitive.is_some(),
             runtime_fraction: r.runtime_fraction,
             headers: r.headers,
             query_parameters: r.query_parameters,
@@ -331,6 +360,13 @@ pub struct RouteAction {
         deserialize_with = "opt_bool_lenient"
     )]
     pub auto_host_rewrite: Option<bool>,
+    /// Append the pre-rewrite host to `x-forwarded-host` on a host rewrite.
+    #[serde(
+        default,
+        alias = "appendXForwardedHost",
+        deserialize_with = "bool_lenient"
+    )]
+    pub append_x_forwarded_host: bool,
     /// Route timeout in nanoseconds (`None` = Envoy's default of 15 s).
     #[serde(default, deserialize_with = "duration_nanos")]
     pub timeout: Option<u64>,

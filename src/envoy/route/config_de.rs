@@ -45,6 +45,8 @@ struct RawRouteConfig {
     )]
     ignore_path_parameters_in_path_matching: bool,
     #[serde(default)]
+    metadata: super::metadata::Metadata,
+    #[serde(default)]
     vhds: Option<IgnoredAny>,
     #[serde(default, alias = "clusterSpecifierPlugins")]
     cluster_specifier_plugins: Option<IgnoredAny>,
@@ -72,6 +74,7 @@ impl<'de> Deserialize<'de> for RouteConfig {
             vhost_header: (!raw.vhost_header.is_empty()).then_some(raw.vhost_header),
             most_specific_header_mutations_wins: raw.most_specific_header_mutations_wins,
             ignore_path_parameters_in_path_matching: raw.ignore_path_parameters_in_path_matching,
+            metadata: raw.metadata,
             unsupported,
         };
         cfg.assign_sources();

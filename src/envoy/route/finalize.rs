@@ -132,7 +132,9 @@ fn request_host(headers: &HeaderMap, new_scheme: &str, new_port: &str) -> String
 
 /// `finalizeRequestHeaders` for a forwarding route: header mutations (route, virtual host,
 /// configuration; reversed with `most_specific_header_mutations_wins`), then the host
-/// rewrite, then the path rewrite. `branch` is the chosen weighted cluster, if any.
+/// rewrite, then the path rewrite. `branch` is the chosen weighted cluster, if any. As with
+/// the router's default (`suppress_envoy_headers: false`), a rewritten host or path is kept in
+/// `x-envoy-original-host` / `x-envoy-original-path`.
 pub fn finalize_request_headers(
     config: &RouteConfig,
     vh: &VirtualHost,
@@ -190,6 +192,22 @@ pub fn finalize_request_headers(
             .map(|rr| rr.pattern.0.replace_all(path_only(&path), &rr.substitution))
     };
     if let Some(h) = new_host.filter(|h| !h.is_empty()) {
+        let old = headers.get(":authority").unwrap_or("").to_string();
+        if !old.is_empty() {
+            headers.set("x-envoy-original-host", &old);
+            if action.append_x_forwarded_host {
+                let xfh = headers.get("x-forwarded-host").unwrap_or("").to_string();
+                let last = xfh.split(',').map(str::trim).rfind(|s| !s.is_empty());
+                if last != Some(old.as_str()) {
+                    let joined = if xfh.is_empty() {
+                        old.clone()
+                    } else {
+                        format!("{xfh},{old}")
+                    };
+                    headers.set("x-forwarded-host", &joined);
+                }
+            }
+        }
         headers.set(":authority", &h);
     }
 
@@ -200,6 +218,7 @@ pub fn finalize_request_headers(
         &action.prefix_rewrite,
         action.regex_rewrite.as_ref(),
     ) {
+        headers.set("x-envoy-original-path", &path);
         headers.set(":path", &p);
     }
 }

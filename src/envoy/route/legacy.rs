@@ -310,6 +310,7 @@ fn convert_route(r: V1Route) -> Result<Route, String> {
             host_rewrite_header: String::new(),
             host_rewrite_path_regex: None,
             auto_host_rewrite: r.auto_host_rewrite,
+            append_x_forwarded_host: false,
             timeout: r.timeout_ms.map(|ms| ms.saturating_mul(1_000_000)),
         }))
     };
@@ -318,6 +319,7 @@ fn convert_route(r: V1Route) -> Result<Route, String> {
         r#match: RouteMatch {
             path,
             case_sensitive: r.case_sensitive.unwrap_or(true),
+            case_sensitive_explicit: r.case_sensitive.is_some(),
             runtime_fraction: r.runtime.map(|rt| RuntimeFraction {
                 default_value: FractionalPercent {
                     numerator: rt.default,

@@ -69,12 +69,28 @@ pub enum RouteConfigError {
         line: usize,
         column: usize,
     },
-    /// YAML syntax or shape error (the message carries the location).
+    /// YAML syntax or shape error, with line and column when known.
     #[error("{what}: {message}")]
-    Yaml { what: String, message: String },
+    Yaml {
+        what: String,
+        message: String,
+        line: Option<usize>,
+        column: Option<usize>,
+    },
     /// A legacy v1 construct that has no equivalent here.
     #[error("{what}: {message}")]
     Legacy { what: String, message: String },
+}
+
+impl RouteConfigError {
+    /// Line and column (1-based) of the error in the input, when known.
+    pub fn location(&self) -> Option<(usize, usize)> {
+        match self {
+            RouteConfigError::Json { line, column, .. } => Some((*line, *column)),
+            RouteConfigError::Yaml { line, column, .. } => line.zip(*column),
+            RouteConfigError::Legacy { .. } => None,
+        }
+    }
 }
 
 impl RouteConfig {
@@ -92,9 +108,14 @@ impl RouteConfig {
 
     /// Reads a RouteConfiguration from YAML text.
     pub fn from_yaml_str(text: &str, what: &str) -> Result<RouteConfig, RouteConfigError> {
-        serde_saphyr::from_str(text).map_err(|e| RouteConfigError::Yaml {
-            what: what.to_string(),
-            message: e.to_string(),
+        serde_saphyr::from_str(text).map_err(|e| {
+            let loc = e.location();
+            RouteConfigError::Yaml {
+                what: what.to_string(),
+                message: e.to_string(),
+                line: loc.map(|l| l.line() as usize),
+                column: loc.map(|l| l.column() as usize),
+            }
         })
     }
 }

@@ -396,3 +396,16 @@ fn legacy_v1_json_converts() {
         }
     ));
 }
+
+#[test]
+fn a_route_action_without_a_cluster_is_rejected() {
+    let e = RouteConfig::from_json_str(
+        r#"{"virtual_hosts":[{"name":"v","domains":["*"],"routes":[{"match":{"prefix":"/"},"route":{"prefix_rewrite":"/x"}}]}]}"#,
+        "t",
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("route action needs one of cluster"),
+        "{e}"
+    );
+}

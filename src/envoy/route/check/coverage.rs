@@ -121,8 +121,11 @@ fn match_text(r: &Route) -> String {
         PathSpecifier::Connect => "connect_matcher {\n}\n".to_string(),
         PathSpecifier::Unsupported(w) => format!("{w} {{\n}}\n"),
     };
-    if !m.case_sensitive {
-        s.push_str("case_sensitive {\n  value: false\n}\n");
+    if m.case_sensitive_explicit {
+        s.push_str(&format!(
+            "case_sensitive {{\n  value: {}\n}}\n",
+            m.case_sensitive
+        ));
     }
     for h in &m.headers {
         s.push_str(&format!("headers {{\n  name: {:?}\n}}\n", h.name));

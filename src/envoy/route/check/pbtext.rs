@@ -17,8 +17,8 @@ const REPEATED: &[&str] = &[
     "route_metadata",
 ];
 
-/// Parses text format into a JSON object; the error names line and column.
-pub fn parse(text: &str) -> Result<Value, String> {
+/// Parses text format into a JSON object; the error is (message, line, column).
+pub fn parse(text: &str) -> Result<Value, (String, usize, usize)> {
     let mut p = Parser {
         chars: text.chars().collect(),
         pos: 0,
@@ -37,7 +37,7 @@ struct Parser {
 }
 
 impl Parser {
-    fn err(&self, msg: &str) -> String {
+    fn err(&self, msg: &str) -> (String, usize, usize) {
         let mut line = 1;
         let mut col = 1;
         for c in self.chars.iter().take(self.pos) {
@@ -48,7 +48,7 @@ impl Parser {
                 col += 1;
             }
         }
-        format!("line {line}, column {col}: {msg}")
+        (msg.to_string(), line, col)
     }
 
     fn peek(&self) -> Option<char> {
@@ -84,7 +84,7 @@ impl Parser {
         (self.pos > start).then(|| self.chars[start..self.pos].iter().collect())
     }
 
-    fn message(&mut self, close: Option<char>) -> Result<Value, String> {
+    fn message(&mut self, close: Option<char>) -> Result<Value, (String, usize, usize)> {
         let mut map = Map::new();
         loop {
             self.skip_ws();
@@ -113,7 +113,7 @@ impl Parser {
         Ok(Value::Object(map))
     }
 
-    fn value(&mut self, had_colon: bool) -> Result<Value, String> {
+    fn value(&mut self, had_colon: bool) -> Result<Value, (String, usize, usize)> {
         match self.peek() {
             Some('{') => {
                 self.pos += 1;
@@ -166,7 +166,7 @@ impl Parser {
         }
     }
 
-    fn string(&mut self) -> Result<String, String> {
+    fn string(&mut self) -> Result<String, (String, usize, usize)> {
         let quote = self.peek().unwrap_or('"');
         self.pos += 1;
         let mut out = String::new();

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::super::de::{bool_lenient, u32_lenient, u64_lenient};
 use super::super::matchers::{HeaderMatcher, StructValue};
 use super::super::strip_trailing_commas;
-use super::pbtext;
+use super::{pbtext, InputError};
 
 /// Which form a test file had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,39 +222,41 @@ struct LegacyInput {
 
 /// Reads a test file; `name` (its file name) selects the form: `.pb_text`/`.pbtxt` is proto
 /// text, `.yaml`/`.yml` YAML, otherwise JSON (a top-level array is the legacy v1 form).
-pub fn parse_test_file(text: &str, name: &str) -> Result<TestSuite, String> {
+pub fn parse_test_file(text: &str, name: &str) -> Result<TestSuite, InputError> {
     let lower = name.to_ascii_lowercase();
     let mut suite: TestSuite = if lower.ends_with(".pb_text")
         || lower.ends_with(".pbtxt")
         || lower.ends_with(".textproto")
     {
-        let v = pbtext::parse(text).map_err(|e| format!("{name}: {e}"))?;
-        let mut s: TestSuite = serde_json::from_value(v).map_err(|e| format!("{name}: {e}"))?;
+        let v = pbtext::parse(text).map_err(|(m, l, c)| InputError::at(name, m, l, c))?;
+        let mut s: TestSuite =
+            serde_json::from_value(v).map_err(|e| InputError::new(name, e.to_string()))?;
         s.format = TestFormat::ProtoText;
         s
     } else if lower.ends_with(".yaml") || lower.ends_with(".yml") {
-        let mut s: TestSuite = serde_saphyr::from_str(text).map_err(|e| format!("{name}: {e}"))?;
+        let mut s: TestSuite =
+            serde_saphyr::from_str(text).map_err(|e| InputError::yaml(name, &e))?;
         s.format = TestFormat::ProtoYaml;
         s
     } else {
         let cleaned = strip_trailing_commas(text);
         if cleaned.trim_start().starts_with('[') {
-            let cases: Vec<LegacyCase> = serde_json::from_str(&cleaned)
-                .map_err(|e| format!("{name}: line {} column {}: {e}", e.line(), e.column()))?;
+            let cases: Vec<LegacyCase> =
+                serde_json::from_str(&cleaned).map_err(|e| InputError::json(name, &e))?;
             TestSuite {
                 tests: cases.into_iter().map(from_legacy).collect(),
                 runtime: None,
                 format: TestFormat::LegacyV1,
             }
         } else {
-            serde_json::from_str(&cleaned).map_err(|e| format!("{name}: {e}"))?
+            serde_json::from_str(&cleaned).map_err(|e| InputError::json(name, &e))?
         }
     };
     if suite.format != TestFormat::LegacyV1 {
-        validate_suite(&suite).map_err(|e| format!("{name}: {e}"))?;
+        validate_suite(&suite).map_err(|e| InputError::new(name, e))?;
     }
     if suite.tests.is_empty() {
-        return Err(format!("{name}: the test file has no tests"));
+        return Err(InputError::new(name, "the test file has no tests"));
     }
     suite.tests.shrink_to_fit();
     Ok(suite)
