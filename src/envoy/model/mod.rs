@@ -83,6 +83,14 @@ impl EnvoyConfig {
                 .iter()
                 .any(|s| s.kind.ends_with("RoutesConfigDump"))
     }
+    /// Whether the dump was taken with `?include_eds` (it has an `EndpointsConfigDump`).
+    pub fn has_endpoints(&self) -> bool {
+        !self.load_assignments.is_empty()
+            || self
+                .sections
+                .iter()
+                .any(|s| s.kind.ends_with("EndpointsConfigDump"))
+    }
     /// Whether the dump carries clusters at all.
     pub fn has_clusters(&self) -> bool {
         !self.clusters.is_empty()

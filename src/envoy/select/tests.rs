@@ -61,6 +61,7 @@ fn sa(s: &str) -> SocketAddr {
 fn query(listener: &str, dst: &str) -> Query {
     Query {
         listener_addr: sa(listener),
+        listener_name: None,
         dst: sa(dst),
         src: sa("10.0.0.9:40000"),
         client: ClientBytes::Opaque,
