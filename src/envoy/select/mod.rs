@@ -293,12 +293,13 @@ pub fn evaluate(cfg: &EnvoyConfig, q: &Query) -> Trace {
 }
 
 type Found<'l> = (&'l FilterChain, &'static str, Option<usize>);
+type ChainPick<'l> = Option<(&'l FilterChain, ChainChoice)>;
 
 /// Classic `filter_chain_match` or the `filter_chain_matcher` tree, then `default_filter_chain`.
 fn select_chain<'l>(
     l: &'l Listener,
     inp: &MatchInputs,
-) -> Result<(Option<(&'l FilterChain, ChainChoice)>, Vec<Step>), String> {
+) -> Result<(ChainPick<'l>, Vec<Step>), String> {
     let default = || {
         l.default_filter_chain
             .as_ref()
