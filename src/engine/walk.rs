@@ -427,6 +427,7 @@ fn envoy(
     };
     let query = Query {
         listener_addr: listener,
+        listener_name: None,
         dst: orig_dst,
         src,
         client: start.client.clone(),
