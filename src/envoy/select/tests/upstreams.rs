@@ -227,3 +227,48 @@ fn http_routes_block_all_502_nc_and_host_port_stripping() {
         matches!(evaluate(&cfg, &q).outcome, Outcome::HttpResponse { status: 404, ref flag, .. } if flag.as_deref() == Some("NR"))
     );
 }
+
+#[test]
+fn v1_tcp_proxy_route_table_first_match_and_additional_addresses() {
+    // Envoy v1 filter JSON as in 2018 dumps: routes matched in order on destination IP/ports.
+    let v1 = r#"{"name": "envoy.tcp_proxy", "config": {"deprecated_v1": true, "value": {"stat_prefix": "x",
+        "route_config": {"routes": [
+          {"destination_ip_list": ["10.9.0.0/16"], "destination_ports": "1000-2000,3306", "cluster": "db"},
+          {"cluster": "rest"}]}}}}"#;
+    let l = listener(
+        "v1",
+        "10.0.0.5",
+        3306,
+        &format!(
+            r#", "additional_addresses": [{{"address": {{"socket_address": {{"address": "10.0.0.6", "port_value": 3306}}}}}}],
+               "filter_chains": [{{"filters": [{v1}]}}]"#
+        ),
+    );
+    let cfg = dump(
+        &l,
+        &[
+            static_cluster("db", "10.9.1.1", 3306),
+            static_cluster("rest", "10.8.1.1", 3306),
+        ]
+        .join(","),
+        "",
+    );
+    let mut q = query("10.0.0.5:3306", "10.0.0.5:3306");
+    assert!(
+        matches!(evaluate(&cfg, &q).outcome, Outcome::Forwarded { ref cluster, .. } if cluster == "rest")
+    );
+    // Accepted on the additional address; local IP 10.0.0.6 still is not in 10.9/16.
+    q.listener_addr = sa("10.0.0.6:3306");
+    assert!(evaluate(&cfg, &q).accepted_by.is_some());
+    assert!(super::super::v1_route_matches(
+        &crate::envoy::model::TcpV1Route {
+            cluster: "db".into(),
+            destination_ip_list: vec!["10.9.0.0/16".parse().unwrap_or_else(|_| unreachable!())],
+            destination_ports: Some("1000-2000,3306".into()),
+            source_ip_list: vec![],
+            source_ports: None,
+        },
+        sa("10.9.4.4:1500"),
+        sa("1.1.1.1:1"),
+    ));
+}
