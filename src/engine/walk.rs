@@ -194,14 +194,16 @@ fn kernel(
     let t = eval::trace(prog, &pod.netns, &probe)?;
     let file = prog.ruleset.source.clone();
     let mut out = Vec::new();
-    for b in t.branches {
-        let mut q = p.clone();
+    let n = t.branches.len();
+    let mut p = Some(p);
+    for (bi, b) in t.branches.into_iter().enumerate() {
+        let Some(mut q) = take_or_clone(&mut p, bi + 1 == n) else { break };
         q.weight *= b.probability;
         let who = match entry {
             Entry::Output => format!("uid {uid} sends"),
             Entry::Prerouting => "arrives on eth0:".to_string(),
         };
-        let proto_name = if p.proto == L4::Tcp { "tcp" } else { "udp" };
+        let proto_name = if q.proto == L4::Tcp { "tcp" } else { "udp" };
         step(&mut q, pod, Layer::Wire, format!("{who} {proto_name} {src} -> {dst}"), String::new());
         let mut notes = b.notes.iter().peekable();
         for (i, s) in b.steps.iter().enumerate() {
@@ -238,10 +240,7 @@ fn kernel(
                 Err(Ending::Dropped { pod: pod.name.clone(), reason: r.reason.clone().unwrap_or_default() })
             }
             Disposition::Out | Disposition::Forwarded => {
-                let (Some(out_dst), Some(out_src)) = (parse_endpoint(&r.dst), parse_endpoint(&r.src)) else {
-                    out.push((q, Err(undetermined(pod, "unreadable endpoint"))));
-                    continue;
-                };
+                let (out_dst, out_src) = (r.dst, r.src);
                 match mesh.owner_of(out_dst.ip()) {
                     Some(other) if other != pi => {
                         let to = &mesh.pods[other];
@@ -314,9 +313,6 @@ fn note_step(q: &mut Partial, pod: &Pod, n: &eval::Note) {
     step(q, pod, layer, text.to_string(), String::new());
 }
 
-fn parse_endpoint(s: &str) -> Option<SocketAddr> {
-    s.parse().ok()
-}
 
 fn undetermined(pod: &Pod, reason: &str) -> Ending {
     Ending::Undetermined { pod: pod.name.clone(), reason: reason.to_string() }
@@ -331,11 +327,7 @@ fn local_delivery(
     r: &eval::Outcome,
 ) -> Result<State, Ending> {
     let pod = &mesh.pods[pi];
-    let (Some(dst), Some(src), Some(orig)) =
-        (parse_endpoint(&r.dst), parse_endpoint(&r.src), parse_endpoint(&r.orig_dst))
-    else {
-        return Err(undetermined(pod, "unreadable endpoint"));
-    };
+    let (dst, src, orig) = (r.dst, r.src, r.orig_dst);
     let Some(sock_ep) = &r.socket else {
         let what = if q.proto == L4::Tcp { "connection refused (RST)" } else { "ICMP port unreachable" };
         return Err(Ending::Refused {
@@ -524,8 +516,10 @@ fn envoy(
                 Outcome::Weighted => t.clusters.iter().collect(),
                 _ => t.clusters.iter().filter(|c| c.selected).take(1).collect(),
             };
-            for c in picks {
-                let mut q = p.clone();
+            let n = picks.len();
+            let mut p = Some(p);
+            for (ci, c) in picks.into_iter().enumerate() {
+                let Some(mut q) = take_or_clone(&mut p, ci + 1 == n) else { break };
                 let mut h = hop.clone();
                 h.istio_config = istio.clone();
                 if let Some(o) = &c.origin {
@@ -621,9 +615,12 @@ fn upstream(
             };
             eps.dedup();
             let n = eps.len() as f64;
+            let count = eps.len();
+            let mut p = Some(p);
             eps.into_iter()
-                .map(|ep| {
-                    let mut q = p.clone();
+                .enumerate()
+                .filter_map(|(ei, ep)| {
+                    let mut q = take_or_clone(&mut p, ei + 1 == count)?;
                     q.weight /= n;
                     let mut h = hop.clone();
                     h.endpoint = Some(ep.clone());
@@ -661,7 +658,7 @@ fn upstream(
                             }),
                         },
                     };
-                    (q, next)
+                    Some((q, next))
                 })
                 .collect()
         }
@@ -694,6 +691,16 @@ fn upstream(
             p.envoy.push(hop);
             vec![(p, Err(Ending::Undetermined { pod: name, reason: reason.clone() }))]
         }
+    }
+}
+
+/// The partial path for the next branch: a copy while more branches follow, the original for
+/// the last one (most steps have a single branch, so nothing is copied).
+fn take_or_clone(p: &mut Option<Partial>, last: bool) -> Option<Partial> {
+    if last {
+        p.take()
+    } else {
+        p.clone()
     }
 }
 

@@ -225,6 +225,7 @@ impl<'i> Converter<'i> {
 
     pub fn finish(mut self) -> EnvoyConfig {
         self.out.notes = std::mem::take(&mut self.ctx.notes);
+        self.out.build_lookup();
         self.out
     }
 }

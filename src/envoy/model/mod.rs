@@ -32,6 +32,18 @@ pub struct EnvoyConfig {
     pub sections: Vec<Section>,
     /// Things present in the input that meshpath did not understand or model.
     pub notes: Vec<Note>,
+    /// Name and address lookups, built when parsing ends (large sidecars hold thousands of
+    /// listeners and clusters); empty for a config assembled by hand, then lookups scan.
+    pub lookup: Lookup,
+}
+
+/// Positions of listeners by bound address and of clusters and load assignments by name.
+#[derive(Debug, Clone, Default)]
+pub struct Lookup {
+    built: bool,
+    clusters: std::collections::HashMap<String, Vec<usize>>,
+    assignments: std::collections::HashMap<String, usize>,
+    listeners_at: std::collections::HashMap<std::net::SocketAddr, Vec<usize>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +86,39 @@ pub struct RouteConfigEntry {
 }
 
 impl EnvoyConfig {
+    /// Builds [`Lookup`]; call again after changing the lists.
+    pub fn build_lookup(&mut self) {
+        let mut l = Lookup { built: true, ..Lookup::default() };
+        for (i, c) in self.clusters.iter().enumerate() {
+            l.clusters.entry(c.name.clone()).or_default().push(i);
+        }
+        for (i, a) in self.load_assignments.iter().enumerate() {
+            l.assignments.entry(a.cluster_name.clone()).or_insert(i);
+        }
+        for (i, li) in self.listeners.iter().enumerate() {
+            for addr in li.address.socket().into_iter().chain(li.additional_addresses.iter().copied()) {
+                let at = l.listeners_at.entry(addr).or_default();
+                if !at.contains(&i) {
+                    at.push(i);
+                }
+            }
+        }
+        self.lookup = l;
+    }
+
+    /// Listeners bound to exactly `addr` (their address or an additional one), in order.
+    pub fn listeners_at(&self, addr: std::net::SocketAddr) -> Vec<usize> {
+        if self.lookup.built {
+            return self.lookup.listeners_at.get(&addr).cloned().unwrap_or_default();
+        }
+        self.listeners
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.address.socket() == Some(addr) || l.additional_addresses.contains(&addr))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// Whether the dump carries route configurations at all (a `RoutesConfigDump`, or any
     /// route configuration); without them a missing RDS name says nothing about Envoy.
     pub fn has_routes(&self) -> bool {
@@ -104,6 +149,10 @@ impl EnvoyConfig {
     }
     /// The active cluster with this name (warming clusters are not used for traffic).
     pub fn cluster(&self, name: &str) -> Option<&Cluster> {
+        if self.lookup.built {
+            let at = self.lookup.clusters.get(name)?;
+            return at.iter().filter_map(|&i| self.clusters.get(i)).find(|c| c.state != ResourceState::Warming);
+        }
         self.clusters
             .iter()
             .find(|c| c.name == name && c.state != ResourceState::Warming)
@@ -121,6 +170,9 @@ impl EnvoyConfig {
     }
     /// The load assignment delivered by EDS for `service_name`, if the dump has endpoints.
     pub fn eds_assignment(&self, service_name: &str) -> Option<&LoadAssignment> {
+        if self.lookup.built {
+            return self.lookup.assignments.get(service_name).and_then(|&i| self.load_assignments.get(i));
+        }
         self.load_assignments
             .iter()
             .find(|a| a.cluster_name == service_name)

@@ -12,23 +12,15 @@ use super::ClientBytes;
 /// listeners that bind a socket and serve traffic count.
 pub fn accepting(cfg: &EnvoyConfig, addr: SocketAddr) -> Option<usize> {
     let bound = |l: &Listener| l.bind_to_port && l.state.serves();
-    let exact = cfg
-        .listeners
-        .iter()
-        .position(|l| bound(l) && binds(l, addr));
+    let exact = cfg.listeners_at(addr).into_iter().find(|&i| cfg.listeners.get(i).is_some_and(bound));
     exact.or_else(|| wildcard(cfg, addr, bound))
-}
-
-/// The listener's address or one of its `additional_addresses` is `addr`.
-fn binds(l: &Listener, addr: SocketAddr) -> bool {
-    l.address.socket() == Some(addr) || l.additional_addresses.contains(&addr)
 }
 
 fn wildcard(cfg: &EnvoyConfig, addr: SocketAddr, ok: impl Fn(&Listener) -> bool) -> Option<usize> {
     let any = |ip: IpAddr| SocketAddr::new(ip, addr.port());
     let v4 = any(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let v6 = any(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
-    let find = |a: SocketAddr| cfg.listeners.iter().position(|l| ok(l) && binds(l, a));
+    let find = |a: SocketAddr| cfg.listeners_at(a).into_iter().find(|&i| cfg.listeners.get(i).is_some_and(&ok));
     if addr.is_ipv4() {
         // A non-v6only `[::]:p` listener also serves v4 unless a real `0.0.0.0:p` exists.
         find(v4).or_else(|| find(v6))
@@ -41,11 +33,7 @@ fn wildcard(cfg: &EnvoyConfig, addr: SocketAddr, ok: impl Fn(&Listener) -> bool)
 /// (including `bind_to_port: false`), else the same-family wildcard, else none (stay).
 pub fn handoff_target(cfg: &EnvoyConfig, restored: SocketAddr) -> Option<(usize, HandoffMatch)> {
     let serving = |l: &Listener| l.state.serves();
-    if let Some(i) = cfg
-        .listeners
-        .iter()
-        .position(|l| serving(l) && binds(l, restored))
-    {
+    if let Some(i) = cfg.listeners_at(restored).into_iter().find(|&i| cfg.listeners.get(i).is_some_and(serving)) {
         return Some((i, HandoffMatch::Exact));
     }
     wildcard(cfg, restored, serving).map(|i| (i, HandoffMatch::Wildcard))

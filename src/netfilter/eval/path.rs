@@ -1,7 +1,7 @@
 //! The kernel's packet path: which hooks run, in which order, with which tables, and the
 //! routing, conntrack and NAT decisions between them (semantics §1–§4, §8).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::trace::{endpoint, Disposition, Note, NoteKind, Outcome, Step};
 use super::{Entry, EvalError, Hook, Probe, Program};
@@ -361,9 +361,9 @@ impl<'a> Run<'a> {
             disposition,
             in_iface: self.in_iface.clone(),
             out_iface: self.out_iface.clone(),
-            src: endpoint(self.pkt.src, self.pkt.sport),
-            dst: endpoint(self.pkt.dst, self.pkt.dport),
-            orig_dst: endpoint(self.probe.dst, self.probe.dport),
+            src: SocketAddr::new(self.pkt.src, self.pkt.sport),
+            dst: SocketAddr::new(self.pkt.dst, self.pkt.dport),
+            orig_dst: SocketAddr::new(self.probe.dst, self.probe.dport),
             mark: format!("{:#x}", self.pkt.mark),
             ctmark: format!("{:#x}", self.conn.ctmark),
             zone: self.conn.zone,

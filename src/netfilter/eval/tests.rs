@@ -89,8 +89,8 @@ fn app_to_a_service_is_redirected_to_15001() {
         ]
     );
     assert_eq!(b.result.disposition, Disposition::Local);
-    assert_eq!(b.result.dst, "127.0.0.1:15001");
-    assert_eq!(b.result.orig_dst, "10.96.0.10:80");
+    assert_eq!(b.result.dst.to_string(), "127.0.0.1:15001");
+    assert_eq!(b.result.orig_dst.to_string(), "10.96.0.10:80");
     assert_eq!(b.result.in_iface.as_deref(), Some("lo"));
 }
 
@@ -99,7 +99,7 @@ fn app_to_its_own_pod_ip_bypasses_envoy() {
     let prog = program(REDIRECT_MODE);
     let b = one(&prog, &pod(), &out("10.244.0.5", "10.244.0.5", 8080, 1000));
     assert_eq!(path(&b)[1], "output nat:istio_output #3 return");
-    assert_eq!(b.result.dst, "10.244.0.5:8080");
+    assert_eq!(b.result.dst.to_string(), "10.244.0.5:8080");
     assert_eq!(b.result.disposition, Disposition::Local);
 }
 
@@ -107,7 +107,7 @@ fn app_to_its_own_pod_ip_bypasses_envoy() {
 fn envoy_to_its_own_pod_ip_goes_to_15006_and_re_entry_skips_nat() {
     let prog = program(REDIRECT_MODE);
     let b = one(&prog, &pod(), &out("10.244.0.5", "10.244.0.5", 8080, 1337));
-    assert_eq!(b.result.dst, "127.0.0.1:15006");
+    assert_eq!(b.result.dst.to_string(), "127.0.0.1:15006");
     // No nat PREROUTING/INPUT on loopback re-entry.
     assert!(!b.steps.iter().any(|s| s.hook == Hook::Prerouting || s.hook == Hook::Input), "{:?}", path(&b));
 }
@@ -117,7 +117,7 @@ fn envoy_from_127_0_0_6_is_exempt() {
     let prog = program(REDIRECT_MODE);
     let b = one(&prog, &pod(), &out("127.0.0.6", "10.244.0.5", 8080, 1337));
     assert_eq!(path(&b)[1], "output nat:istio_output #1 return");
-    assert_eq!(b.result.dst, "10.244.0.5:8080");
+    assert_eq!(b.result.dst.to_string(), "10.244.0.5:8080");
 }
 
 #[test]
@@ -125,7 +125,7 @@ fn inbound_is_redirected_to_the_primary_address() {
     let prog = program(REDIRECT_MODE);
     let ns = Netns::pod(&["10.244.0.5/24".parse().unwrap(), "10.244.0.6/24".parse().unwrap()]);
     let b = one(&prog, &ns, &inbound("10.244.0.6", 8080));
-    assert_eq!(b.result.dst, "10.244.0.5:15006");
+    assert_eq!(b.result.dst.to_string(), "10.244.0.5:15006");
     assert_eq!(
         path(&b),
         [
@@ -180,7 +180,7 @@ fn tproxy_hands_the_connection_to_the_transparent_listener() {
     let b = one(&prog, &tproxy_pod(true), &inbound("10.96.0.10", 8080));
     assert_eq!(b.result.disposition, Disposition::Local);
     assert_eq!(b.result.socket.as_deref(), Some("0.0.0.0:15006"));
-    assert_eq!(b.result.dst, "10.96.0.10:8080", "TPROXY does not rewrite the destination");
+    assert_eq!(b.result.dst.to_string(), "10.96.0.10:8080", "TPROXY does not rewrite the destination");
     assert_eq!(b.result.mark, "0x539");
     // The ACCEPT ends mangle PREROUTING: the CONNMARK rule is never reached.
     assert!(!b.steps.iter().any(|s| s.chain == "PREROUTING" && s.rule == Some(2)));
@@ -208,7 +208,7 @@ COMMIT
 ",
     );
     let t = trace(&prog, &pod(), &out("10.244.0.5", "10.96.0.10", 80, 1000)).unwrap();
-    let got: Vec<(String, f64)> = t.branches.iter().map(|b| (b.result.dst.clone(), b.probability)).collect();
+    let got: Vec<(String, f64)> = t.branches.iter().map(|b| (b.result.dst.to_string(), b.probability)).collect();
     assert_eq!(got.len(), 3);
     assert_eq!(got[0].0, "10.244.1.1:8080");
     assert_eq!(got[2].0, "10.244.1.3:8080");

@@ -1,7 +1,7 @@
 //! What a trace records: the netfilter steps in the kernel's order, the notes between them
 //! (routing decisions, conntrack, NAT, socket lookup), and how the packet's way ends.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
@@ -91,11 +91,12 @@ pub struct Outcome {
     pub in_iface: Option<String>,
     #[serde(rename = "out", skip_serializing_if = "Option::is_none")]
     pub out_iface: Option<String>,
-    pub src: String,
+    /// Source after SNAT (serialised as `ip:port`).
+    pub src: SocketAddr,
     /// Destination after NAT (`ip:port`).
-    pub dst: String,
+    pub dst: SocketAddr,
     /// The original destination (`SO_ORIGINAL_DST`).
-    pub orig_dst: String,
+    pub orig_dst: SocketAddr,
     pub mark: String,
     pub ctmark: String,
     pub zone: u16,
