@@ -21,6 +21,8 @@ mod pcapng;
 mod reader;
 mod sniff;
 mod stitch;
+#[cfg(test)]
+mod tests;
 mod tls;
 pub mod writer;
 
