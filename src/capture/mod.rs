@@ -21,6 +21,7 @@ mod pcapng;
 mod reader;
 mod sniff;
 mod stitch;
+pub mod synth;
 #[cfg(test)]
 mod tests;
 mod tls;
