@@ -3,13 +3,13 @@
 //! TCP connection was not captured, the flow says so and the side with the higher port is
 //! taken as the client (ephemeral ports are high). Flows are kept in first-seen order.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use super::decode::{Decoded, Protocol};
 use super::reader::Packet;
 use super::sniff::{is_dns_port, Sniffed, Sniffer};
 use super::stitch::Stitch;
+use crate::netfilter::fasthash::FastMap;
 
 /// Index of a flow in first-seen order (0-based).
 pub type FlowId = usize;
@@ -130,7 +130,8 @@ impl Key {
 #[derive(Debug, Default)]
 pub struct FlowTable {
     flows: Vec<Flow>,
-    index: HashMap<Key, FlowId>,
+    /// Lookup only; never iterated (flows are listed from `flows`, in first-seen order).
+    index: FastMap<Key, FlowId>,
     stats: FlowTableStats,
 }
 
