@@ -13,6 +13,8 @@ pub struct HttpRequest {
     pub host: Option<String>,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor_version: u8,
+    /// Length of the request head (request line and headers) in bytes.
+    pub head_len: usize,
 }
 
 /// The outcome of parsing the first client bytes as HTTP/1.
@@ -31,7 +33,7 @@ pub fn parse_http_request(bytes: &[u8]) -> HttpParse {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(bytes) {
-        Ok(httparse::Status::Complete(_)) => {
+        Ok(httparse::Status::Complete(head_len)) => {
             let host = req
                 .headers
                 .iter()
@@ -42,6 +44,7 @@ pub fn parse_http_request(bytes: &[u8]) -> HttpParse {
                 path: req.path.unwrap_or_default().to_string(),
                 host,
                 minor_version: req.version.unwrap_or(0),
+                head_len,
             })
         }
         Ok(httparse::Status::Partial) => HttpParse::NeedMore,
@@ -66,6 +69,7 @@ fn http09(bytes: &[u8]) -> HttpParse {
         path: String::from_utf8_lossy(p).into_owned(),
         host: None,
         minor_version: 0,
+        head_len: end + 1,
     })
 }
 

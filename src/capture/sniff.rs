@@ -122,6 +122,8 @@ impl Stream {
 enum Phase {
     #[default]
     Undecided,
+    /// After an HTTP CONNECT request: the tunnel's first bytes are read as a ClientHello.
+    Tunnel,
     Dns,
     Done,
 }
@@ -164,18 +166,34 @@ impl Sniffer {
                     self.finish(out, why);
                 }
             }
-            Phase::Undecided => {
+            Phase::Undecided | Phase::Tunnel => {
                 if !from_client {
                     return;
                 }
                 let pushed = self.client.push(seq, syn, payload, stated, SNIFF_LIMIT);
-                if self.client.buf.is_empty() {
-                    if let Err(why) = pushed {
-                        self.finish(out, why);
+                let mut decided = None;
+                if self.phase == Phase::Undecided && !self.client.buf.is_empty() {
+                    decided = classify(&self.client.buf, out);
+                    let connect = out.http.as_ref().filter(|h| h.method.eq_ignore_ascii_case("CONNECT"));
+                    if let (Some(None), Some(h)) = (decided, connect) {
+                        // The tunnel's bytes follow the request head.
+                        let head = h.head_len.min(self.client.buf.len());
+                        self.client.buf.drain(..head);
+                        self.phase = Phase::Tunnel;
+                        decided = None;
                     }
-                    return;
                 }
-                let decided = classify(&self.client.buf, out);
+                if self.phase == Phase::Tunnel && !self.client.buf.is_empty() {
+                    decided = match parse_client_hello(&self.client.buf) {
+                        TlsParse::Hello(h) => {
+                            out.tls = Some(h);
+                            Some(None)
+                        }
+                        TlsParse::NeedMore => None,
+                        TlsParse::Malformed(_) => Some(Some("tls-malformed")),
+                        TlsParse::NotTls => Some(None),
+                    };
+                }
                 match (decided, pushed) {
                     (Some(note), _) => self.finish_with(out, note),
                     (None, Err(why)) => self.finish(out, why),
@@ -275,6 +293,21 @@ mod tests {
         s.tcp(&mut out, true, 1031, false, b, b.len() as u32);
         s.tcp(&mut out, true, 1081, false, c, c.len() as u32);
         assert_eq!(out.tls.as_ref().and_then(|t| t.sni.as_deref()), Some("svc.example"));
+        assert!(s.done());
+    }
+
+    #[test]
+    fn tls_inside_an_http_connect_tunnel() {
+        let connect = b"CONNECT db.example:443 HTTP/1.1\r\nHost: db.example:443\r\n\r\n";
+        let hello = client_hello("db.example", &["h2"]);
+        let mut s = Sniffer::default();
+        let mut out = Sniffed::default();
+        s.tcp(&mut out, true, 1, false, connect, connect.len() as u32);
+        assert_eq!(out.http.as_ref().map(|h| h.method.as_str()), Some("CONNECT"));
+        assert!(!s.done());
+        s.tcp(&mut out, false, 7, false, b"HTTP/1.1 200 OK\r\n\r\n", 19);
+        s.tcp(&mut out, true, 1 + connect.len() as u32, false, &hello, hello.len() as u32);
+        assert_eq!(out.tls.as_ref().and_then(|t| t.sni.as_deref()), Some("db.example"));
         assert!(s.done());
     }
 
