@@ -30,7 +30,7 @@ pub mod writer;
 pub use decode::{Decoded, Protocol, TcpFlags, TcpInfo};
 pub use dns::{parse_dns_message, DnsAnswer, DnsMessage, DnsQuestion, DnsRecord};
 pub use flow::{DirStats, Flow, FlowId, FlowTable, FlowTableStats, Side, Transport};
-pub use http::{parse_http_request, HttpRequest, H2_PREFACE};
+pub use http::{parse_http_request, HttpParse, HttpRequest, H2_PREFACE};
 pub use reader::{Capture, Format, Packet};
 pub use sniff::Sniffed;
 pub use stitch::{stitch_redirects, Stitch, REDIRECT_PORTS};
