@@ -5,8 +5,10 @@
 //! * [`netfilter`]: `iptables-save` parser, rule model and the kernel-faithful evaluator.
 //! * [`netns`]: a pod's interfaces, addresses, routes, ip rules and sockets.
 //! * [`envoy`]: Envoy `/config_dump` parser, listener/route/cluster model and Envoy's matching.
+//! * [`capture`]: pcap/pcapng reading, packet decode, flows and what they say about themselves.
 //! * [`corpus`]: locating the shared conformance corpus for tests and benchmarks.
 
+pub mod capture;
 pub mod corpus;
 pub mod engine;
 pub mod envoy;
