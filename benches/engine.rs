@@ -46,8 +46,16 @@ fn dump(services: usize) -> String {
 fn bench(c: &mut Criterion) {
     let services = std::env::var("MESHPATH_BENCH_SERVICES").ok().and_then(|s| s.parse().ok()).unwrap_or(2000);
     let cfg = meshpath::envoy::parse_dump(dump(services).as_bytes()).expect("the generated dump parses");
-    let program = Program::new(parse("rules", RULES, ParseOptions::default()).expect("rules").ruleset).expect("compiles");
-    let pod = Pod::new("app", &["10.244.0.5/24".parse().expect("literal")], Some((program, RULES.into())), None, Some(cfg), Vec::new());
+    let program = Program::new(parse("rules", RULES, ParseOptions::default()).expect("rules").ruleset)
+        .expect("compiles");
+    let pod = Pod::new(
+        "app",
+        &["10.244.0.5/24".parse().expect("literal")],
+        Some((program, RULES.into())),
+        None,
+        Some(cfg),
+        Vec::new(),
+    );
     let mesh = Mesh { pods: vec![pod], names: Default::default() };
     // A TCP service near the end of the listener list (every third service has a VIP listener).
     let i = (services - 1) / 3 * 3;

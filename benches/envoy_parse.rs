@@ -13,10 +13,7 @@ mod sidecar;
 use sidecar::generate;
 
 fn bench(c: &mut Criterion) {
-    let services = std::env::var("MESHPATH_BENCH_SERVICES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5000);
+    let services = std::env::var("MESHPATH_BENCH_SERVICES").ok().and_then(|s| s.parse().ok()).unwrap_or(5000);
     let text = generate(services);
     if let Ok(path) = std::env::var("MESHPATH_BENCH_DUMP") {
         if let Err(e) = std::fs::write(&path, &text) {
@@ -27,18 +24,12 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("envoy_parse");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(bytes.len() as u64));
-    g.bench_function(
-        format!("sidecar_{services}_services_{}MB", bytes.len() / 1_000_000),
-        |b| {
-            b.iter(|| {
-                let cfg = meshpath::envoy::parse_dump(std::hint::black_box(&bytes));
-                std::hint::black_box(
-                    cfg.map(|c| c.listeners.len() + c.clusters.len())
-                        .unwrap_or(0),
-                )
-            })
-        },
-    );
+    g.bench_function(format!("sidecar_{services}_services_{}MB", bytes.len() / 1_000_000), |b| {
+        b.iter(|| {
+            let cfg = meshpath::envoy::parse_dump(std::hint::black_box(&bytes));
+            std::hint::black_box(cfg.map(|c| c.listeners.len() + c.clusters.len()).unwrap_or(0))
+        })
+    });
     g.finish();
 }
 

@@ -12,15 +12,8 @@ fn meshpath() -> Command {
 }
 
 fn run(args: &[&str]) -> String {
-    let out = meshpath()
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run: {e}"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = meshpath().args(args).output().unwrap_or_else(|e| panic!("run: {e}"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -65,8 +58,7 @@ fn match_http_through_handoff_to_eds_endpoint() {
         "--format",
         "json",
     ]);
-    let v: serde_json::Value =
-        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
     assert_eq!(v["schema"], "meshpath.envoy-match/v1");
     assert_eq!(v["trace"]["outcome"]["result"], "http_response");
     assert_eq!(v["trace"]["outcome"]["status"], 502);
@@ -85,10 +77,7 @@ fn match_tcp_blackhole_and_inbound_passthrough() {
         "--dst",
         "10.244.0.9:15001",
     ]);
-    assert!(
-        text.contains("=> connection closed by Envoy flag UH"),
-        "{text}"
-    );
+    assert!(text.contains("=> connection closed by Envoy flag UH"), "{text}");
     let text = run(&[
         "envoy",
         "match",
@@ -102,9 +91,7 @@ fn match_tcp_blackhole_and_inbound_passthrough() {
         "10.244.3.3:5555",
     ]);
     assert!(
-        text.contains(
-            "=> forwarded to 10.244.0.9:8080 from 127.0.0.6 (cluster InboundPassthroughCluster)"
-        ),
+        text.contains("=> forwarded to 10.244.0.9:8080 from 127.0.0.6 (cluster InboundPassthroughCluster)"),
         "{text}"
     );
 }

@@ -9,10 +9,7 @@ fn dumps() -> Option<Vec<std::path::PathBuf>> {
             files
                 .into_iter()
                 .filter(|p| {
-                    let n = p
-                        .file_name()
-                        .map(|n| n.to_string_lossy().to_string())
-                        .unwrap_or_default();
+                    let n = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
                     n.ends_with(".json") || n.ends_with(".yaml")
                 })
                 .collect(),
@@ -27,18 +24,12 @@ fn dumps() -> Option<Vec<std::path::PathBuf>> {
 #[test]
 fn every_corpus_dump_parses() {
     let Some(files) = dumps() else { return };
-    assert!(
-        files.len() >= 20,
-        "expected the envoy corpus, found {} files",
-        files.len()
-    );
+    assert!(files.len() >= 20, "expected the envoy corpus, found {} files", files.len());
     for f in files {
         let bytes = std::fs::read(&f).expect("corpus file is readable");
         let cfg = parse_dump(&bytes).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        let n = cfg.listeners.len()
-            + cfg.clusters.len()
-            + cfg.route_configs.len()
-            + cfg.load_assignments.len();
+        let n =
+            cfg.listeners.len() + cfg.clusters.len() + cfg.route_configs.len() + cfg.load_assignments.len();
         eprintln!(
             "{}: {} listeners, {} clusters, {} routes, {} eds, {} notes",
             f.file_name().unwrap_or_default().to_string_lossy(),
@@ -58,11 +49,7 @@ fn summary_snapshots() {
     for f in files {
         let bytes = std::fs::read(&f).expect("corpus file is readable");
         let cfg = parse_dump(&bytes).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        let name = f
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_string();
+        let name = f.file_name().unwrap_or_default().to_string_lossy().to_string();
         let text = summary::render(&cfg);
         insta::assert_snapshot!(format!("summary__{name}"), text);
     }

@@ -15,11 +15,7 @@ pub fn svc(i: usize) -> (String, String, u16) {
     let name = format!("svc-{i}");
     let ns = format!("ns-{}", i % 40);
     let port = PORTS[i % PORTS.len()];
-    (
-        format!("{name}.{ns}.svc.cluster.local"),
-        format!("10.96.{}.{}", i / 250, i % 250 + 1),
-        port,
-    )
+    (format!("{name}.{ns}.svc.cluster.local"), format!("10.96.{}.{}", i / 250, i % 250 + 1), port)
 }
 
 fn cluster(i: usize) -> Value {
@@ -121,10 +117,8 @@ pub fn generate(services: usize) -> String {
     }
     out.push_str("]},\n  {\"@type\": \"type.googleapis.com/envoy.admin.v3.RoutesConfigDump\", \"dynamic_route_configs\": [\n");
     for (k, p) in PORTS.iter().enumerate() {
-        let vhosts: Vec<Value> = (0..services)
-            .filter(|i| i % 3 != 0 && svc(*i).2 == *p)
-            .map(virtual_host)
-            .collect();
+        let vhosts: Vec<Value> =
+            (0..services).filter(|i| i % 3 != 0 && svc(*i).2 == *p).map(virtual_host).collect();
         let rc = json!({"version_info": "x", "route_config": {"@type": "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
             "name": p.to_string(), "virtual_hosts": vhosts, "validate_clusters": false, "ignore_port_in_host_matching": true}});
         if k > 0 {
@@ -135,4 +129,3 @@ pub fn generate(services: usize) -> String {
     out.push_str("]}\n ]\n}\n");
     out
 }
-

@@ -9,9 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
 use meshpath::envoy::model::EnvoyConfig;
-use meshpath::envoy::select::{
-    self, ClientBytes, HttpRequest, NameTable, Outcome, Query, Trace, Upstream,
-};
+use meshpath::envoy::select::{self, ClientBytes, HttpRequest, NameTable, Outcome, Query, Trace, Upstream};
 use meshpath::envoy::{parse_dump, summary, ParseError};
 use miette::{LabeledSpan, MietteDiagnostic, NamedSource};
 
@@ -103,8 +101,7 @@ pub fn run(cmd: EnvoyCommand) -> miette::Result<ExitCode> {
 
 /// Reads and parses a dump; a syntax error is shown with its source line.
 pub fn load(path: &PathBuf) -> miette::Result<EnvoyConfig> {
-    let bytes =
-        std::fs::read(path).map_err(|e| miette::miette!("cannot read {}: {e}", path.display()))?;
+    let bytes = std::fs::read(path).map_err(|e| miette::miette!("cannot read {}: {e}", path.display()))?;
     parse_dump(&bytes).map_err(|e| diagnostic(path, &bytes, e))
 }
 
@@ -114,11 +111,7 @@ fn diagnostic(path: &std::path::Path, bytes: &[u8], e: ParseError) -> miette::Re
         return miette::miette!("{name}: {e}");
     };
     let text = String::from_utf8_lossy(bytes).into_owned();
-    let offset: usize = text
-        .split_inclusive('\n')
-        .take(line.saturating_sub(1))
-        .map(str::len)
-        .sum::<usize>()
+    let offset: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum::<usize>()
         + col.saturating_sub(1);
     let offset = offset.min(text.len().saturating_sub(1));
     let diag = MietteDiagnostic::new(format!("{name}: cannot read the Envoy config dump"))
@@ -128,10 +121,8 @@ fn diagnostic(path: &std::path::Path, bytes: &[u8], e: ParseError) -> miette::Re
 
 fn query(args: &MatchArgs) -> miette::Result<Query> {
     let tls = args.sni.is_some() || !args.alpn.is_empty();
-    let http = args.host.is_some()
-        || args.path.is_some()
-        || args.method.is_some()
-        || !args.headers.is_empty();
+    let http =
+        args.host.is_some() || args.path.is_some() || args.method.is_some() || !args.headers.is_empty();
     let kind = args.client.unwrap_or(if tls {
         ClientKind::Tls
     } else if http {
@@ -140,10 +131,7 @@ fn query(args: &MatchArgs) -> miette::Result<Query> {
         ClientKind::Opaque
     });
     let client = match kind {
-        ClientKind::Tls => ClientBytes::Tls {
-            sni: args.sni.clone(),
-            alpn: args.alpn.clone(),
-        },
+        ClientKind::Tls => ClientBytes::Tls { sni: args.sni.clone(), alpn: args.alpn.clone() },
         ClientKind::Http1 => ClientBytes::Http1,
         ClientKind::Http10 => ClientBytes::Http10,
         ClientKind::H2c => ClientBytes::H2c,
@@ -151,9 +139,8 @@ fn query(args: &MatchArgs) -> miette::Result<Query> {
     };
     let mut headers = Vec::new();
     for h in &args.headers {
-        let (k, v) = h
-            .split_once(':')
-            .ok_or_else(|| miette::miette!("--header {h:?}: expected NAME:VALUE"))?;
+        let (k, v) =
+            h.split_once(':').ok_or_else(|| miette::miette!("--header {h:?}: expected NAME:VALUE"))?;
         headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
     }
     let request = http.then(|| HttpRequest {
@@ -164,20 +151,17 @@ fn query(args: &MatchArgs) -> miette::Result<Query> {
     });
     let mut dns = NameTable::new();
     for d in &args.dns {
-        let (name, ips) = d
-            .split_once('=')
-            .ok_or_else(|| miette::miette!("--dns {d:?}: expected NAME=IP[,IP...]"))?;
+        let (name, ips) =
+            d.split_once('=').ok_or_else(|| miette::miette!("--dns {d:?}: expected NAME=IP[,IP...]"))?;
         let mut list = Vec::new();
         for ip in ips.split(',') {
             list.push(
-                ip.trim().parse::<IpAddr>().map_err(|e| {
-                    miette::miette!("--dns {d:?}: {ip:?} is not an IP address ({e})")
-                })?,
+                ip.trim()
+                    .parse::<IpAddr>()
+                    .map_err(|e| miette::miette!("--dns {d:?}: {ip:?} is not an IP address ({e})"))?,
             );
         }
-        dns.entry(name.trim().to_ascii_lowercase())
-            .or_default()
-            .extend(list);
+        dns.entry(name.trim().to_ascii_lowercase()).or_default().extend(list);
     }
     let src = args.src.unwrap_or_else(|| {
         if args.dst.is_ipv4() {
@@ -234,20 +218,8 @@ fn render_text(t: &Trace) -> String {
     let mut o = String::new();
     let at = |r: &select::ObjectRef| {
         let line = r.line.map(|l| format!(":{l}")).unwrap_or_default();
-        let ic = r
-            .istio_config
-            .as_deref()
-            .map(|c| format!(" (istio {c})"))
-            .unwrap_or_default();
-        format!(
-            "{} [{}{line}]{ic}",
-            if r.name.is_empty() {
-                "(unnamed)"
-            } else {
-                &r.name
-            },
-            r.path
-        )
+        let ic = r.istio_config.as_deref().map(|c| format!(" (istio {c})")).unwrap_or_default();
+        format!("{} [{}{line}]{ic}", if r.name.is_empty() { "(unnamed)" } else { &r.name }, r.path)
     };
     match &t.accepted_by {
         Some(l) => {
@@ -258,11 +230,7 @@ fn render_text(t: &Trace) -> String {
         }
     }
     for s in &t.listener_filters {
-        let _ = writeln!(
-            o,
-            "  listener filter {} on {}: {} ({})",
-            s.filter, s.listener, s.status, s.effect
-        );
+        let _ = writeln!(o, "  listener filter {} on {}: {} ({})", s.filter, s.listener, s.status, s.effect);
     }
     if let Some(h) = &t.handoff {
         match h.matched {
@@ -277,11 +245,7 @@ fn render_text(t: &Trace) -> String {
                 );
             }
             None => {
-                let _ = writeln!(
-                    o,
-                    "no listener for {}: stays on {}",
-                    h.restored_destination, h.target.name
-                );
+                let _ = writeln!(o, "no listener for {}: stays on {}", h.restored_destination, h.target.name);
             }
         }
     }
@@ -317,21 +281,13 @@ fn render_text(t: &Trace) -> String {
                 o,
                 "network filter {filter}: route config {route_config:?} ({}{})",
                 if *inline { "inline" } else { "rds" },
-                if *route_config_found {
-                    ""
-                } else {
-                    ", not in the dump"
-                }
+                if *route_config_found { "" } else { ", not in the dump" }
             ),
         };
     }
     if let Some(h) = &t.http {
         let assumed = if h.assumed { " (assumed)" } else { "" };
-        let _ = writeln!(
-            o,
-            "request {} {} host {}{assumed}",
-            h.method, h.path, h.authority
-        );
+        let _ = writeln!(o, "request {} {} host {}{assumed}", h.method, h.path, h.authority);
         if let Some(v) = &h.virtual_host {
             let _ = writeln!(o, "  virtual host {}", at(v));
         }
@@ -344,19 +300,9 @@ fn render_text(t: &Trace) -> String {
         let w = c.weight.map(|w| format!(" weight={w}")).unwrap_or_default();
         let sel = if c.selected { " (selected)" } else { "" };
         let up = match &c.upstream {
-            Upstream::Endpoint {
-                address,
-                source_address,
-                via,
-                candidates,
-            } => {
-                let src = source_address
-                    .map(|s| format!(" from {s}"))
-                    .unwrap_or_default();
-                format!(
-                    "endpoint {address}{src} via {via} ({} candidate(s))",
-                    candidates.len()
-                )
+            Upstream::Endpoint { address, source_address, via, candidates } => {
+                let src = source_address.map(|s| format!(" from {s}")).unwrap_or_default();
+                format!("endpoint {address}{src} via {via} ({} candidate(s))", candidates.len())
             }
             Upstream::ClusterNotFound => "cluster not found".into(),
             Upstream::NoHealthyHost { reason } => format!("no healthy host: {reason}"),
@@ -369,44 +315,25 @@ fn render_text(t: &Trace) -> String {
         let _ = writeln!(o, "cluster {}{w}{sel}: {up}", c.cluster);
     }
     let _ = match &t.outcome {
-        Outcome::Forwarded {
-            cluster,
-            endpoint,
-            source_address,
-        } => {
-            let src = source_address
-                .map(|s| format!(" from {s}"))
-                .unwrap_or_default();
+        Outcome::Forwarded { cluster, endpoint, source_address } => {
+            let src = source_address.map(|s| format!(" from {s}")).unwrap_or_default();
             writeln!(o, "=> forwarded to {endpoint}{src} (cluster {cluster})")
         }
-        Outcome::Weighted => writeln!(
-            o,
-            "=> weighted: one of the clusters above (give --random-value to pick)"
-        ),
-        Outcome::HttpResponse {
-            status,
-            flag,
-            details,
-            location,
-        } => {
+        Outcome::Weighted => {
+            writeln!(o, "=> weighted: one of the clusters above (give --random-value to pick)")
+        }
+        Outcome::HttpResponse { status, flag, details, location } => {
             let f = flag.as_deref().map(|f| format!(" {f}")).unwrap_or_default();
-            let l = location
-                .as_deref()
-                .map(|l| format!(" location {l}"))
-                .unwrap_or_default();
+            let l = location.as_deref().map(|l| format!(" location {l}")).unwrap_or_default();
             writeln!(o, "=> Envoy responds {status}{f} ({details}){l}")
         }
         Outcome::Closed { flag, details } => {
-            let f = flag
-                .as_deref()
-                .map(|f| format!(" flag {f}"))
-                .unwrap_or_default();
+            let f = flag.as_deref().map(|f| format!(" flag {f}")).unwrap_or_default();
             writeln!(o, "=> connection closed by Envoy{f} ({details})")
         }
-        Outcome::Unresolved { cluster, host } => writeln!(
-            o,
-            "=> cluster {cluster}: {host} is not resolved (give --dns {host}=IP)"
-        ),
+        Outcome::Unresolved { cluster, host } => {
+            writeln!(o, "=> cluster {cluster}: {host} is not resolved (give --dns {host}=IP)")
+        }
         Outcome::NoListener => writeln!(o, "=> no listener"),
         Outcome::Undetermined { reason } => writeln!(o, "=> undetermined: {reason}"),
     };

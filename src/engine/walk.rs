@@ -313,7 +313,6 @@ fn note_step(q: &mut Partial, pod: &Pod, n: &eval::Note) {
     step(q, pod, layer, text.to_string(), String::new());
 }
 
-
 fn undetermined(pod: &Pod, reason: &str) -> Ending {
     Ending::Undetermined { pod: pod.name.clone(), reason: reason.to_string() }
 }

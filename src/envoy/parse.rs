@@ -9,11 +9,7 @@ use super::raw::stream::walk;
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
     #[error("invalid JSON at line {line}, column {column}: {message}")]
-    Json {
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Json { line: usize, column: usize, message: String },
     #[error("invalid YAML: {message}")]
     Yaml { message: String },
     #[error("the input is empty")]
@@ -64,28 +60,17 @@ fn read_json(input: &[u8], lines_valid: bool) -> Result<EnvoyConfig, serde_json:
 }
 
 fn json_error(e: serde_json::Error) -> ParseError {
-    ParseError::Json {
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    }
+    ParseError::Json { line: e.line(), column: e.column(), message: e.to_string() }
 }
 
 fn parse_yaml(input: &[u8]) -> Result<EnvoyConfig, ParseError> {
-    let text = std::str::from_utf8(input).map_err(|e| ParseError::Yaml {
-        message: e.to_string(),
-    })?;
+    let text = std::str::from_utf8(input).map_err(|e| ParseError::Yaml { message: e.to_string() })?;
     // YAML dumps are small in practice; they go through a generic tree once and are then read
     // by the same typed structs (the tree's sorted keys put `@type` first).
-    let value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| ParseError::Yaml {
-        message: e.to_string(),
-    })?;
-    let json = serde_json::to_vec(&value).map_err(|e| ParseError::Yaml {
-        message: e.to_string(),
-    })?;
-    read_json(&json, false).map_err(|e| ParseError::Yaml {
-        message: e.to_string(),
-    })
+    let value: serde_json::Value =
+        serde_saphyr::from_str(text).map_err(|e| ParseError::Yaml { message: e.to_string() })?;
+    let json = serde_json::to_vec(&value).map_err(|e| ParseError::Yaml { message: e.to_string() })?;
+    read_json(&json, false).map_err(|e| ParseError::Yaml { message: e.to_string() })
 }
 
 /// Replaces each `,` that is followed (after whitespace) by `]` or `}` with a space, outside

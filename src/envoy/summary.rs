@@ -4,8 +4,7 @@
 use std::fmt::Write;
 
 use super::model::{
-    Cluster, EnvoyConfig, FilterChain, FilterChainMatch, Listener, NetworkFilterKind, RouteSource,
-    SourceType,
+    Cluster, EnvoyConfig, FilterChain, FilterChainMatch, Listener, NetworkFilterKind, RouteSource, SourceType,
 };
 use super::route::{Action, PathSpecifier, RouteConfig};
 
@@ -31,12 +30,7 @@ fn write_all(o: &mut String, cfg: &EnvoyConfig) -> std::fmt::Result {
     writeln!(o, "ROUTES ({})", cfg.route_configs.len())?;
     for r in &cfg.route_configs {
         let kind = serde_json::to_string(&r.kind).unwrap_or_default();
-        writeln!(
-            o,
-            "  route config {:?} [{}]",
-            r.name,
-            kind.trim_matches('"')
-        )?;
+        writeln!(o, "  route config {:?} [{}]", r.name, kind.trim_matches('"'))?;
         route_table(o, &r.config, "    ")?;
     }
     writeln!(o)?;
@@ -45,11 +39,7 @@ fn write_all(o: &mut String, cfg: &EnvoyConfig) -> std::fmt::Result {
         cluster(o, c)?;
     }
     writeln!(o)?;
-    writeln!(
-        o,
-        "ENDPOINTS ({} load assignments)",
-        cfg.load_assignments.len()
-    )?;
+    writeln!(o, "ENDPOINTS ({} load assignments)", cfg.load_assignments.len())?;
     for a in &cfg.load_assignments {
         writeln!(o, "  {}", a.cluster_name)?;
         for l in &a.localities {
@@ -88,28 +78,22 @@ fn listener(o: &mut String, l: &Listener) -> std::fmt::Result {
     if let Some(d) = &l.traffic_direction {
         flags.push(d.to_ascii_lowercase());
     }
-    writeln!(
-        o,
-        "  {} {} [{}]",
-        display_name(&l.name),
-        l.address,
-        flags.join(", ")
-    )?;
+    writeln!(o, "  {} {} [{}]", display_name(&l.name), l.address, flags.join(", "))?;
     if let Some(ic) = &l.origin.istio_config {
         writeln!(o, "    istio: {ic}")?;
     }
     if !l.listener_filters.is_empty() {
-        let names: Vec<String> = l
-            .listener_filters
-            .iter()
-            .map(|f| {
-                if f.disabled.is_some() {
-                    format!("{} (filter_disabled)", f.name)
-                } else {
-                    f.name.clone()
-                }
-            })
-            .collect();
+        let names: Vec<String> =
+            l.listener_filters
+                .iter()
+                .map(|f| {
+                    if f.disabled.is_some() {
+                        format!("{} (filter_disabled)", f.name)
+                    } else {
+                        f.name.clone()
+                    }
+                })
+                .collect();
         writeln!(o, "    listener filters: {}", names.join(", "))?;
     }
     if l.filter_chain_matcher.is_some() {
@@ -133,16 +117,8 @@ fn display_name(n: &str) -> &str {
 }
 
 fn chain(o: &mut String, label: &str, c: &FilterChain) -> std::fmt::Result {
-    let name = c
-        .name
-        .as_deref()
-        .map(|n| format!(" {n}"))
-        .unwrap_or_default();
-    let tls = c
-        .transport_socket
-        .as_deref()
-        .map(|t| format!(" tls={t}"))
-        .unwrap_or_default();
+    let name = c.name.as_deref().map(|n| format!(" {n}")).unwrap_or_default();
+    let tls = c.transport_socket.as_deref().map(|t| format!(" tls={t}")).unwrap_or_default();
     writeln!(
         o,
         "    chain {label}{name}: match {}{tls} -> {}",
@@ -156,12 +132,7 @@ fn chain_match(m: &FilterChainMatch) -> String {
         return "(any)".into();
     }
     let mut p = Vec::new();
-    let nets = |v: &[ipnet::IpNet]| {
-        v.iter()
-            .map(|n| n.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
+    let nets = |v: &[ipnet::IpNet]| v.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",");
     if let Some(x) = m.destination_port {
         p.push(format!("dst_port={x}"));
     }
@@ -178,10 +149,7 @@ fn chain_match(m: &FilterChainMatch) -> String {
         p.push(format!("alpn={}", m.application_protocols.join(",")));
     }
     if !m.direct_source_prefix_ranges.is_empty() {
-        p.push(format!(
-            "direct_src={}",
-            nets(&m.direct_source_prefix_ranges)
-        ));
+        p.push(format!("direct_src={}", nets(&m.direct_source_prefix_ranges)));
     }
     if m.source_type != SourceType::Any {
         p.push(format!("source_type={:?}", m.source_type));
@@ -204,11 +172,8 @@ fn terminal(c: &FilterChain) -> String {
     match &f.kind {
         NetworkFilterKind::TcpProxy(t) => {
             if !t.weighted_clusters.is_empty() {
-                let w: Vec<String> = t
-                    .weighted_clusters
-                    .iter()
-                    .map(|w| format!("{}={}", w.name, w.weight))
-                    .collect();
+                let w: Vec<String> =
+                    t.weighted_clusters.iter().map(|w| format!("{}={}", w.name, w.weight)).collect();
                 format!("tcp_proxy weighted {}", w.join(", "))
             } else if let Some(cl) = &t.cluster {
                 format!("tcp_proxy {cl}")
@@ -229,12 +194,7 @@ fn terminal(c: &FilterChain) -> String {
 
 fn route_table(o: &mut String, rc: &RouteConfig, indent: &str) -> std::fmt::Result {
     for vh in &rc.virtual_hosts {
-        writeln!(
-            o,
-            "{indent}vhost {:?} domains=[{}]",
-            vh.name,
-            vh.domains.join(", ")
-        )?;
+        writeln!(o, "{indent}vhost {:?} domains=[{}]", vh.name, vh.domains.join(", "))?;
         for r in &vh.routes {
             let m = match &r.r#match.path {
                 PathSpecifier::Prefix(p) => format!("prefix {p}"),
@@ -256,11 +216,8 @@ fn route_table(o: &mut String, rc: &RouteConfig, indent: &str) -> std::fmt::Resu
                     } else if let Some(h) = &ra.cluster_header {
                         format!("cluster_header {h}")
                     } else if let Some(w) = &ra.weighted_clusters {
-                        let v: Vec<String> = w
-                            .clusters
-                            .iter()
-                            .map(|c| format!("{}={}", c.name, c.weight))
-                            .collect();
+                        let v: Vec<String> =
+                            w.clusters.iter().map(|c| format!("{}={}", c.name, c.weight)).collect();
                         format!("weighted {}", v.join(", "))
                     } else {
                         "route (no cluster)".into()
@@ -308,13 +265,7 @@ fn cluster(o: &mut String, c: &Cluster) -> std::fmt::Result {
     if let Some(r) = c.istio_role() {
         extra.push(format!("istio={r}"));
     }
-    writeln!(
-        o,
-        "  {}  {}  {}",
-        display_name(&c.name),
-        c.discovery.label(),
-        extra.join(" ")
-    )?;
+    writeln!(o, "  {}  {}  {}", display_name(&c.name), c.discovery.label(), extra.join(" "))?;
     if let Some(ic) = &c.origin.istio_config {
         writeln!(o, "    istio: {ic}")?;
     }

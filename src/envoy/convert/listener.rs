@@ -1,9 +1,9 @@
 //! Listener conversion.
 
 use super::super::model::{
-    DisablePredicate, FilterChain, FilterChainMatch, HttpConnectionManager, Listener,
-    ListenerAddress, ListenerFilter, ListenerFilterKind, NetworkFilter, NetworkFilterKind,
-    ResourceState, RouteConfigKind, RouteSource, SourceType, TcpProxy, TcpV1Route, WeightedCluster,
+    DisablePredicate, FilterChain, FilterChainMatch, HttpConnectionManager, Listener, ListenerAddress,
+    ListenerFilter, ListenerFilterKind, NetworkFilter, NetworkFilterKind, ResourceState, RouteConfigKind,
+    RouteSource, SourceType, TcpProxy, TcpV1Route, WeightedCluster,
 };
 use super::super::raw::filter::{
     CidrOrText, FilterConfig, NetConfig, NetworkFilter as RawFilter, TcpV1Route as RawV1,
@@ -37,10 +37,7 @@ pub fn listener(
         .enumerate()
         .filter_map(|(i, a)| {
             let sa = a.address.as_ref()?.socket_address.as_ref()?;
-            ctx.socket(
-                sa,
-                &format!("{path}.additional_addresses[{i}].address.socket_address"),
-            )
+            ctx.socket(sa, &format!("{path}.additional_addresses[{i}].address.socket_address"))
         })
         .collect();
     let mut bind_to_port = ctx.bind_scalar(&l.bind_to_port, path, "bind_to_port");
@@ -116,36 +113,24 @@ fn address(a: &Address<'_>, path: &str, ctx: &mut Ctx<'_>) -> ListenerAddress {
     if a.envoy_internal_address.is_some() {
         return ListenerAddress::Internal;
     }
-    ctx.note(
-        path,
-        None,
-        "address not understood (expected socket_address, pipe or envoy_internal_address)",
-    );
+    ctx.note(path, None, "address not understood (expected socket_address, pipe or envoy_internal_address)");
     ListenerAddress::None
 }
 
 fn listener_filter(f: &raw::ListenerFilter<'_>, path: &str, ctx: &mut Ctx<'_>) -> ListenerFilter {
     let name = owned(&f.name).unwrap_or_default();
-    let type_url = f
-        .typed_config
-        .as_ref()
-        .and_then(|t| t.type_url.as_ref())
-        .map(|t| t.as_str().to_string());
+    let type_url = f.typed_config.as_ref().and_then(|t| t.type_url.as_ref()).map(|t| t.as_str().to_string());
     let kind = ListenerFilterKind::classify(&name, type_url.as_deref());
     if kind == ListenerFilterKind::Other {
         let line = ctx.line_of(f.name.as_ref());
-        ctx.note(path, line, format!("listener filter {name:?} is not modelled (assumed to pass the connection unchanged)"));
+        ctx.note(
+            path,
+            line,
+            format!("listener filter {name:?} is not modelled (assumed to pass the connection unchanged)"),
+        );
     }
-    let disabled = f
-        .filter_disabled
-        .as_ref()
-        .map(|p| predicate(p, &format!("{path}.filter_disabled"), ctx));
-    ListenerFilter {
-        name,
-        type_url,
-        kind,
-        disabled,
-    }
+    let disabled = f.filter_disabled.as_ref().map(|p| predicate(p, &format!("{path}.filter_disabled"), ctx));
+    ListenerFilter { name, type_url, kind, disabled }
 }
 
 fn predicate(p: &raw::Predicate<'_>, path: &str, ctx: &mut Ctx<'_>) -> DisablePredicate {
@@ -159,32 +144,16 @@ fn predicate(p: &raw::Predicate<'_>, path: &str, ctx: &mut Ctx<'_>) -> DisablePr
         return DisablePredicate::Not(Box::new(predicate(n, path, ctx)));
     }
     if let Some(r) = &p.destination_port_range {
-        let start = ctx
-            .uint(
-                &r.start,
-                path,
-                "destination_port_range.start",
-                u64::from(u32::MAX),
-            )
-            .unwrap_or(0) as u32;
-        let end = ctx
-            .uint(
-                &r.end,
-                path,
-                "destination_port_range.end",
-                u64::from(u32::MAX),
-            )
-            .unwrap_or(0) as u32;
+        let start =
+            ctx.uint(&r.start, path, "destination_port_range.start", u64::from(u32::MAX)).unwrap_or(0) as u32;
+        let end =
+            ctx.uint(&r.end, path, "destination_port_range.end", u64::from(u32::MAX)).unwrap_or(0) as u32;
         return DisablePredicate::DestinationPortRange { start, end };
     }
     if ctx.bool(&p.any_match, path, "any_match", false) {
         return DisablePredicate::Any;
     }
-    ctx.note(
-        path,
-        None,
-        "empty or unsupported filter_disabled predicate (treated as never matching)",
-    );
+    ctx.note(path, None, "empty or unsupported filter_disabled predicate (treated as never matching)");
     DisablePredicate::Or(Vec::new())
 }
 
@@ -210,13 +179,7 @@ fn filter_chain(c: &raw::FilterChain<'_>, path: &str, ctx: &mut Ctx<'_>) -> Filt
         (None, Some(_)) => Some("tls_context".into()),
         (None, None) => None,
     };
-    FilterChain {
-        origin,
-        name: owned(&c.name),
-        filter_chain_match,
-        filters,
-        transport_socket,
-    }
+    FilterChain { origin, name: owned(&c.name), filter_chain_match, filters, transport_socket }
 }
 
 fn chain_match(m: &raw::FilterChainMatch<'_>, path: &str, ctx: &mut Ctx<'_>) -> FilterChainMatch {
@@ -228,10 +191,7 @@ fn chain_match(m: &raw::FilterChainMatch<'_>, path: &str, ctx: &mut Ctx<'_>) -> 
         );
     }
     let cidrs = |v: &[super::super::raw::CidrRange<'_>], f: &str, ctx: &mut Ctx<'_>| {
-        v.iter()
-            .enumerate()
-            .filter_map(|(i, c)| ctx.cidr(c, &format!("{path}.{f}[{i}]")))
-            .collect::<Vec<_>>()
+        v.iter().enumerate().filter_map(|(i, c)| ctx.cidr(c, &format!("{path}.{f}[{i}]"))).collect::<Vec<_>>()
     };
     let source_type = match m.source_type.as_ref().map(|s| s.as_str()) {
         None | Some("ANY") => SourceType::Any,
@@ -249,12 +209,7 @@ fn chain_match(m: &raw::FilterChainMatch<'_>, path: &str, ctx: &mut Ctx<'_>) -> 
     };
     FilterChainMatch {
         destination_port: ctx
-            .uint(
-                &m.destination_port,
-                path,
-                "destination_port",
-                u64::from(u16::MAX),
-            )
+            .uint(&m.destination_port, path, "destination_port", u64::from(u16::MAX))
             .map(|p| p as u16),
         prefix_ranges: cidrs(&m.prefix_ranges, "prefix_ranges", ctx),
         direct_source_prefix_ranges: cidrs(
@@ -267,31 +222,17 @@ fn chain_match(m: &raw::FilterChainMatch<'_>, path: &str, ctx: &mut Ctx<'_>) -> 
         source_ports: m
             .source_ports
             .iter()
-            .filter_map(|p| {
-                ctx.uint(p, path, "source_ports", u64::from(u16::MAX))
-                    .map(|p| p as u16)
-            })
+            .filter_map(|p| ctx.uint(p, path, "source_ports", u64::from(u16::MAX)).map(|p| p as u16))
             .collect(),
         // Envoy compares server names case-insensitively (SNI is stored lower-case).
-        server_names: m
-            .server_names
-            .iter()
-            .map(|s| s.as_str().to_ascii_lowercase())
-            .collect(),
+        server_names: m.server_names.iter().map(|s| s.as_str().to_ascii_lowercase()).collect(),
         transport_protocol: owned(&m.transport_protocol).filter(|s| !s.is_empty()),
-        application_protocols: m
-            .application_protocols
-            .iter()
-            .map(|s| s.as_str().to_string())
-            .collect(),
+        application_protocols: m.application_protocols.iter().map(|s| s.as_str().to_string()).collect(),
     }
 }
 
 const TCP_PROXY: &[&str] = &["envoy.filters.network.tcp_proxy", "envoy.tcp_proxy"];
-const HCM: &[&str] = &[
-    "envoy.filters.network.http_connection_manager",
-    "envoy.http_connection_manager",
-];
+const HCM: &[&str] = &["envoy.filters.network.http_connection_manager", "envoy.http_connection_manager"];
 
 fn network_filter(f: &RawFilter<'_>, path: &str, ctx: &mut Ctx<'_>) -> NetworkFilter {
     let name = owned(&f.name).unwrap_or_default();
@@ -301,18 +242,13 @@ fn network_filter(f: &RawFilter<'_>, path: &str, ctx: &mut Ctx<'_>) -> NetworkFi
         None => (None, f.config.as_ref()),
     };
     let t = type_url.as_deref().unwrap_or("");
-    let is_tcp =
-        t.ends_with(".TcpProxy") || (type_url.is_none() && TCP_PROXY.contains(&name.as_str()));
-    let is_hcm = t.ends_with(".HttpConnectionManager")
-        || (type_url.is_none() && HCM.contains(&name.as_str()));
+    let is_tcp = t.ends_with(".TcpProxy") || (type_url.is_none() && TCP_PROXY.contains(&name.as_str()));
+    let is_hcm =
+        t.ends_with(".HttpConnectionManager") || (type_url.is_none() && HCM.contains(&name.as_str()));
     let kind = match config {
         Some(cfg) if is_tcp => NetworkFilterKind::TcpProxy(tcp_proxy(cfg, path, ctx)),
         Some(cfg) if is_hcm => {
-            let field = if f.typed_config.is_some() {
-                "typed_config"
-            } else {
-                "config"
-            };
+            let field = if f.typed_config.is_some() { "typed_config" } else { "config" };
             NetworkFilterKind::HttpConnectionManager(hcm(cfg, &format!("{path}.{field}"), ctx))
         }
         _ => {
@@ -323,29 +259,20 @@ fn network_filter(f: &RawFilter<'_>, path: &str, ctx: &mut Ctx<'_>) -> NetworkFi
             NetworkFilterKind::Other
         }
     };
-    NetworkFilter {
-        name,
-        type_url,
-        kind,
-    }
+    NetworkFilter { name, type_url, kind }
 }
 
 fn tcp_proxy(cfg: &NetConfig<'_>, path: &str, ctx: &mut Ctx<'_>) -> TcpProxy {
     // v1 filter JSON: `{"deprecated_v1": true, "value": {...}}`.
     let v1_value = cfg.value.as_ref();
     let mut v1_routes: Vec<TcpV1Route> = Vec::new();
-    let v1 = cfg.deprecated_v1.routes.iter().chain(
-        v1_value
-            .and_then(|v| v.route_config.as_ref())
-            .into_iter()
-            .flat_map(|r| r.routes.iter()),
-    );
+    let v1 = cfg
+        .deprecated_v1
+        .routes
+        .iter()
+        .chain(v1_value.and_then(|v| v.route_config.as_ref()).into_iter().flat_map(|r| r.routes.iter()));
     for (i, r) in v1.enumerate() {
-        v1_routes.push(v1_route(
-            r,
-            &format!("{path}.deprecated_v1.routes[{i}]"),
-            ctx,
-        ));
+        v1_routes.push(v1_route(r, &format!("{path}.deprecated_v1.routes[{i}]"), ctx));
     }
     let weighted_clusters: Vec<WeightedCluster> = cfg
         .weighted_clusters
@@ -372,14 +299,8 @@ fn tcp_proxy(cfg: &NetConfig<'_>, path: &str, ctx: &mut Ctx<'_>) -> TcpProxy {
     if cluster.is_none() && weighted_clusters.is_empty() && v1_routes.is_empty() {
         ctx.note(path, None, "tcp_proxy without cluster or weighted_clusters");
     }
-    let stat_prefix =
-        owned(&cfg.stat_prefix).or_else(|| v1_value.and_then(|v| owned(&v.stat_prefix)));
-    TcpProxy {
-        stat_prefix,
-        cluster,
-        weighted_clusters,
-        v1_routes,
-    }
+    let stat_prefix = owned(&cfg.stat_prefix).or_else(|| v1_value.and_then(|v| owned(&v.stat_prefix)));
+    TcpProxy { stat_prefix, cluster, weighted_clusters, v1_routes }
 }
 
 fn v1_route(r: &RawV1<'_>, path: &str, ctx: &mut Ctx<'_>) -> TcpV1Route {
@@ -417,29 +338,16 @@ fn hcm(cfg: &NetConfig<'_>, path: &str, ctx: &mut Ctx<'_>) -> HttpConnectionMana
             None => RouteSource::Missing,
         }
     } else if cfg.scoped_routes.is_some() {
-        ctx.note(
-            path,
-            None,
-            "http_connection_manager uses scoped_routes (not modelled)",
-        );
+        ctx.note(path, None, "http_connection_manager uses scoped_routes (not modelled)");
         RouteSource::Scoped
     } else {
-        ctx.note(
-            path,
-            None,
-            "http_connection_manager without rds or route_config",
-        );
+        ctx.note(path, None, "http_connection_manager without rds or route_config");
         RouteSource::Missing
     };
     HttpConnectionManager {
         stat_prefix: owned(&cfg.stat_prefix),
         route_source,
-        http_filters: cfg
-            .http_filters
-            .0
-            .iter()
-            .filter_map(|f| owned(&f.name))
-            .collect(),
+        http_filters: cfg.http_filters.0.iter().filter_map(|f| owned(&f.name)).collect(),
         strip_matching_host_port: ctx.bool(
             &cfg.strip_matching_host_port,
             path,

@@ -7,10 +7,8 @@ use super::super::raw::matcher as raw;
 use super::{owned, Ctx};
 
 pub fn matcher(m: &raw::Matcher<'_>, path: &str, ctx: &mut Ctx<'_>) -> Matcher {
-    let on_no_match = m
-        .on_no_match
-        .as_ref()
-        .map(|o| Box::new(on_match(o, &format!("{path}.on_no_match"), ctx)));
+    let on_no_match =
+        m.on_no_match.as_ref().map(|o| Box::new(on_match(o, &format!("{path}.on_no_match"), ctx)));
     let kind = if let Some(t) = &m.matcher_tree {
         tree(t, &format!("{path}.matcher_tree"), ctx)
     } else if let Some(l) = &m.matcher_list {
@@ -51,34 +49,19 @@ fn input(t: Option<&raw::TypedExtension<'_>>) -> MatchInput {
 fn tree(t: &raw::MatcherTree<'_>, path: &str, ctx: &mut Ctx<'_>) -> MatcherKind {
     let inp = input(t.input.as_ref());
     if let MatchInput::Unsupported(u) = &inp {
-        ctx.note(
-            format!("{path}.input"),
-            None,
-            format!("matcher input {u:?} is not modelled"),
-        );
+        ctx.note(format!("{path}.input"), None, format!("matcher input {u:?} is not modelled"));
     }
     let map = |m: &raw::MatchMap<'_>, f: &str, ctx: &mut Ctx<'_>| {
         m.map
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    on_match(v, &format!("{path}.{f}.map[{k:?}]"), ctx),
-                )
-            })
+            .map(|(k, v)| (k.clone(), on_match(v, &format!("{path}.{f}.map[{k:?}]"), ctx)))
             .collect::<Vec<_>>()
     };
     if let Some(m) = &t.exact_match_map {
-        return MatcherKind::Exact {
-            input: inp,
-            map: map(m, "exact_match_map", ctx),
-        };
+        return MatcherKind::Exact { input: inp, map: map(m, "exact_match_map", ctx) };
     }
     if let Some(m) = &t.prefix_match_map {
-        return MatcherKind::Prefix {
-            input: inp,
-            map: map(m, "prefix_match_map", ctx),
-        };
+        return MatcherKind::Prefix { input: inp, map: map(m, "prefix_match_map", ctx) };
     }
     if let Some(c) = &t.custom_match {
         let cfg = c.typed_config.as_ref();
@@ -109,11 +92,7 @@ fn tree(t: &raw::MatcherTree<'_>, path: &str, ctx: &mut Ctx<'_>) -> MatcherKind 
                 .collect();
             return MatcherKind::Ip { input: inp, ranges };
         }
-        ctx.note(
-            format!("{path}.custom_match"),
-            None,
-            format!("custom matcher {url:?} is not modelled"),
-        );
+        ctx.note(format!("{path}.custom_match"), None, format!("custom matcher {url:?} is not modelled"));
         return MatcherKind::Unsupported(url);
     }
     ctx.note(path, None, "matcher_tree without a match map");
@@ -163,26 +142,13 @@ fn predicate(p: &raw::MatchPredicate<'_>, path: &str, ctx: &mut Ctx<'_>) -> Matc
             ctx.note(path, None, "empty value_match");
             return MatchPredicate::Unsupported("empty value_match".into());
         };
-        return MatchPredicate::Single {
-            input: inp,
-            matcher: m,
-        };
+        return MatchPredicate::Single { input: inp, matcher: m };
     }
     if let Some(l) = &p.or_matcher {
-        return MatchPredicate::Or(
-            l.predicate
-                .iter()
-                .map(|x| predicate(x, path, ctx))
-                .collect(),
-        );
+        return MatchPredicate::Or(l.predicate.iter().map(|x| predicate(x, path, ctx)).collect());
     }
     if let Some(l) = &p.and_matcher {
-        return MatchPredicate::And(
-            l.predicate
-                .iter()
-                .map(|x| predicate(x, path, ctx))
-                .collect(),
-        );
+        return MatchPredicate::And(l.predicate.iter().map(|x| predicate(x, path, ctx)).collect());
     }
     if let Some(n) = &p.not_matcher {
         return MatchPredicate::Not(Box::new(predicate(n, path, ctx)));

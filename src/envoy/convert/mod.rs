@@ -11,9 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
 
-use super::model::{
-    EnvoyConfig, Note, Origin, ResourceState, RouteConfigEntry, RouteConfigKind, Section,
-};
+use super::model::{EnvoyConfig, Note, Origin, ResourceState, RouteConfigEntry, RouteConfigKind, Section};
 use super::raw::dump::{BareResource, DynamicListener, RawRoute};
 use super::raw::stream::DumpSink;
 use super::raw::{self, Metadata, Scalar, Str};
@@ -30,13 +28,7 @@ pub struct Ctx<'i> {
 
 impl<'i> Ctx<'i> {
     pub fn new(input: &'i [u8], lines_valid: bool) -> Self {
-        Ctx {
-            input,
-            lines_valid,
-            cursor_off: 0,
-            cursor_line: 1,
-            notes: Vec::new(),
-        }
+        Ctx { input, lines_valid, cursor_off: 0, cursor_line: 1, notes: Vec::new() }
     }
 
     /// Line of a byte offset. The cursor moves forwards or backwards by counting only the
@@ -45,12 +37,7 @@ impl<'i> Ctx<'i> {
     fn line_at(&mut self, off: usize) -> u32 {
         let off = off.min(self.input.len());
         let count = |a: usize, b: usize| {
-            self.input
-                .get(a..b)
-                .unwrap_or_default()
-                .iter()
-                .filter(|&&c| c == b'\n')
-                .count() as u32
+            self.input.get(a..b).unwrap_or_default().iter().filter(|&&c| c == b'\n').count() as u32
         };
         if off >= self.cursor_off {
             self.cursor_line += count(self.cursor_off, off);
@@ -78,19 +65,10 @@ impl<'i> Ctx<'i> {
     }
 
     pub fn note(&mut self, path: impl Into<String>, line: Option<u32>, message: impl Into<String>) {
-        self.notes.push(Note {
-            path: path.into(),
-            line,
-            message: message.into(),
-        });
+        self.notes.push(Note { path: path.into(), line, message: message.into() });
     }
 
-    pub fn origin(
-        &mut self,
-        name: Option<&Str<'_>>,
-        path: &str,
-        md: Option<&Metadata<'_>>,
-    ) -> Origin {
+    pub fn origin(&mut self, name: Option<&Str<'_>>, path: &str, md: Option<&Metadata<'_>>) -> Origin {
         Origin {
             name: name.map(|n| n.as_str().to_string()),
             path: path.to_string(),
@@ -105,11 +83,7 @@ impl<'i> Ctx<'i> {
             Ok(v) => v.unwrap_or(default),
             Err(e) => {
                 let line = self.scalar_line(s);
-                self.note(
-                    format!("{path}.{field}"),
-                    line,
-                    format!("malformed {field}: {e}"),
-                );
+                self.note(format!("{path}.{field}"), line, format!("malformed {field}: {e}"));
                 default
             }
         }
@@ -121,21 +95,13 @@ impl<'i> Ctx<'i> {
             Ok(Some(v)) if v <= max => Some(v),
             Ok(Some(v)) => {
                 let line = self.scalar_line(s);
-                self.note(
-                    format!("{path}.{field}"),
-                    line,
-                    format!("malformed {field}: {v} exceeds {max}"),
-                );
+                self.note(format!("{path}.{field}"), line, format!("malformed {field}: {v} exceeds {max}"));
                 None
             }
             Ok(None) => None,
             Err(e) => {
                 let line = self.scalar_line(s);
-                self.note(
-                    format!("{path}.{field}"),
-                    line,
-                    format!("malformed {field}: {e}"),
-                );
+                self.note(format!("{path}.{field}"), line, format!("malformed {field}: {e}"));
                 None
             }
         }
@@ -159,18 +125,13 @@ impl<'i> Ctx<'i> {
             }
         };
         let max = if ip.is_ipv4() { 32 } else { 128 };
-        let len = self
-            .uint(&c.prefix_len, path, "prefix_len", max)
-            .unwrap_or(0) as u8;
+        let len = self.uint(&c.prefix_len, path, "prefix_len", max).unwrap_or(0) as u8;
         IpNet::new(ip, len).ok().map(|n| n.trunc())
     }
 
     pub fn cidr_text(&mut self, s: &Str<'_>, path: &str) -> Option<IpNet> {
         let t = s.as_str();
-        let parsed = t
-            .parse::<IpNet>()
-            .ok()
-            .or_else(|| t.parse::<IpAddr>().ok().map(IpNet::from));
+        let parsed = t.parse::<IpNet>().ok().or_else(|| t.parse::<IpAddr>().ok().map(IpNet::from));
         if parsed.is_none() {
             let line = self.line_of(Some(s));
             self.note(path, line, format!("malformed CIDR {t:?}"));
@@ -194,11 +155,7 @@ impl<'i> Ctx<'i> {
             Ok(ip) => Some(ip),
             Err(_) => {
                 let line = self.line_of(Some(a));
-                self.note(
-                    format!("{path}.address"),
-                    line,
-                    format!("malformed IP address {:?}", a.as_str()),
-                );
+                self.note(format!("{path}.address"), line, format!("malformed IP address {:?}", a.as_str()));
                 None
             }
         }
@@ -217,10 +174,7 @@ pub struct Converter<'i> {
 
 impl<'i> Converter<'i> {
     pub fn new(input: &'i [u8], lines_valid: bool) -> Self {
-        Converter {
-            ctx: Ctx::new(input, lines_valid),
-            out: EnvoyConfig::default(),
-        }
+        Converter { ctx: Ctx::new(input, lines_valid), out: EnvoyConfig::default() }
     }
 
     pub fn finish(mut self) -> EnvoyConfig {
@@ -235,14 +189,8 @@ const MODELLED_SECTIONS: [&str; 4] = ["Listeners", "Clusters", "Routes", "Endpoi
 impl<'de> DumpSink<'de> for Converter<'_> {
     fn section(&mut self, kind: &str, path: &str) {
         let modelled = kind.starts_with("resource")
-            || MODELLED_SECTIONS
-                .iter()
-                .any(|k| kind.ends_with(&format!(".{k}ConfigDump")));
-        self.out.sections.push(Section {
-            kind: kind.to_string(),
-            path: path.to_string(),
-            modelled,
-        });
+            || MODELLED_SECTIONS.iter().any(|k| kind.ends_with(&format!(".{k}ConfigDump")));
+        self.out.sections.push(Section { kind: kind.to_string(), path: path.to_string(), modelled });
     }
 
     fn listener(&mut self, l: &raw::listener::Listener<'de>, path: &str, state: ResourceState) {
@@ -255,11 +203,7 @@ impl<'de> DumpSink<'de> for Converter<'_> {
         let states = [
             ("active_state", &dl.active_state, ResourceState::Active),
             ("warming_state", &dl.warming_state, ResourceState::Warming),
-            (
-                "draining_state",
-                &dl.draining_state,
-                ResourceState::Draining,
-            ),
+            ("draining_state", &dl.draining_state, ResourceState::Draining),
         ];
         for (field, w, state) in states {
             if let Some(l) = w.as_ref().and_then(|w| w.listener.as_ref()) {
@@ -305,11 +249,9 @@ impl<'de> DumpSink<'de> for Converter<'_> {
             BareResource::Cluster(c) => self.cluster(c, path, ResourceState::Active),
             BareResource::RouteConfig(r) => self.route(r, path, RouteConfigKind::Bare),
             BareResource::LoadAssignment(a) => self.load_assignment(a, path),
-            BareResource::Unknown(keys) => self.ctx.note(
-                path,
-                None,
-                format!("unrecognised resource (keys: {})", keys.join(", ")),
-            ),
+            BareResource::Unknown(keys) => {
+                self.ctx.note(path, None, format!("unrecognised resource (keys: {})", keys.join(", ")))
+            }
         }
     }
 

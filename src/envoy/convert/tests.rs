@@ -35,10 +35,7 @@ fn snake_and_camel_case_give_the_same_model() {
         assert!(!l.bind_to_port && l.use_original_dst);
         let c = &l.filter_chains[0];
         assert_eq!(c.filter_chain_match.destination_port, Some(8080));
-        assert_eq!(
-            c.origin.path,
-            "configs[0].dynamic_listeners[0].active_state.listener.filter_chains[0]"
-        );
+        assert_eq!(c.origin.path, "configs[0].dynamic_listeners[0].active_state.listener.filter_chains[0]");
         assert_eq!(
             c.origin.istio_config.as_deref(),
             Some("/apis/networking.istio.io/v1alpha3/namespaces/default/service-entry/se")
@@ -84,10 +81,7 @@ fn typed_struct_type_not_first_trailing_comma_and_yaml() {
             _ => None,
         })
         .collect();
-    assert_eq!(
-        clusters,
-        vec![Some("ts".to_string()), Some("late".to_string())]
-    );
+    assert_eq!(clusters, vec![Some("ts".to_string()), Some("late".to_string())]);
     let yaml = "configs:\n- '@type': type.googleapis.com/envoy.admin.v3.ClustersConfigDump\n  static_clusters:\n  - cluster:\n      name: x\n      type: STRICT_DNS\n";
     let cfg = parse(yaml);
     assert_eq!(cfg.clusters[0].name, "x");

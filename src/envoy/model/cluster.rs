@@ -159,9 +159,7 @@ impl std::fmt::Display for EndpointAddress {
             }
             EndpointAddress::Dns { host, port } => write!(f, "{host}:{port}"),
             EndpointAddress::Pipe { path } => write!(f, "pipe:{path}"),
-            EndpointAddress::Internal {
-                server_listener_name,
-            } => {
+            EndpointAddress::Internal { server_listener_name } => {
                 write!(f, "internal:{server_listener_name}")
             }
             EndpointAddress::Unknown => f.write_str("?"),

@@ -141,9 +141,7 @@ pub struct FilterChain {
 impl FilterChain {
     /// The terminal network filter meshpath models, if any.
     pub fn terminal(&self) -> Option<&NetworkFilter> {
-        self.filters
-            .iter()
-            .find(|f| !matches!(f.kind, NetworkFilterKind::Other))
+        self.filters.iter().find(|f| !matches!(f.kind, NetworkFilterKind::Other))
     }
 }
 
@@ -275,10 +273,7 @@ pub enum OnMatch {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MatchPredicate {
-    Single {
-        input: MatchInput,
-        matcher: StringMatch,
-    },
+    Single { input: MatchInput, matcher: StringMatch },
     Or(Vec<MatchPredicate>),
     And(Vec<MatchPredicate>),
     Not(Box<MatchPredicate>),

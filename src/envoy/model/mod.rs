@@ -122,27 +122,16 @@ impl EnvoyConfig {
     /// Whether the dump carries route configurations at all (a `RoutesConfigDump`, or any
     /// route configuration); without them a missing RDS name says nothing about Envoy.
     pub fn has_routes(&self) -> bool {
-        !self.route_configs.is_empty()
-            || self
-                .sections
-                .iter()
-                .any(|s| s.kind.ends_with("RoutesConfigDump"))
+        !self.route_configs.is_empty() || self.sections.iter().any(|s| s.kind.ends_with("RoutesConfigDump"))
     }
     /// Whether the dump was taken with `?include_eds` (it has an `EndpointsConfigDump`).
     pub fn has_endpoints(&self) -> bool {
         !self.load_assignments.is_empty()
-            || self
-                .sections
-                .iter()
-                .any(|s| s.kind.ends_with("EndpointsConfigDump"))
+            || self.sections.iter().any(|s| s.kind.ends_with("EndpointsConfigDump"))
     }
     /// Whether the dump carries clusters at all.
     pub fn has_clusters(&self) -> bool {
-        !self.clusters.is_empty()
-            || self
-                .sections
-                .iter()
-                .any(|s| s.kind.ends_with("ClustersConfigDump"))
+        !self.clusters.is_empty() || self.sections.iter().any(|s| s.kind.ends_with("ClustersConfigDump"))
     }
     pub fn listener(&self, name: &str) -> Option<&Listener> {
         self.listeners.iter().find(|l| l.name == name)
@@ -151,31 +140,25 @@ impl EnvoyConfig {
     pub fn cluster(&self, name: &str) -> Option<&Cluster> {
         if self.lookup.built {
             let at = self.lookup.clusters.get(name)?;
-            return at.iter().filter_map(|&i| self.clusters.get(i)).find(|c| c.state != ResourceState::Warming);
+            return at
+                .iter()
+                .filter_map(|&i| self.clusters.get(i))
+                .find(|c| c.state != ResourceState::Warming);
         }
-        self.clusters
-            .iter()
-            .find(|c| c.name == name && c.state != ResourceState::Warming)
+        self.clusters.iter().find(|c| c.name == name && c.state != ResourceState::Warming)
     }
     /// A dynamic (RDS) route configuration by name; else a static one with that name.
     pub fn route_config(&self, name: &str) -> Option<&RouteConfigEntry> {
-        self.route_configs
-            .iter()
-            .find(|r| r.name == name && r.kind == RouteConfigKind::Dynamic)
-            .or_else(|| {
-                self.route_configs
-                    .iter()
-                    .find(|r| r.name == name && r.kind != RouteConfigKind::Inline)
-            })
+        self.route_configs.iter().find(|r| r.name == name && r.kind == RouteConfigKind::Dynamic).or_else(
+            || self.route_configs.iter().find(|r| r.name == name && r.kind != RouteConfigKind::Inline),
+        )
     }
     /// The load assignment delivered by EDS for `service_name`, if the dump has endpoints.
     pub fn eds_assignment(&self, service_name: &str) -> Option<&LoadAssignment> {
         if self.lookup.built {
             return self.lookup.assignments.get(service_name).and_then(|&i| self.load_assignments.get(i));
         }
-        self.load_assignments
-            .iter()
-            .find(|a| a.cluster_name == service_name)
+        self.load_assignments.iter().find(|a| a.cluster_name == service_name)
     }
 }
 

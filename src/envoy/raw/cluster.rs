@@ -32,11 +32,7 @@ pub struct Cluster<'a> {
     pub transport_socket: Option<NamedTyped<'a>>,
     #[serde(alias = "tlsContext")]
     pub tls_context: Option<IgnoredAny>,
-    #[serde(
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "transportSocketMatches"
-    )]
+    #[serde(default, deserialize_with = "crate::envoy::raw::nullable", alias = "transportSocketMatches")]
     pub transport_socket_matches: Vec<IgnoredAny>,
     #[serde(borrow, alias = "dnsLookupFamily")]
     pub dns_lookup_family: Option<Str<'a>>,
@@ -98,12 +94,7 @@ pub struct LoadAssignment<'a> {
 pub struct LocalityEndpoints<'a> {
     #[serde(borrow)]
     pub locality: Option<Locality<'a>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "lbEndpoints"
-    )]
+    #[serde(borrow, default, deserialize_with = "crate::envoy::raw::nullable", alias = "lbEndpoints")]
     pub lb_endpoints: Vec<LbEndpoint<'a>>,
     #[serde(borrow, default, alias = "loadBalancingWeight")]
     pub load_balancing_weight: Scalar<'a>,

@@ -102,17 +102,10 @@ pub struct RouteWrapper<'a> {
 impl<'de: 'a, 'a> Deserialize<'de> for RouteWrapper<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw: &'a RawValue = Deserialize::deserialize(d)?;
-        let keys: RouteWrapperKeys<'a> =
-            serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
+        let keys: RouteWrapperKeys<'a> = serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
         Ok(match keys.route_config {
-            Some(rc) => RouteWrapper {
-                route_config: Some(rc),
-                unwrapped: None,
-            },
-            None => RouteWrapper {
-                route_config: None,
-                unwrapped: Some(raw),
-            },
+            Some(rc) => RouteWrapper { route_config: Some(rc), unwrapped: None },
+            None => RouteWrapper { route_config: None, unwrapped: Some(raw) },
         })
     }
 }

@@ -28,10 +28,7 @@ pub struct NetworkFilter<'a> {
 pub enum FilterConfig<'a> {
     /// A type meshpath models (`@type` = tcp_proxy or http_connection_manager, or a TypedStruct
     /// wrapping one): the type URL of the payload and its fields.
-    Known {
-        type_url: String,
-        config: Box<NetConfig<'a>>,
-    },
+    Known { type_url: String, config: Box<NetConfig<'a>> },
     /// Any other type, kept by name only.
     Other { type_url: String },
 }
@@ -54,9 +51,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for FilterConfig<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let Some(first) = map.next_key::<Str<'de>>()? else {
-                    return Ok(FilterConfig::Other {
-                        type_url: String::new(),
-                    });
+                    return Ok(FilterConfig::Other { type_url: String::new() });
                 };
                 if first.as_str() != "@type" {
                     return buffered(first, map);
@@ -65,18 +60,13 @@ impl<'de: 'a, 'a> Deserialize<'de> for FilterConfig<'a> {
                 let url = url.as_str();
                 if is_modelled(url) {
                     let config = rest_of_map(None, map)?;
-                    Ok(FilterConfig::Known {
-                        type_url: url.to_string(),
-                        config: Box::new(config),
-                    })
+                    Ok(FilterConfig::Known { type_url: url.to_string(), config: Box::new(config) })
                 } else if is_typed_struct(url) {
                     let ts: TypedStruct<'a> = rest_of_map(None, map)?;
                     Ok(ts.into_config())
                 } else {
                     while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                    Ok(FilterConfig::Other {
-                        type_url: url.to_string(),
-                    })
+                    Ok(FilterConfig::Other { type_url: url.to_string() })
                 }
             }
         }
@@ -90,8 +80,7 @@ fn buffered<'de: 'a, 'a, A: MapAccess<'de>>(
     first: Str<'de>,
     mut map: A,
 ) -> Result<FilterConfig<'a>, A::Error> {
-    let mut entries: Vec<(String, &'de RawValue)> =
-        vec![(first.as_str().to_string(), map.next_value()?)];
+    let mut entries: Vec<(String, &'de RawValue)> = vec![(first.as_str().to_string(), map.next_value()?)];
     while let Some((k, v)) = map.next_entry::<String, &'de RawValue>()? {
         entries.push((k, v));
     }
@@ -102,18 +91,12 @@ fn buffered<'de: 'a, 'a, A: MapAccess<'de>>(
         .unwrap_or_default();
     let rest = || {
         de::value::MapDeserializer::<_, serde_json::Error>::new(
-            entries
-                .iter()
-                .filter(|(k, _)| k != "@type")
-                .map(|(k, v)| (k.as_str(), *v)),
+            entries.iter().filter(|(k, _)| k != "@type").map(|(k, v)| (k.as_str(), *v)),
         )
     };
     if is_modelled(&url) {
         let config = NetConfig::deserialize(rest()).map_err(de::Error::custom)?;
-        Ok(FilterConfig::Known {
-            type_url: url,
-            config: Box::new(config),
-        })
+        Ok(FilterConfig::Known { type_url: url, config: Box::new(config) })
     } else if is_typed_struct(&url) {
         let ts = TypedStruct::deserialize(rest()).map_err(de::Error::custom)?;
         Ok(ts.into_config())
@@ -132,13 +115,10 @@ struct TypedStruct<'a> {
 impl<'a> TypedStruct<'a> {
     fn into_config(self) -> FilterConfig<'a> {
         match self.value {
-            Some(config) if is_modelled(&self.type_url) => FilterConfig::Known {
-                type_url: self.type_url,
-                config: Box::new(config),
-            },
-            _ => FilterConfig::Other {
-                type_url: self.type_url,
-            },
+            Some(config) if is_modelled(&self.type_url) => {
+                FilterConfig::Known { type_url: self.type_url, config: Box::new(config) }
+            }
+            _ => FilterConfig::Other { type_url: self.type_url },
         }
     }
 }
@@ -259,8 +239,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for TcpV1<'a> {
                 Ok(TcpV1::default())
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                let r: Routes<'a> =
-                    Routes::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                let r: Routes<'a> = Routes::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 Ok(TcpV1 { routes: r.routes })
             }
         }
@@ -272,21 +251,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for TcpV1<'a> {
 pub struct TcpV1Route<'a> {
     #[serde(borrow)]
     pub cluster: Option<Str<'a>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "destinationIpList"
-    )]
+    #[serde(borrow, default, deserialize_with = "crate::envoy::raw::nullable", alias = "destinationIpList")]
     pub destination_ip_list: Vec<CidrOrText<'a>>,
     #[serde(borrow, alias = "destinationPorts")]
     pub destination_ports: Option<Str<'a>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "sourceIpList"
-    )]
+    #[serde(borrow, default, deserialize_with = "crate::envoy::raw::nullable", alias = "sourceIpList")]
     pub source_ip_list: Vec<CidrOrText<'a>>,
     #[serde(borrow, alias = "sourcePorts")]
     pub source_ports: Option<Str<'a>>,

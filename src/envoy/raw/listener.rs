@@ -28,23 +28,13 @@ pub struct Listener<'a> {
     pub deprecated_v1: Option<DeprecatedV1<'a>>,
     #[serde(borrow, default)]
     pub transparent: Scalar<'a>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "listenerFilters"
-    )]
+    #[serde(borrow, default, deserialize_with = "crate::envoy::raw::nullable", alias = "listenerFilters")]
     pub listener_filters: Vec<ListenerFilter<'a>>,
     #[serde(borrow, alias = "listenerFiltersTimeout")]
     pub listener_filters_timeout: Option<Str<'a>>,
     #[serde(borrow, default, alias = "continueOnListenerFiltersTimeout")]
     pub continue_on_listener_filters_timeout: Scalar<'a>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "filterChains"
-    )]
+    #[serde(borrow, default, deserialize_with = "crate::envoy::raw::nullable", alias = "filterChains")]
     pub filter_chains: Vec<FilterChain<'a>>,
     #[serde(borrow, alias = "defaultFilterChain")]
     pub default_filter_chain: Option<FilterChain<'a>>,
@@ -133,12 +123,7 @@ pub struct FilterChain<'a> {
 pub struct FilterChainMatch<'a> {
     #[serde(borrow, default, alias = "destinationPort")]
     pub destination_port: Scalar<'a>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "prefixRanges"
-    )]
+    #[serde(borrow, default, deserialize_with = "crate::envoy::raw::nullable", alias = "prefixRanges")]
     pub prefix_ranges: Vec<CidrRange<'a>>,
     #[serde(
         borrow,
@@ -149,26 +134,11 @@ pub struct FilterChainMatch<'a> {
     pub direct_source_prefix_ranges: Vec<CidrRange<'a>>,
     #[serde(borrow, alias = "sourceType")]
     pub source_type: Option<Str<'a>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "sourcePrefixRanges"
-    )]
+    #[serde(borrow, default, deserialize_with = "crate::envoy::raw::nullable", alias = "sourcePrefixRanges")]
     pub source_prefix_ranges: Vec<CidrRange<'a>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "sourcePorts"
-    )]
+    #[serde(borrow, default, deserialize_with = "crate::envoy::raw::nullable", alias = "sourcePorts")]
     pub source_ports: Vec<Scalar<'a>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "serverNames"
-    )]
+    #[serde(borrow, default, deserialize_with = "crate::envoy::raw::nullable", alias = "serverNames")]
     pub server_names: Vec<Str<'a>>,
     #[serde(borrow, alias = "transportProtocol")]
     pub transport_protocol: Option<Str<'a>>,

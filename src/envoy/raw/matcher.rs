@@ -124,12 +124,7 @@ pub struct MatcherTyped<'a> {
     pub type_url: Option<Str<'a>>,
     #[serde(borrow)]
     pub value: Option<Str<'a>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "rangeMatchers"
-    )]
+    #[serde(borrow, default, deserialize_with = "crate::envoy::raw::nullable", alias = "rangeMatchers")]
     pub range_matchers: Vec<RangeMatcher<'a>>,
 }
 

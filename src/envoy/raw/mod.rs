@@ -89,9 +89,7 @@ impl<'a> Scalar<'a> {
     pub fn as_u64(&self) -> Result<Option<u64>, String> {
         match self {
             Scalar::Absent => Ok(None),
-            Scalar::Int(i) => u64::try_from(*i)
-                .map(Some)
-                .map_err(|_| format!("{i} is out of range")),
+            Scalar::Int(i) => u64::try_from(*i).map(Some).map_err(|_| format!("{i} is out of range")),
             Scalar::Float(f) if f.fract() == 0.0 && *f >= 0.0 => Ok(Some(*f as u64)),
             Scalar::Text(s) => s
                 .as_str()
@@ -99,10 +97,7 @@ impl<'a> Scalar<'a> {
                 .parse::<u64>()
                 .map(Some)
                 .map_err(|_| format!("{:?} is not an unsigned integer", s.as_str())),
-            other => Err(format!(
-                "expected an unsigned integer, found {}",
-                other.describe()
-            )),
+            other => Err(format!("expected an unsigned integer, found {}", other.describe())),
         }
     }
     pub fn as_bool(&self) -> Result<Option<bool>, String> {
@@ -198,26 +193,18 @@ pub struct PrependKey<'de, A> {
 
 impl<'de, A> PrependKey<'de, A> {
     pub fn new(first: Str<'de>, inner: A) -> Self {
-        PrependKey {
-            first: Some(first),
-            inner,
-        }
+        PrependKey { first: Some(first), inner }
     }
 }
 
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for PrependKey<'de, A> {
     type Error = A::Error;
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, A::Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
         match self.first.take() {
-            Some(Str(Cow::Borrowed(k))) => seed
-                .deserialize(de::value::BorrowedStrDeserializer::new(k))
-                .map(Some),
-            Some(Str(Cow::Owned(k))) => seed
-                .deserialize(de::value::StringDeserializer::new(k))
-                .map(Some),
+            Some(Str(Cow::Borrowed(k))) => {
+                seed.deserialize(de::value::BorrowedStrDeserializer::new(k)).map(Some)
+            }
+            Some(Str(Cow::Owned(k))) => seed.deserialize(de::value::StringDeserializer::new(k)).map(Some),
             None => self.inner.next_key_seed(seed),
         }
     }
@@ -231,10 +218,7 @@ pub fn rest_of_map<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
     first: Option<Str<'de>>,
     map: A,
 ) -> Result<T, A::Error> {
-    T::deserialize(de::value::MapAccessDeserializer::new(PrependKey {
-        first,
-        inner: map,
-    }))
+    T::deserialize(de::value::MapAccessDeserializer::new(PrependKey { first, inner: map }))
 }
 
 /// A resource slot that may hold an `Any` (`{"@type": url, ...fields}`, v3) or the resource
@@ -255,24 +239,15 @@ impl<'de: 'a, 'a, T: Deserialize<'de> + Default> Deserialize<'de> for Resource<'
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let Some(first) = map.next_key::<Str<'de>>()? else {
-                    return Ok(Resource {
-                        type_url: None,
-                        value: T::default(),
-                    });
+                    return Ok(Resource { type_url: None, value: T::default() });
                 };
                 if first.as_str() == "@type" {
                     let url = map.next_value::<Str<'de>>()?;
                     let value = rest_of_map(None, map)?;
-                    Ok(Resource {
-                        type_url: Some(url),
-                        value,
-                    })
+                    Ok(Resource { type_url: Some(url), value })
                 } else {
                     let value = rest_of_map(Some(first), map)?;
-                    Ok(Resource {
-                        type_url: None,
-                        value,
-                    })
+                    Ok(Resource { type_url: None, value })
                 }
             }
         }
@@ -317,13 +292,7 @@ pub struct IstioMetadata<'a> {
 
 impl<'a> Metadata<'a> {
     pub fn istio_config(&self) -> Option<&str> {
-        self.filter_metadata
-            .as_ref()?
-            .istio
-            .as_ref()?
-            .config
-            .as_ref()
-            .map(|s| s.as_str())
+        self.filter_metadata.as_ref()?.istio.as_ref()?.config.as_ref().map(|s| s.as_str())
     }
 }
 
@@ -398,9 +367,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Many<T> {
                 Ok(Many(out))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                Ok(Many(vec![T::deserialize(
-                    de::value::MapAccessDeserializer::new(map),
-                )?]))
+                Ok(Many(vec![T::deserialize(de::value::MapAccessDeserializer::new(map))?]))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
                 Ok(Many(Vec::new()))
@@ -411,8 +378,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Many<T> {
 }
 
 /// `null` reads as the default (Go's encoding/json prints empty repeated fields as `null`).
-pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
-    d: D,
-) -> Result<T, D::Error> {
+pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }

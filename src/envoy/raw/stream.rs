@@ -9,8 +9,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 
 use super::cluster::LoadAssignment;
 use super::dump::{
-    BareResource, ClusterWrapper, DynamicListener, EndpointWrapper, ListenerWrapper, RawRoute,
-    RouteWrapper, ADMIN_DUMP_KEYS,
+    BareResource, ClusterWrapper, DynamicListener, EndpointWrapper, ListenerWrapper, RawRoute, RouteWrapper,
+    ADMIN_DUMP_KEYS,
 };
 use super::listener::Listener;
 use super::{PrependKey, Str};
@@ -30,10 +30,7 @@ pub trait DumpSink<'de> {
 }
 
 /// Walks a whole document into `sink`.
-pub fn walk<'de, D: Deserializer<'de>, S: DumpSink<'de>>(
-    d: D,
-    sink: &mut S,
-) -> Result<(), D::Error> {
+pub fn walk<'de, D: Deserializer<'de>, S: DumpSink<'de>>(d: D, sink: &mut S) -> Result<(), D::Error> {
     d.deserialize_any(RootVisitor { sink })
 }
 
@@ -72,13 +69,8 @@ impl<'de, S: DumpSink<'de>> Visitor<'de> for RootVisitor<'_, S> {
             return Ok(());
         };
         if first.as_str() == "@type" || ADMIN_DUMP_KEYS.contains(&first.as_str()) {
-            let seed = DumpSeed {
-                sink: self.sink,
-                path: String::new(),
-            };
-            return seed.deserialize(de::value::MapAccessDeserializer::new(PrependKey::new(
-                first, map,
-            )));
+            let seed = DumpSeed { sink: self.sink, path: String::new() };
+            return seed.deserialize(de::value::MapAccessDeserializer::new(PrependKey::new(first, map)));
         }
         self.sink.section("resources keyed by name", "$");
         let r = map.next_value::<BareResource<'de>>()?;
@@ -121,30 +113,18 @@ impl<'de, S: DumpSink<'de>> Visitor<'de> for DumpSeed<'_, S> {
                 "@type" => {
                     let url = map.next_value::<Str<'de>>()?;
                     let kind = short_type(url.as_str());
-                    let p = if path.is_empty() {
-                        "$".to_string()
-                    } else {
-                        path.clone()
-                    };
-                    if !MODELLED
-                        .iter()
-                        .any(|m| kind.ends_with(&format!(".{m}ConfigDump")))
-                    {
+                    let p = if path.is_empty() { "$".to_string() } else { path.clone() };
+                    if !MODELLED.iter().any(|m| kind.ends_with(&format!(".{m}ConfigDump"))) {
                         sink.note(&p, format!("{kind}: not modelled (skipped)"));
                     }
                     sink.section(kind, &p);
                     continue;
                 }
                 "configs" => {
-                    map.next_value_seed(ConfigsSeed {
-                        sink: &mut *sink,
-                        path: list("configs"),
-                    })?;
+                    map.next_value_seed(ConfigsSeed { sink: &mut *sink, path: list("configs") })?;
                     continue;
                 }
-                "static_listeners" | "staticListeners" => {
-                    (state(ResourceState::Static), "static_listeners")
-                }
+                "static_listeners" | "staticListeners" => (state(ResourceState::Static), "static_listeners"),
                 "dynamic_active_listeners" | "dynamicActiveListeners" => {
                     (state(ResourceState::Active), "dynamic_active_listeners")
                 }
@@ -154,28 +134,22 @@ impl<'de, S: DumpSink<'de>> Visitor<'de> for DumpSeed<'_, S> {
                 "dynamic_draining_listeners" | "dynamicDrainingListeners" => {
                     (state(ResourceState::Draining), "dynamic_draining_listeners")
                 }
-                "dynamic_listeners" | "dynamicListeners" => {
-                    (ListKind::DynamicListeners, "dynamic_listeners")
-                }
+                "dynamic_listeners" | "dynamicListeners" => (ListKind::DynamicListeners, "dynamic_listeners"),
                 "static_clusters" | "staticClusters" => {
                     (ListKind::Clusters(ResourceState::Static), "static_clusters")
                 }
-                "dynamic_active_clusters" | "dynamicActiveClusters" => (
-                    ListKind::Clusters(ResourceState::Active),
-                    "dynamic_active_clusters",
-                ),
-                "dynamic_warming_clusters" | "dynamicWarmingClusters" => (
-                    ListKind::Clusters(ResourceState::Warming),
-                    "dynamic_warming_clusters",
-                ),
-                "static_route_configs" | "staticRouteConfigs" => (
-                    ListKind::Routes(RouteConfigKind::Static),
-                    "static_route_configs",
-                ),
-                "dynamic_route_configs" | "dynamicRouteConfigs" => (
-                    ListKind::Routes(RouteConfigKind::Dynamic),
-                    "dynamic_route_configs",
-                ),
+                "dynamic_active_clusters" | "dynamicActiveClusters" => {
+                    (ListKind::Clusters(ResourceState::Active), "dynamic_active_clusters")
+                }
+                "dynamic_warming_clusters" | "dynamicWarmingClusters" => {
+                    (ListKind::Clusters(ResourceState::Warming), "dynamic_warming_clusters")
+                }
+                "static_route_configs" | "staticRouteConfigs" => {
+                    (ListKind::Routes(RouteConfigKind::Static), "static_route_configs")
+                }
+                "dynamic_route_configs" | "dynamicRouteConfigs" => {
+                    (ListKind::Routes(RouteConfigKind::Dynamic), "dynamic_route_configs")
+                }
                 "static_endpoint_configs" | "staticEndpointConfigs" => {
                     (ListKind::Endpoints, "static_endpoint_configs")
                 }
@@ -186,10 +160,7 @@ impl<'de, S: DumpSink<'de>> Visitor<'de> for DumpSeed<'_, S> {
                 | "dynamicScopedRouteConfigs"
                 | "inline_scoped_route_configs"
                 | "inlineScopedRouteConfigs" => {
-                    let n = map
-                        .next_value::<Option<Vec<IgnoredAny>>>()?
-                        .map(|v| v.len())
-                        .unwrap_or(0);
+                    let n = map.next_value::<Option<Vec<IgnoredAny>>>()?.map(|v| v.len()).unwrap_or(0);
                     if n > 0 {
                         sink.note(
                             &list("dynamic_scoped_route_configs"),
@@ -204,11 +175,7 @@ impl<'de, S: DumpSink<'de>> Visitor<'de> for DumpSeed<'_, S> {
                 }
             };
             let (kind, field) = kind;
-            map.next_value_seed(ListSeed {
-                sink: &mut *sink,
-                path: list(field),
-                kind,
-            })?;
+            map.next_value_seed(ListSeed { sink: &mut *sink, path: list(field), kind })?;
         }
         Ok(())
     }
@@ -235,10 +202,7 @@ impl<'de, S: DumpSink<'de>> Visitor<'de> for ConfigsSeed<'_, S> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut i = 0usize;
         loop {
-            let seed = DumpSeed {
-                sink: &mut *self.sink,
-                path: format!("{}[{i}]", self.path),
-            };
+            let seed = DumpSeed { sink: &mut *self.sink, path: format!("{}[{i}]", self.path) };
             if seq.next_element_seed(seed)?.is_none() {
                 return Ok(());
             }
@@ -247,10 +211,7 @@ impl<'de, S: DumpSink<'de>> Visitor<'de> for ConfigsSeed<'_, S> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(k) = map.next_key::<String>()? {
-            map.next_value_seed(DumpSeed {
-                sink: &mut *self.sink,
-                path: format!("{}.{k}", self.path),
-            })?;
+            map.next_value_seed(DumpSeed { sink: &mut *self.sink, path: format!("{}.{k}", self.path) })?;
         }
         Ok(())
     }
@@ -296,28 +257,26 @@ impl<'de, S: DumpSink<'de>> Visitor<'de> for ListSeed<'_, S> {
         loop {
             let p = format!("{path}[{i}]");
             let more = match kind {
-                ListKind::Listeners(state) => {
-                    seq.next_element::<ListenerWrapper<'de>>()?.map(|w| {
-                        if let Some(l) = &w.listener {
-                            sink.listener(&l.value, &format!("{p}.listener"), state);
-                        }
-                    })
+                ListKind::Listeners(state) => seq.next_element::<ListenerWrapper<'de>>()?.map(|w| {
+                    if let Some(l) = &w.listener {
+                        sink.listener(&l.value, &format!("{p}.listener"), state);
+                    }
+                }),
+                ListKind::DynamicListeners => {
+                    seq.next_element::<DynamicListener<'de>>()?.map(|d| sink.dynamic_listener(&d, &p))
                 }
-                ListKind::DynamicListeners => seq
-                    .next_element::<DynamicListener<'de>>()?
-                    .map(|d| sink.dynamic_listener(&d, &p)),
                 ListKind::Clusters(state) => seq.next_element::<ClusterWrapper<'de>>()?.map(|w| {
                     if let Some(c) = &w.cluster {
                         sink.cluster(&c.value, &format!("{p}.cluster"), state);
                     }
                 }),
-                ListKind::Routes(k) => seq.next_element::<RouteWrapper<'de>>()?.map(|w| {
-                    match (w.route_config, w.unwrapped) {
+                ListKind::Routes(k) => {
+                    seq.next_element::<RouteWrapper<'de>>()?.map(|w| match (w.route_config, w.unwrapped) {
                         (Some(r), _) => sink.route(r, &format!("{p}.route_config"), k),
                         (None, Some(r)) => sink.route(r, &p, k),
                         (None, None) => {}
-                    }
-                }),
+                    })
+                }
                 ListKind::Endpoints => seq.next_element::<EndpointWrapper<'de>>()?.map(|w| {
                     if let Some(a) = &w.endpoint_config {
                         sink.load_assignment(&a.value, &format!("{p}.endpoint_config"));

@@ -43,11 +43,7 @@ fn best_prefix(ranges: &[IpNet], ip: IpAddr) -> Option<u8> {
     if ranges.is_empty() {
         return Some(0);
     }
-    ranges
-        .iter()
-        .filter(|n| n.contains(&ip))
-        .map(|n| n.prefix_len())
-        .max()
+    ranges.iter().filter(|n| n.contains(&ip)).map(|n| n.prefix_len()).max()
 }
 
 fn narrow(
@@ -58,19 +54,11 @@ fn narrow(
 ) -> Option<Vec<usize>> {
     match pick(&cands) {
         Some((branch, remaining)) if !remaining.is_empty() => {
-            steps.push(Step {
-                criterion,
-                branch,
-                remaining: remaining.clone(),
-            });
+            steps.push(Step { criterion, branch, remaining: remaining.clone() });
             Some(remaining)
         }
         _ => {
-            steps.push(Step {
-                criterion,
-                branch: "(no branch matches)".into(),
-                remaining: Vec::new(),
-            });
+            steps.push(Step { criterion, branch: "(no branch matches)".into(), remaining: Vec::new() });
             None
         }
     }
@@ -83,21 +71,13 @@ fn by_prefix<'c>(
     field: fn(&FilterChain) -> &[IpNet],
 ) -> impl Fn(&[usize]) -> Option<(String, Vec<usize>)> + 'c {
     move |cands: &[usize]| {
-        let best = cands
-            .iter()
-            .filter_map(|&i| best_prefix(field(&chains[i]), ip))
-            .max()?;
-        let remaining: Vec<usize> = cands
-            .iter()
-            .copied()
-            .filter(|&i| best_prefix(field(&chains[i]), ip) == Some(best))
-            .collect();
+        let best = cands.iter().filter_map(|&i| best_prefix(field(&chains[i]), ip)).max()?;
+        let remaining: Vec<usize> =
+            cands.iter().copied().filter(|&i| best_prefix(field(&chains[i]), ip) == Some(best)).collect();
         let branch = if best == 0 && remaining.iter().all(|&i| field(&chains[i]).is_empty()) {
             "(any)".to_string()
         } else {
-            IpNet::new(ip, best)
-                .map(|n| n.trunc().to_string())
-                .unwrap_or_default()
+            IpNet::new(ip, best).map(|n| n.trunc().to_string()).unwrap_or_default()
         };
         Some((branch, remaining))
     }
@@ -120,39 +100,24 @@ fn run(chains: &[FilterChain], inp: &MatchInputs, steps: &mut Vec<Step>) -> Opti
     // 1. destination_port: a chain naming the exact port takes the whole decision.
     let port = inp.local.port();
     let c = narrow(all, steps, "destination_port", |c| {
-        let exact: Vec<usize> = c
-            .iter()
-            .copied()
-            .filter(|&i| m(i).destination_port == Some(port))
-            .collect();
+        let exact: Vec<usize> = c.iter().copied().filter(|&i| m(i).destination_port == Some(port)).collect();
         if !exact.is_empty() {
             return Some((port.to_string(), exact));
         }
-        Some((
-            "(any)".into(),
-            c.iter()
-                .copied()
-                .filter(|&i| m(i).destination_port.is_none())
-                .collect(),
-        ))
+        Some(("(any)".into(), c.iter().copied().filter(|&i| m(i).destination_port.is_none()).collect()))
     })?;
     // 2. prefix_ranges on the local IP.
     let c = narrow(
         c,
         steps,
         "prefix_ranges",
-        by_prefix(chains, inp.local.ip(), |ch| {
-            &ch.filter_chain_match.prefix_ranges
-        }),
+        by_prefix(chains, inp.local.ip(), |ch| &ch.filter_chain_match.prefix_ranges),
     )?;
     // 3. server_names: exact, then wildcards longest first, then chains without names.
     let sni = inp.server_name.as_str();
     let c = narrow(c, steps, "server_names", |c| {
         let with = |name: &str| -> Vec<usize> {
-            c.iter()
-                .copied()
-                .filter(|&i| m(i).server_names.iter().any(|s| s == name))
-                .collect()
+            c.iter().copied().filter(|&i| m(i).server_names.iter().any(|s| s == name)).collect()
         };
         if !sni.is_empty() {
             let exact = with(sni);
@@ -166,83 +131,45 @@ fn run(chains: &[FilterChain], inp: &MatchInputs, steps: &mut Vec<Step>) -> Opti
                 }
             }
         }
-        Some((
-            "(any)".into(),
-            c.iter()
-                .copied()
-                .filter(|&i| m(i).server_names.is_empty())
-                .collect(),
-        ))
+        Some(("(any)".into(), c.iter().copied().filter(|&i| m(i).server_names.is_empty()).collect()))
     })?;
     // 4. transport_protocol.
     let tp = inp.transport_protocol.as_str();
     let c = narrow(c, steps, "transport_protocol", |c| {
-        let exact: Vec<usize> = c
-            .iter()
-            .copied()
-            .filter(|&i| m(i).transport_protocol.as_deref() == Some(tp))
-            .collect();
+        let exact: Vec<usize> =
+            c.iter().copied().filter(|&i| m(i).transport_protocol.as_deref() == Some(tp)).collect();
         if !exact.is_empty() {
             return Some((tp.to_string(), exact));
         }
-        Some((
-            "(any)".into(),
-            c.iter()
-                .copied()
-                .filter(|&i| m(i).transport_protocol.is_none())
-                .collect(),
-        ))
+        Some(("(any)".into(), c.iter().copied().filter(|&i| m(i).transport_protocol.is_none()).collect()))
     })?;
     // 5. application_protocols: the connection's list in order; first value any chain lists.
     let c = narrow(c, steps, "application_protocols", |c| {
         for alpn in &inp.application_protocols {
-            let w: Vec<usize> = c
-                .iter()
-                .copied()
-                .filter(|&i| m(i).application_protocols.iter().any(|a| a == alpn))
-                .collect();
+            let w: Vec<usize> =
+                c.iter().copied().filter(|&i| m(i).application_protocols.iter().any(|a| a == alpn)).collect();
             if !w.is_empty() {
                 return Some((alpn.clone(), w));
             }
         }
-        Some((
-            "(any)".into(),
-            c.iter()
-                .copied()
-                .filter(|&i| m(i).application_protocols.is_empty())
-                .collect(),
-        ))
+        Some(("(any)".into(), c.iter().copied().filter(|&i| m(i).application_protocols.is_empty()).collect()))
     })?;
     // 6. direct_source_prefix_ranges.
     let c = narrow(
         c,
         steps,
         "direct_source_prefix_ranges",
-        by_prefix(chains, inp.direct_source.ip(), |ch| {
-            &ch.filter_chain_match.direct_source_prefix_ranges
-        }),
+        by_prefix(chains, inp.direct_source.ip(), |ch| &ch.filter_chain_match.direct_source_prefix_ranges),
     )?;
     // 7. source_type.
     let local_peer = inp.source.ip().is_loopback() || inp.source.ip() == inp.local.ip();
     let c = narrow(c, steps, "source_type", |c| {
-        let of = |t: SourceType| -> Vec<usize> {
-            c.iter()
-                .copied()
-                .filter(|&i| m(i).source_type == t)
-                .collect()
-        };
-        let wanted = if local_peer {
-            SourceType::SameIpOrLoopback
-        } else {
-            SourceType::External
-        };
+        let of =
+            |t: SourceType| -> Vec<usize> { c.iter().copied().filter(|&i| m(i).source_type == t).collect() };
+        let wanted = if local_peer { SourceType::SameIpOrLoopback } else { SourceType::External };
         let specific = of(wanted);
         if !specific.is_empty() {
-            let label = if local_peer {
-                "SAME_IP_OR_LOOPBACK"
-            } else {
-                "EXTERNAL"
-            };
+            let label = if local_peer { "SAME_IP_OR_LOOPBACK" } else { "EXTERNAL" };
             return Some((label.into(), specific));
         }
         Some(("ANY".into(), of(SourceType::Any)))
@@ -252,28 +179,16 @@ fn run(chains: &[FilterChain], inp: &MatchInputs, steps: &mut Vec<Step>) -> Opti
         c,
         steps,
         "source_prefix_ranges",
-        by_prefix(chains, inp.source.ip(), |ch| {
-            &ch.filter_chain_match.source_prefix_ranges
-        }),
+        by_prefix(chains, inp.source.ip(), |ch| &ch.filter_chain_match.source_prefix_ranges),
     )?;
     // 9. source_ports.
     let sp = inp.source.port();
     let c = narrow(c, steps, "source_ports", |c| {
-        let exact: Vec<usize> = c
-            .iter()
-            .copied()
-            .filter(|&i| m(i).source_ports.contains(&sp))
-            .collect();
+        let exact: Vec<usize> = c.iter().copied().filter(|&i| m(i).source_ports.contains(&sp)).collect();
         if !exact.is_empty() {
             return Some((sp.to_string(), exact));
         }
-        Some((
-            "(any)".into(),
-            c.iter()
-                .copied()
-                .filter(|&i| m(i).source_ports.is_empty())
-                .collect(),
-        ))
+        Some(("(any)".into(), c.iter().copied().filter(|&i| m(i).source_ports.is_empty()).collect()))
     })?;
     // Identical matches are rejected by Envoy at load time; the first is reported if present.
     c.first().copied()

@@ -59,14 +59,7 @@ pub(super) fn route_request(
     let given = q.request.clone().unwrap_or_default();
     let authority = given.host.clone().unwrap_or_else(|| q.dst.to_string());
     let authority = strip_port(&authority, h, st.local.port());
-    let mut req = route::Request::new(
-        &authority,
-        if given.path.is_empty() {
-            "/"
-        } else {
-            &given.path
-        },
-    );
+    let mut req = route::Request::new(&authority, if given.path.is_empty() { "/" } else { &given.path });
     if !given.method.is_empty() {
         req.method = given.method.clone();
     }
@@ -97,10 +90,7 @@ pub(super) fn route_request(
         route: d.route.as_ref().map(sel),
         decision: String::new(),
     };
-    let ctx = UpstreamContext {
-        restored_destination: restored,
-        headers: &given.headers,
-    };
+    let ctx = UpstreamContext { restored_destination: restored, headers: &given.headers };
     match &d.outcome {
         RouteOutcome::NotFound => {
             step.decision = "not_found".into();
@@ -115,9 +105,7 @@ pub(super) fn route_request(
                 location: None,
             };
         }
-        RouteOutcome::Redirect {
-            location, status, ..
-        } => {
+        RouteOutcome::Redirect { location, status, .. } => {
             step.decision = "redirect".into();
             t.outcome = Outcome::HttpResponse {
                 status: *status,
@@ -128,24 +116,16 @@ pub(super) fn route_request(
         }
         RouteOutcome::NonForwarding => {
             step.decision = "non_forwarding".into();
-            t.outcome = Outcome::Undetermined {
-                reason: "route has a non-forwarding action".into(),
-            };
+            t.outcome = Outcome::Undetermined { reason: "route has a non-forwarding action".into() };
         }
         RouteOutcome::Forward { target, .. } => {
             step.decision = "forward".into();
             let (picks, selected) = match target {
                 ClusterTarget::Cluster(c) => (vec![(c.clone(), None)], Some(0)),
                 ClusterTarget::Header { cluster, .. } => (vec![(cluster.clone(), None)], Some(0)),
-                ClusterTarget::Weighted {
-                    branches, selected, ..
-                } => (
-                    branches
-                        .iter()
-                        .map(|b| (b.cluster.clone(), Some(b.weight)))
-                        .collect(),
-                    *selected,
-                ),
+                ClusterTarget::Weighted { branches, selected, .. } => {
+                    (branches.iter().map(|b| (b.cluster.clone(), Some(b.weight))).collect(), *selected)
+                }
             };
             t.http = Some(step);
             finish(cfg, q, st, picks, selected, &ctx, true, t);

@@ -20,7 +20,8 @@ fn wildcard(cfg: &EnvoyConfig, addr: SocketAddr, ok: impl Fn(&Listener) -> bool)
     let any = |ip: IpAddr| SocketAddr::new(ip, addr.port());
     let v4 = any(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let v6 = any(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
-    let find = |a: SocketAddr| cfg.listeners_at(a).into_iter().find(|&i| cfg.listeners.get(i).is_some_and(&ok));
+    let find =
+        |a: SocketAddr| cfg.listeners_at(a).into_iter().find(|&i| cfg.listeners.get(i).is_some_and(&ok));
     if addr.is_ipv4() {
         // A non-v6only `[::]:p` listener also serves v4 unless a real `0.0.0.0:p` exists.
         find(v4).or_else(|| find(v6))
@@ -33,7 +34,9 @@ fn wildcard(cfg: &EnvoyConfig, addr: SocketAddr, ok: impl Fn(&Listener) -> bool)
 /// (including `bind_to_port: false`), else the same-family wildcard, else none (stay).
 pub fn handoff_target(cfg: &EnvoyConfig, restored: SocketAddr) -> Option<(usize, HandoffMatch)> {
     let serving = |l: &Listener| l.state.serves();
-    if let Some(i) = cfg.listeners_at(restored).into_iter().find(|&i| cfg.listeners.get(i).is_some_and(serving)) {
+    if let Some(i) =
+        cfg.listeners_at(restored).into_iter().find(|&i| cfg.listeners.get(i).is_some_and(serving))
+    {
         return Some((i, HandoffMatch::Exact));
     }
     wildcard(cfg, restored, serving).map(|i| (i, HandoffMatch::Wildcard))
@@ -95,11 +98,7 @@ pub fn run_filters(
     if l.use_original_dst {
         st.local = original_dst;
         st.restored = true;
-        out.push(step(
-            "use_original_dst",
-            "ran",
-            format!("local address restored to {original_dst}"),
-        ));
+        out.push(step("use_original_dst", "ran", format!("local address restored to {original_dst}")));
     }
     for f in &l.listener_filters {
         if let Some(p) = &f.disabled {
@@ -123,11 +122,7 @@ pub fn run_filters(
                     st.transport_protocol = "tls".into();
                     st.server_name = sni.as_deref().unwrap_or("").to_ascii_lowercase();
                     st.application_protocols = alpn.clone();
-                    format!(
-                        "TLS ClientHello: sni={:?} alpn=[{}]",
-                        st.server_name,
-                        alpn.join(",")
-                    )
+                    format!("TLS ClientHello: sni={:?} alpn=[{}]", st.server_name, alpn.join(","))
                 }
                 _ => {
                     out.push(step(&f.name, "no-op", "not a TLS ClientHello".into()));
@@ -136,11 +131,7 @@ pub fn run_filters(
             },
             ListenerFilterKind::HttpInspector => {
                 if !st.transport_protocol.is_empty() && st.transport_protocol != "raw_buffer" {
-                    out.push(step(
-                        &f.name,
-                        "no-op",
-                        format!("transport already {}", st.transport_protocol),
-                    ));
+                    out.push(step(&f.name, "no-op", format!("transport already {}", st.transport_protocol)));
                     continue;
                 }
                 let proto = match client {
@@ -160,11 +151,7 @@ pub fn run_filters(
                 "upstream source := downstream peer (TPROXY)".into()
             }
             ListenerFilterKind::ProxyProtocol | ListenerFilterKind::Other => {
-                out.push(step(
-                    &f.name,
-                    "no-op",
-                    "not modelled; connection passed unchanged".into(),
-                ));
+                out.push(step(&f.name, "no-op", "not modelled; connection passed unchanged".into()));
                 continue;
             }
         };

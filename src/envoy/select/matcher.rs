@@ -27,18 +27,12 @@ pub fn input_value(input: &MatchInput, inp: &MatchInputs) -> Result<Option<Strin
             Some(if local { "local" } else { "" }.to_string()).filter(|s| !s.is_empty())
         }
         MatchInput::ServerName => Some(inp.server_name.clone()).filter(|s| !s.is_empty()),
-        MatchInput::TransportProtocol => {
-            Some(inp.transport_protocol.clone()).filter(|s| !s.is_empty())
-        }
+        MatchInput::TransportProtocol => Some(inp.transport_protocol.clone()).filter(|s| !s.is_empty()),
         // ApplicationProtocolInput: `'h2','http/1.1'` (each quoted, comma-joined).
-        MatchInput::ApplicationProtocol => Some(
-            inp.application_protocols
-                .iter()
-                .map(|a| format!("'{a}'"))
-                .collect::<Vec<_>>()
-                .join(","),
-        )
-        .filter(|s| !s.is_empty()),
+        MatchInput::ApplicationProtocol => {
+            Some(inp.application_protocols.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(","))
+                .filter(|s| !s.is_empty())
+        }
         MatchInput::Unsupported(u) => return Err(format!("input {u}")),
     })
 }
@@ -60,10 +54,8 @@ pub fn evaluate(m: &Matcher, inp: &MatchInputs) -> MatcherResult {
             Ok(None) => MatcherResult::NoMatch,
             Ok(Some(v)) => {
                 // Longest matching prefix first; a failing nested matcher tries shorter ones.
-                let mut hits: Vec<&(String, OnMatch)> = map
-                    .iter()
-                    .filter(|(k, _)| v.starts_with(k.as_str()))
-                    .collect();
+                let mut hits: Vec<&(String, OnMatch)> =
+                    map.iter().filter(|(k, _)| v.starts_with(k.as_str())).collect();
                 hits.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
                 first_result(hits.into_iter().map(|(_, om)| om), inp)
             }

@@ -24,10 +24,7 @@ pub use upstream::{NameTable, Upstream, UpstreamContext};
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ClientBytes {
     /// A TLS ClientHello (SNI, ALPN in client order).
-    Tls {
-        sni: Option<String>,
-        alpn: Vec<String>,
-    },
+    Tls { sni: Option<String>, alpn: Vec<String> },
     /// An HTTP/1.1 request line.
     Http1,
     /// An HTTP/1.0 request line.
@@ -157,10 +154,7 @@ pub enum Outcome {
         location: Option<String>,
     },
     /// The downstream connection is closed after accept (TCP level; no status).
-    Closed {
-        flag: Option<String>,
-        details: String,
-    },
+    Closed { flag: Option<String>, details: String },
     /// A DNS cluster whose host is not in the caller's name table.
     Unresolved { cluster: String, host: String },
     /// Nothing listens at `listener_addr`.
@@ -204,10 +198,7 @@ pub fn evaluate(cfg: &EnvoyConfig, q: &Query) -> Trace {
         outcome: Outcome::NoListener,
     };
     let first = match &q.listener_name {
-        Some(name) => cfg
-            .listeners
-            .iter()
-            .position(|l| l.name == *name && l.state.serves()),
+        Some(name) => cfg.listeners.iter().position(|l| l.name == *name && l.state.serves()),
         None => listener::accepting(cfg, q.listener_addr),
     };
     let Some(first) = first else {
@@ -296,22 +287,12 @@ type Found<'l> = (&'l FilterChain, &'static str, Option<usize>);
 type ChainPick<'l> = Option<(&'l FilterChain, ChainChoice)>;
 
 /// Classic `filter_chain_match` or the `filter_chain_matcher` tree, then `default_filter_chain`.
-fn select_chain<'l>(
-    l: &'l Listener,
-    inp: &MatchInputs,
-) -> Result<(ChainPick<'l>, Vec<Step>), String> {
-    let default = || {
-        l.default_filter_chain
-            .as_ref()
-            .map(|d| (d, "default_filter_chain", None))
-    };
+fn select_chain<'l>(l: &'l Listener, inp: &MatchInputs) -> Result<(ChainPick<'l>, Vec<Step>), String> {
+    let default = || l.default_filter_chain.as_ref().map(|d| (d, "default_filter_chain", None));
     let (found, steps): (Option<Found<'l>>, Vec<Step>) = if let Some(m) = &l.filter_chain_matcher {
         match matcher::evaluate(m, inp) {
             MatcherResult::Chain(name) => {
-                let hit = l
-                    .filter_chains
-                    .iter()
-                    .position(|c| c.name.as_deref() == Some(name.as_str()));
+                let hit = l.filter_chains.iter().position(|c| c.name.as_deref() == Some(name.as_str()));
                 let step = Step {
                     criterion: "filter_chain_matcher",
                     branch: name,
@@ -319,11 +300,7 @@ fn select_chain<'l>(
                 };
                 // A name that matches no chain closes the connection (no default).
                 (
-                    hit.and_then(|i| {
-                        l.filter_chains
-                            .get(i)
-                            .map(|c| (c, "filter_chain_matcher", Some(i)))
-                    }),
+                    hit.and_then(|i| l.filter_chains.get(i).map(|c| (c, "filter_chain_matcher", Some(i)))),
                     vec![step],
                 )
             }
@@ -332,42 +309,26 @@ fn select_chain<'l>(
         }
     } else {
         let d = chain::select(&l.filter_chains, inp);
-        let hit = d.chain.and_then(|i| {
-            l.filter_chains
-                .get(i)
-                .map(|c| (c, "filter_chain_match", Some(i)))
-        });
+        let hit = d.chain.and_then(|i| l.filter_chains.get(i).map(|c| (c, "filter_chain_match", Some(i))));
         (hit.or_else(default), d.steps)
     };
     let Some((c, via, index)) = found else {
         return Ok((None, steps));
     };
     let name = c.name.clone().unwrap_or_default();
-    let choice = ChainChoice {
-        via,
-        index,
-        chain: ObjectRef::of(&c.origin, &name),
-        steps,
-    };
+    let choice = ChainChoice { via, index, chain: ObjectRef::of(&c.origin, &name), steps };
     Ok((Some((c, choice)), Vec::new()))
 }
 
 fn network(cfg: &EnvoyConfig, q: &Query, st: &SocketState, fc: &FilterChain, t: &mut Trace) {
     let Some(f) = fc.terminal() else {
         t.outcome = if fc.filters.is_empty() {
-            Outcome::Closed {
-                flag: None,
-                details: "filter chain has no filters".into(),
-            }
+            Outcome::Closed { flag: None, details: "filter chain has no filters".into() }
         } else {
             Outcome::Undetermined {
                 reason: format!(
                     "no modelled terminal filter among [{}]",
-                    fc.filters
-                        .iter()
-                        .map(|f| f.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    fc.filters.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
                 ),
             }
         };
@@ -376,13 +337,8 @@ fn network(cfg: &EnvoyConfig, q: &Query, st: &SocketState, fc: &FilterChain, t: 
     let restored = st.restored.then_some(st.local);
     match &f.kind {
         NetworkFilterKind::TcpProxy(tp) => {
-            t.network_filter = Some(NetworkStep::TcpProxy {
-                filter: f.name.clone(),
-            });
-            let ctx = UpstreamContext {
-                restored_destination: restored,
-                headers: &[],
-            };
+            t.network_filter = Some(NetworkStep::TcpProxy { filter: f.name.clone() });
+            let ctx = UpstreamContext { restored_destination: restored, headers: &[] };
             let picks = tcp_clusters(tp, st, q);
             if picks.is_empty() {
                 t.outcome = Outcome::Closed {
@@ -400,9 +356,7 @@ fn network(cfg: &EnvoyConfig, q: &Query, st: &SocketState, fc: &FilterChain, t: 
                 RouteSource::Rds(n) => (n.clone(), false, cfg.route_config(n)),
                 RouteSource::Inline(r) => (r.name.clone(), true, Some(&**r)),
                 RouteSource::Scoped => {
-                    t.outcome = Outcome::Undetermined {
-                        reason: "scoped_routes are not modelled".into(),
-                    };
+                    t.outcome = Outcome::Undetermined { reason: "scoped_routes are not modelled".into() };
                     return;
                 }
                 RouteSource::Missing => {
@@ -421,7 +375,9 @@ fn network(cfg: &EnvoyConfig, q: &Query, st: &SocketState, fc: &FilterChain, t: 
             let Some(rc) = rc else {
                 if !cfg.has_routes() {
                     t.outcome = Outcome::Undetermined {
-                        reason: format!("route configuration {name:?} is not in the dump (it has no routes section)"),
+                        reason: format!(
+                            "route configuration {name:?} is not in the dump (it has no routes section)"
+                        ),
                     };
                     return;
                 }
@@ -439,11 +395,7 @@ fn network(cfg: &EnvoyConfig, q: &Query, st: &SocketState, fc: &FilterChain, t: 
 /// tcp_proxy cluster candidates: `cluster`, `weighted_clusters`, or the v1 route table.
 fn tcp_clusters(tp: &TcpProxy, st: &SocketState, q: &Query) -> Vec<(String, Option<u32>)> {
     if !tp.weighted_clusters.is_empty() {
-        return tp
-            .weighted_clusters
-            .iter()
-            .map(|w| (w.name.clone(), Some(w.weight)))
-            .collect();
+        return tp.weighted_clusters.iter().map(|w| (w.name.clone(), Some(w.weight))).collect();
     }
     if let Some(c) = &tp.cluster {
         return vec![(c.clone(), None)];
@@ -470,8 +422,7 @@ fn ports_match(spec: &Option<String>, port: u16) -> bool {
 }
 
 fn v1_route_matches(r: &TcpV1Route, local: SocketAddr, src: SocketAddr) -> bool {
-    let ip_ok =
-        |list: &[ipnet::IpNet], ip: IpAddr| list.is_empty() || list.iter().any(|n| n.contains(&ip));
+    let ip_ok = |list: &[ipnet::IpNet], ip: IpAddr| list.is_empty() || list.iter().any(|n| n.contains(&ip));
     ip_ok(&r.destination_ip_list, local.ip())
         && ports_match(&r.destination_ports, local.port())
         && ip_ok(&r.source_ip_list, src.ip())
@@ -520,9 +471,13 @@ pub(crate) fn finish(
         },
         Upstream::ClusterNotFound => failure(http, 503, "NC", "cluster_not_found"),
         Upstream::NoHealthyHost { .. } => failure(http, 503, "UH", "no_healthy_upstream"),
-        Upstream::Unresolved { host } => Outcome::Unresolved { cluster: sel.cluster.clone(), host: host.clone() },
+        Upstream::Unresolved { host } => {
+            Outcome::Unresolved { cluster: sel.cluster.clone(), host: host.clone() }
+        }
         Upstream::EndpointsUnknown { service_name } => Outcome::Undetermined {
-            reason: format!("EDS endpoints for {service_name} are not in the dump (collect it with ?include_eds)"),
+            reason: format!(
+                "EDS endpoints for {service_name} are not in the dump (collect it with ?include_eds)"
+            ),
         },
         Upstream::Unsupported { reason } => Outcome::Undetermined { reason: reason.clone() },
     };
@@ -530,17 +485,9 @@ pub(crate) fn finish(
 
 pub(crate) fn failure(http: bool, status: u16, flag: &str, details: &str) -> Outcome {
     if http {
-        Outcome::HttpResponse {
-            status,
-            flag: Some(flag.into()),
-            details: details.into(),
-            location: None,
-        }
+        Outcome::HttpResponse { status, flag: Some(flag.into()), details: details.into(), location: None }
     } else {
-        Outcome::Closed {
-            flag: Some(flag.into()),
-            details: details.into(),
-        }
+        Outcome::Closed { flag: Some(flag.into()), details: details.into() }
     }
 }
 

@@ -61,64 +61,38 @@ impl Upstream {
 
 const DEFAULT_ORIGINAL_DST_HEADER: &str = "x-envoy-original-dst-host";
 
-pub fn choose(
-    cfg: &EnvoyConfig,
-    cluster_name: &str,
-    ctx: &UpstreamContext<'_>,
-    dns: &NameTable,
-) -> Upstream {
+pub fn choose(cfg: &EnvoyConfig, cluster_name: &str, ctx: &UpstreamContext<'_>, dns: &NameTable) -> Upstream {
     let Some(cluster) = cfg.cluster(cluster_name) else {
         if !cfg.has_clusters() {
             return Upstream::Unsupported {
-                reason: format!(
-                    "cluster {cluster_name:?} is not in the dump (it has no clusters section)"
-                ),
+                reason: format!("cluster {cluster_name:?} is not in the dump (it has no clusters section)"),
             };
         }
         return Upstream::ClusterNotFound;
     };
-    let bind = |dst: IpAddr| {
-        cluster
-            .upstream_bind
-            .as_ref()
-            .and_then(|b| b.for_destination(dst))
-    };
+    let bind = |dst: IpAddr| cluster.upstream_bind.as_ref().and_then(|b| b.for_destination(dst));
     match &cluster.discovery {
         DiscoveryType::OriginalDst => original_dst(cluster, ctx, bind),
         DiscoveryType::Eds => {
-            let service = cluster
-                .eds_service_name
-                .clone()
-                .unwrap_or_else(|| cluster.name.clone());
-            match cfg
-                .eds_assignment(&service)
-                .or(cluster.load_assignment.as_ref())
-            {
+            let service = cluster.eds_service_name.clone().unwrap_or_else(|| cluster.name.clone());
+            match cfg.eds_assignment(&service).or(cluster.load_assignment.as_ref()) {
                 Some(a) => from_assignment(a, "EDS", dns, false, bind),
                 // With `?include_eds` every assignment is in the dump: none means no hosts.
-                None if cfg.has_endpoints() => Upstream::NoHealthyHost {
-                    reason: format!("EDS has no endpoints for {service}"),
-                },
-                None => Upstream::EndpointsUnknown {
-                    service_name: service,
-                },
+                None if cfg.has_endpoints() => {
+                    Upstream::NoHealthyHost { reason: format!("EDS has no endpoints for {service}") }
+                }
+                None => Upstream::EndpointsUnknown { service_name: service },
             }
         }
         DiscoveryType::Static => match &cluster.load_assignment {
             Some(a) => from_assignment(a, "STATIC", dns, false, bind),
-            None => Upstream::NoHealthyHost {
-                reason: "STATIC cluster without endpoints".into(),
-            },
+            None => Upstream::NoHealthyHost { reason: "STATIC cluster without endpoints".into() },
         },
         DiscoveryType::StrictDns | DiscoveryType::LogicalDns => match &cluster.load_assignment {
             Some(a) => from_assignment(a, cluster.discovery.label(), dns, true, bind),
-            None => Upstream::NoHealthyHost {
-                reason: "DNS cluster without hosts".into(),
-            },
+            None => Upstream::NoHealthyHost { reason: "DNS cluster without hosts".into() },
         },
-        DiscoveryType::Custom(t) => Upstream::Unsupported {
-            reason: format!("cluster type {t}"),
-        },
+        DiscoveryType::Custom(t) => Upstream::Unsupported { reason: format!("cluster type {t}") },
     }
 }
 
@@ -130,11 +104,8 @@ fn original_dst(
     let od = &cluster.original_dst;
     let mut chosen: Option<(SocketAddr, String)> = None;
     if od.use_http_header {
-        let header = od
-            .http_header_name
-            .as_deref()
-            .unwrap_or(DEFAULT_ORIGINAL_DST_HEADER)
-            .to_ascii_lowercase();
+        let header =
+            od.http_header_name.as_deref().unwrap_or(DEFAULT_ORIGINAL_DST_HEADER).to_ascii_lowercase();
         if let Some((_, v)) = ctx.headers.iter().find(|(k, _)| *k == header) {
             // Must be `IP:port`; an invalid value is ignored (stat original_dst_host_invalid).
             if let Ok(sa) = v.trim().parse::<SocketAddr>() {
@@ -157,10 +128,7 @@ fn original_dst(
         via.push_str(&format!(", port overridden to {p}"));
     }
     Upstream::Endpoint {
-        address: EndpointAddress::Ip {
-            ip: addr.ip(),
-            port: addr.port(),
-        },
+        address: EndpointAddress::Ip { ip: addr.ip(), port: addr.port() },
         source_address: bind(addr.ip()),
         via,
         candidates: vec![addr.to_string()],
@@ -190,13 +158,7 @@ fn from_assignment(
                                 // STRICT_DNS: every address is a host; LOGICAL_DNS: the first.
                                 let take = if kind == "LOGICAL_DNS" { 1 } else { ips.len() };
                                 for ip in ips.iter().take(take) {
-                                    hosts.push((
-                                        EndpointAddress::Ip {
-                                            ip: *ip,
-                                            port: *port,
-                                        },
-                                        e.health,
-                                    ));
+                                    hosts.push((EndpointAddress::Ip { ip: *ip, port: *port }, e.health));
                                 }
                             }
                             _ => {
@@ -208,11 +170,8 @@ fn from_assignment(
                 }
             }
         }
-        let healthy: Vec<&EndpointAddress> = hosts
-            .iter()
-            .filter(|(_, h)| h.is_healthy())
-            .map(|(a, _)| a)
-            .collect();
+        let healthy: Vec<&EndpointAddress> =
+            hosts.iter().filter(|(_, h)| h.is_healthy()).map(|(a, _)| a).collect();
         if let Some(first) = healthy.first() {
             let source_address = match first {
                 EndpointAddress::Ip { ip, .. } => bind(*ip),

@@ -208,7 +208,8 @@ COMMIT
 ",
     );
     let t = trace(&prog, &pod(), &out("10.244.0.5", "10.96.0.10", 80, 1000)).unwrap();
-    let got: Vec<(String, f64)> = t.branches.iter().map(|b| (b.result.dst.to_string(), b.probability)).collect();
+    let got: Vec<(String, f64)> =
+        t.branches.iter().map(|b| (b.result.dst.to_string(), b.probability)).collect();
     assert_eq!(got.len(), 3);
     assert_eq!(got[0].0, "10.244.1.1:8080");
     assert_eq!(got[2].0, "10.244.1.3:8080");

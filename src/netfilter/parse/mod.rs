@@ -59,7 +59,8 @@ struct TableBuilder {
 
 impl TableBuilder {
     fn new(name: TableName, line: u32) -> Self {
-        let mut t = TableBuilder { name, line, chains: Vec::new(), index: FastMap::default(), last_chain: None };
+        let mut t =
+            TableBuilder { name, line, chains: Vec::new(), index: FastMap::default(), last_chain: None };
         // Built-in chains exist even when a restore-style file does not declare them.
         for c in name.builtin_chains() {
             t.add_chain(c, Some(Policy::Accept), 0);
@@ -231,7 +232,9 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
             "-A" | "--append" | "-I" | "--insert" => {
                 let chain_tok = chain_tok.ok_or_else(|| need_chain(cmd.as_str()))?;
                 // iptables-save groups a chain's rules, so the previous rule's chain usually matches.
-                let cached = table.last_chain.filter(|&i| table.chains.get(i).is_some_and(|c| c.name == chain_tok.as_str()));
+                let cached = table
+                    .last_chain
+                    .filter(|&i| table.chains.get(i).is_some_and(|c| c.name == chain_tok.as_str()));
                 let Some(ci) = cached.or_else(|| table.index.get(chain_tok.as_str()).copied()) else {
                     return Err(at(Problem::new(
                         chain_tok.col,

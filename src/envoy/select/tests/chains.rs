@@ -11,19 +11,13 @@ fn handoff_prefers_exact_listener_even_without_bind_to_port() {
             "10.96.0.10_53",
             "10.96.0.10",
             53,
-            &format!(
-                r#", "bind_to_port": false, "filter_chains": [{}]"#,
-                chain("c", "{}", "dns")
-            ),
+            &format!(r#", "bind_to_port": false, "filter_chains": [{}]"#, chain("c", "{}", "dns")),
         ),
         listener(
             "0.0.0.0_53",
             "0.0.0.0",
             53,
-            &format!(
-                r#", "bind_to_port": false, "filter_chains": [{}]"#,
-                chain("w", "{}", "wild")
-            ),
+            &format!(r#", "bind_to_port": false, "filter_chains": [{}]"#, chain("w", "{}", "wild")),
         ),
     ]
     .join(",");
@@ -35,32 +29,19 @@ fn handoff_prefers_exact_listener_even_without_bind_to_port() {
     .join(",");
     let cfg = dump(&ls, &cs, "");
     let t = evaluate(&cfg, &query("10.0.0.5:15001", "10.96.0.10:53"));
-    let h = t
-        .handoff
-        .as_ref()
-        .map(|h| (h.target.name.as_str(), h.matched));
+    let h = t.handoff.as_ref().map(|h| (h.target.name.as_str(), h.matched));
     assert_eq!(h, Some(("10.96.0.10_53", Some(HandoffMatch::Exact))));
     assert_eq!(
         t.outcome,
-        Outcome::Forwarded {
-            cluster: "dns".into(),
-            endpoint: "10.1.1.1:53".into(),
-            source_address: None
-        }
+        Outcome::Forwarded { cluster: "dns".into(), endpoint: "10.1.1.1:53".into(), source_address: None }
     );
     // Another IP on port 53: same-family wildcard.
     let t = evaluate(&cfg, &query("10.0.0.5:15001", "10.96.0.99:53"));
-    assert_eq!(
-        t.handoff.and_then(|h| h.matched),
-        Some(HandoffMatch::Wildcard)
-    );
+    assert_eq!(t.handoff.and_then(|h| h.matched), Some(HandoffMatch::Wildcard));
     // No listener for the port: stays on virtualOutbound → PassthroughCluster to the original dst.
     let t = evaluate(&cfg, &query("10.0.0.5:15001", "93.184.216.34:443"));
     assert_eq!(t.handoff.as_ref().and_then(|h| h.matched), None);
-    assert_eq!(
-        chain_name(&t).as_deref(),
-        Some("virtualOutbound-catchall-tcp")
-    );
+    assert_eq!(chain_name(&t).as_deref(), Some("virtualOutbound-catchall-tcp"));
     assert_eq!(
         t.outcome,
         Outcome::Forwarded {
@@ -92,15 +73,7 @@ fn handoff_target_without_matching_chain_does_not_fall_back() {
         ),
     ]
     .join(",");
-    let cfg = dump(
-        &ls,
-        &[
-            passthrough_clusters(),
-            static_cluster("web", "10.2.2.2", 9080),
-        ]
-        .join(","),
-        "",
-    );
+    let cfg = dump(&ls, &[passthrough_clusters(), static_cluster("web", "10.2.2.2", 9080)].join(","), "");
     let t = evaluate(&cfg, &query("10.0.0.5:15001", "10.96.3.3:9080"));
     assert_eq!(
         t.outcome,
@@ -120,11 +93,7 @@ fn exact_destination_port_wins_and_then_fails_without_backtracking() {
     // Chain "p" names port 8080 but wants TLS; chain "any" has no port. A plaintext connection
     // to 8080 picks the port subtree, fails there, and does NOT try "any": default chain.
     let chains = [
-        chain(
-            "p",
-            r#"{"destination_port": 8080, "transport_protocol": "tls"}"#,
-            "tls",
-        ),
+        chain("p", r#"{"destination_port": 8080, "transport_protocol": "tls"}"#, "tls"),
         chain("any", "{}", "plain"),
     ]
     .join(",");
@@ -143,28 +112,15 @@ fn exact_destination_port_wins_and_then_fails_without_backtracking() {
     .join(",");
     let cfg = dump(&with_default, &cs, "");
     let t = evaluate(&cfg, &query("10.0.0.5:8080", "10.0.0.5:8080"));
-    let fc = t
-        .filter_chain
-        .as_ref()
-        .map(|c| (c.via, c.chain.name.as_str()));
+    let fc = t.filter_chain.as_ref().map(|c| (c.via, c.chain.name.as_str()));
     assert_eq!(fc, Some(("default_filter_chain", "fallback")));
     // Without a default chain the connection is closed with NR.
-    let no_default = listener(
-        "l",
-        "0.0.0.0",
-        8080,
-        &format!(r#", "filter_chains": [{chains}]"#),
-    );
+    let no_default = listener("l", "0.0.0.0", 8080, &format!(r#", "filter_chains": [{chains}]"#));
     let cfg = dump(&no_default, &cs, "");
     let t = evaluate(&cfg, &query("10.0.0.5:8080", "10.0.0.5:8080"));
     assert!(matches!(t.outcome, Outcome::Closed { ref flag, .. } if flag.as_deref() == Some("NR")));
     // Another port uses the port-less chain.
-    let l2 = listener(
-        "l",
-        "0.0.0.0",
-        9090,
-        &format!(r#", "filter_chains": [{chains}]"#),
-    );
+    let l2 = listener("l", "0.0.0.0", 9090, &format!(r#", "filter_chains": [{chains}]"#));
     let cfg = dump(&l2, &cs, "");
     let t = evaluate(&cfg, &query("10.0.0.5:9090", "10.0.0.5:9090"));
     assert_eq!(chain_name(&t).as_deref(), Some("any"));
@@ -191,10 +147,7 @@ fn sni_listener() -> EnvoyConfig {
 
 fn sni(cfg: &EnvoyConfig, name: Option<&str>) -> Option<String> {
     let mut q = query("10.0.0.5:443", "10.0.0.5:443");
-    q.client = ClientBytes::Tls {
-        sni: name.map(str::to_string),
-        alpn: vec![],
-    };
+    q.client = ClientBytes::Tls { sni: name.map(str::to_string), alpn: vec![] };
     chain_name(&evaluate(cfg, &q))
 }
 
@@ -209,10 +162,7 @@ fn server_names_exact_then_longest_wildcard_then_none() {
     assert_eq!(sni(&cfg, Some("foo.com")).as_deref(), Some("com"));
     assert_eq!(sni(&cfg, Some("bar.org")).as_deref(), Some("none"));
     assert_eq!(sni(&cfg, None).as_deref(), Some("none"));
-    assert_eq!(
-        chain::wildcards("a.b.c.com"),
-        vec!["*.b.c.com", "*.c.com", "*.com"]
-    );
+    assert_eq!(chain::wildcards("a.b.c.com"), vec!["*.b.c.com", "*.c.com", "*.com"]);
 }
 
 #[test]
@@ -233,24 +183,12 @@ fn prefix_ranges_longest_prefix_and_alpn_in_client_order() {
     );
     let cfg = dump(&l, "", "");
     let mut q = query("10.1.2.3:80", "10.1.2.3:80");
-    q.client = ClientBytes::Tls {
-        sni: None,
-        alpn: vec!["http/1.1".into(), "h2".into()],
-    };
-    assert_eq!(
-        chain_name(&evaluate(&cfg, &q)).as_deref(),
-        Some("narrow-h1")
-    );
-    q.client = ClientBytes::Tls {
-        sni: None,
-        alpn: vec!["h2".into(), "http/1.1".into()],
-    };
+    q.client = ClientBytes::Tls { sni: None, alpn: vec!["http/1.1".into(), "h2".into()] };
+    assert_eq!(chain_name(&evaluate(&cfg, &q)).as_deref(), Some("narrow-h1"));
+    q.client = ClientBytes::Tls { sni: None, alpn: vec!["h2".into(), "http/1.1".into()] };
     assert_eq!(chain_name(&evaluate(&cfg, &q)).as_deref(), Some("narrow"));
     // 10.1/16 is most specific but neither ALPN matches: no backtracking to 10/8.
-    q.client = ClientBytes::Tls {
-        sni: None,
-        alpn: vec!["istio".into()],
-    };
+    q.client = ClientBytes::Tls { sni: None, alpn: vec!["istio".into()] };
     assert!(evaluate(&cfg, &q).filter_chain.is_none());
     let q = query("10.9.9.9:80", "10.9.9.9:80");
     assert_eq!(chain_name(&evaluate(&cfg, &q)).as_deref(), Some("wide"));
@@ -258,21 +196,9 @@ fn prefix_ranges_longest_prefix_and_alpn_in_client_order() {
 
 #[test]
 fn source_type_and_source_ports() {
-    let chains = [
-        chain("local", r#"{"source_type": "SAME_IP_OR_LOOPBACK"}"#, "l"),
-        chain("any", "{}", "a"),
-    ]
-    .join(",");
-    let cfg = dump(
-        &listener(
-            "l",
-            "0.0.0.0",
-            80,
-            &format!(r#", "filter_chains": [{chains}]"#),
-        ),
-        "",
-        "",
-    );
+    let chains =
+        [chain("local", r#"{"source_type": "SAME_IP_OR_LOOPBACK"}"#, "l"), chain("any", "{}", "a")].join(",");
+    let cfg = dump(&listener("l", "0.0.0.0", 80, &format!(r#", "filter_chains": [{chains}]"#)), "", "");
     let mut q = query("10.0.0.5:80", "10.0.0.5:80");
     q.src = sa("127.0.0.1:5000");
     assert_eq!(chain_name(&evaluate(&cfg, &q)).as_deref(), Some("local"));
@@ -296,37 +222,19 @@ fn http_inspector_is_a_noop_after_tls_and_filter_disabled_skips_filters() {
     );
     let cfg = dump(&l, "", "");
     let mut q = query("10.0.0.5:15006", "10.0.0.5:8080");
-    q.client = ClientBytes::Tls {
-        sni: Some("x".into()),
-        alpn: vec!["istio".into()],
-    };
+    q.client = ClientBytes::Tls { sni: Some("x".into()), alpn: vec!["istio".into()] };
     let t = evaluate(&cfg, &q);
-    let st = t
-        .socket
-        .clone()
-        .unwrap_or_else(|| panic!("no socket state"));
+    let st = t.socket.clone().unwrap_or_else(|| panic!("no socket state"));
     assert_eq!(
-        (
-            st.transport_protocol.as_str(),
-            st.application_protocols.clone()
-        ),
+        (st.transport_protocol.as_str(), st.application_protocols.clone()),
         ("tls", vec!["istio".to_string()])
     );
     assert_eq!(st.local, sa("10.0.0.5:8080"));
-    assert_eq!(
-        t.outcome,
-        Outcome::Closed {
-            flag: None,
-            details: "filter chain has no filters".into()
-        }
-    );
+    assert_eq!(t.outcome, Outcome::Closed { flag: None, details: "filter chain has no filters".into() });
     // Port 3306: TLS inspection disabled, so the transport stays raw_buffer.
     q.dst = sa("10.0.0.5:3306");
     let t = evaluate(&cfg, &q);
-    assert_eq!(
-        t.socket.map(|s| s.transport_protocol),
-        Some("raw_buffer".to_string())
-    );
+    assert_eq!(t.socket.map(|s| s.transport_protocol), Some("raw_buffer".to_string()));
     assert!(t.listener_filters.iter().any(|s| s.status == "disabled"));
 }
 
@@ -365,9 +273,7 @@ fn filter_chain_matcher_tree_selects_by_name() {
     let cfg = dump(&l, "", "");
     let t = evaluate(&cfg, &query("10.0.0.5:15008", "10.0.0.5:8000"));
     assert_eq!(
-        t.filter_chain
-            .as_ref()
-            .map(|c| (c.via, c.chain.name.as_str())),
+        t.filter_chain.as_ref().map(|c| (c.via, c.chain.name.as_str())),
         Some(("filter_chain_matcher", "http-8000"))
     );
     // Unknown port under the matched IP: the nested matcher fails → outer on_no_match.

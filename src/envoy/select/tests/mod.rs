@@ -36,10 +36,7 @@ pub(super) fn tcp(cluster: &str) -> String {
 }
 
 pub(super) fn chain(name: &str, m: &str, cluster: &str) -> String {
-    format!(
-        r#"{{"name": "{name}", "filter_chain_match": {m}, "filters": [{}]}}"#,
-        tcp(cluster)
-    )
+    format!(r#"{{"name": "{name}", "filter_chain_match": {m}, "filters": [{}]}}"#, tcp(cluster))
 }
 
 pub(super) fn cluster(name: &str, body: &str) -> String {
@@ -86,11 +83,7 @@ pub(super) fn virtual_outbound() -> String {
         15001,
         &format!(
             r#", "use_original_dst": true, "filter_chains": [{}, {}]"#,
-            chain(
-                "virtualOutbound-blackhole",
-                r#"{"destination_port": 15001}"#,
-                "BlackHoleCluster"
-            ),
+            chain("virtualOutbound-blackhole", r#"{"destination_port": 15001}"#, "BlackHoleCluster"),
             chain("virtualOutbound-catchall-tcp", "{}", "PassthroughCluster")
         ),
     )
@@ -98,10 +91,7 @@ pub(super) fn virtual_outbound() -> String {
 
 pub(super) fn passthrough_clusters() -> String {
     [
-        cluster(
-            "PassthroughCluster",
-            r#", "type": "ORIGINAL_DST", "lb_policy": "CLUSTER_PROVIDED""#,
-        ),
+        cluster("PassthroughCluster", r#", "type": "ORIGINAL_DST", "lb_policy": "CLUSTER_PROVIDED""#),
         cluster("BlackHoleCluster", r#", "type": "STATIC""#),
     ]
     .join(",")

@@ -7,26 +7,10 @@ use super::*;
 fn blackhole_is_uh_close_and_unknown_cluster_is_nc() {
     let cfg = dump(&virtual_outbound(), &passthrough_clusters(), "");
     let t = evaluate(&cfg, &query("10.0.0.5:15001", "10.0.0.5:15001"));
-    assert_eq!(
-        t.outcome,
-        Outcome::Closed {
-            flag: Some("UH".into()),
-            details: "no_healthy_upstream".into()
-        }
-    );
-    let cfg = dump(
-        &virtual_outbound(),
-        &cluster("other", r#", "type": "STATIC""#),
-        "",
-    );
+    assert_eq!(t.outcome, Outcome::Closed { flag: Some("UH".into()), details: "no_healthy_upstream".into() });
+    let cfg = dump(&virtual_outbound(), &cluster("other", r#", "type": "STATIC""#), "");
     let t = evaluate(&cfg, &query("10.0.0.5:15001", "1.2.3.4:80"));
-    assert_eq!(
-        t.outcome,
-        Outcome::Closed {
-            flag: Some("NC".into()),
-            details: "cluster_not_found".into()
-        }
-    );
+    assert_eq!(t.outcome, Outcome::Closed { flag: Some("NC".into()), details: "cluster_not_found".into() });
 }
 
 #[test]
@@ -58,18 +42,10 @@ fn original_dst_cluster_bind_port_override_and_header() {
         }
     );
     // A 0.0.0.0 listener does not accept IPv6; the cluster binds ::6 for a v6 destination.
-    assert_eq!(
-        evaluate(&cfg, &query("[fd00::5]:15006", "[fd00::5]:80")).outcome,
-        Outcome::NoListener
-    );
-    let v6 = UpstreamContext {
-        restored_destination: Some(sa("[fd00::5]:80")),
-        headers: &[],
-    };
+    assert_eq!(evaluate(&cfg, &query("[fd00::5]:15006", "[fd00::5]:80")).outcome, Outcome::NoListener);
+    let v6 = UpstreamContext { restored_destination: Some(sa("[fd00::5]:80")), headers: &[] };
     let up = upstream::choose(&cfg, "InboundPassthroughCluster", &v6, &NameTable::new());
-    assert!(
-        matches!(up, Upstream::Endpoint { source_address: Some(ip), .. } if ip.to_string() == "::6")
-    );
+    assert!(matches!(up, Upstream::Endpoint { source_address: Some(ip), .. } if ip.to_string() == "::6"));
     // The header wins over the restored destination (HTTP only).
     let up = upstream::choose(
         &cfg,
@@ -80,9 +56,7 @@ fn original_dst_cluster_bind_port_override_and_header() {
         },
         &NameTable::new(),
     );
-    assert!(
-        matches!(up, Upstream::Endpoint { ref address, .. } if address.to_string() == "10.7.7.7:8443")
-    );
+    assert!(matches!(up, Upstream::Endpoint { ref address, .. } if address.to_string() == "10.7.7.7:8443"));
 }
 
 #[test]
@@ -98,27 +72,14 @@ fn eds_priorities_health_and_dns_name_table() {
         {"cluster": {"name": "dns", "type": "STRICT_DNS", "load_assignment": {"endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "Example.com", "port_value": "443"}}}}]}]}}}]}"#;
     let text = format!(r#"{{"configs": [{clusters}, {eds}]}}"#);
     let cfg = parse_dump(text.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
-    let up = upstream::choose(
-        &cfg,
-        "outbound|80||web",
-        &UpstreamContext::default(),
-        &NameTable::new(),
-    );
+    let up = upstream::choose(&cfg, "outbound|80||web", &UpstreamContext::default(), &NameTable::new());
     assert!(
         matches!(up, Upstream::Endpoint { ref address, ref via, .. } if address.to_string() == "10.0.0.2:80" && via == "EDS priority 0")
     );
     let up = upstream::choose(&cfg, "dns", &UpstreamContext::default(), &NameTable::new());
-    assert_eq!(
-        up,
-        Upstream::Unresolved {
-            host: "Example.com".into()
-        }
-    );
+    assert_eq!(up, Upstream::Unresolved { host: "Example.com".into() });
     let mut dns = NameTable::new();
-    dns.insert(
-        "example.com".into(),
-        vec!["93.184.216.34".parse().unwrap_or_else(|_| unreachable!())],
-    );
+    dns.insert("example.com".into(), vec!["93.184.216.34".parse().unwrap_or_else(|_| unreachable!())]);
     let up = upstream::choose(&cfg, "dns", &UpstreamContext::default(), &dns);
     assert!(
         matches!(up, Upstream::Endpoint { ref address, .. } if address.to_string() == "93.184.216.34:443")
@@ -129,31 +90,15 @@ fn eds_priorities_health_and_dns_name_table() {
 fn weighted_tcp_clusters_pick_by_random_value() {
     let w = r#"{"name": "envoy.filters.network.tcp_proxy", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
         "stat_prefix": "w", "weighted_clusters": {"clusters": [{"name": "a", "weight": 80}, {"name": "b", "weight": 20}]}}}"#;
-    let l = listener(
-        "l",
-        "0.0.0.0",
-        80,
-        &format!(r#", "filter_chains": [{{"filters": [{w}]}}]"#),
-    );
-    let cfg = dump(
-        &l,
-        &[
-            static_cluster("a", "10.0.0.1", 80),
-            static_cluster("b", "10.0.0.2", 80),
-        ]
-        .join(","),
-        "",
-    );
+    let l = listener("l", "0.0.0.0", 80, &format!(r#", "filter_chains": [{{"filters": [{w}]}}]"#));
+    let cfg =
+        dump(&l, &[static_cluster("a", "10.0.0.1", 80), static_cluster("b", "10.0.0.2", 80)].join(","), "");
     let mut q = query("10.0.0.5:80", "10.0.0.5:80");
     assert_eq!(evaluate(&cfg, &q).outcome, Outcome::Weighted);
     q.random_value = Some(79);
-    assert!(
-        matches!(evaluate(&cfg, &q).outcome, Outcome::Forwarded { ref cluster, .. } if cluster == "a")
-    );
+    assert!(matches!(evaluate(&cfg, &q).outcome, Outcome::Forwarded { ref cluster, .. } if cluster == "a"));
     q.random_value = Some(180);
-    assert!(
-        matches!(evaluate(&cfg, &q).outcome, Outcome::Forwarded { ref cluster, .. } if cluster == "b")
-    );
+    assert!(matches!(evaluate(&cfg, &q).outcome, Outcome::Forwarded { ref cluster, .. } if cluster == "b"));
 }
 
 fn http_listener(route: &str) -> String {
@@ -161,12 +106,7 @@ fn http_listener(route: &str) -> String {
         r#"{{"name": "envoy.filters.network.http_connection_manager", "typed_config": {{"@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
           "stat_prefix": "x", "strip_matching_host_port": true, "rds": {{"route_config_name": "{route}"}}}}}}"#
     );
-    listener(
-        "0.0.0.0_80",
-        "0.0.0.0",
-        80,
-        &format!(r#", "filter_chains": [{{"filters": [{hcm}]}}]"#),
-    )
+    listener("0.0.0.0_80", "0.0.0.0", 80, &format!(r#", "filter_chains": [{{"filters": [{hcm}]}}]"#))
 }
 
 #[test]
@@ -177,11 +117,7 @@ fn http_routes_block_all_502_nc_and_host_port_stripping() {
              {"match": {"prefix": "/gone"}, "route": {"cluster": "outbound|80||missing"}},
              {"match": {"prefix": "/"}, "route": {"cluster": "web"}}]},
           {"name": "block_all", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "direct_response": {"status": 502}}]}]}}"#;
-    let cfg = dump(
-        &http_listener("80"),
-        &static_cluster("web", "10.3.3.3", 8080),
-        routes,
-    );
+    let cfg = dump(&http_listener("80"), &static_cluster("web", "10.3.3.3", 8080), routes);
     let mut q = query("10.0.0.5:80", "10.96.0.20:80");
     q.client = ClientBytes::Http1;
     q.request = Some(HttpRequest {
@@ -191,13 +127,8 @@ fn http_routes_block_all_502_nc_and_host_port_stripping() {
         headers: vec![],
     });
     let t = evaluate(&cfg, &q);
-    assert_eq!(
-        t.http.as_ref().map(|h| h.authority.as_str()),
-        Some("web.svc")
-    );
-    assert!(
-        matches!(t.outcome, Outcome::Forwarded { ref endpoint, .. } if endpoint == "10.3.3.3:8080")
-    );
+    assert_eq!(t.http.as_ref().map(|h| h.authority.as_str()), Some("web.svc"));
+    assert!(matches!(t.outcome, Outcome::Forwarded { ref endpoint, .. } if endpoint == "10.3.3.3:8080"));
     q.request = Some(HttpRequest {
         host: Some("web.svc".into()),
         path: "/gone".into(),
@@ -213,14 +144,7 @@ fn http_routes_block_all_502_nc_and_host_port_stripping() {
         method: "GET".into(),
         headers: vec![],
     });
-    assert!(matches!(
-        evaluate(&cfg, &q).outcome,
-        Outcome::HttpResponse {
-            status: 502,
-            flag: None,
-            ..
-        }
-    ));
+    assert!(matches!(evaluate(&cfg, &q).outcome, Outcome::HttpResponse { status: 502, flag: None, .. }));
     // An RDS name the routes section lacks: 404 NR.
     let cfg = dump(&http_listener("81"), "", routes);
     assert!(
@@ -246,11 +170,7 @@ fn v1_tcp_proxy_route_table_first_match_and_additional_addresses() {
     );
     let cfg = dump(
         &l,
-        &[
-            static_cluster("db", "10.9.1.1", 3306),
-            static_cluster("rest", "10.8.1.1", 3306),
-        ]
-        .join(","),
+        &[static_cluster("db", "10.9.1.1", 3306), static_cluster("rest", "10.8.1.1", 3306)].join(","),
         "",
     );
     let mut q = query("10.0.0.5:3306", "10.0.0.5:3306");
