@@ -1,0 +1,282 @@
+//! Which packets to send for one rule set.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+/// The addresses of the test network for one family.
+#[derive(Debug, Clone)]
+pub struct Addrs {
+    pub pod: IpAddr,
+    pub peer: IpAddr,
+    pub lo: IpAddr,
+    /// Envoy's inbound passthrough source (127.0.0.6 / ::6).
+    pub passthrough: IpAddr,
+}
+
+impl Addrs {
+    pub fn for_family(v6: bool) -> Addrs {
+        let p = |s: &str| s.parse::<IpAddr>().expect("literal address");
+        if v6 {
+            Addrs {
+                pod: p("fd00::5"),
+                peer: p("fd00::1"),
+                lo: p("::1"),
+                passthrough: p("::6"),
+            }
+        } else {
+            Addrs {
+                pod: p("10.244.0.5"),
+                peer: p("10.244.0.1"),
+                lo: p("127.0.0.1"),
+                passthrough: p("127.0.0.6"),
+            }
+        }
+    }
+}
+
+/// What the rule set needs around it, read from its text.
+#[derive(Debug, Clone, Default)]
+pub struct RulesetFacts {
+    /// `-m set --match-set NAME` names (created empty).
+    pub ipsets: BTreeSet<String>,
+    /// `--tproxy-mark V/M` values, for `ip rule add fwmark V/M lookup 133`.
+    pub tproxy_marks: BTreeSet<String>,
+    /// TPROXY `--on-port`s: a transparent listener on each.
+    pub tproxy_ports: BTreeSet<u16>,
+    /// Destination addresses taken from `-d` matches outside the test network.
+    pub extra_dsts: Vec<(IpAddr, Option<(Proto, u16)>)>,
+    /// uids / gids named by owner matches besides 0 and 1337.
+    pub uids: BTreeSet<u32>,
+    pub gids: BTreeSet<u32>,
+}
+
+fn value_after<'a>(words: &'a [&'a str], flag: &str) -> Option<&'a str> {
+    let i = words.iter().position(|w| *w == flag)?;
+    words.get(i + 1).copied()
+}
+
+/// First usable host of `a/len`: the address itself for host routes, else network + 1.
+fn host_in(cidr: &str) -> Option<IpAddr> {
+    let (addr, len) = cidr.split_once('/').unwrap_or((cidr, "128"));
+    let addr: IpAddr = addr.parse().ok()?;
+    let len: u32 = len.parse().ok()?;
+    Some(match addr {
+        IpAddr::V4(a) if len < 32 => IpAddr::V4(std::net::Ipv4Addr::from(u32::from(a) + 1)),
+        IpAddr::V6(a) if len < 128 => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(a) + 1)),
+        other => other,
+    })
+}
+
+fn is_test_net(a: &IpAddr, addrs: &Addrs) -> bool {
+    let special = match a {
+        IpAddr::V4(v) => v.is_loopback() || v.octets()[..3] == [10, 244, 0] || v.is_unspecified(),
+        IpAddr::V6(v) => {
+            v.is_loopback() || v.is_unspecified() || v.segments()[..4] == [0xfd00, 0, 0, 0]
+        }
+    };
+    special || *a == addrs.pod
+}
+
+pub fn facts(text: &str, addrs: &Addrs, max_extra: usize) -> RulesetFacts {
+    let mut f = RulesetFacts::default();
+    let mut seen = BTreeSet::new();
+    for line in text.lines() {
+        if !line.starts_with("-A ") {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let Some(set) = value_after(&words, "--match-set") {
+            f.ipsets.insert(set.to_string());
+        }
+        if words.contains(&"TPROXY") {
+            if let Some(m) = value_after(&words, "--tproxy-mark") {
+                f.tproxy_marks.insert(m.to_string());
+            }
+            if let Some(p) = value_after(&words, "--on-port").and_then(|p| p.parse().ok()) {
+                f.tproxy_ports.insert(p);
+            }
+        }
+        for (flag, set) in [("--uid-owner", &mut f.uids), ("--gid-owner", &mut f.gids)] {
+            if let Some(v) = value_after(&words, flag) {
+                let lo = v.split('-').next().and_then(|x| x.parse::<u32>().ok());
+                if let Some(id) = lo.filter(|id| *id != 0 && *id != 1337) {
+                    set.insert(id);
+                }
+            }
+        }
+        if f.extra_dsts.len() < max_extra {
+            if let Some(i) = words.iter().position(|w| *w == "-d") {
+                let negated = i > 0 && words.get(i - 1) == Some(&"!");
+                let host = words.get(i + 1).and_then(|c| host_in(c));
+                if let Some(h) = host.filter(|h| !negated && !is_test_net(h, addrs)) {
+                    if h.is_ipv6() == addrs.pod.is_ipv6() && seen.insert(h) {
+                        let proto = if words.contains(&"udp") {
+                            Proto::Udp
+                        } else {
+                            Proto::Tcp
+                        };
+                        let port = value_after(&words, "--dport").and_then(|p| p.parse().ok());
+                        f.extra_dsts.push((h, port.map(|p| (proto, p))));
+                    }
+                }
+            }
+        }
+    }
+    f
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Sent by a local socket in the pod (OUTPUT hook).
+    Output,
+    /// Sent by the peer, arriving on the pod's eth0 (PREROUTING hook).
+    Inbound,
+}
+
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub dir: Direction,
+    pub proto: Proto,
+    pub src: IpAddr,
+    pub sport: u16,
+    pub dst: IpAddr,
+    pub dport: u16,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Probe {
+    pub fn label(&self) -> String {
+        let fmt = |a: &IpAddr, p: u16| match a {
+            IpAddr::V6(_) => format!("[{a}]:{p}"),
+            IpAddr::V4(_) => format!("{a}:{p}"),
+        };
+        let dir = match self.dir {
+            Direction::Output => format!("output uid {} gid {}", self.uid, self.gid),
+            Direction::Inbound => "inbound from peer".to_string(),
+        };
+        format!(
+            "{} {} -> {} ({dir})",
+            self.proto.as_str(),
+            fmt(&self.src, self.sport),
+            fmt(&self.dst, self.dport)
+        )
+    }
+
+    /// One line of the agent's probe file.
+    pub fn agent_line(&self) -> String {
+        format!(
+            "{} {} {} {} {} {} {}\n",
+            self.proto.as_str(),
+            self.src,
+            self.sport,
+            self.dst,
+            self.dport,
+            self.uid,
+            self.gid
+        )
+    }
+}
+
+pub const PORTS: [u16; 8] = [53, 80, 443, 15001, 15006, 15008, 15021, 15090];
+pub const FIRST_SPORT: u16 = 30000;
+/// Source ports of the monitor's start and end markers (outside the probe numbering).
+pub const SYNC_START: u16 = 39990;
+pub const SYNC_END: u16 = 39991;
+
+/// The full matrix for an Istio-sized rule set.
+pub fn full(addrs: &Addrs, facts: &RulesetFacts) -> Vec<Probe> {
+    let mut ids: Vec<(u32, u32)> = vec![(0, 0), (1337, 1337), (1000, 1337)];
+    ids.extend(facts.uids.iter().map(|u| (*u, *u)));
+    ids.extend(facts.gids.iter().map(|g| (1000, *g)));
+    ids.dedup();
+    let mut dsts = vec![addrs.pod, addrs.lo, addrs.peer];
+    dsts.extend(facts.extra_dsts.iter().map(|(a, _)| *a));
+    let mut out = Vec::new();
+    let mut push = |dir, proto, src, dst, dport, uid, gid| {
+        let sport = FIRST_SPORT + out.len() as u16;
+        out.push(Probe {
+            dir,
+            proto,
+            src,
+            sport,
+            dst,
+            dport,
+            uid,
+            gid,
+        });
+    };
+    for &(uid, gid) in &ids {
+        for &dst in &dsts {
+            let src = if dst == addrs.lo { addrs.lo } else { addrs.pod };
+            for proto in [Proto::Tcp, Proto::Udp] {
+                for port in PORTS {
+                    push(Direction::Output, proto, src, dst, port, uid, gid);
+                }
+            }
+        }
+    }
+    // Envoy's inbound passthrough connection to the app (bound to 127.0.0.6 / ::6).
+    for proto in [Proto::Tcp, Proto::Udp] {
+        for port in PORTS {
+            push(
+                Direction::Output,
+                proto,
+                addrs.passthrough,
+                addrs.pod,
+                port,
+                1337,
+                1337,
+            );
+        }
+    }
+    for proto in [Proto::Tcp, Proto::Udp] {
+        for port in PORTS {
+            push(Direction::Inbound, proto, addrs.peer, addrs.pod, port, 0, 0);
+        }
+    }
+    out
+}
+
+/// A handful of probes for the big kube-proxy node rule sets: service VIPs on their ports
+/// (output as root), plus inbound to the pod address.
+pub fn small(addrs: &Addrs, facts: &RulesetFacts) -> Vec<Probe> {
+    let mut out = Vec::new();
+    let mut push = |dir, proto, src, dst, dport| {
+        let sport = FIRST_SPORT + out.len() as u16;
+        out.push(Probe {
+            dir,
+            proto,
+            src,
+            sport,
+            dst,
+            dport,
+            uid: 0,
+            gid: 0,
+        });
+    };
+    for (dst, svc) in &facts.extra_dsts {
+        let (proto, port) = svc.unwrap_or((Proto::Tcp, 80));
+        push(Direction::Output, proto, addrs.pod, *dst, port);
+    }
+    push(Direction::Output, Proto::Tcp, addrs.pod, addrs.peer, 80);
+    push(Direction::Output, Proto::Udp, addrs.pod, addrs.peer, 53);
+    push(Direction::Inbound, Proto::Tcp, addrs.peer, addrs.pod, 80);
+    push(Direction::Inbound, Proto::Udp, addrs.peer, addrs.pod, 53);
+    out
+}

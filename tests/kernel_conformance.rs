@@ -1,0 +1,405 @@
+//! Kernel conformance: every rule set of the corpus is loaded into a real network namespace,
+//! real packets are sent through it, the kernel's own trace (`nft monitor trace`) is compared
+//! step by step with `meshpath netfilter trace`. How it works: docs/kernel-conformance.md.
+//!
+//! Needs root, iproute2, iptables (nf_tables backend), nftables, ipset and python3; otherwise it
+//! prints one `SKIP kernel conformance: <reason>` line and passes.
+//!
+//! Environment knobs (all optional):
+//!   MESHPATH_KERNEL_FILTER=substr   only rule sets whose file name contains `substr`
+//!   MESHPATH_KERNEL_DEBUG=1         print the kernel's step list of every probe
+//!   MESHPATH_KERNEL_ONLY=1          capture the kernel side only, do not run meshpath
+
+#[path = "kernel/meshpath.rs"]
+mod meshpath_side;
+#[path = "kernel/netns.rs"]
+mod netns;
+#[path = "kernel/nftrace.rs"]
+mod nftrace;
+#[path = "kernel/plan.rs"]
+mod plan;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use nftrace::Step;
+use plan::{Addrs, Direction, Probe};
+
+/// Deliberate divergences between meshpath and the kernel, each documented in
+/// docs/kernel-conformance.md ("Known divergences"). Entries: (rule-set file name, probe label).
+/// An entry that no longer diverges is reported so that the list only ever shrinks.
+const EXPECTED_DIVERGENCES: &[(&str, &str)] = &[];
+
+/// Rule sets above this size get the small probe plan (kube-proxy node tables).
+const LARGE_RULESET_BYTES: u64 = 1_000_000;
+
+fn skip_reason() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1).map(str::to_string));
+    if euid.as_deref() != Some("0") {
+        return Some("not running as root".into());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    dirs.extend(["/usr/sbin", "/sbin"].map(PathBuf::from));
+    for tool in [
+        "ip",
+        "iptables-restore",
+        "ip6tables-restore",
+        "nft",
+        "ipset",
+        "python3",
+    ] {
+        if !dirs.iter().any(|d| d.join(tool).is_file()) {
+            return Some(format!("`{tool}` not found"));
+        }
+    }
+    None
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).map(|v| v == "1").unwrap_or(false)
+}
+
+/// What happened to one probe in the kernel.
+struct KernelResult {
+    steps: Vec<Step>,
+    outcome: meshpath_side::Outcome,
+    lines: Vec<String>,
+}
+
+fn kernel_outcome(trace: &nftrace::KernelTrace, steps: &[Step]) -> meshpath_side::Outcome {
+    let end = &trace.end;
+    let disposition = if nftrace::dropped(steps) {
+        "dropped".to_string()
+    } else {
+        // Never reached input, forward or an outgoing device: dropped without a verdict
+        // (e.g. a martian destination at input routing, semantics doc §4).
+        end.disposition.clone().unwrap_or_else(|| "dropped".into())
+    };
+    let live = disposition != "dropped";
+    meshpath_side::Outcome {
+        iface_in: if live && disposition == "local" {
+            end.iif.clone()
+        } else {
+            None
+        },
+        iface_out: if live && disposition == "out" {
+            end.oif.clone()
+        } else {
+            None
+        },
+        dst: if live {
+            end.dst.as_deref().and_then(meshpath_side::parse_sockaddr)
+        } else {
+            None
+        },
+        mark: live.then_some(end.mark),
+        disposition,
+    }
+}
+
+/// Load one rule set, send every probe, return the kernel's result per probe.
+fn capture(
+    file: &Path,
+    text: &str,
+    addrs: &Addrs,
+    facts: &plan::RulesetFacts,
+    probes: &[Probe],
+) -> Result<Vec<KernelResult>, String> {
+    let v6 = addrs.pod.is_ipv6();
+    let agent = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kernel/agent.py");
+    let net = netns::TestNet::create(addrs)?;
+    net.load(file, facts, v6)?;
+    let ports: Vec<u16> = facts.tproxy_ports.iter().copied().collect();
+    let _listeners = netns::Listeners::start(&net, &agent, v6, &ports)?;
+    let monitor = netns::Monitor::start(&net)?;
+    monitor.sync(&net, addrs, plan::SYNC_START)?;
+    let lines = |dir| {
+        probes
+            .iter()
+            .filter(|p| p.dir == dir)
+            .map(Probe::agent_line)
+            .collect::<String>()
+    };
+    netns::send(&net, &net.pod, &agent, &lines(Direction::Output), "out")?;
+    netns::send(&net, &net.peer, &agent, &lines(Direction::Inbound), "in")?;
+    monitor.sync(&net, addrs, plan::SYNC_END)?;
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let all = monitor.finish();
+    let _ = text;
+
+    let origin: BTreeMap<u16, &'static str> = probes
+        .iter()
+        .map(|p| {
+            let hook = match p.dir {
+                Direction::Output => "OUTPUT",
+                Direction::Inbound => "PREROUTING",
+            };
+            (p.sport, hook)
+        })
+        .collect();
+    let traces = nftrace::split(&all, netns::TRACE_TABLE_NAME, &origin);
+    let mut cache: BTreeMap<(String, String, String), BTreeMap<u64, usize>> = BTreeMap::new();
+    let mut lookup = |family: &str, table: &str, chain: &str| {
+        let key = (family.to_string(), table.to_string(), chain.to_string());
+        cache
+            .entry(key)
+            .or_insert_with(|| {
+                let listing = netns::run(
+                    &net.exec(
+                        &net.pod,
+                        &["nft", "-a", "list", "chain", family, table, chain],
+                    ),
+                    None,
+                )
+                .unwrap_or_default();
+                nftrace::positions(&listing)
+            })
+            .clone()
+    };
+    let mut out = Vec::new();
+    for p in probes {
+        let Some(trace) = traces.get(&p.sport) else {
+            return Err(format!(
+                "no kernel trace for probe {} (lost by nft monitor?)",
+                p.label()
+            ));
+        };
+        let steps = nftrace::resolve(&trace.steps, &mut lookup);
+        let outcome = kernel_outcome(trace, &steps);
+        out.push(KernelResult {
+            steps,
+            outcome,
+            lines: trace.lines.clone(),
+        });
+    }
+    Ok(out)
+}
+
+fn fmt_outcome(o: &meshpath_side::Outcome) -> String {
+    let mut s = o.disposition.clone();
+    if let Some(i) = &o.iface_in {
+        s += &format!(" in={i}");
+    }
+    if let Some(i) = &o.iface_out {
+        s += &format!(" out={i}");
+    }
+    if let Some(d) = &o.dst {
+        s += &format!(" dst={d}");
+    }
+    if let Some(m) = o.mark {
+        s += &format!(" mark={m:#x}");
+    }
+    s
+}
+
+/// Compare where the kernel shows something: dst/mark/interfaces only when it delivered or sent.
+fn outcome_agrees(kernel: &meshpath_side::Outcome, mp: &meshpath_side::Outcome) -> bool {
+    if kernel.disposition != mp.disposition {
+        return false;
+    }
+    if kernel.disposition == "dropped" {
+        return true;
+    }
+    let same = |k: &Option<String>, m: &Option<String>| k.is_none() || m.is_none() || k == m;
+    same(&kernel.iface_in, &mp.iface_in)
+        && same(&kernel.iface_out, &mp.iface_out)
+        && (kernel.dst.is_none() || mp.dst.is_none() || kernel.dst == mp.dst)
+        && (kernel.mark.is_none() || mp.mark.is_none() || kernel.mark == mp.mark)
+}
+
+fn side_by_side(kernel: &[Step], mp: &[Step]) -> (Option<usize>, String) {
+    let n = kernel.len().max(mp.len());
+    let first = (0..n).find(|i| kernel.get(*i) != mp.get(*i));
+    let mut s = String::new();
+    for i in 0..n {
+        let k = kernel.get(i).map(|x| x.to_string()).unwrap_or_default();
+        let m = match (kernel.get(i), mp.get(i)) {
+            (Some(a), Some(b)) if a == b => "same".to_string(),
+            (_, Some(b)) => b.to_string(),
+            (_, None) => "-".to_string(),
+        };
+        let mark = if Some(i) == first { ">>" } else { "  " };
+        s += &format!("  {mark}{:>3}  {:<72} | {}\n", i + 1, k, m);
+    }
+    (first, s)
+}
+
+/// Compare one probe; `None` when meshpath agrees, else the report text.
+fn compare(
+    name: &str,
+    probe: &Probe,
+    kernel: &KernelResult,
+    paths: &[meshpath_side::Path_],
+    cmdline: &str,
+) -> Option<String> {
+    // With `statistic` branches the kernel took one of them; it must be exactly one of meshpath's.
+    if paths
+        .iter()
+        .any(|p| p.steps == kernel.steps && outcome_agrees(&kernel.outcome, &p.outcome))
+    {
+        return None;
+    }
+    let mut report = format!("MISMATCH {name}: {}\n", probe.label());
+    for (i, p) in paths.iter().enumerate() {
+        let (first, table) = side_by_side(&kernel.steps, &p.steps);
+        if paths.len() > 1 {
+            report += &format!("  branch {} (probability {:?})\n", i + 1, p.probability);
+        }
+        match first {
+            Some(f) => report += &format!("  first differing step: {}\n", f + 1),
+            None => report += "  steps agree\n",
+        }
+        report += &format!("        {:<72} | meshpath\n", "kernel");
+        report += &table;
+        report += &format!(
+            "  result: kernel {} | meshpath {}\n",
+            fmt_outcome(&kernel.outcome),
+            fmt_outcome(&p.outcome)
+        );
+    }
+    report += &format!("  meshpath {cmdline}\n");
+    if env_flag("MESHPATH_KERNEL_DEBUG") {
+        for l in &kernel.lines {
+            report += &format!("    | {l}\n");
+        }
+    }
+    Some(report)
+}
+
+struct Totals {
+    rulesets: usize,
+    probes: usize,
+    agreed: usize,
+    expected: usize,
+    mismatches: Vec<String>,
+    errors: Vec<String>,
+    stale_exceptions: Vec<String>,
+}
+
+fn check_ruleset(file: &Path, totals: &mut Totals) -> Result<(), String> {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let v6 = name.ends_with(".v6.iptables-save");
+    let addrs = Addrs::for_family(v6);
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{name}: {e}"))?;
+    let large = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0) > LARGE_RULESET_BYTES;
+    let facts = plan::facts(&text, &addrs, if large { 6 } else { 3 });
+    let probes = if large {
+        plan::small(&addrs, &facts)
+    } else {
+        plan::full(&addrs, &facts)
+    };
+    let kernel =
+        capture(file, &text, &addrs, &facts, &probes).map_err(|e| format!("{name}: {e}"))?;
+    totals.rulesets += 1;
+    let kernel_only = env_flag("MESHPATH_KERNEL_ONLY");
+    let debug = env_flag("MESHPATH_KERNEL_DEBUG");
+    let bin = Path::new(env!("CARGO_BIN_EXE_meshpath"));
+    for (probe, k) in probes.iter().zip(&kernel) {
+        totals.probes += 1;
+        if debug {
+            println!(
+                "{name}: {}\n  kernel result: {}",
+                probe.label(),
+                fmt_outcome(&k.outcome)
+            );
+            for s in &k.steps {
+                println!("    {s}");
+            }
+        }
+        if kernel_only {
+            continue;
+        }
+        let args = meshpath_side::args(file, probe, &addrs, &facts);
+        let cmdline = args.join(" ");
+        let expected = EXPECTED_DIVERGENCES
+            .iter()
+            .any(|(f, l)| *f == name && *l == probe.label());
+        let report = match meshpath_side::run(bin, &args) {
+            Ok(paths) => compare(&name, probe, k, &paths, &cmdline),
+            Err(e) => Some(format!(
+                "MISMATCH {name}: {}\n  meshpath failed: {e}\n  meshpath {cmdline}\n",
+                probe.label()
+            )),
+        };
+        match (report, expected) {
+            (None, false) => totals.agreed += 1,
+            (None, true) => totals
+                .stale_exceptions
+                .push(format!("{name}: {}", probe.label())),
+            (Some(_), true) => totals.expected += 1,
+            (Some(r), false) => totals.mismatches.push(r),
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn kernel_agrees_with_meshpath() {
+    if let Some(reason) = skip_reason() {
+        println!("SKIP kernel conformance: {reason}");
+        return;
+    }
+    let files = match ::meshpath::corpus::files("iptables", ".iptables-save") {
+        Ok(f) => f
+            .into_iter()
+            .filter(|f| {
+                let n = f.to_string_lossy();
+                n.ends_with(".v4.iptables-save") || n.ends_with(".v6.iptables-save")
+            })
+            .collect::<Vec<_>>(),
+        Err(reason) => {
+            println!("SKIP kernel conformance: {reason}");
+            return;
+        }
+    };
+    let filter = std::env::var("MESHPATH_KERNEL_FILTER").unwrap_or_default();
+    let mut totals = Totals {
+        rulesets: 0,
+        probes: 0,
+        agreed: 0,
+        expected: 0,
+        mismatches: Vec::new(),
+        errors: Vec::new(),
+        stale_exceptions: Vec::new(),
+    };
+    for file in files
+        .iter()
+        .filter(|f| f.to_string_lossy().contains(filter.as_str()))
+    {
+        if let Err(e) = check_ruleset(file, &mut totals) {
+            totals.errors.push(e);
+        }
+    }
+    for m in &totals.mismatches {
+        println!("{m}");
+    }
+    for e in &totals.errors {
+        println!("ERROR {e}");
+    }
+    for s in &totals.stale_exceptions {
+        println!("STALE EXCEPTION (now agrees, remove it): {s}");
+    }
+    println!(
+        "kernel conformance: {} rule sets, {} probes, {} agree, {} expected divergences, {} mismatches, {} errors",
+        totals.rulesets,
+        totals.probes,
+        totals.agreed,
+        totals.expected,
+        totals.mismatches.len(),
+        totals.errors.len()
+    );
+    assert!(
+        totals.mismatches.is_empty()
+            && totals.errors.is_empty()
+            && totals.stale_exceptions.is_empty(),
+        "meshpath disagrees with the kernel (see the report above)"
+    );
+}
