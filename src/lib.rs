@@ -11,3 +11,4 @@ pub mod corpus;
 pub mod envoy;
 pub mod netfilter;
 pub mod netns;
+pub mod render;

@@ -16,7 +16,8 @@ pub enum Family {
 }
 
 /// The five iptables tables, in no particular order (hook order lives in the evaluator).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TableName {
     Raw,
     Mangle,
@@ -80,7 +81,11 @@ impl Ruleset {
     }
 
     pub fn rule_count(&self) -> usize {
-        self.tables.iter().flat_map(|t| &t.chains).map(|c| c.rules.len()).sum()
+        self.tables
+            .iter()
+            .flat_map(|t| &t.chains)
+            .map(|c| c.rules.len())
+            .sum()
     }
 }
 
@@ -137,7 +142,10 @@ pub struct Neg<T> {
 
 impl<T> Neg<T> {
     pub fn plain(value: T) -> Self {
-        Neg { negated: false, value }
+        Neg {
+            negated: false,
+            value,
+        }
     }
 
     /// Applies the negation to a test result.
@@ -302,7 +310,9 @@ pub enum Match {
     OutInterface(Neg<IfaceName>),
     Protocol(Neg<Protocol>),
     /// `-f` / `! -f`: non-first fragments (a first packet never is one).
-    Fragment { negated: bool },
+    Fragment {
+        negated: bool,
+    },
     /// `-m tcp`, `-m udp`, `-m sctp` (the implicit protocol matches).
     Ports {
         proto: Protocol,
@@ -364,7 +374,10 @@ pub enum Match {
         negated: bool,
     },
     /// A module we do not model, kept only in lenient mode; every trace reaching it says so.
-    Unknown { module: String, args: String },
+    Unknown {
+        module: String,
+        args: String,
+    },
 }
 
 /// DNAT/SNAT `--to-destination`/`--to-source` value: `[ip[-ip]][:port[-port]]`.
@@ -395,11 +408,21 @@ pub enum Target {
     Return,
     Jump(String),
     Goto(String),
-    Reject { with: Option<String> },
-    Redirect { ports: Option<PortRange> },
-    Dnat { to: NatRange },
-    Snat { to: NatRange },
-    Masquerade { ports: Option<PortRange> },
+    Reject {
+        with: Option<String>,
+    },
+    Redirect {
+        ports: Option<PortRange>,
+    },
+    Dnat {
+        to: NatRange,
+    },
+    Snat {
+        to: NatRange,
+    },
+    Masquerade {
+        ports: Option<PortRange>,
+    },
     /// All MARK forms normalised to `--set-xmark`: mark = (mark & !mask) ^ value.
     Mark(MarkMask),
     Connmark(ConnmarkOp),
@@ -408,12 +431,23 @@ pub enum Target {
         on_ip: Option<IpAddr>,
         mark: Option<MarkMask>,
     },
-    Ct { zone: Option<u16>, notrack: bool },
-    Log { prefix: Option<String> },
-    Nflog { group: Option<u16>, prefix: Option<String> },
+    Ct {
+        zone: Option<u16>,
+        notrack: bool,
+    },
+    Log {
+        prefix: Option<String>,
+    },
+    Nflog {
+        group: Option<u16>,
+        prefix: Option<String>,
+    },
     Trace,
     /// A target we do not model, kept only in lenient mode.
-    Unknown { name: String, args: String },
+    Unknown {
+        name: String,
+        args: String,
+    },
 }
 
 impl Target {

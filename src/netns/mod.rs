@@ -1,1 +1,248 @@
-//! A pod's network namespace: interfaces, addresses, routes, ip rules and sockets.
+//! A pod's network namespace: interfaces and addresses, routes and `ip rule`s, listening
+//! sockets, and the sysctls that change the packet path. The netfilter evaluator asks it
+//! routing and socket questions; it knows nothing of netfilter.
+
+mod route;
+mod socket;
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+pub use route::{
+    parse_ip_route, parse_ip_rule, IpRule, Route, RouteKind, RouteLookup, RouteSyntaxError,
+};
+pub use socket::{parse_listen, Socket, L4};
+
+/// One interface and its addresses, in the order they were added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    pub name: String,
+    pub addrs: Vec<IpNet>,
+}
+
+/// Routing tables by number, as the kernel names them.
+pub mod table {
+    pub const LOCAL: u32 = 255;
+    pub const MAIN: u32 = 254;
+    pub const DEFAULT: u32 = 253;
+    /// Istio's TPROXY table (`ip rule add fwmark 0x539 lookup 133`).
+    pub const ISTIO_TPROXY: u32 = 133;
+
+    pub fn name(t: u32) -> String {
+        match t {
+            LOCAL => "local".into(),
+            MAIN => "main".into(),
+            DEFAULT => "default".into(),
+            n => n.to_string(),
+        }
+    }
+}
+
+/// The namespace: everything routing and socket lookup need.
+#[derive(Debug, Clone, Default)]
+pub struct Netns {
+    pub interfaces: Vec<Interface>,
+    pub routes: Vec<Route>,
+    pub rules: Vec<IpRule>,
+    pub sockets: Vec<Socket>,
+    /// `net.ipv4.ip_forward` / `net.ipv6.conf.all.forwarding` (0 in a new namespace).
+    pub forwarding: bool,
+    /// `net.ipv4.conf.*.route_localnet` (0 by default: 127/8 from outside is martian).
+    pub route_localnet: bool,
+}
+
+impl Netns {
+    /// A pod as Kubernetes and Istio set it up: `lo` with 127.0.0.1/8 and ::1 (plus Istio's
+    /// 127.0.0.6 fallback is within 127/8), `eth0` with the pod's addresses in the order
+    /// given, the kernel's local routes, a connected route and a default route via eth0, and
+    /// the three default `ip rule`s.
+    pub fn pod(addrs: &[IpNet]) -> Netns {
+        let lo = Interface {
+            name: "lo".into(),
+            addrs: vec![
+                "127.0.0.1/8".parse().expect("literal"),
+                "::1/128".parse().expect("literal"),
+            ],
+        };
+        let eth0 = Interface {
+            name: "eth0".into(),
+            addrs: addrs.to_vec(),
+        };
+        let mut ns = Netns {
+            interfaces: vec![lo, eth0],
+            ..Netns::default()
+        };
+        ns.rules = IpRule::defaults();
+        ns.add_kernel_routes();
+        for fam_default in ["0.0.0.0/0", "::/0"] {
+            let dst: IpNet = fam_default.parse().expect("literal");
+            let has_family = addrs
+                .iter()
+                .any(|a| a.addr().is_ipv4() == dst.addr().is_ipv4());
+            if has_family {
+                ns.routes.push(Route {
+                    table: table::MAIN,
+                    kind: RouteKind::Unicast,
+                    dst,
+                    dev: "eth0".into(),
+                    via: None,
+                    src: None,
+                });
+            }
+        }
+        ns
+    }
+
+    /// The routes the kernel adds by itself for every address: `local` routes in table
+    /// local, and the connected prefix in main.
+    pub fn add_kernel_routes(&mut self) {
+        let mut add = Vec::new();
+        for iface in &self.interfaces {
+            for a in &iface.addrs {
+                let dst = if iface.name == "lo" && a.addr().is_ipv4() {
+                    *a // local 127.0.0.0/8 dev lo
+                } else {
+                    IpNet::from(a.addr())
+                };
+                add.push(Route {
+                    table: table::LOCAL,
+                    kind: RouteKind::Local,
+                    dst: dst.trunc(),
+                    dev: iface.name.clone(),
+                    via: None,
+                    src: Some(a.addr()),
+                });
+                if iface.name != "lo" && a.prefix_len() < a.max_prefix_len() {
+                    add.push(Route {
+                        table: table::MAIN,
+                        kind: RouteKind::Unicast,
+                        dst: a.trunc(),
+                        dev: iface.name.clone(),
+                        via: None,
+                        src: Some(a.addr()),
+                    });
+                }
+            }
+        }
+        for r in add {
+            if !self.routes.contains(&r) {
+                self.routes.push(r);
+            }
+        }
+    }
+
+    pub fn interface(&self, name: &str) -> Option<&Interface> {
+        self.interfaces.iter().find(|i| i.name == name)
+    }
+
+    /// Whether `addr` is one of this namespace's own addresses (the local table says so).
+    pub fn is_local(&self, addr: IpAddr) -> bool {
+        self.routes
+            .iter()
+            .any(|r| r.table == table::LOCAL && r.kind == RouteKind::Local && r.dst.contains(&addr))
+    }
+
+    /// The address `REDIRECT` in PREROUTING rewrites to: IPv4 the first address of the
+    /// incoming interface (its primary); IPv6 the newest address whose scope matches the
+    /// packet's destination (the kernel keeps v6 addresses newest first; semantics §3).
+    pub fn redirect_address(&self, iface: &str, dst: IpAddr) -> Option<IpAddr> {
+        let iface = self.interface(iface)?;
+        match dst {
+            IpAddr::V4(_) => iface.addrs.iter().map(|a| a.addr()).find(IpAddr::is_ipv4),
+            IpAddr::V6(d) => {
+                let link_local = (d.segments()[0] & 0xffc0) == 0xfe80;
+                iface
+                    .addrs
+                    .iter()
+                    .rev()
+                    .map(|a| a.addr())
+                    .find(|a| match a {
+                        IpAddr::V6(v6) => {
+                            ((v6.segments()[0] & 0xffc0) == 0xfe80) == link_local
+                                && v6.to_ipv4_mapped().is_none()
+                        }
+                        IpAddr::V4(_) => false,
+                    })
+            }
+        }
+    }
+
+    /// The source address the kernel would pick on `dev` for `dst` (first same-family address).
+    pub fn source_for(&self, dev: &str, dst: IpAddr) -> Option<IpAddr> {
+        if self.is_local(dst) {
+            return Some(dst);
+        }
+        self.interface(dev)?
+            .addrs
+            .iter()
+            .map(|a| a.addr())
+            .find(|a| a.is_ipv4() == dst.is_ipv4())
+    }
+
+    /// Looks up a route as `fib_lookup` does: `ip rule`s by preference, each naming a table,
+    /// longest prefix within the table.
+    pub fn route(
+        &self,
+        dst: IpAddr,
+        src: Option<IpAddr>,
+        mark: u32,
+        iif: Option<&str>,
+    ) -> RouteLookup {
+        route::lookup(self, dst, src, mark, iif)
+    }
+
+    /// The listening socket a new connection to `dst:port` reaches: a socket bound to exactly
+    /// `dst` before a wildcard one, IPv4 before dual-stack IPv6 (semantics §8).
+    pub fn listener(&self, proto: L4, dst: IpAddr, port: u16) -> Option<&Socket> {
+        socket::listener(&self.sockets, proto, dst, port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod() -> Netns {
+        Netns::pod(&[
+            "10.244.0.5/24".parse().unwrap(),
+            "10.244.0.6/24".parse().unwrap(),
+        ])
+    }
+
+    #[test]
+    fn every_own_address_and_127_8_is_local() {
+        let ns = pod();
+        for a in ["10.244.0.5", "10.244.0.6", "127.0.0.1", "127.0.0.6", "::1"] {
+            assert!(ns.is_local(a.parse().unwrap()), "{a}");
+        }
+        assert!(!ns.is_local("10.244.0.7".parse().unwrap()));
+        assert!(
+            !ns.is_local("::6".parse().unwrap()),
+            "::6 is not local until added to lo"
+        );
+    }
+
+    #[test]
+    fn redirect_picks_the_primary_address() {
+        let ns = pod();
+        assert_eq!(
+            ns.redirect_address("eth0", "10.244.0.6".parse().unwrap()),
+            Some("10.244.0.5".parse().unwrap())
+        );
+        let v6 = Netns::pod(&["fd00::5/64".parse().unwrap(), "fd00::6/64".parse().unwrap()]);
+        assert_eq!(
+            v6.redirect_address("eth0", "fd00::5".parse().unwrap()),
+            Some("fd00::6".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn local_addresses_route_via_lo_and_others_via_eth0() {
+        let ns = pod();
+        let r = ns.route("10.244.0.5".parse().unwrap(), None, 0, None);
+        assert_eq!((r.kind, r.dev.as_str()), (Some(RouteKind::Local), "lo"));
+        let r = ns.route("10.96.0.10".parse().unwrap(), None, 0, None);
+        assert_eq!((r.kind, r.dev.as_str()), (Some(RouteKind::Unicast), "eth0"));
+    }
+}

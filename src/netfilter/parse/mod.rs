@@ -1,0 +1,570 @@
+//! Reading rule sets: kernel-canonical `iptables-save`/`ip6tables-save` output, restore-style
+//! input as Istio's generator writes it (`* nat`, `-N`, `-I CHAIN N`), and either embedded in
+//! an `istio-init` container log.
+//!
+//! Structure follows `iptables-restore`: a `*table` line opens a table (replacing any earlier
+//! block of the same table, as restore without `--noflush` does), `:CHAIN POLICY [p:b]`
+//! declares chains, `-A`/`-I`/`-N`/`-P`/`-F`/`-X` edit them, `COMMIT` closes the table.
+//! Outside a table, lines that are not part of a rule set are log text: they are skipped and
+//! counted in [`Parsed::notes`].
+
+mod error;
+mod lexer;
+mod rule;
+mod value;
+
+use std::collections::HashMap;
+
+pub use error::{ParseError, Problem};
+
+use crate::netfilter::model::*;
+use lexer::{tokenize, Token};
+use rule::RuleParser;
+
+/// How to read a rule file.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ParseOptions {
+    /// Keep unsupported match modules and targets as "unknown" instead of failing.
+    pub lenient: bool,
+    /// The address family; `None` infers it from the addresses in the file (IPv4 by default).
+    pub family: Option<Family>,
+}
+
+/// Something worth telling the user that is not an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub line: u32,
+    pub message: String,
+}
+
+/// A parsed rule file.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub ruleset: Ruleset,
+    pub notes: Vec<Note>,
+    /// Rules kept with unknown parts (lenient mode): line and what was unknown.
+    pub unknown: Vec<Note>,
+}
+
+struct TableBuilder {
+    name: TableName,
+    line: u32,
+    chains: Vec<Chain>,
+    index: HashMap<String, usize>,
+    /// Jumps to validate at COMMIT: (chain, rule index, line, column, length).
+    jumps: Vec<(usize, usize, u32, usize, usize)>,
+}
+
+impl TableBuilder {
+    fn new(name: TableName, line: u32) -> Self {
+        let mut t = TableBuilder {
+            name,
+            line,
+            chains: Vec::new(),
+            index: HashMap::new(),
+            jumps: Vec::new(),
+        };
+        // Built-in chains exist even when a restore-style file does not declare them.
+        for c in name.builtin_chains() {
+            t.add_chain(c, Some(Policy::Accept), 0);
+        }
+        t
+    }
+
+    fn add_chain(&mut self, name: &str, policy: Option<Policy>, line: u32) -> usize {
+        if let Some(&i) = self.index.get(name) {
+            if policy.is_some() {
+                self.chains[i].policy = policy;
+            }
+            if self.chains[i].line == 0 {
+                self.chains[i].line = line;
+            }
+            return i;
+        }
+        self.chains.push(Chain {
+            name: name.to_string(),
+            policy,
+            line,
+            rules: Vec::new(),
+        });
+        self.index.insert(name.to_string(), self.chains.len() - 1);
+        self.chains.len() - 1
+    }
+}
+
+/// Parses one rule file. `file` names it in diagnostics and trace sources.
+pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, ParseError> {
+    let family = opts.family.unwrap_or_else(|| infer_family(text));
+    let mut tables: Vec<Table> = Vec::new();
+    let mut notes = Vec::new();
+    let mut unknown = Vec::new();
+    let mut current: Option<TableBuilder> = None;
+    let mut toks: Vec<Token> = Vec::with_capacity(32);
+    let mut skipped_log_lines = 0u32;
+    let mut first_skipped = 0u32;
+    let mut stray_rules = 0u32;
+
+    for (i, raw) in text.split('\n').enumerate() {
+        let line_no = (i + 1) as u32;
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let at = |p: Problem| ParseError::at(file, line_no, line, p);
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if let Some(rest) = trimmed.strip_prefix('*') {
+            let name_str = rest.trim();
+            let Some(name) = TableName::parse(name_str) else {
+                if current.is_none() && !looks_like_table(name_str) {
+                    skipped(&mut skipped_log_lines, &mut first_skipped, line_no);
+                    continue;
+                }
+                return Err(at(Problem::new(
+                    indent,
+                    trimmed.len(),
+                    format!("unknown table `{name_str}`"),
+                )
+                .help("tables are raw, mangle, nat, filter and security")));
+            };
+            if let Some(open) = &current {
+                return Err(at(Problem::new(
+                    indent,
+                    trimmed.len(),
+                    format!(
+                        "table `{}` opened on line {} has no COMMIT before this table",
+                        open.name, open.line
+                    ),
+                )));
+            }
+            current = Some(TableBuilder::new(name, line_no));
+            continue;
+        }
+        let Some(table) = current.as_mut() else {
+            if trimmed.starts_with("-A ")
+                || trimmed.starts_with("-I ")
+                || trimmed.starts_with("-N ")
+            {
+                stray_rules += 1;
+                if stray_rules == 1 {
+                    notes.push(Note {
+                        line: line_no,
+                        message: "rule lines outside a `*table` block were skipped (log text?)"
+                            .into(),
+                    });
+                }
+            } else {
+                skipped(&mut skipped_log_lines, &mut first_skipped, line_no);
+            }
+            continue;
+        };
+        if trimmed == "COMMIT" {
+            let Some(done) = current.take() else { continue };
+            let table = finish_table(file, text, done)?;
+            if let Some(pos) = tables.iter().position(|t| t.name == table.name) {
+                notes.push(Note {
+                    line: table.line,
+                    message: format!(
+                        "table `{}` appears again; this block replaces the one on line {}",
+                        table.name, tables[pos].line
+                    ),
+                });
+                tables[pos] = table;
+            } else {
+                tables.push(table);
+            }
+            continue;
+        }
+        if let Some(decl) = trimmed.strip_prefix(':') {
+            let mut parts = decl.split_whitespace();
+            let name = parts.next().unwrap_or("");
+            let policy = parts.next().unwrap_or("");
+            if name.is_empty() {
+                return Err(at(Problem::new(
+                    indent,
+                    1,
+                    "chain declaration without a name",
+                )));
+            }
+            let is_builtin = table.name.builtin_chains().contains(&name);
+            let policy = match (policy, is_builtin) {
+                ("-", false) => None,
+                ("ACCEPT", true) => Some(Policy::Accept),
+                ("DROP", true) => Some(Policy::Drop),
+                ("-", true) => {
+                    return Err(at(Problem::new(
+                        indent,
+                        trimmed.len(),
+                        format!("built-in chain {name} needs a policy (ACCEPT or DROP)"),
+                    )))
+                }
+                (p, false) if p == "ACCEPT" || p == "DROP" => {
+                    return Err(at(Problem::new(
+                        indent,
+                        trimmed.len(),
+                        format!(
+                        "`{name}` is not a built-in chain of table {}, so it cannot have a policy",
+                        table.name
+                    ),
+                    )))
+                }
+                (p, _) => {
+                    return Err(at(Problem::new(
+                        indent,
+                        trimmed.len(),
+                        format!("unknown policy `{p}`"),
+                    )
+                    .help("expected ACCEPT, DROP or - (user chain)")))
+                }
+            };
+            table.add_chain(name, policy, line_no);
+            continue;
+        }
+        // A rule or chain command.
+        if let Some(body) = trimmed.strip_prefix('[') {
+            // `[packets:bytes] -A ...` (iptables-save -c).
+            if body.find(']').is_none() {
+                return Err(at(Problem::new(
+                    indent,
+                    1,
+                    "unterminated counters `[packets:bytes]`",
+                )));
+            }
+        }
+        tokenize(line, &mut toks).map_err(at)?;
+        let mut start = 0;
+        if toks.first().is_some_and(|t| t.as_str().starts_with('[')) {
+            start = 1;
+        }
+        let Some(cmd) = toks.get(start) else { continue };
+        let chain_tok = toks.get(start + 1);
+        let need_chain = |what: &str| {
+            at(Problem::new(
+                cmd.col,
+                cmd.len,
+                format!("`{}` needs a chain name", what),
+            ))
+        };
+        match cmd.as_str() {
+            "-A" | "--append" | "-I" | "--insert" => {
+                let chain_tok = chain_tok.ok_or_else(|| need_chain(cmd.as_str()))?;
+                let Some(&ci) = table.index.get(chain_tok.as_str()) else {
+                    return Err(at(Problem::new(
+                        chain_tok.col,
+                        chain_tok.len,
+                        format!(
+                            "chain `{}` does not exist in table {}",
+                            chain_tok.as_str(),
+                            table.name
+                        ),
+                    )
+                    .help("declare it first with `:NAME - [0:0]` or `-N NAME`")));
+                };
+                let mut rest = start + 2;
+                let mut insert_at = None;
+                if cmd.as_str() == "-I" || cmd.as_str() == "--insert" {
+                    insert_at = Some(0);
+                    if let Some(n) = toks
+                        .get(rest)
+                        .and_then(|t| t.as_str().parse::<usize>().ok())
+                    {
+                        let len = table.chains[ci].rules.len();
+                        if n == 0 || n > len + 1 {
+                            let t = &toks[rest];
+                            return Err(at(Problem::new(
+                                t.col,
+                                t.len,
+                                format!(
+                                    "cannot insert at position {n}: chain {} has {len} rules",
+                                    chain_tok.as_str()
+                                ),
+                            )));
+                        }
+                        insert_at = Some(n - 1);
+                        rest += 1;
+                    }
+                }
+                let body = RuleParser::new(&toks[rest..], family, opts.lenient)
+                    .parse()
+                    .map_err(at)?;
+                if !body.unknown.is_empty() {
+                    unknown.push(Note {
+                        line: line_no,
+                        message: body.unknown.join(", "),
+                    });
+                }
+                let rule = Rule {
+                    line: line_no,
+                    matches: body.matches,
+                    target: body.target,
+                };
+                let is_jump = matches!(rule.target, Target::Jump(_) | Target::Goto(_));
+                let rules = &mut table.chains[ci].rules;
+                let pos = match insert_at {
+                    Some(p) => {
+                        rules.insert(p, rule);
+                        // Later validation indexes shift; validation uses the chain name, not the index.
+                        p
+                    }
+                    None => {
+                        rules.push(rule);
+                        rules.len() - 1
+                    }
+                };
+                if is_jump {
+                    if let Some((col, len)) = body.target_span {
+                        table.jumps.push((ci, pos, line_no, col, len));
+                    }
+                }
+            }
+            "-N" | "--new-chain" | "--new" => {
+                let t = chain_tok.ok_or_else(|| need_chain("-N"))?;
+                if table.index.contains_key(t.as_str())
+                    && table.chains[table.index[t.as_str()]].line != 0
+                {
+                    return Err(at(Problem::new(
+                        t.col,
+                        t.len,
+                        format!("chain `{}` already exists", t.as_str()),
+                    )));
+                }
+                table.add_chain(t.as_str(), None, line_no);
+            }
+            "-P" | "--policy" => {
+                let t = chain_tok.ok_or_else(|| need_chain("-P"))?;
+                let p = toks.get(start + 2).map(|t| t.as_str());
+                let policy = match p {
+                    Some("ACCEPT") => Policy::Accept,
+                    Some("DROP") => Policy::Drop,
+                    _ => {
+                        return Err(at(Problem::new(
+                            t.col,
+                            t.len,
+                            "`-P CHAIN` needs ACCEPT or DROP",
+                        )))
+                    }
+                };
+                if !table.name.builtin_chains().contains(&t.as_str()) {
+                    return Err(at(Problem::new(
+                        t.col,
+                        t.len,
+                        format!(
+                            "only built-in chains have a policy; `{}` is not one",
+                            t.as_str()
+                        ),
+                    )));
+                }
+                table.add_chain(t.as_str(), Some(policy), line_no);
+            }
+            "-F" | "--flush" => match chain_tok {
+                Some(t) => match table.index.get(t.as_str()) {
+                    Some(&ci) => table.chains[ci].rules.clear(),
+                    None => {
+                        return Err(at(Problem::new(
+                            t.col,
+                            t.len,
+                            format!("chain `{}` does not exist", t.as_str()),
+                        )))
+                    }
+                },
+                None => table.chains.iter_mut().for_each(|c| c.rules.clear()),
+            },
+            "-X" | "--delete-chain" => {
+                let names: Vec<String> = match chain_tok {
+                    Some(t) => vec![t.as_str().to_string()],
+                    None => table
+                        .chains
+                        .iter()
+                        .filter(|c| c.policy.is_none())
+                        .map(|c| c.name.clone())
+                        .collect(),
+                };
+                for n in names {
+                    if table.name.builtin_chains().contains(&n.as_str()) {
+                        let t = chain_tok.unwrap_or(cmd);
+                        return Err(at(Problem::new(
+                            t.col,
+                            t.len,
+                            "built-in chains cannot be deleted",
+                        )));
+                    }
+                    table.chains.retain(|c| c.name != n);
+                }
+                table.index = table
+                    .chains
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.name.clone(), i))
+                    .collect();
+                table.jumps.clear();
+                for (ci, c) in table.chains.iter().enumerate() {
+                    for (ri, r) in c.rules.iter().enumerate() {
+                        if matches!(r.target, Target::Jump(_) | Target::Goto(_)) {
+                            table.jumps.push((ci, ri, r.line, 0, 0));
+                        }
+                    }
+                }
+            }
+            other => {
+                return Err(at(Problem::new(
+                    cmd.col,
+                    cmd.len,
+                    format!("unexpected `{other}` in table {}", table.name),
+                )
+                .help(
+                    "expected `:CHAIN POLICY`, `-A CHAIN ...`, `-I`, `-N`, `-P` or COMMIT",
+                )));
+            }
+        }
+    }
+    if let Some(open) = current {
+        let last = text.lines().count() as u32;
+        let tail = text.lines().last().unwrap_or("");
+        return Err(ParseError::at(
+            file,
+            last.max(1),
+            tail,
+            Problem::new(
+                tail.len(),
+                1,
+                format!(
+                    "table `{}` opened on line {} is never committed",
+                    open.name, open.line
+                ),
+            )
+            .help("add a COMMIT line at the end of the table"),
+        ));
+    }
+    if skipped_log_lines > 0 {
+        notes.insert(
+            0,
+            Note {
+                line: first_skipped,
+                message: format!(
+                    "{skipped_log_lines} line(s) outside any table were skipped as log text"
+                ),
+            },
+        );
+    }
+    if tables.is_empty() {
+        let line = if stray_rules > 0 {
+            notes
+                .iter()
+                .find(|n| n.message.starts_with("rule lines"))
+                .map_or(1, |n| n.line)
+        } else {
+            1
+        };
+        let text_line = text.split('\n').nth(line as usize - 1).unwrap_or("");
+        return Err(ParseError::at(file, line, text_line, Problem::new(0, text_line.len().max(1), if stray_rules > 0 {
+            "rules without a `*table` header".to_string()
+        } else {
+            "no rule set found: expected `*nat`, `*filter`, ... blocks as iptables-save prints them".to_string()
+        })
+        .help("give the output of `iptables-save` (or `ip6tables-save`) taken in the pod's network namespace")));
+    }
+    Ok(Parsed {
+        ruleset: Ruleset {
+            family,
+            source: file.to_string(),
+            tables,
+        },
+        notes,
+        unknown,
+    })
+}
+
+fn skipped(count: &mut u32, first: &mut u32, line: u32) {
+    if *count == 0 {
+        *first = line;
+    }
+    *count += 1;
+}
+
+fn looks_like_table(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 16 && s.chars().all(|c| c.is_ascii_lowercase())
+}
+
+/// Checks that every jump and goto names a chain of its table, then builds the table.
+fn finish_table(file: &str, text: &str, t: TableBuilder) -> Result<Table, ParseError> {
+    for &(ci, _, line, col, len) in &t.jumps {
+        for r in t.chains[ci].rules.iter().filter(|r| r.line == line) {
+            let (Target::Jump(name) | Target::Goto(name)) = &r.target else {
+                continue;
+            };
+            if !t.index.contains_key(name.as_str()) {
+                let line_text = text.split('\n').nth(line as usize - 1).unwrap_or("");
+                return Err(ParseError::at(
+                    file,
+                    line,
+                    line_text.trim_end_matches('\r'),
+                    Problem::new(
+                        col,
+                        len.max(1),
+                        format!(
+                            "`{name}` is neither a target we know nor a chain of table {}",
+                            t.name
+                        ),
+                    )
+                    .help("declare the chain in this table, or check the spelling of the target"),
+                ));
+            }
+            if t.name.builtin_chains().contains(&name.as_str()) {
+                let line_text = text.split('\n').nth(line as usize - 1).unwrap_or("");
+                return Err(ParseError::at(
+                    file,
+                    line,
+                    line_text.trim_end_matches('\r'),
+                    Problem::new(
+                        col,
+                        len.max(1),
+                        format!("cannot jump to built-in chain `{name}`"),
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(Table {
+        name: t.name,
+        line: t.line,
+        chains: t.chains,
+    })
+}
+
+/// IPv6 if the first address in a rule is IPv6 (or an ICMPv6 match appears), else IPv4.
+fn infer_family(text: &str) -> Family {
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("-A") || l.starts_with("-I"))
+    {
+        let mut it = line.split_whitespace();
+        while let Some(w) = it.next() {
+            if matches!(w, "-s" | "-d" | "--on-ip") {
+                let Some(v) = it.next() else { break };
+                let addr = v.split('/').next().unwrap_or(v);
+                match addr.parse::<std::net::IpAddr>() {
+                    Ok(std::net::IpAddr::V6(_)) => return Family::V6,
+                    Ok(std::net::IpAddr::V4(_)) => return Family::V4,
+                    Err(_) => {}
+                }
+            }
+            if matches!(w, "--to-source" | "--to-destination") {
+                let Some(v) = it.next() else { break };
+                return if v.starts_with('[') || v.matches(':').count() >= 2 {
+                    Family::V6
+                } else {
+                    Family::V4
+                };
+            }
+            if matches!(w, "ipv6-icmp" | "icmpv6" | "icmp6" | "--icmpv6-type")
+                || w.starts_with("icmp6-")
+            {
+                return Family::V6;
+            }
+        }
+    }
+    Family::V4
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,4 @@
+//! Rendering: pure functions from what the library computed to text and JSON documents.
+//! Nothing here decides anything about packets.
+
+pub mod netfilter;
