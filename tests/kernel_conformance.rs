@@ -117,7 +117,13 @@ fn capture(
     let ports: Vec<u16> = facts.tproxy_ports.iter().copied().collect();
     let _listeners = netns::Listeners::start(&net, &agent, v6, &ports)?;
     let monitor = netns::Monitor::start(&net)?;
-    monitor.sync(&net, addrs, plan::SYNC_START)?;
+    // nft reads the whole rule set before it prints anything: slow for the kube-proxy tables.
+    let limit = std::time::Duration::from_secs(if text.len() as u64 > LARGE_RULESET_BYTES {
+        180
+    } else {
+        20
+    });
+    monitor.sync(&net, addrs, plan::SYNC_START, limit)?;
     let lines = |dir| {
         probes
             .iter()
@@ -127,10 +133,9 @@ fn capture(
     };
     netns::send(&net, &net.pod, &agent, &lines(Direction::Output), "out")?;
     netns::send(&net, &net.peer, &agent, &lines(Direction::Inbound), "in")?;
-    monitor.sync(&net, addrs, plan::SYNC_END)?;
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    monitor.sync(&net, addrs, plan::SYNC_END, limit)?;
+    std::thread::sleep(std::time::Duration::from_millis(50));
     let all = monitor.finish();
-    let _ = text;
 
     let origin: BTreeMap<u16, &'static str> = probes
         .iter()
@@ -271,17 +276,18 @@ fn compare(
     Some(report)
 }
 
-struct Totals {
-    rulesets: usize,
+/// What one rule set contributed, printed in file order at the end.
+#[derive(Default)]
+struct RulesetOutcome {
+    log: String,
     probes: usize,
     agreed: usize,
     expected: usize,
     mismatches: Vec<String>,
-    errors: Vec<String>,
     stale_exceptions: Vec<String>,
 }
 
-fn check_ruleset(file: &Path, totals: &mut Totals) -> Result<(), String> {
+fn check_ruleset(file: &Path) -> Result<RulesetOutcome, String> {
     let name = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -289,7 +295,7 @@ fn check_ruleset(file: &Path, totals: &mut Totals) -> Result<(), String> {
     let v6 = name.ends_with(".v6.iptables-save");
     let addrs = Addrs::for_family(v6);
     let text = std::fs::read_to_string(file).map_err(|e| format!("{name}: {e}"))?;
-    let large = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0) > LARGE_RULESET_BYTES;
+    let large = text.len() as u64 > LARGE_RULESET_BYTES;
     let facts = plan::facts(&text, &addrs, if large { 6 } else { 3 });
     let probes = if large {
         plan::small(&addrs, &facts)
@@ -298,20 +304,20 @@ fn check_ruleset(file: &Path, totals: &mut Totals) -> Result<(), String> {
     };
     let kernel =
         capture(file, &text, &addrs, &facts, &probes).map_err(|e| format!("{name}: {e}"))?;
-    totals.rulesets += 1;
+    let mut res = RulesetOutcome::default();
     let kernel_only = env_flag("MESHPATH_KERNEL_ONLY");
     let debug = env_flag("MESHPATH_KERNEL_DEBUG");
     let bin = Path::new(env!("CARGO_BIN_EXE_meshpath"));
     for (probe, k) in probes.iter().zip(&kernel) {
-        totals.probes += 1;
+        res.probes += 1;
         if debug {
-            println!(
-                "{name}: {}\n  kernel result: {}",
+            res.log += &format!(
+                "{name}: {}\n  kernel result: {}\n",
                 probe.label(),
                 fmt_outcome(&k.outcome)
             );
             for s in &k.steps {
-                println!("    {s}");
+                res.log += &format!("    {s}\n");
             }
         }
         if kernel_only {
@@ -330,15 +336,15 @@ fn check_ruleset(file: &Path, totals: &mut Totals) -> Result<(), String> {
             )),
         };
         match (report, expected) {
-            (None, false) => totals.agreed += 1,
-            (None, true) => totals
+            (None, false) => res.agreed += 1,
+            (None, true) => res
                 .stale_exceptions
                 .push(format!("{name}: {}", probe.label())),
-            (Some(_), true) => totals.expected += 1,
-            (Some(r), false) => totals.mismatches.push(r),
+            (Some(_), true) => res.expected += 1,
+            (Some(r), false) => res.mismatches.push(r),
         }
     }
-    Ok(())
+    Ok(res)
 }
 
 #[test]
@@ -361,45 +367,74 @@ fn kernel_agrees_with_meshpath() {
         }
     };
     let filter = std::env::var("MESHPATH_KERNEL_FILTER").unwrap_or_default();
-    let mut totals = Totals {
-        rulesets: 0,
-        probes: 0,
-        agreed: 0,
-        expected: 0,
-        mismatches: Vec::new(),
-        errors: Vec::new(),
-        stale_exceptions: Vec::new(),
-    };
-    for file in files
-        .iter()
+    let files: Vec<PathBuf> = files
+        .into_iter()
         .filter(|f| f.to_string_lossy().contains(filter.as_str()))
-    {
-        if let Err(e) = check_ruleset(file, &mut totals) {
-            totals.errors.push(e);
+        .collect();
+    if files.is_empty() {
+        println!("SKIP kernel conformance: no rule set matches `{filter}`");
+        return;
+    }
+    // Rule sets run in parallel, each in its own namespaces; most of the time goes to waiting
+    // for packets and to meshpath runs.
+    let jobs: usize = std::env::var("MESHPATH_KERNEL_JOBS")
+        .ok()
+        .and_then(|j| j.parse().ok())
+        .unwrap_or(4)
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<RulesetOutcome, String>>>> =
+        files.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(files.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(file) = files.get(i) else { break };
+                let r = std::panic::catch_unwind(|| check_ruleset(file))
+                    .unwrap_or_else(|_| Err(format!("{}: panicked", file.display())));
+                if let Some(slot) = results.get(i) {
+                    if let Ok(mut slot) = slot.lock() {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    let (mut rulesets, mut probes, mut agreed, mut expected) = (0, 0, 0, 0);
+    let (mut mismatches, mut errors, mut stale) = (0, 0, 0);
+    for slot in results {
+        match slot.into_inner().ok().flatten() {
+            Some(Ok(r)) => {
+                rulesets += 1;
+                probes += r.probes;
+                agreed += r.agreed;
+                expected += r.expected;
+                mismatches += r.mismatches.len();
+                stale += r.stale_exceptions.len();
+                print!("{}", r.log);
+                for m in &r.mismatches {
+                    println!("{m}");
+                }
+                for s in &r.stale_exceptions {
+                    println!("STALE EXCEPTION (now agrees, remove it from the list): {s}");
+                }
+            }
+            Some(Err(e)) => {
+                errors += 1;
+                println!("ERROR {e}");
+            }
+            None => {
+                errors += 1;
+                println!("ERROR a rule set was not checked");
+            }
         }
     }
-    for m in &totals.mismatches {
-        println!("{m}");
-    }
-    for e in &totals.errors {
-        println!("ERROR {e}");
-    }
-    for s in &totals.stale_exceptions {
-        println!("STALE EXCEPTION (now agrees, remove it): {s}");
-    }
     println!(
-        "kernel conformance: {} rule sets, {} probes, {} agree, {} expected divergences, {} mismatches, {} errors",
-        totals.rulesets,
-        totals.probes,
-        totals.agreed,
-        totals.expected,
-        totals.mismatches.len(),
-        totals.errors.len()
+        "kernel conformance: {rulesets} rule sets, {probes} probes, {agreed} agree, \
+         {expected} expected divergences, {mismatches} mismatches, {errors} errors"
     );
     assert!(
-        totals.mismatches.is_empty()
-            && totals.errors.is_empty()
-            && totals.stale_exceptions.is_empty(),
+        mismatches == 0 && errors == 0 && stale == 0,
         "meshpath disagrees with the kernel (see the report above)"
     );
 }

@@ -9,8 +9,8 @@ Runs inside a test network namespace (`ip netns exec`):
                                   line: "tcp|udp SRC SPORT DST DPORT UID GID". Probes are grouped
                                   by (uid, gid); each group runs in a child that drops to those
                                   credentials, so the sockets belong to them (owner match).
-                                  TCP: non-blocking connect (the SYN is the probe), closed again
-                                  well before the first SYN retransmission. UDP: one datagram.
+                                  TCP: non-blocking connect (the SYN is the probe), closed at
+                                  once so it is never retransmitted. UDP: one datagram.
 """
 import os
 import socket
@@ -45,34 +45,24 @@ def listen(fam, ports):
 
 
 def run_group(probes, pace):
-    open_socks = []
     for proto, src, sport, dst, dport in probes:
         fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+        kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+        s = socket.socket(fam, kind)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((src, int(sport)))
         if proto == "tcp":
-            s = socket.socket(fam, socket.SOCK_STREAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((src, int(sport)))
+            # The SYN leaves during connect(); closing right away means it is never
+            # retransmitted, so each probe is traced exactly once.
             s.setblocking(False)
             s.connect_ex((dst, int(dport)))
-            open_socks.append((time.monotonic(), s))
         else:
-            s = socket.socket(fam, socket.SOCK_DGRAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((src, int(sport)))
             try:
                 s.sendto(b"meshpath-probe", (dst, int(dport)))
             except OSError:
                 pass
-            s.close()
-        time.sleep(pace)
-        # Close TCP sockets after 300 ms: long enough for the SYN to be handled, well before
-        # the kernel retransmits it (1 s), so each probe is traced exactly once.
-        now = time.monotonic()
-        while open_socks and now - open_socks[0][0] > 0.3:
-            open_socks.pop(0)[1].close()
-    time.sleep(0.3)
-    for _, s in open_socks:
         s.close()
+        time.sleep(pace)
 
 
 def send(path, pace):

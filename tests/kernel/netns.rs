@@ -280,25 +280,34 @@ impl Monitor {
             .unwrap_or(false)
     }
 
-    /// Send marker datagrams from `sport` until the monitor reports one (or time runs out).
-    pub fn sync(&self, net: &TestNet, addrs: &Addrs, sport: u16) -> Result<(), String> {
+    /// Send marker datagrams from `sport` until the monitor reports one (or `limit` runs out).
+    pub fn sync(
+        &self,
+        net: &TestNet,
+        addrs: &Addrs,
+        sport: u16,
+        limit: Duration,
+    ) -> Result<(), String> {
         let needle = format!("udp sport {sport} ");
         let start = Instant::now();
         let lo = addrs.lo.to_string();
         let sport_s = sport.to_string();
-        while start.elapsed() < Duration::from_secs(10) {
-            let script = "import socket,sys\nf=socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET\ns=socket.socket(f,socket.SOCK_DGRAM)\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind((sys.argv[1],int(sys.argv[2])))\ns.sendto(b'sync',(sys.argv[1],9))\n";
+        let script = "import socket,sys\nf=socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET\ns=socket.socket(f,socket.SOCK_DGRAM)\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind((sys.argv[1],int(sys.argv[2])))\ns.sendto(b'sync',(sys.argv[1],9))\n";
+        while start.elapsed() < limit {
             run(
                 &net.exec(&net.pod, &["python3", "-c", script, &lo, &sport_s]),
                 None,
             )?;
-            std::thread::sleep(Duration::from_millis(100));
-            if self.seen(&needle) {
-                return Ok(());
+            let sent = Instant::now();
+            while sent.elapsed() < Duration::from_millis(1000) {
+                if self.seen(&needle) {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(10));
             }
         }
         Err(format!(
-            "nft monitor trace never reported the marker from port {sport}"
+            "nft monitor trace never reported the marker from port {sport} within {limit:?}"
         ))
     }
 
