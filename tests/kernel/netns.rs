@@ -48,6 +48,22 @@ pub fn run(args: &[&str], stdin: Option<&[u8]>) -> Result<String, String> {
     }
 }
 
+/// The real python3 interpreter (not a version-manager shim, whose start-up costs more than
+/// the probes themselves).
+pub fn python() -> &'static str {
+    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(|| {
+        run(
+            &["python3", "-c", "import sys; print(sys.executable)"],
+            None,
+        )
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "python3".to_string())
+    })
+}
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 const POD_MAC: &str = "02:00:00:00:00:05";
@@ -151,8 +167,8 @@ impl TestNet {
         v
     }
 
-    /// ipsets, TPROXY routing, the rule set itself, and the trace table.
-    pub fn load(&self, rules: &Path, facts: &RulesetFacts, v6: bool) -> Result<(), String> {
+    /// ipsets, TPROXY routing and the trace table: everything but the rule set.
+    pub fn prepare(&self, facts: &RulesetFacts, v6: bool) -> Result<(), String> {
         let pod = self.pod.as_str();
         for set in &facts.ipsets {
             let family = if v6 { "inet6" } else { "inet" };
@@ -184,17 +200,24 @@ impl TestNet {
                 None,
             )?;
         }
+        run(
+            &self.exec(pod, &["nft", "-f", "-"]),
+            Some(TRACE_TABLE.as_bytes()),
+        )?;
+        Ok(())
+    }
+
+    /// The rule set itself. Loaded after the trace monitor has started: nft then knows none of
+    /// its rules and prints `unknown rule handle N` instead of reading (and re-printing) the
+    /// whole rule set first, which takes minutes for the kube-proxy tables.
+    pub fn load_rules(&self, rules: &Path, v6: bool) -> Result<(), String> {
         let text = std::fs::read(rules).map_err(|e| format!("{}: {e}", rules.display()))?;
         let restore = if v6 {
             "ip6tables-restore"
         } else {
             "iptables-restore"
         };
-        run(&self.exec(pod, &[restore]), Some(&text))?;
-        run(
-            &self.exec(pod, &["nft", "-f", "-"]),
-            Some(TRACE_TABLE.as_bytes()),
-        )?;
+        run(&self.exec(&self.pod, &[restore]), Some(&text))?;
         Ok(())
     }
 }
@@ -295,7 +318,7 @@ impl Monitor {
         let script = "import socket,sys\nf=socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET\ns=socket.socket(f,socket.SOCK_DGRAM)\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind((sys.argv[1],int(sys.argv[2])))\ns.sendto(b'sync',(sys.argv[1],9))\n";
         while start.elapsed() < limit {
             run(
-                &net.exec(&net.pod, &["python3", "-c", script, &lo, &sport_s]),
+                &net.exec(&net.pod, &[python(), "-c", script, &lo, &sport_s]),
                 None,
             )?;
             let sent = Instant::now();
@@ -348,7 +371,7 @@ impl Listeners {
             "netns".into(),
             "exec".into(),
             net.pod.clone(),
-            "python3".into(),
+            python().into(),
             agent.display().to_string(),
             "listen".into(),
             if v6 { "v6" } else { "v4" }.into(),
@@ -411,7 +434,7 @@ pub fn send(net: &TestNet, ns: &str, agent: &Path, lines: &str, tag: &str) -> Re
     let agent_s = agent.display().to_string();
     let file_s = file.display().to_string();
     let res = run(
-        &net.exec(ns, &["python3", &agent_s, "send", &file_s, "0.002"]),
+        &net.exec(ns, &[python(), &agent_s, "send", &file_s, "0.002"]),
         None,
     );
     let _ = std::fs::remove_file(&file);

@@ -272,10 +272,12 @@ pub fn split(
                 verdict: p.split_whitespace().next().unwrap_or("").to_string(),
                 target: None,
             });
-        } else if rest.starts_with("rule ") {
-            // `rule <text> # handle N (verdict X [target])`
+        } else if rest.starts_with("rule ") || rest.starts_with("unknown rule handle ") {
+            // `rule <text> # handle N (verdict X [target])`, or, for rules loaded after the
+            // monitor started, `unknown rule handle N (verdict X [target])`.
             let handle = rest
-                .rsplit_once("# handle ")
+                .rsplit_once("(verdict ")
+                .and_then(|(before, _)| before.rsplit_once("handle "))
                 .and_then(|(_, h)| h.split_whitespace().next())
                 .and_then(|h| h.parse().ok());
             let verdict = rest

@@ -45,6 +45,8 @@ pub struct RulesetFacts {
     pub tproxy_ports: BTreeSet<u16>,
     /// Destination addresses taken from `-d` matches outside the test network.
     pub extra_dsts: Vec<(IpAddr, Option<(Proto, u16)>)>,
+    /// kube-proxy service VIPs that have endpoints (`-d VIP/32 ... --dport P -j KUBE-SVC-*`).
+    pub services: Vec<(IpAddr, Proto, u16)>,
     /// uids / gids named by owner matches besides 0 and 1337.
     pub uids: BTreeSet<u32>,
     pub gids: BTreeSet<u32>,
@@ -89,8 +91,14 @@ pub fn facts(text: &str, addrs: &Addrs, max_extra: usize) -> RulesetFacts {
             f.ipsets.insert(set.to_string());
         }
         if words.contains(&"TPROXY") {
+            // A zero mask marks nothing; `ip rule add fwmark 0x0/0x0` would match every packet
+            // (and make every destination local), which no Istio set-up does.
             if let Some(m) = value_after(&words, "--tproxy-mark") {
-                f.tproxy_marks.insert(m.to_string());
+                let mask = m.split_once('/').map(|(_, k)| k).unwrap_or("0xffffffff");
+                let zero = u32::from_str_radix(mask.trim_start_matches("0x"), 16) == Ok(0);
+                if !zero {
+                    f.tproxy_marks.insert(m.to_string());
+                }
             }
             if let Some(p) = value_after(&words, "--on-port").and_then(|p| p.parse().ok()) {
                 f.tproxy_ports.insert(p);
@@ -102,6 +110,19 @@ pub fn facts(text: &str, addrs: &Addrs, max_extra: usize) -> RulesetFacts {
                 if let Some(id) = lo.filter(|id| *id != 0 && *id != 1337) {
                     set.insert(id);
                 }
+            }
+        }
+        let svc = words.iter().any(|w| w.starts_with("KUBE-SVC-"));
+        if svc && words.contains(&"-j") && f.services.len() < 2 {
+            let dst = value_after(&words, "-d").and_then(host_in);
+            let port = value_after(&words, "--dport").and_then(|p| p.parse().ok());
+            let proto = if words.contains(&"udp") {
+                Proto::Udp
+            } else {
+                Proto::Tcp
+            };
+            if let (Some(d), Some(p), false) = (dst, port, words.contains(&"sctp")) {
+                f.services.push((d, proto, p));
             }
         }
         if f.extra_dsts.len() < max_extra {
@@ -253,8 +274,9 @@ pub fn full(addrs: &Addrs, facts: &RulesetFacts) -> Vec<Probe> {
     out
 }
 
-/// A handful of probes for the big kube-proxy node rule sets: service VIPs on their ports
-/// (output as root), plus inbound to the pod address.
+/// A handful of probes for the big kube-proxy node rule sets (meshpath's debug build needs
+/// seconds per trace there): two service VIPs with endpoints and one without (output as root),
+/// the peer, and inbound to the pod address.
 pub fn small(addrs: &Addrs, facts: &RulesetFacts) -> Vec<Probe> {
     let mut out = Vec::new();
     let mut push = |dir, proto, src, dst, dport| {
@@ -270,13 +292,14 @@ pub fn small(addrs: &Addrs, facts: &RulesetFacts) -> Vec<Probe> {
             gid: 0,
         });
     };
-    for (dst, svc) in &facts.extra_dsts {
+    for (dst, proto, port) in &facts.services {
+        push(Direction::Output, *proto, addrs.pod, *dst, *port);
+    }
+    if let Some((dst, svc)) = facts.extra_dsts.first() {
         let (proto, port) = svc.unwrap_or((Proto::Tcp, 80));
         push(Direction::Output, proto, addrs.pod, *dst, port);
     }
     push(Direction::Output, Proto::Tcp, addrs.pod, addrs.peer, 80);
-    push(Direction::Output, Proto::Udp, addrs.pod, addrs.peer, 53);
     push(Direction::Inbound, Proto::Tcp, addrs.peer, addrs.pod, 80);
-    push(Direction::Inbound, Proto::Udp, addrs.peer, addrs.pod, 53);
     out
 }
