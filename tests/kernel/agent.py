@@ -6,7 +6,8 @@ Runs inside a test network namespace (`ip netns exec`):
   agent.py listen v4|v6 PORT...   transparent TCP listeners (IP_TRANSPARENT / IPV6_TRANSPARENT)
                                   on the wildcard address; prints "ready", exits on stdin EOF.
   agent.py send FILE PACE         sends the first packet of each probe listed in FILE, one per
-                                  line: "tcp|udp SRC SPORT DST DPORT UID GID". Probes are grouped
+                                  line: "tcp|udp SRC SPORT DST DPORT UID GID MARK" (MARK = SO_MARK,
+                                  0 for none, set while still root). Probes are grouped
                                   by (uid, gid); each group runs in a child that drops to those
                                   credentials, so the sockets belong to them (owner match).
                                   TCP: non-blocking connect (the SYN is the probe), closed at
@@ -44,12 +45,17 @@ def listen(fam, ports):
         s.close()
 
 
+SO_MARK = 36
+
+
 def run_group(probes, pace):
-    for proto, src, sport, dst, dport in probes:
+    for proto, src, sport, dst, dport, mark in probes:
         fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
         kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
         s = socket.socket(fam, kind)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if mark:
+            s.setsockopt(socket.SOL_SOCKET, SO_MARK, mark)
         s.bind((src, int(sport)))
         if proto == "tcp":
             # The SYN leaves during connect(); closing right away means it is never
@@ -70,19 +76,31 @@ def send(path, pace):
     with open(path) as f:
         for line in f:
             parts = line.split()
-            if len(parts) != 7:
+            if len(parts) != 8:
                 continue
-            proto, src, sport, dst, dport, uid, gid = parts
-            groups.setdefault((int(uid), int(gid)), []).append((proto, src, sport, dst, dport))
+            proto, src, sport, dst, dport, uid, gid, mark = parts
+            key = (int(uid), int(gid), int(mark) != 0)
+            groups.setdefault(key, []).append((proto, src, sport, dst, dport, int(mark)))
     children = []
-    for (uid, gid), probes in sorted(groups.items()):
+    for (uid, gid, marked), probes in sorted(groups.items()):
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
-                os.setgroups([])
-                os.setgid(gid)
-                os.setuid(uid)
+                if marked:
+                    # SO_MARK needs CAP_NET_ADMIN, which a real setuid drops. The owner match
+                    # reads the socket file's fsuid/fsgid (semantics doc §5), so stay root and
+                    # change only those.
+                    import ctypes
+
+                    libc = ctypes.CDLL(None, use_errno=True)
+                    os.setgroups([])
+                    libc.setfsgid(gid)
+                    libc.setfsuid(uid)
+                else:
+                    os.setgroups([])
+                    os.setgid(gid)
+                    os.setuid(uid)
                 run_group(probes, pace)
             except Exception as e:  # reported by the parent's missing traces
                 print(f"agent: uid {uid} gid {gid}: {e}", file=sys.stderr, flush=True)

@@ -57,6 +57,9 @@ pub fn args(rules: &Path, probe: &Probe, addrs: &Addrs, facts: &RulesetFacts) ->
                 "--gid".into(),
                 probe.gid.to_string(),
             ]);
+            if probe.mark != 0 {
+                a.extend(["--mark".into(), format!("{:#x}", probe.mark)]);
+            }
         }
         Direction::Inbound => a.extend(["--in".into(), "eth0".into()]),
     }

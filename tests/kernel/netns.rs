@@ -264,16 +264,21 @@ pub const TRACE_TABLE_NAME: &str = "meshpath_trace";
 /// `nft -a monitor trace` inside the pod netns, its lines collected by a reader thread.
 pub struct Monitor {
     child: Child,
+    /// Where nft's stderr goes (e.g. a netlink overrun message), for the error report.
+    errors: std::path::PathBuf,
     lines: Arc<Mutex<Vec<String>>>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Monitor {
     pub fn start(net: &TestNet) -> Result<Monitor, String> {
+        let errors = std::env::temp_dir().join(format!("{}.monitor.err", net.pod));
+        let err_file =
+            std::fs::File::create(&errors).map_err(|e| format!("{}: {e}", errors.display()))?;
         let mut child = Command::new("ip")
             .args(["netns", "exec", &net.pod, "nft", "-a", "monitor", "trace"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(err_file))
             .stdin(Stdio::null())
             .spawn()
             .map_err(|e| format!("nft monitor trace: {e}"))?;
@@ -290,6 +295,7 @@ impl Monitor {
         });
         Ok(Monitor {
             child,
+            errors,
             lines,
             reader: Some(reader),
         })
@@ -334,14 +340,16 @@ impl Monitor {
         ))
     }
 
-    /// Stop the monitor and return every line it printed.
-    pub fn finish(mut self) -> Vec<String> {
+    /// Stop the monitor; return every line it printed and what it said on stderr.
+    pub fn finish(mut self) -> (Vec<String>, String) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if let Some(r) = self.reader.take() {
             let _ = r.join();
         }
-        self.lines.lock().map(|v| v.clone()).unwrap_or_default()
+        let lines = self.lines.lock().map(|v| v.clone()).unwrap_or_default();
+        let errors = std::fs::read_to_string(&self.errors).unwrap_or_default();
+        (lines, errors.trim().to_string())
     }
 }
 
@@ -349,6 +357,7 @@ impl Drop for Monitor {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.errors);
     }
 }
 

@@ -47,6 +47,9 @@ pub struct RulesetFacts {
     pub extra_dsts: Vec<(IpAddr, Option<(Proto, u16)>)>,
     /// kube-proxy service VIPs that have endpoints (`-d VIP/32 ... --dport P -j KUBE-SVC-*`).
     pub services: Vec<(IpAddr, Proto, u16)>,
+    /// Non-zero values of `-m mark --mark V[/M]` matches: sockets with that SO_MARK are probed
+    /// (Envoy's original_src sockets carry 1337, ztunnel's 0x539/0xfff).
+    pub marks: BTreeSet<u32>,
     /// uids / gids named by owner matches besides 0 and 1337.
     pub uids: BTreeSet<u32>,
     pub gids: BTreeSet<u32>,
@@ -109,6 +112,16 @@ pub fn facts(text: &str, addrs: &Addrs, max_extra: usize) -> RulesetFacts {
                 let lo = v.split('-').next().and_then(|x| x.parse::<u32>().ok());
                 if let Some(id) = lo.filter(|id| *id != 0 && *id != 1337) {
                     set.insert(id);
+                }
+            }
+        }
+        if words.windows(2).any(|w| w == ["-m", "mark"]) {
+            let value = value_after(&words, "--mark")
+                .map(|m| m.split('/').next().unwrap_or(m))
+                .and_then(|v| u32::from_str_radix(v.trim_start_matches("0x"), 16).ok());
+            if let Some(v) = value.filter(|v| *v != 0) {
+                if f.marks.len() < 2 {
+                    f.marks.insert(v);
                 }
             }
         }
@@ -179,6 +192,8 @@ pub struct Probe {
     pub dport: u16,
     pub uid: u32,
     pub gid: u32,
+    /// SO_MARK of the sending socket (0: none).
+    pub mark: u32,
 }
 
 impl Probe {
@@ -188,6 +203,10 @@ impl Probe {
             IpAddr::V4(_) => format!("{a}:{p}"),
         };
         let dir = match self.dir {
+            Direction::Output if self.mark != 0 => format!(
+                "output uid {} gid {} mark {:#x}",
+                self.uid, self.gid, self.mark
+            ),
             Direction::Output => format!("output uid {} gid {}", self.uid, self.gid),
             Direction::Inbound => "inbound from peer".to_string(),
         };
@@ -202,14 +221,15 @@ impl Probe {
     /// One line of the agent's probe file.
     pub fn agent_line(&self) -> String {
         format!(
-            "{} {} {} {} {} {} {}\n",
+            "{} {} {} {} {} {} {} {}\n",
             self.proto.as_str(),
             self.src,
             self.sport,
             self.dst,
             self.dport,
             self.uid,
-            self.gid
+            self.gid,
+            self.mark
         )
     }
 }
@@ -218,7 +238,8 @@ pub const PORTS: [u16; 8] = [53, 80, 443, 15001, 15006, 15008, 15021, 15090];
 pub const FIRST_SPORT: u16 = 30000;
 /// Source ports of the monitor's start and end markers (outside the probe numbering).
 pub const SYNC_START: u16 = 39990;
-pub const SYNC_END: u16 = 39991;
+pub const SYNC_LOADED: u16 = 39991;
+pub const SYNC_END: u16 = 39992;
 
 /// The full matrix for an Istio-sized rule set.
 pub fn full(addrs: &Addrs, facts: &RulesetFacts) -> Vec<Probe> {
@@ -240,6 +261,7 @@ pub fn full(addrs: &Addrs, facts: &RulesetFacts) -> Vec<Probe> {
             dport,
             uid,
             gid,
+            mark: 0,
         });
     };
     for &(uid, gid) in &ids {
@@ -252,6 +274,43 @@ pub fn full(addrs: &Addrs, facts: &RulesetFacts) -> Vec<Probe> {
             }
         }
     }
+    // Sockets with a mark (Envoy/ztunnel), as uid/gid 1337, on the ports the rules single out.
+    let marked_ports = [53, 80, 15001, 15006, 15008];
+    for &mark in &facts.marks {
+        for dst in [addrs.pod, addrs.lo, addrs.peer] {
+            let src = if dst == addrs.lo { addrs.lo } else { addrs.pod };
+            for proto in [Proto::Tcp, Proto::Udp] {
+                for port in marked_ports {
+                    let sport = FIRST_SPORT + out.len() as u16;
+                    out.push(Probe {
+                        dir: Direction::Output,
+                        proto,
+                        src,
+                        sport,
+                        dst,
+                        dport: port,
+                        uid: 1337,
+                        gid: 1337,
+                        mark,
+                    });
+                }
+            }
+        }
+    }
+    let mut push = |dir, proto, src, dst, dport, uid, gid| {
+        let sport = FIRST_SPORT + out.len() as u16;
+        out.push(Probe {
+            dir,
+            proto,
+            src,
+            sport,
+            dst,
+            dport,
+            uid,
+            gid,
+            mark: 0,
+        });
+    };
     // Envoy's inbound passthrough connection to the app (bound to 127.0.0.6 / ::6).
     for proto in [Proto::Tcp, Proto::Udp] {
         for port in PORTS {
@@ -290,6 +349,7 @@ pub fn small(addrs: &Addrs, facts: &RulesetFacts) -> Vec<Probe> {
             dport,
             uid: 0,
             gid: 0,
+            mark: 0,
         });
     };
     for (dst, proto, port) in &facts.services {
