@@ -226,19 +226,18 @@ fn fmt_outcome(o: &meshpath_side::Outcome) -> String {
     s
 }
 
-/// Compare where the kernel shows something: dst/mark/interfaces only when it delivered or sent.
+/// Compare what the kernel shows: the disposition always; for a packet that was delivered,
+/// forwarded or sent, also the input (local) or output (out) device, the destination after NAT
+/// and the mark. meshpath must report each of those the kernel shows.
 fn outcome_agrees(kernel: &meshpath_side::Outcome, mp: &meshpath_side::Outcome) -> bool {
     if kernel.disposition != mp.disposition {
         return false;
     }
-    if kernel.disposition == "dropped" {
-        return true;
-    }
-    let same = |k: &Option<String>, m: &Option<String>| k.is_none() || m.is_none() || k == m;
-    same(&kernel.iface_in, &mp.iface_in)
-        && same(&kernel.iface_out, &mp.iface_out)
-        && (kernel.dst.is_none() || mp.dst.is_none() || kernel.dst == mp.dst)
-        && (kernel.mark.is_none() || mp.mark.is_none() || kernel.mark == mp.mark)
+    let shown = |k: &Option<String>, m: &Option<String>| k.is_none() || k == m;
+    shown(&kernel.iface_in, &mp.iface_in)
+        && shown(&kernel.iface_out, &mp.iface_out)
+        && (kernel.dst.is_none() || kernel.dst == mp.dst)
+        && (kernel.mark.is_none() || kernel.mark == mp.mark)
 }
 
 fn side_by_side(kernel: &[Step], mp: &[Step]) -> (Option<usize>, String) {
