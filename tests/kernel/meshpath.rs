@@ -63,7 +63,9 @@ pub fn args(rules: &Path, probe: &Probe, addrs: &Addrs, facts: &RulesetFacts) ->
         }
         Direction::Inbound => a.extend(["--in".into(), "eth0".into()]),
     }
+    // Both pod addresses, in the order they were added.
     a.extend(["--local".into(), addrs.pod.to_string()]);
+    a.extend(["--local".into(), addrs.secondary.to_string()]);
     for port in &facts.tproxy_ports {
         let any = if addrs.pod.is_ipv6() {
             "[::]"

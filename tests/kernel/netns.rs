@@ -142,6 +142,32 @@ impl TestNet {
                 None,
             )?;
         }
+        // A second pod address, added after the first: inbound REDIRECT picks the primary
+        // (IPv4) or the newest (IPv6) address of eth0 (semantics doc §3).
+        let second = addrs.secondary.to_string();
+        let cidr = format!("{second}/{plen}");
+        let mut add = vec!["ip", "-n", pod, "addr", "add", cidr.as_str(), "dev", "eth0"];
+        if v6 {
+            add.push("nodad");
+        }
+        run(&add, None)?;
+        run(
+            &[
+                "ip",
+                "-n",
+                peer,
+                "neigh",
+                "replace",
+                &second,
+                "lladdr",
+                POD_MAC,
+                "dev",
+                "eth0",
+                "nud",
+                "permanent",
+            ],
+            None,
+        )?;
         let fam = if v6 { "-6" } else { "-4" };
         run(
             &[

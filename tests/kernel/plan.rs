@@ -7,6 +7,8 @@ use std::net::IpAddr;
 #[derive(Debug, Clone)]
 pub struct Addrs {
     pub pod: IpAddr,
+    /// A second address on the pod's eth0, added after `pod`.
+    pub secondary: IpAddr,
     pub peer: IpAddr,
     pub lo: IpAddr,
     /// Envoy's inbound passthrough source (127.0.0.6 / ::6).
@@ -19,6 +21,7 @@ impl Addrs {
         if v6 {
             Addrs {
                 pod: p("fd00::5"),
+                secondary: p("fd00::6"),
                 peer: p("fd00::1"),
                 lo: p("::1"),
                 passthrough: p("::6"),
@@ -26,6 +29,7 @@ impl Addrs {
         } else {
             Addrs {
                 pod: p("10.244.0.5"),
+                secondary: p("10.244.0.6"),
                 peer: p("10.244.0.1"),
                 lo: p("127.0.0.1"),
                 passthrough: p("127.0.0.6"),
@@ -50,6 +54,8 @@ pub struct RulesetFacts {
     /// Non-zero values of `-m mark --mark V[/M]` matches: sockets with that SO_MARK are probed
     /// (Envoy's original_src sockets carry 1337, ztunnel's 0x539/0xfff).
     pub marks: BTreeSet<u32>,
+    /// Destination ports the rules name besides the standard probe ports (at most four).
+    pub ports: BTreeSet<u16>,
     /// uids / gids named by owner matches besides 0 and 1337.
     pub uids: BTreeSet<u32>,
     pub gids: BTreeSet<u32>,
@@ -122,6 +128,18 @@ pub fn facts(text: &str, addrs: &Addrs, max_extra: usize) -> RulesetFacts {
             if let Some(v) = value.filter(|v| *v != 0) {
                 if f.marks.len() < 2 {
                     f.marks.insert(v);
+                }
+            }
+        }
+        for flag in ["--dport", "--dports"] {
+            if let Some(list) = value_after(&words, flag) {
+                for item in list.split(',') {
+                    let first = item.split(':').next().and_then(|p| p.parse::<u16>().ok());
+                    if let Some(p) = first.filter(|p| !PORTS.contains(p)) {
+                        if f.ports.len() < 4 {
+                            f.ports.insert(p);
+                        }
+                    }
                 }
             }
         }
@@ -325,9 +343,21 @@ pub fn full(addrs: &Addrs, facts: &RulesetFacts) -> Vec<Probe> {
             );
         }
     }
-    for proto in [Proto::Tcp, Proto::Udp] {
-        for port in PORTS {
-            push(Direction::Inbound, proto, addrs.peer, addrs.pod, port, 0, 0);
+    let all_ports: Vec<u16> = PORTS.iter().chain(&facts.ports).copied().collect();
+    for dst in [addrs.pod, addrs.secondary] {
+        for proto in [Proto::Tcp, Proto::Udp] {
+            for &port in &all_ports {
+                push(Direction::Inbound, proto, addrs.peer, dst, port, 0, 0);
+            }
+        }
+    }
+    // The ports the rules name, from an application socket.
+    for &dst in &dsts {
+        let src = if dst == addrs.lo { addrs.lo } else { addrs.pod };
+        for proto in [Proto::Tcp, Proto::Udp] {
+            for &port in &facts.ports {
+                push(Direction::Output, proto, src, dst, port, 0, 0);
+            }
         }
     }
     out
