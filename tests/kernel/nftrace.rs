@@ -347,3 +347,97 @@ pub fn resolve(
 pub fn dropped(steps: &[Step]) -> bool {
     steps.iter().any(|s| s.verdict == "drop")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real `nft -a monitor trace` lines (packet headers shortened): an app's SYN to its own
+    /// pod address, redirected by nat OUTPUT, re-entering on lo with a new trace id; a later
+    /// retransmission of the same SYN; a packet of no probe.
+    const SAMPLE: &str = r#"trace id 82736cfe inet meshpath_trace probe_out packet: oif "lo" ip saddr 10.244.0.5 ip daddr 10.244.0.5 ip protocol tcp tcp sport 30002 tcp dport 80 tcp flags == syn
+trace id 82736cfe inet meshpath_trace probe_out rule tcp sport 30000-39999 tcp flags syn / syn,ack meta nftrace set 1 # handle 2 (verdict continue)
+trace id 82736cfe inet meshpath_trace probe_out policy accept 
+trace id 82736cfe ip raw OUTPUT packet: oif "lo" ip saddr 10.244.0.5 ip daddr 10.244.0.5 tcp sport 30002 tcp dport 80 tcp flags == syn
+trace id 82736cfe ip raw OUTPUT unknown rule handle 6 (verdict jump ISTIO_OUTPUT_DNS)
+trace id 82736cfe ip raw OUTPUT policy accept 
+trace id 82736cfe ip mangle OUTPUT packet: oif "lo" ip saddr 10.244.0.5 ip daddr 10.244.0.5 tcp sport 30002 tcp dport 80 tcp flags == syn
+trace id 82736cfe ip mangle OUTPUT unknown rule handle 14 (verdict continue) meta mark 0x0000053a
+trace id 82736cfe ip mangle OUTPUT policy accept meta mark 0x0000053a
+trace id 82736cfe ip nat OUTPUT packet: oif "lo" ip saddr 10.244.0.5 ip daddr 10.244.0.5 tcp sport 30002 tcp dport 80 tcp flags == syn
+trace id 82736cfe ip nat OUTPUT unknown rule handle 12 (verdict jump ISTIO_OUTPUT) meta mark 0x0000053a
+trace id 82736cfe ip nat ISTIO_OUTPUT unknown rule handle 23 (verdict jump ISTIO_IN_REDIRECT) meta mark 0x0000053a
+trace id 82736cfe ip nat ISTIO_IN_REDIRECT unknown rule handle 20 (verdict accept) meta mark 0x0000053a
+trace id 82736cfe inet meshpath_trace end_post packet: oif "lo" ip saddr 10.244.0.5 ip daddr 127.0.0.1 tcp sport 30002 tcp dport 15006 tcp flags == syn
+trace id 82736cfe inet meshpath_trace end_post rule ct state new counter packets 3 bytes 180 # handle 9 (verdict continue) meta mark 0x0000053a
+trace id 82736cfe inet meshpath_trace end_post policy accept meta mark 0x0000053a
+trace id 11111111 inet meshpath_trace probe_out packet: oif "eth0" ip saddr 10.244.0.5 ip daddr 10.244.0.1 udp sport 39990 udp dport 9
+trace id 11111111 ip raw OUTPUT policy accept 
+trace id 7092e08a inet meshpath_trace probe_pre packet: iif "lo" @ll,0,112 0x800 ip saddr 10.244.0.5 ip daddr 127.0.0.1 tcp sport 30002 tcp dport 15006 tcp flags == syn
+trace id 7092e08a inet meshpath_trace probe_pre policy accept meta mark 0x0000053a
+trace id 7092e08a ip mangle PREROUTING packet: iif "lo" @ll,0,112 0x800 ip saddr 10.244.0.5 ip daddr 127.0.0.1 tcp sport 30002 tcp dport 15006 tcp flags == syn
+trace id 7092e08a ip mangle PREROUTING rule meta l4proto tcp counter packets 0 bytes 0 jump ISTIO_INBOUND # handle 10 (verdict jump ISTIO_INBOUND) meta mark 0x0000053a
+trace id 7092e08a ip mangle PREROUTING policy accept meta mark 0x0000053a
+trace id 7092e08a ip mangle INPUT packet: iif "lo" @ll,0,112 0x800 ip saddr 10.244.0.5 ip daddr 127.0.0.1 tcp sport 30002 tcp dport 15006 tcp flags == syn
+trace id 7092e08a ip mangle INPUT policy accept meta mark 0x0000053a
+trace id 7092e08a inet meshpath_trace end_in packet: iif "lo" @ll,0,112 0x800 ip saddr 10.244.0.5 ip daddr 127.0.0.1 tcp sport 30002 tcp dport 15006 tcp flags == syn
+trace id 7092e08a inet meshpath_trace end_in policy accept meta mark 0x0000053a
+trace id 82736cfe inet meshpath_trace probe_out packet: oif "lo" ip saddr 10.244.0.5 ip daddr 10.244.0.5 ip protocol tcp tcp sport 30002 tcp dport 80 tcp flags == syn
+trace id 82736cfe ip raw OUTPUT policy drop 
+"#;
+
+    const LISTING: &str = "table ip nat {
+\tchain ISTIO_OUTPUT { # handle 5
+\t\tip saddr 127.0.0.6 oifname \"lo\" counter packets 0 bytes 0 return # handle 21
+\t\toifname \"lo\" ip daddr != 127.0.0.1 skuid 1337 counter packets 0 bytes 0 jump ISTIO_IN_REDIRECT # handle 23
+\t}
+}
+";
+
+    #[test]
+    fn reads_monitor_lines_into_steps() {
+        let lines: Vec<String> = SAMPLE.lines().map(str::to_string).collect();
+        let origin = BTreeMap::from([(30002u16, "OUTPUT")]);
+        let traces = split(&lines, "meshpath_trace", &origin);
+        assert_eq!(traces.keys().copied().collect::<Vec<_>>(), vec![30002]);
+        let t = &traces[&30002];
+        let mut lookup = |_: &str, _: &str, chain: &str| {
+            if chain == "ISTIO_OUTPUT" {
+                positions(LISTING)
+            } else {
+                BTreeMap::from([(6, 1), (12, 1), (14, 3), (20, 1), (10, 2)])
+            }
+        };
+        let steps = resolve(&t.steps, &mut lookup);
+        let shown: Vec<String> = steps
+            .iter()
+            .map(|s| {
+                s.to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                "OUTPUT raw OUTPUT rule 1 jump ISTIO_OUTPUT_DNS",
+                "OUTPUT raw OUTPUT policy accept",
+                "OUTPUT mangle OUTPUT rule 3 continue",
+                "OUTPUT mangle OUTPUT policy accept",
+                "OUTPUT nat OUTPUT rule 1 jump ISTIO_OUTPUT",
+                "OUTPUT nat ISTIO_OUTPUT rule 2 jump ISTIO_IN_REDIRECT",
+                "OUTPUT nat ISTIO_IN_REDIRECT rule 1 accept",
+                "PREROUTING mangle PREROUTING rule 2 jump ISTIO_INBOUND",
+                "PREROUTING mangle PREROUTING policy accept",
+                "INPUT mangle INPUT policy accept",
+            ]
+        );
+        // The retransmission's `policy drop` is not part of the probe.
+        assert!(!dropped(&steps));
+        assert_eq!(t.end.disposition.as_deref(), Some("local"));
+        assert_eq!(t.end.iif.as_deref(), Some("lo"));
+        assert_eq!(t.end.dst.as_deref(), Some("127.0.0.1:15006"));
+        assert_eq!(t.end.mark, 0x53a);
+    }
+}
