@@ -19,9 +19,8 @@ pub fn root() -> Option<PathBuf> {
 
 /// A sub-folder of the corpus (e.g. `iptables`), or `Err(reason)` for the SKIP line.
 pub fn dir(sub: &str) -> Result<PathBuf, String> {
-    let root = root().ok_or_else(|| {
-        "no corpus found (set MESHPATH_CORPUS or place it at ../shared/corpus)".to_string()
-    })?;
+    let root = root()
+        .ok_or_else(|| "no corpus found (set MESHPATH_CORPUS or place it at ../shared/corpus)".to_string())?;
     let dir = root.join(sub);
     if dir.is_dir() {
         Ok(dir)

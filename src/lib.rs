@@ -8,6 +8,7 @@
 //! * [`corpus`]: locating the shared conformance corpus for tests and benchmarks.
 
 pub mod corpus;
+pub mod engine;
 pub mod envoy;
 pub mod netfilter;
 pub mod netns;

@@ -8,6 +8,9 @@ mod cli;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // Unwrapped lines keep `file:line:col: message` on one line, for editors and grep.
+    let _ =
+        miette::set_hook(Box::new(|_| Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())));
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,

@@ -17,11 +17,7 @@ fn parse_all(suffix: &str, sub: &str) -> Option<usize> {
         let text = std::fs::read_to_string(f).expect("corpus file is readable");
         let name = f.file_name().unwrap().to_string_lossy().to_string();
         match parse(&name, &text, ParseOptions::default()) {
-            Ok(p) => assert!(
-                p.unknown.is_empty(),
-                "{name}: unknown parts {:?}",
-                p.unknown
-            ),
+            Ok(p) => assert!(p.unknown.is_empty(), "{name}: unknown parts {:?}", p.unknown),
             Err(e) => failures.push(e.to_string()),
         }
     }
@@ -47,14 +43,8 @@ fn every_iptables_save_file_parses() {
 /// resolved offline and must say so.
 #[test]
 fn every_restore_input_parses_or_fails_like_the_kernel() {
-    let (files, manifest) = match (
-        corpus::files("iptables/inputs", ".restore"),
-        corpus::dir("iptables"),
-    ) {
-        (Ok(f), Ok(d)) => (
-            f,
-            std::fs::read_to_string(d.join("MANIFEST.tsv")).unwrap_or_default(),
-        ),
+    let (files, manifest) = match (corpus::files("iptables/inputs", ".restore"), corpus::dir("iptables")) {
+        (Ok(f), Ok(d)) => (f, std::fs::read_to_string(d.join("MANIFEST.tsv")).unwrap_or_default()),
         (Err(reason), _) | (_, Err(reason)) => {
             println!("SKIP netfilter corpus (restore inputs): {reason}");
             return;
@@ -72,15 +62,12 @@ fn every_restore_input_parses_or_fails_like_the_kernel() {
         let saved = name.replace(".restore", ".iptables-save");
         let kernel_refused = refused.contains(&saved.as_str());
         let names_ids = text.contains("-owner ftp") || text.contains("-owner java");
-        match (
-            parse(&name, &text, ParseOptions::default()),
-            kernel_refused || names_ids,
-        ) {
+        match (parse(&name, &text, ParseOptions::default()), kernel_refused || names_ids) {
             (Ok(_), false) => {}
             (Err(e), true) if !names_ids || e.message.contains("not numeric") => {}
-            (Ok(_), true) => problems.push(format!(
-                "{name}: accepted, but the kernel refused it or it names ids"
-            )),
+            (Ok(_), true) => {
+                problems.push(format!("{name}: accepted, but the kernel refused it or it names ids"))
+            }
             (Err(e), _) => problems.push(e.to_string()),
         }
     }

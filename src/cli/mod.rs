@@ -5,8 +5,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod envoy;
 mod netfilter;
 pub mod output;
+mod routecheck;
+mod trace;
 
 /// Where does this packet really go inside a pod with an Istio sidecar, and why?
 #[derive(Debug, Parser)]
@@ -21,11 +24,21 @@ pub enum Command {
     /// Read iptables-save rule sets and walk packets through the kernel's netfilter path.
     #[command(subcommand)]
     Netfilter(netfilter::NetfilterCommand),
+    /// Read Envoy /config_dump files: summarise them, or evaluate a connection as Envoy would.
+    #[command(subcommand)]
+    Envoy(envoy::EnvoyCommand),
+    /// Walk a connection through a pod's kernel and Envoy, across pods, and say how it ends.
+    Trace(Box<trace::TraceArgs>),
+    /// Check a route table against Envoy router_check_tool test files (a drop-in for it).
+    RouteCheck(routecheck::RouteCheckArgs),
 }
 
 /// Runs one command; `Err` is a diagnostic for standard error (exit code 2).
 pub fn run(cli: Cli) -> miette::Result<ExitCode> {
     match cli.command {
         Command::Netfilter(cmd) => netfilter::run(cmd),
+        Command::RouteCheck(args) => routecheck::run(args),
+        Command::Trace(args) => trace::run(*args),
+        Command::Envoy(cmd) => envoy::run(cmd),
     }
 }

@@ -14,7 +14,8 @@ use meshpath::netfilter::eval::{self, Entry, Probe, Program};
 use meshpath::netfilter::model::{Family, Protocol};
 use meshpath::netfilter::parse::{parse, ParseOptions, Parsed};
 use meshpath::netns::{
-    parse_ip_route, parse_ip_rule, parse_listen, table, IpRule, Netns, Route, RouteKind, Socket, L4,
+    parse_ip_route, parse_ip_rule, parse_listen, parse_sockets, table, IpRule, Netns, Route, RouteKind,
+    Socket, L4,
 };
 use meshpath::render::netfilter as render;
 
@@ -96,6 +97,9 @@ pub struct TraceArgs {
     /// A listening socket, tcp:IP:PORT[:transparent]; replaces the assumed TPROXY listeners.
     #[arg(long, value_name = "SOCKET")]
     listen: Vec<String>,
+    /// Listening sockets from `ss -ltnup` or `netstat -lntup` output; like --listen.
+    #[arg(long, value_name = "FILE")]
+    sockets: Option<PathBuf>,
     /// Treat the namespace as a router (net.ipv4.ip_forward=1); off in a pod.
     #[arg(long)]
     forwarding: bool,
@@ -118,15 +122,9 @@ pub fn run(cmd: NetfilterCommand) -> Result<ExitCode> {
     match cmd {
         NetfilterCommand::Check { files, lenient } => {
             for f in files {
-                let (_, parsed) = read_rules(
-                    &f,
-                    ParseOptions {
-                        lenient,
-                        family: None,
-                    },
-                )?;
-                Program::new(parsed.ruleset.clone()).map_err(|e| miette!("{e}"))?;
-                print!("{}", render::check_text(&parsed));
+                let (_, parsed) = read_rules(&f, ParseOptions { lenient, family: None })?;
+                let program = Program::new(parsed.ruleset).map_err(|e| miette!("{e}"))?;
+                print!("{}", render::check_text(&program.ruleset, &parsed.notes, &parsed.unknown));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -145,17 +143,9 @@ pub fn read_rules(path: &Path, opts: ParseOptions) -> Result<(String, Parsed)> {
 }
 
 fn trace(a: TraceArgs) -> Result<ExitCode> {
-    let family = if a.dst.is_ipv6() {
-        Family::V6
-    } else {
-        Family::V4
-    };
+    let family = if a.dst.is_ipv6() { Family::V6 } else { Family::V4 };
     if a.src.is_ipv6() != a.dst.is_ipv6() {
-        return Err(miette!(
-            "--src {} and --dst {} are of different address families",
-            a.src,
-            a.dst
-        ));
+        return Err(miette!("--src {} and --dst {} are of different address families", a.src, a.dst));
     }
     let proto = match a.proto {
         ProtoArg::Tcp => Protocol::Tcp,
@@ -165,29 +155,17 @@ fn trace(a: TraceArgs) -> Result<ExitCode> {
     };
     let dport = match (a.dport, proto) {
         (Some(p), _) => p,
-        (None, Protocol::Tcp | Protocol::Udp) => {
-            return Err(miette!("--dport is required for tcp and udp"))
-        }
+        (None, Protocol::Tcp | Protocol::Udp) => return Err(miette!("--dport is required for tcp and udp")),
         (None, _) => 0,
     };
-    let (text, parsed) = read_rules(
-        &a.rules,
-        ParseOptions {
-            lenient: a.lenient,
-            family: Some(family),
-        },
-    )?;
+    let (text, parsed) = read_rules(&a.rules, ParseOptions { lenient: a.lenient, family: Some(family) })?;
     let program = Program::new(parsed.ruleset).map_err(|e| miette!("{e}"))?;
     let ns = build_netns(&a, family, &program)?;
     let entry = match a.hook {
         HookArg::Output => Entry::Output,
         HookArg::Prerouting => Entry::Prerouting,
     };
-    let sport = if matches!(proto, Protocol::Tcp | Protocol::Udp) {
-        a.sport
-    } else {
-        0
-    };
+    let sport = if matches!(proto, Protocol::Tcp | Protocol::Udp) { a.sport } else { 0 };
     let mut probe = Probe::new(entry, proto, a.src, sport, a.dst, dport);
     probe.uid = a.uid;
     probe.gid = a.gid;
@@ -196,10 +174,7 @@ fn trace(a: TraceArgs) -> Result<ExitCode> {
     let trace = eval::trace(&program, &ns, &probe).map_err(|e| miette!("{e}"))?;
     match a.format {
         Format::Json => print!("{}", render::trace_json(&trace)),
-        Format::Text => print!(
-            "{}",
-            render::trace_text(&trace, &probe, &program.ruleset, &text)
-        ),
+        Format::Text => print!("{}", render::trace_text(&trace, &probe, &program.ruleset, &text)),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -210,10 +185,9 @@ fn build_netns(a: &TraceArgs, family: Family, program: &Program) -> Result<Netns
     for l in &a.local {
         let net: IpNet = match l.parse::<IpNet>() {
             Ok(n) => n,
-            Err(_) => l
-                .parse::<IpAddr>()
-                .map(IpNet::from)
-                .map_err(|_| miette!("--local {l}: not an IP address"))?,
+            Err(_) => {
+                l.parse::<IpAddr>().map(IpNet::from).map_err(|_| miette!("--local {l}: not an IP address"))?
+            }
         };
         addrs.push(net);
     }
@@ -231,17 +205,12 @@ fn build_netns(a: &TraceArgs, family: Family, program: &Program) -> Result<Netns
     let mut ns = Netns::pod(&addrs);
     ns.forwarding = a.forwarding;
     if a.in_iface != "eth0" && a.in_iface != "lo" && ns.interface(&a.in_iface).is_none() {
-        ns.interfaces.push(meshpath::netns::Interface {
-            name: a.in_iface.clone(),
-            addrs: Vec::new(),
-        });
+        ns.interfaces.push(meshpath::netns::Interface { name: a.in_iface.clone(), addrs: Vec::new() });
     }
     let v6 = family == Family::V6;
     // Istio's TPROXY set-up (tools/common/tproxy): fwmark rule to table 133, local default route.
-    let assume_tproxy_routing = a.ip_rule.is_empty()
-        && a.ip_route.is_empty()
-        && a.ip_rules.is_none()
-        && a.ip_routes.is_none();
+    let assume_tproxy_routing =
+        a.ip_rule.is_empty() && a.ip_route.is_empty() && a.ip_rules.is_none() && a.ip_routes.is_none();
     if assume_tproxy_routing {
         for m in &program.tproxy_marks {
             ns.rules.push(IpRule {
@@ -256,9 +225,7 @@ fn build_netns(a: &TraceArgs, family: Family, program: &Program) -> Result<Netns
             });
         }
         if !program.tproxy_marks.is_empty() {
-            let dst: IpNet = if v6 { "::/0" } else { "0.0.0.0/0" }
-                .parse()
-                .into_diagnostic()?;
+            let dst: IpNet = if v6 { "::/0" } else { "0.0.0.0/0" }.parse().into_diagnostic()?;
             ns.routes.push(Route {
                 table: table::ISTIO_TPROXY,
                 kind: RouteKind::Local,
@@ -275,9 +242,7 @@ fn build_netns(a: &TraceArgs, family: Family, program: &Program) -> Result<Netns
         }
     }
     for r in &a.ip_route {
-        if let Some(route) =
-            parse_ip_route(r, v6).map_err(|e| miette!("--ip-route \"{r}\": {e}"))?
-        {
+        if let Some(route) = parse_ip_route(r, v6).map_err(|e| miette!("--ip-route \"{r}\": {e}"))? {
             ns.routes.push(route);
         }
     }
@@ -285,11 +250,9 @@ fn build_netns(a: &TraceArgs, family: Family, program: &Program) -> Result<Netns
         ns.rules = read_lines(f, |l| parse_ip_rule(l, v6).map_err(|e| e.to_string()))?;
     }
     if let Some(f) = &a.ip_routes {
-        ns.routes = read_lines(f, |l| {
-            parse_ip_route(l, l.contains(':') || v6).map_err(|e| e.to_string())
-        })?;
+        ns.routes = read_lines(f, |l| parse_ip_route(l, l.contains(':') || v6).map_err(|e| e.to_string()))?;
     }
-    if a.listen.is_empty() {
+    if a.listen.is_empty() && a.sockets.is_none() {
         for &(on_ip, port) in &program.tproxy_ports {
             let addr = match on_ip {
                 Some(ip) => ip,
@@ -308,17 +271,21 @@ fn build_netns(a: &TraceArgs, family: Family, program: &Program) -> Result<Netns
             }
         }
     }
+    if let Some(f) = &a.sockets {
+        let text = std::fs::read_to_string(f)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot read {}", f.display()))?;
+        let found =
+            parse_sockets(&text).map_err(|e| miette!("{}:{}:1: {}", f.display(), e.line, e.message))?;
+        ns.sockets.extend(found);
+    }
     for l in &a.listen {
-        ns.sockets
-            .push(parse_listen(l).map_err(|e| miette!("--listen {l}: {e}"))?);
+        ns.sockets.push(parse_listen(l).map_err(|e| miette!("--listen {l}: {e}"))?);
     }
     Ok(ns)
 }
 
-fn read_lines<T>(
-    path: &Path,
-    f: impl Fn(&str) -> std::result::Result<Option<T>, String>,
-) -> Result<Vec<T>> {
+fn read_lines<T>(path: &Path, f: impl Fn(&str) -> std::result::Result<Option<T>, String>) -> Result<Vec<T>> {
     let text = std::fs::read_to_string(path)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot read {}", path.display()))?;

@@ -2,6 +2,7 @@
 //! through the kernel's hooks exactly as Linux does (see `docs/netfilter.md`).
 
 pub mod eval;
+mod fasthash;
 pub mod model;
 pub mod parse;
 

@@ -81,11 +81,7 @@ impl Ruleset {
     }
 
     pub fn rule_count(&self) -> usize {
-        self.tables
-            .iter()
-            .flat_map(|t| &t.chains)
-            .map(|c| c.rules.len())
-            .sum()
+        self.tables.iter().flat_map(|t| &t.chains).map(|c| c.rules.len()).sum()
     }
 }
 
@@ -142,10 +138,7 @@ pub struct Neg<T> {
 
 impl<T> Neg<T> {
     pub fn plain(value: T) -> Self {
-        Neg {
-            negated: false,
-            value,
-        }
+        Neg { negated: false, value }
     }
 
     /// Applies the negation to a test result.
@@ -406,8 +399,8 @@ pub enum Target {
     Accept,
     Drop,
     Return,
-    Jump(String),
-    Goto(String),
+    Jump(std::sync::Arc<str>),
+    Goto(std::sync::Arc<str>),
     Reject {
         with: Option<String>,
     },

@@ -4,15 +4,15 @@
 
 mod route;
 mod socket;
+mod sockets_text;
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-pub use route::{
-    parse_ip_route, parse_ip_rule, IpRule, Route, RouteKind, RouteLookup, RouteSyntaxError,
-};
+pub use route::{parse_ip_route, parse_ip_rule, IpRule, Route, RouteKind, RouteLookup, RouteSyntaxError};
 pub use socket::{parse_listen, Socket, L4};
+pub use sockets_text::{parse_sockets, SocketsError};
 
 /// One interface and its addresses, in the order they were added.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,26 +60,15 @@ impl Netns {
     pub fn pod(addrs: &[IpNet]) -> Netns {
         let lo = Interface {
             name: "lo".into(),
-            addrs: vec![
-                "127.0.0.1/8".parse().expect("literal"),
-                "::1/128".parse().expect("literal"),
-            ],
+            addrs: vec!["127.0.0.1/8".parse().expect("literal"), "::1/128".parse().expect("literal")],
         };
-        let eth0 = Interface {
-            name: "eth0".into(),
-            addrs: addrs.to_vec(),
-        };
-        let mut ns = Netns {
-            interfaces: vec![lo, eth0],
-            ..Netns::default()
-        };
+        let eth0 = Interface { name: "eth0".into(), addrs: addrs.to_vec() };
+        let mut ns = Netns { interfaces: vec![lo, eth0], ..Netns::default() };
         ns.rules = IpRule::defaults();
         ns.add_kernel_routes();
         for fam_default in ["0.0.0.0/0", "::/0"] {
             let dst: IpNet = fam_default.parse().expect("literal");
-            let has_family = addrs
-                .iter()
-                .any(|a| a.addr().is_ipv4() == dst.addr().is_ipv4());
+            let has_family = addrs.iter().any(|a| a.addr().is_ipv4() == dst.addr().is_ipv4());
             if has_family {
                 ns.routes.push(Route {
                     table: table::MAIN,
@@ -152,18 +141,12 @@ impl Netns {
             IpAddr::V4(_) => iface.addrs.iter().map(|a| a.addr()).find(IpAddr::is_ipv4),
             IpAddr::V6(d) => {
                 let link_local = (d.segments()[0] & 0xffc0) == 0xfe80;
-                iface
-                    .addrs
-                    .iter()
-                    .rev()
-                    .map(|a| a.addr())
-                    .find(|a| match a {
-                        IpAddr::V6(v6) => {
-                            ((v6.segments()[0] & 0xffc0) == 0xfe80) == link_local
-                                && v6.to_ipv4_mapped().is_none()
-                        }
-                        IpAddr::V4(_) => false,
-                    })
+                iface.addrs.iter().rev().map(|a| a.addr()).find(|a| match a {
+                    IpAddr::V6(v6) => {
+                        ((v6.segments()[0] & 0xffc0) == 0xfe80) == link_local && v6.to_ipv4_mapped().is_none()
+                    }
+                    IpAddr::V4(_) => false,
+                })
             }
         }
     }
@@ -173,22 +156,12 @@ impl Netns {
         if self.is_local(dst) {
             return Some(dst);
         }
-        self.interface(dev)?
-            .addrs
-            .iter()
-            .map(|a| a.addr())
-            .find(|a| a.is_ipv4() == dst.is_ipv4())
+        self.interface(dev)?.addrs.iter().map(|a| a.addr()).find(|a| a.is_ipv4() == dst.is_ipv4())
     }
 
     /// Looks up a route as `fib_lookup` does: `ip rule`s by preference, each naming a table,
     /// longest prefix within the table.
-    pub fn route(
-        &self,
-        dst: IpAddr,
-        src: Option<IpAddr>,
-        mark: u32,
-        iif: Option<&str>,
-    ) -> RouteLookup {
+    pub fn route(&self, dst: IpAddr, src: Option<IpAddr>, mark: u32, iif: Option<&str>) -> RouteLookup {
         route::lookup(self, dst, src, mark, iif)
     }
 
@@ -204,10 +177,7 @@ mod tests {
     use super::*;
 
     fn pod() -> Netns {
-        Netns::pod(&[
-            "10.244.0.5/24".parse().unwrap(),
-            "10.244.0.6/24".parse().unwrap(),
-        ])
+        Netns::pod(&["10.244.0.5/24".parse().unwrap(), "10.244.0.6/24".parse().unwrap()])
     }
 
     #[test]
@@ -217,10 +187,7 @@ mod tests {
             assert!(ns.is_local(a.parse().unwrap()), "{a}");
         }
         assert!(!ns.is_local("10.244.0.7".parse().unwrap()));
-        assert!(
-            !ns.is_local("::6".parse().unwrap()),
-            "::6 is not local until added to lo"
-        );
+        assert!(!ns.is_local("::6".parse().unwrap()), "::6 is not local until added to lo");
     }
 
     #[test]
@@ -231,10 +198,7 @@ mod tests {
             Some("10.244.0.5".parse().unwrap())
         );
         let v6 = Netns::pod(&["fd00::5/64".parse().unwrap(), "fd00::6/64".parse().unwrap()]);
-        assert_eq!(
-            v6.redirect_address("eth0", "fd00::5".parse().unwrap()),
-            Some("fd00::6".parse().unwrap())
-        );
+        assert_eq!(v6.redirect_address("eth0", "fd00::5".parse().unwrap()), Some("fd00::6".parse().unwrap()));
     }
 
     #[test]

@@ -44,23 +44,19 @@ pub struct IpRule {
 impl IpRule {
     /// `0: lookup local`, `32766: lookup main`, `32767: lookup default`.
     pub fn defaults() -> Vec<IpRule> {
-        [
-            (0, table::LOCAL),
-            (32766, table::MAIN),
-            (32767, table::DEFAULT),
-        ]
-        .into_iter()
-        .map(|(pref, t)| IpRule {
-            pref,
-            fwmark: None,
-            from: None,
-            to: None,
-            iif: None,
-            not: false,
-            table: t,
-            v6: None,
-        })
-        .collect()
+        [(0, table::LOCAL), (32766, table::MAIN), (32767, table::DEFAULT)]
+            .into_iter()
+            .map(|(pref, t)| IpRule {
+                pref,
+                fwmark: None,
+                from: None,
+                to: None,
+                iif: None,
+                not: false,
+                table: t,
+                v6: None,
+            })
+            .collect()
     }
 
     fn selects(&self, dst: IpAddr, src: Option<IpAddr>, mark: u32, iif: Option<&str>) -> bool {
@@ -69,9 +65,7 @@ impl IpRule {
         }
         let m = self.fwmark.is_none_or(|f| mark & f.mask == f.value)
             && self.to.is_none_or(|t| t.contains(&dst))
-            && self
-                .from
-                .is_none_or(|f| src.is_some_and(|s| f.contains(&s)) || f.prefix_len() == 0)
+            && self.from.is_none_or(|f| src.is_some_and(|s| f.contains(&s)) || f.prefix_len() == 0)
             && self.iif.as_deref().is_none_or(|i| iif == Some(i));
         m != self.not
     }
@@ -97,31 +91,21 @@ pub(super) fn lookup(
     mark: u32,
     iif: Option<&str>,
 ) -> RouteLookup {
-    let mut rules: Vec<&IpRule> = ns
-        .rules
-        .iter()
-        .filter(|r| r.selects(dst, src, mark, iif))
-        .collect();
+    let mut rules: Vec<&IpRule> = ns.rules.iter().filter(|r| r.selects(dst, src, mark, iif)).collect();
     rules.sort_by_key(|r| r.pref);
     for rule in rules {
         let best = ns
             .routes
             .iter()
             .filter(|r| {
-                r.table == rule.table
-                    && r.dst.addr().is_ipv4() == dst.is_ipv4()
-                    && r.dst.contains(&dst)
+                r.table == rule.table && r.dst.addr().is_ipv4() == dst.is_ipv4() && r.dst.contains(&dst)
             })
             .max_by_key(|r| r.dst.prefix_len());
         let Some(route) = best else { continue };
         if route.kind == RouteKind::Throw {
             continue;
         }
-        let dev = if route.kind == RouteKind::Local {
-            "lo".to_string()
-        } else {
-            route.dev.clone()
-        };
+        let dev = if route.kind == RouteKind::Local { "lo".to_string() } else { route.dev.clone() };
         return RouteLookup {
             kind: Some(route.kind),
             dev,
@@ -131,14 +115,7 @@ pub(super) fn lookup(
             src: route.src,
         };
     }
-    RouteLookup {
-        kind: None,
-        dev: String::new(),
-        table: 0,
-        rule_pref: 0,
-        dst: None,
-        src: None,
-    }
+    RouteLookup { kind: None, dev: String::new(), table: 0, rule_pref: 0, dst: None, src: None }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -148,9 +125,7 @@ pub struct RouteSyntaxError {
 }
 
 fn syntax(msg: impl Into<String>) -> RouteSyntaxError {
-    RouteSyntaxError {
-        message: msg.into(),
-    }
+    RouteSyntaxError { message: msg.into() }
 }
 
 fn table_number(s: &str) -> Result<u32, RouteSyntaxError> {
@@ -158,24 +133,18 @@ fn table_number(s: &str) -> Result<u32, RouteSyntaxError> {
         "local" => table::LOCAL,
         "main" => table::MAIN,
         "default" => table::DEFAULT,
-        n => n
-            .parse()
-            .map_err(|_| syntax(format!("unknown routing table `{n}`")))?,
+        n => n.parse().map_err(|_| syntax(format!("unknown routing table `{n}`")))?,
     })
 }
 
 fn prefix(s: &str, v6_hint: bool) -> Result<IpNet, RouteSyntaxError> {
     if s == "default" || s == "all" {
-        return Ok(if v6_hint { "::/0" } else { "0.0.0.0/0" }
-            .parse()
-            .expect("literal"));
+        return Ok(if v6_hint { "::/0" } else { "0.0.0.0/0" }.parse().expect("literal"));
     }
     if let Ok(n) = s.parse::<IpNet>() {
         return Ok(n.trunc());
     }
-    s.parse::<IpAddr>()
-        .map(IpNet::from)
-        .map_err(|_| syntax(format!("`{s}` is not an address or prefix")))
+    s.parse::<IpAddr>().map(IpNet::from).map_err(|_| syntax(format!("`{s}` is not an address or prefix")))
 }
 
 /// One line of `ip route show table all` (or an `ip route add` argument list).
@@ -183,12 +152,7 @@ fn prefix(s: &str, v6_hint: bool) -> Result<IpNet, RouteSyntaxError> {
 pub fn parse_ip_route(line: &str, v6: bool) -> Result<Option<Route>, RouteSyntaxError> {
     let mut words: Vec<&str> = line.split_whitespace().collect();
     if words.first() == Some(&"ip") {
-        words.drain(
-            ..words
-                .iter()
-                .position(|w| *w == "add" || *w == "replace")
-                .map_or(0, |p| p + 1),
-        );
+        words.drain(..words.iter().position(|w| *w == "add" || *w == "replace").map_or(0, |p| p + 1));
     }
     if words.is_empty() {
         return Ok(None);
@@ -209,36 +173,23 @@ pub fn parse_ip_route(line: &str, v6: bool) -> Result<Option<Route>, RouteSyntax
     } else if matches!(words[0], "broadcast" | "multicast" | "anycast" | "nat") {
         return Ok(None); // not used for unicast forwarding decisions here
     }
-    let dst_word = words
-        .get(i)
-        .ok_or_else(|| syntax("route without a destination"))?;
+    let dst_word = words.get(i).ok_or_else(|| syntax("route without a destination"))?;
     let v6 = v6 || dst_word.contains(':');
     let dst = prefix(dst_word, v6)?;
-    let mut r = Route {
-        table: table::MAIN,
-        kind,
-        dst,
-        dev: String::new(),
-        via: None,
-        src: None,
-    };
+    let mut r = Route { table: table::MAIN, kind, dst, dev: String::new(), via: None, src: None };
     if kind == RouteKind::Local {
         r.table = table::LOCAL;
     }
     let mut it = words[i + 1..].iter();
     while let Some(w) = it.next() {
-        let mut val = || {
-            it.next()
-                .copied()
-                .ok_or_else(|| syntax(format!("`{w}` needs a value")))
-        };
+        let mut val = || it.next().copied().ok_or_else(|| syntax(format!("`{w}` needs a value")));
         match *w {
             "dev" | "oif" => r.dev = val()?.to_string(),
             "via" => r.via = Some(val()?.parse().map_err(|_| syntax("bad `via` address"))?),
             "src" => r.src = Some(val()?.parse().map_err(|_| syntax("bad `src` address"))?),
             "table" => r.table = table_number(val()?)?,
-            "proto" | "scope" | "metric" | "pref" | "mtu" | "advmss" | "weight" | "realm"
-            | "expires" | "initcwnd" => {
+            "proto" | "scope" | "metric" | "pref" | "mtu" | "advmss" | "weight" | "realm" | "expires"
+            | "initcwnd" => {
                 val()?;
             }
             "linkdown" | "onlink" | "dead" => {}
@@ -272,36 +223,22 @@ pub fn parse_ip_rule(line: &str, v6: bool) -> Result<Option<IpRule>, RouteSyntax
         v6: Some(v6),
     };
     if let Some(p) = words[0].strip_suffix(':') {
-        rule.pref = p
-            .parse()
-            .map_err(|_| syntax(format!("bad rule preference `{p}`")))?;
+        rule.pref = p.parse().map_err(|_| syntax(format!("bad rule preference `{p}`")))?;
         words.remove(0);
     }
     let mut it = words.iter();
     let mut has_action = false;
     while let Some(w) = it.next() {
-        let mut val = || {
-            it.next()
-                .copied()
-                .ok_or_else(|| syntax(format!("`{w}` needs a value")))
-        };
+        let mut val = || it.next().copied().ok_or_else(|| syntax(format!("`{w}` needs a value")));
         match *w {
             "not" => rule.not = true,
             "from" => {
                 let v = val()?;
-                rule.from = if v == "all" {
-                    None
-                } else {
-                    Some(prefix(v, v6)?)
-                };
+                rule.from = if v == "all" { None } else { Some(prefix(v, v6)?) };
             }
             "to" => {
                 let v = val()?;
-                rule.to = if v == "all" {
-                    None
-                } else {
-                    Some(prefix(v, v6)?)
-                };
+                rule.to = if v == "all" { None } else { Some(prefix(v, v6)?) };
             }
             "fwmark" => {
                 let v = val()?;
@@ -316,10 +253,7 @@ pub fn parse_ip_rule(line: &str, v6: bool) -> Result<Option<IpRule>, RouteSyntax
                     };
                     r.map_err(|_| syntax(format!("`{s}` is not a mark")))
                 };
-                rule.fwmark = Some(MarkMask {
-                    value: num(value)?,
-                    mask: num(mask)?,
-                });
+                rule.fwmark = Some(MarkMask { value: num(value)?, mask: num(mask)? });
             }
             "iif" => rule.iif = Some(val()?.to_string()),
             "lookup" | "table" => {
@@ -357,42 +291,22 @@ mod tests {
 
     #[test]
     fn reads_ip_rule_show() {
-        let r = parse_ip_rule("32765:\tfrom all fwmark 0x539 lookup 133", false)
-            .unwrap()
-            .unwrap();
+        let r = parse_ip_rule("32765:\tfrom all fwmark 0x539 lookup 133", false).unwrap().unwrap();
         assert_eq!(
             (r.pref, r.table, r.fwmark),
-            (
-                32765,
-                133,
-                Some(MarkMask {
-                    value: 0x539,
-                    mask: u32::MAX
-                })
-            )
+            (32765, 133, Some(MarkMask { value: 0x539, mask: u32::MAX }))
         );
-        let r = parse_ip_rule("0:\tfrom all lookup local", false)
-            .unwrap()
-            .unwrap();
+        let r = parse_ip_rule("0:\tfrom all lookup local", false).unwrap().unwrap();
         assert_eq!(r.table, table::LOCAL);
     }
 
     #[test]
     fn reads_ip_route_show() {
-        let r = parse_ip_route("local default dev lo table 133 scope host", false)
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (r.kind, r.table, r.dst.to_string()),
-            (RouteKind::Local, 133, "0.0.0.0/0".to_string())
-        );
-        let r = parse_ip_route("default via 10.244.0.1 dev eth0", false)
-            .unwrap()
-            .unwrap();
+        let r = parse_ip_route("local default dev lo table 133 scope host", false).unwrap().unwrap();
+        assert_eq!((r.kind, r.table, r.dst.to_string()), (RouteKind::Local, 133, "0.0.0.0/0".to_string()));
+        let r = parse_ip_route("default via 10.244.0.1 dev eth0", false).unwrap().unwrap();
         assert_eq!(r.via, Some("10.244.0.1".parse().unwrap()));
-        let r = parse_ip_route("local ::/0 dev lo table 133", true)
-            .unwrap()
-            .unwrap();
+        let r = parse_ip_route("local ::/0 dev lo table 133", true).unwrap().unwrap();
         assert!(r.dst.addr().is_ipv6());
         assert!(parse_ip_route("10.0.0.0/8 dev eth0 frobnicate 1", false).is_err());
     }
@@ -400,16 +314,8 @@ mod tests {
     #[test]
     fn tproxy_mark_makes_everything_local() {
         let mut ns = Netns::pod(&["10.244.0.5/24".parse().unwrap()]);
-        ns.rules.push(
-            parse_ip_rule("fwmark 0x539 lookup 133", false)
-                .unwrap()
-                .unwrap(),
-        );
-        ns.routes.push(
-            parse_ip_route("local default dev lo table 133", false)
-                .unwrap()
-                .unwrap(),
-        );
+        ns.rules.push(parse_ip_rule("fwmark 0x539 lookup 133", false).unwrap().unwrap());
+        ns.routes.push(parse_ip_route("local default dev lo table 133", false).unwrap().unwrap());
         let r = ns.route("10.96.0.10".parse().unwrap(), None, 0x539, Some("eth0"));
         assert_eq!((r.kind, r.table), (Some(RouteKind::Local), 133));
         let r = ns.route("10.96.0.10".parse().unwrap(), None, 0, Some("eth0"));

@@ -48,44 +48,24 @@ impl Socket {
 
 /// `tcp:IP:PORT[:transparent]` or `udp:...`; IPv6 addresses in brackets (`tcp:[::]:15006`).
 pub fn parse_listen(s: &str) -> Result<Socket, String> {
-    let (proto, rest) = s
-        .split_once(':')
-        .ok_or_else(|| format!("`{s}`: expected tcp:IP:PORT[:transparent]"))?;
+    let (proto, rest) =
+        s.split_once(':').ok_or_else(|| format!("`{s}`: expected tcp:IP:PORT[:transparent]"))?;
     let proto = match proto {
         "tcp" => L4::Tcp,
         "udp" => L4::Udp,
         p => return Err(format!("`{p}` is not tcp or udp")),
     };
     let (addr, rest) = if let Some(r) = rest.strip_prefix('[') {
-        let (a, after) = r
-            .split_once(']')
-            .ok_or_else(|| format!("`{s}`: missing `]`"))?;
-        (
-            a,
-            after
-                .strip_prefix(':')
-                .ok_or_else(|| format!("`{s}`: expected :PORT after the address"))?,
-        )
+        let (a, after) = r.split_once(']').ok_or_else(|| format!("`{s}`: missing `]`"))?;
+        (a, after.strip_prefix(':').ok_or_else(|| format!("`{s}`: expected :PORT after the address"))?)
     } else {
-        rest.split_once(':')
-            .ok_or_else(|| format!("`{s}`: expected IP:PORT"))?
+        rest.split_once(':').ok_or_else(|| format!("`{s}`: expected IP:PORT"))?
     };
-    let addr: IpAddr = addr
-        .parse()
-        .map_err(|_| format!("`{addr}` is not an IP address"))?;
+    let addr: IpAddr = addr.parse().map_err(|_| format!("`{addr}` is not an IP address"))?;
     let mut parts = rest.split(':');
     let port = parts.next().unwrap_or("");
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("`{port}` is not a port"))?;
-    let mut sock = Socket {
-        proto,
-        addr,
-        port,
-        transparent: false,
-        owner: "app".into(),
-        uid: None,
-    };
+    let port: u16 = port.parse().map_err(|_| format!("`{port}` is not a port"))?;
+    let mut sock = Socket { proto, addr, port, transparent: false, owner: "app".into(), uid: None };
     for extra in parts {
         match extra {
             "transparent" => sock.transparent = true,
@@ -99,23 +79,12 @@ pub fn parse_listen(s: &str) -> Result<Socket, String> {
 /// `__inet_lookup_listener`: exact address before wildcard; within wildcards, an IPv4 socket
 /// before a dual-stack IPv6 one; an IPv6 wildcard takes IPv4 connections (v4-mapped).
 pub(super) fn listener(sockets: &[Socket], proto: L4, dst: IpAddr, port: u16) -> Option<&Socket> {
-    let candidates = sockets
-        .iter()
-        .filter(|s| s.proto == proto && s.port == port);
-    let exact = candidates
-        .clone()
-        .find(|s| !s.is_wildcard() && (s.addr == dst || mapped(s.addr) == Some(dst)));
+    let candidates = sockets.iter().filter(|s| s.proto == proto && s.port == port);
+    let exact =
+        candidates.clone().find(|s| !s.is_wildcard() && (s.addr == dst || mapped(s.addr) == Some(dst)));
     exact
-        .or_else(|| {
-            candidates
-                .clone()
-                .find(|s| s.is_wildcard() && s.addr.is_ipv4() == dst.is_ipv4())
-        })
-        .or_else(|| {
-            candidates
-                .clone()
-                .find(|s| s.is_wildcard() && s.addr.is_ipv6() && dst.is_ipv4())
-        })
+        .or_else(|| candidates.clone().find(|s| s.is_wildcard() && s.addr.is_ipv4() == dst.is_ipv4()))
+        .or_else(|| candidates.clone().find(|s| s.is_wildcard() && s.addr.is_ipv6() && dst.is_ipv4()))
 }
 
 fn mapped(a: IpAddr) -> Option<IpAddr> {

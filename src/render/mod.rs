@@ -2,3 +2,4 @@
 //! Nothing here decides anything about packets.
 
 pub mod netfilter;
+pub mod trace;

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::netfilter::eval::{Branch, Note, Outcome, Probe, Step, StepKind, Trace, Verdict};
 use crate::netfilter::model::Ruleset;
-use crate::netfilter::parse::Parsed;
+use crate::netfilter::parse::Note as ParseNote;
 
 /// The JSON schema name and version of a netfilter trace.
 pub const TRACE_SCHEMA: &str = "meshpath.netfilter-trace/v1";
@@ -48,8 +48,7 @@ pub fn trace_json(trace: &Trace) -> String {
             branches: Some(many),
         },
     };
-    let mut s =
-        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
     s
 }
@@ -121,35 +120,21 @@ fn branch_text(out: &mut String, b: &Branch, ruleset: &Ruleset, lines: &[&str]) 
             "delivered locally via {} to {}{}",
             r.in_iface.as_deref().unwrap_or("?"),
             r.dst,
-            r.socket
-                .as_ref()
-                .map(|s| format!(" (socket {s})"))
-                .unwrap_or_default()
+            r.socket.as_ref().map(|s| format!(" (socket {s})")).unwrap_or_default()
         ),
-        crate::netfilter::eval::Disposition::Out => format!(
-            "leaves through {} to {}",
-            r.out_iface.as_deref().unwrap_or("?"),
-            r.dst
-        ),
-        crate::netfilter::eval::Disposition::Forwarded => format!(
-            "forwarded out of {} to {}",
-            r.out_iface.as_deref().unwrap_or("?"),
-            r.dst
-        ),
+        crate::netfilter::eval::Disposition::Out => {
+            format!("leaves through {} to {}", r.out_iface.as_deref().unwrap_or("?"), r.dst)
+        }
+        crate::netfilter::eval::Disposition::Forwarded => {
+            format!("forwarded out of {} to {}", r.out_iface.as_deref().unwrap_or("?"), r.dst)
+        }
         crate::netfilter::eval::Disposition::Dropped => {
             format!("dropped: {}", r.reason.as_deref().unwrap_or(""))
         }
     };
-    let orig = if r.orig_dst != r.dst {
-        format!(", original destination {}", r.orig_dst)
-    } else {
-        String::new()
-    };
-    let _ = writeln!(
-        out,
-        "result: {ending}{orig}; source {}, mark {}",
-        r.src, r.mark
-    );
+    let orig =
+        if r.orig_dst != r.dst { format!(", original destination {}", r.orig_dst) } else { String::new() };
+    let _ = writeln!(out, "result: {ending}{orig}; source {}, mark {}", r.src, r.mark);
     if !b.unknown.is_empty() {
         let l: Vec<String> = b.unknown.iter().map(|l| l.to_string()).collect();
         let _ = writeln!(
@@ -172,16 +157,8 @@ fn step_text(s: &Step, ruleset: &Ruleset, lines: &[&str]) -> String {
     let head = format!("{:<11} {:<8}", s.hook.as_str(), s.table.as_str());
     match s.kind {
         StepKind::Rule => {
-            let target = s
-                .target
-                .as_deref()
-                .map(|t| format!(" {t}"))
-                .unwrap_or_default();
-            let text = s
-                .line
-                .and_then(|l| lines.get(l as usize - 1))
-                .map(|t| t.trim())
-                .unwrap_or("");
+            let target = s.target.as_deref().map(|t| format!(" {t}")).unwrap_or_default();
+            let text = s.line.and_then(|l| lines.get(l as usize - 1)).map(|t| t.trim()).unwrap_or("");
             format!(
                 "{head} {} #{} {verdict}{target}    {}:{}  {text}",
                 s.chain,
@@ -196,8 +173,7 @@ fn step_text(s: &Step, ruleset: &Ruleset, lines: &[&str]) -> String {
 }
 
 /// `netfilter check`: what was read, per table, and anything worth a second look.
-pub fn check_text(parsed: &Parsed) -> String {
-    let rs = &parsed.ruleset;
+pub fn check_text(rs: &Ruleset, notes: &[ParseNote], unknown: &[ParseNote]) -> String {
     let mut out = String::new();
     let chains: usize = rs.tables.iter().map(|t| t.chains.len()).sum();
     let fam = match rs.family {
@@ -220,11 +196,8 @@ pub fn check_text(parsed: &Parsed) -> String {
             .filter(|c| c.policy == Some(crate::netfilter::model::Policy::Drop))
             .map(|c| format!("{} DROP", c.name))
             .collect();
-        let pol = if policies.is_empty() {
-            String::new()
-        } else {
-            format!("; policies: {}", policies.join(", "))
-        };
+        let pol =
+            if policies.is_empty() { String::new() } else { format!("; policies: {}", policies.join(", ")) };
         let _ = writeln!(
             out,
             "  {:<8} {builtin} built-in + {} user chain(s), {rules} rule(s){pol}",
@@ -232,15 +205,11 @@ pub fn check_text(parsed: &Parsed) -> String {
             t.chains.len() - builtin
         );
     }
-    for n in &parsed.notes {
+    for n in notes {
         let _ = writeln!(out, "  note: line {}: {}", n.line, n.message);
     }
-    for u in &parsed.unknown {
-        let _ = writeln!(
-            out,
-            "  unsupported, kept as unknown: line {}: {}",
-            u.line, u.message
-        );
+    for u in unknown {
+        let _ = writeln!(out, "  unsupported, kept as unknown: line {}: {}", u.line, u.message);
     }
     out
 }

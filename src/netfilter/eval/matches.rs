@@ -20,34 +20,17 @@ impl Run<'_> {
             Match::Source(n) => n.apply(n.value.contains(&p.src)),
             Match::Destination(n) => n.apply(n.value.contains(&p.dst)),
             // Outside the hooks where an interface applies, the kernel compares with "".
-            Match::InInterface(n) => {
-                n.apply(self.in_iface.as_deref().is_some_and(|i| n.value.matches(i)))
-            }
-            Match::OutInterface(n) => n.apply(
-                self.out_iface
-                    .as_deref()
-                    .is_some_and(|i| n.value.matches(i)),
-            ),
-            Match::Protocol(n) => {
-                n.apply(n.value == Protocol::All || n.value.number() == p.proto.number())
-            }
+            Match::InInterface(n) => n.apply(self.in_iface.as_deref().is_some_and(|i| n.value.matches(i))),
+            Match::OutInterface(n) => n.apply(self.out_iface.as_deref().is_some_and(|i| n.value.matches(i))),
+            Match::Protocol(n) => n.apply(n.value == Protocol::All || n.value.number() == p.proto.number()),
             Match::Fragment { negated } => *negated, // a first packet is never a non-first fragment
-            Match::Ports {
-                proto,
-                sport,
-                dport,
-                tcp_flags,
-            } => {
+            Match::Ports { proto, sport, dport, tcp_flags } => {
                 p.proto == *proto
                     && sport.is_none_or(|r| r.apply(r.value.contains(p.sport)))
                     && dport.is_none_or(|r| r.apply(r.value.contains(p.dport)))
                     && tcp_flags.is_none_or(|f| f.apply(p.tcp_flags & f.value.mask == f.value.comp))
             }
-            Match::Multiport {
-                negated,
-                dir,
-                ports,
-            } => {
+            Match::Multiport { negated, dir, ports } => {
                 if !matches!(p.proto, Protocol::Tcp | Protocol::Udp | Protocol::Sctp) {
                     return false;
                 }
@@ -58,12 +41,9 @@ impl Run<'_> {
                 });
                 hit != *negated
             }
-            Match::Owner {
-                uid,
-                gid,
-                socket_exists,
-                suppl_groups,
-            } => self.owner(uid, gid, socket_exists, *suppl_groups, hook),
+            Match::Owner { uid, gid, socket_exists, suppl_groups } => {
+                self.owner(uid, gid, socket_exists, *suppl_groups, hook)
+            }
             Match::Mark(n) => n.apply(p.mark & n.value.mask == n.value.value),
             Match::Connmark(n) => {
                 // Without a conntrack entry, connmark never matches (not even negated).
@@ -77,11 +57,8 @@ impl Run<'_> {
             }
             Match::Comment(_) => true,
             Match::AddrType { src, dst, .. } => {
-                src.as_ref()
-                    .is_none_or(|n| n.apply(n.value.contains(&self.addr_type(p.src))))
-                    && dst
-                        .as_ref()
-                        .is_none_or(|n| n.apply(n.value.contains(&self.addr_type(p.dst))))
+                src.as_ref().is_none_or(|n| n.apply(n.value.contains(&self.addr_type(p.src))))
+                    && dst.as_ref().is_none_or(|n| n.apply(n.value.contains(&self.addr_type(p.dst))))
             }
             Match::Statistic { negated, mode } => {
                 let prob = match *mode {
@@ -97,25 +74,11 @@ impl Run<'_> {
                 };
                 raw != *negated
             }
-            Match::IcmpType {
-                v6,
-                negated,
-                ty,
-                code,
-            } => {
-                let proto_ok = if *v6 {
-                    p.proto == Protocol::Icmpv6
-                } else {
-                    p.proto == Protocol::Icmp
-                };
-                proto_ok
-                    && ((p.icmp_type == *ty && code.is_none_or(|c| c == p.icmp_code)) != *negated)
+            Match::IcmpType { v6, negated, ty, code } => {
+                let proto_ok = if *v6 { p.proto == Protocol::Icmpv6 } else { p.proto == Protocol::Icmp };
+                proto_ok && ((p.icmp_type == *ty && code.is_none_or(|c| c == p.icmp_code)) != *negated)
             }
-            Match::Socket {
-                transparent,
-                nowildcard,
-                ..
-            } => {
+            Match::Socket { transparent, nowildcard, .. } => {
                 // xt_socket: an established socket (none for a first packet), else a listener.
                 let l4 = match p.proto {
                     Protocol::Tcp => L4::Tcp,
@@ -123,22 +86,13 @@ impl Run<'_> {
                     _ => return false,
                 };
                 match self.ns.listener(l4, p.dst, p.dport) {
-                    Some(s) => {
-                        (!*nowildcard || !s.is_wildcard()) && (!*transparent || s.transparent)
-                    }
+                    Some(s) => (!*nowildcard || !s.is_wildcard()) && (!*transparent || s.transparent),
                     None => false,
                 }
             }
             // The sets are assumed to exist and be empty.
             Match::Set { negated, .. } => *negated,
-            Match::Recent {
-                name,
-                command,
-                hitcount,
-                rsource,
-                negated,
-                ..
-            } => {
+            Match::Recent { name, command, hitcount, rsource, negated, .. } => {
                 let addr = if *rsource { p.src } else { p.dst };
                 let key = (name.clone(), addr);
                 let count = self.recent.iter().filter(|k| **k == key).count() as u32;
@@ -165,9 +119,7 @@ impl Run<'_> {
             }
             Match::Unknown { module, .. } => {
                 self.unknown.push(line);
-                let text = format!(
-                    "match module {module} on line {line} is not modelled: assumed to match"
-                );
+                let text = format!("match module {module} on line {line} is not modelled: assumed to match");
                 self.note(NoteKind::Unknown, text);
                 true
             }
@@ -191,14 +143,10 @@ impl Run<'_> {
                 && socket_exists.is_none_or(|n| n.negated);
         }
         let probe = self.probe;
-        let uid_ok =
-            uid.is_none_or(|n| n.apply(n.value.lo <= probe.uid && probe.uid <= n.value.hi));
+        let uid_ok = uid.is_none_or(|n| n.apply(n.value.lo <= probe.uid && probe.uid <= n.value.hi));
         let gid_ok = gid.is_none_or(|n| {
             let in_range = |g: u32| n.value.lo <= g && g <= n.value.hi;
-            n.apply(
-                in_range(probe.gid)
-                    || (suppl && probe.supplementary_gids.iter().any(|&g| in_range(g))),
-            )
+            n.apply(in_range(probe.gid) || (suppl && probe.supplementary_gids.iter().any(|&g| in_range(g))))
         });
         let sock_ok = socket_exists.is_none_or(|n| n.apply(true));
         uid_ok && gid_ok && sock_ok

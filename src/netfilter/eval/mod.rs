@@ -35,13 +35,8 @@ pub enum Hook {
 }
 
 impl Hook {
-    pub const ALL: [Hook; 5] = [
-        Hook::Prerouting,
-        Hook::Input,
-        Hook::Forward,
-        Hook::Output,
-        Hook::Postrouting,
-    ];
+    pub const ALL: [Hook; 5] =
+        [Hook::Prerouting, Hook::Input, Hook::Forward, Hook::Output, Hook::Postrouting];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -89,14 +84,7 @@ pub struct Probe {
 
 impl Probe {
     /// A TCP SYN from a local process with uid/gid 0 and no mark.
-    pub fn new(
-        entry: Entry,
-        proto: Protocol,
-        src: IpAddr,
-        sport: u16,
-        dst: IpAddr,
-        dport: u16,
-    ) -> Probe {
+    pub fn new(entry: Entry, proto: Protocol, src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> Probe {
         Probe {
             entry,
             proto,
@@ -125,11 +113,7 @@ pub struct Trace {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EvalError {
     #[error("{file}:{line}: jumps nest deeper than {limit} chains")]
-    TooDeep {
-        file: String,
-        line: u32,
-        limit: usize,
-    },
+    TooDeep { file: String, line: u32, limit: usize },
     #[error("statistic rules split the packet into more than {limit} branches")]
     TooManyBranches { limit: usize },
     #[error("the packet's address family does not match the rule set ({rules}); give ip6tables-save output for IPv6")]
@@ -143,13 +127,10 @@ pub const MAX_BRANCHES: usize = 4096;
 pub fn trace(program: &Program, ns: &Netns, probe: &Probe) -> Result<Trace, EvalError> {
     let v6_rules = program.ruleset.family == crate::netfilter::model::Family::V6;
     if probe.dst.is_ipv6() != v6_rules || probe.src.is_ipv6() != v6_rules {
-        return Err(EvalError::FamilyMismatch {
-            rules: if v6_rules { "IPv6" } else { "IPv4" },
-        });
+        return Err(EvalError::FamilyMismatch { rules: if v6_rules { "IPv6" } else { "IPv4" } });
     }
     let mut branches = Vec::new();
-    let mut pending: std::collections::VecDeque<Vec<bool>> =
-        std::collections::VecDeque::from([Vec::new()]);
+    let mut pending: std::collections::VecDeque<Vec<bool>> = std::collections::VecDeque::from([Vec::new()]);
     while let Some(prefix) = pending.pop_front() {
         let mut run = path::Run::new(program, ns, probe, &prefix);
         let result = run.walk()?;
@@ -158,11 +139,7 @@ pub fn trace(program: &Program, ns: &Netns, probe: &Probe) -> Result<Trace, Eval
             alt.push(!run.decisions[j].0);
             pending.push_back(alt);
         }
-        let probability = run
-            .decisions
-            .iter()
-            .map(|&(taken, p)| if taken { p } else { 1.0 - p })
-            .product();
+        let probability = run.decisions.iter().map(|&(taken, p)| if taken { p } else { 1.0 - p }).product();
         branches.push(Branch {
             probability,
             steps: run.steps,
@@ -171,9 +148,7 @@ pub fn trace(program: &Program, ns: &Netns, probe: &Probe) -> Result<Trace, Eval
             unknown: run.unknown,
         });
         if branches.len() + pending.len() > MAX_BRANCHES {
-            return Err(EvalError::TooManyBranches {
-                limit: MAX_BRANCHES,
-            });
+            return Err(EvalError::TooManyBranches { limit: MAX_BRANCHES });
         }
     }
     Ok(Trace { branches })

@@ -103,22 +103,13 @@ impl<'a> Run<'a> {
     /// The next `statistic` decision: from the oracle, else a raw match (alternatives are
     /// explored by the caller).
     pub fn decide(&mut self, p: f64) -> bool {
-        let taken = self
-            .oracle
-            .get(self.decisions.len())
-            .copied()
-            .unwrap_or(true);
+        let taken = self.oracle.get(self.decisions.len()).copied().unwrap_or(true);
         self.decisions.push((taken, p));
         taken
     }
 
     pub fn note(&mut self, what: NoteKind, text: String) {
-        self.notes.push(Note {
-            before_step: self.steps.len(),
-            hook: Some(self.hook),
-            what,
-            text,
-        });
+        self.notes.push(Note { before_step: self.steps.len(), hook: Some(self.hook), what, text });
     }
 
     pub fn walk(&mut self) -> Result<Outcome, EvalError> {
@@ -175,11 +166,7 @@ impl<'a> Run<'a> {
             return;
         }
         self.conn.created = true;
-        let zone = if self.conn.zone != 0 {
-            format!(" in zone {}", self.conn.zone)
-        } else {
-            String::new()
-        };
+        let zone = if self.conn.zone != 0 { format!(" in zone {}", self.conn.zone) } else { String::new() };
         let text = format!(
             "conntrack: new {} connection {} -> {}{zone}",
             proto_name(self.pkt.proto),
@@ -207,17 +194,12 @@ impl<'a> Run<'a> {
 
     fn output_path(&mut self) -> Result<Outcome, EvalError> {
         self.hook = Hook::Output;
-        let r = self
-            .ns
-            .route(self.pkt.dst, Some(self.pkt.src), self.pkt.mark, None);
+        let r = self.ns.route(self.pkt.dst, Some(self.pkt.src), self.pkt.mark, None);
         self.route_note("route", &r);
         if !matches!(r.kind, Some(RouteKind::Unicast | RouteKind::Local)) {
             return Ok(self.outcome(
                 Disposition::Dropped,
-                Some(format!(
-                    "no route to {} (the socket call fails)",
-                    self.pkt.dst
-                )),
+                Some(format!("no route to {} (the socket call fails)", self.pkt.dst)),
             ));
         }
         // The output device every OUTPUT chain sees is fixed here (semantics §2.1).
@@ -244,21 +226,14 @@ impl<'a> Run<'a> {
             route = self.reroute("re-route after nat OUTPUT")?;
         }
         self.out_iface = Some(hook_out);
-        if let Some(reason) =
-            self.run_hook(Hook::Output, &[TableName::Filter, TableName::Security])?
-        {
+        if let Some(reason) = self.run_hook(Hook::Output, &[TableName::Filter, TableName::Security])? {
             return Ok(self.outcome(Disposition::Dropped, Some(reason)));
         }
         if !matches!(route.kind, Some(RouteKind::Unicast | RouteKind::Local)) {
-            return Ok(self.outcome(
-                Disposition::Dropped,
-                Some(format!("no route to {}", self.pkt.dst)),
-            ));
+            return Ok(self.outcome(Disposition::Dropped, Some(format!("no route to {}", self.pkt.dst))));
         }
         self.out_iface = Some(route.dev.clone());
-        if let Some(reason) =
-            self.run_hook(Hook::Postrouting, &[TableName::Mangle, TableName::Nat])?
-        {
+        if let Some(reason) = self.run_hook(Hook::Postrouting, &[TableName::Mangle, TableName::Nat])? {
             return Ok(self.outcome(Disposition::Dropped, Some(reason)));
         }
         if route.kind == Some(RouteKind::Local) || route.dev == "lo" {
@@ -277,9 +252,7 @@ impl<'a> Run<'a> {
     }
 
     fn reroute(&mut self, what: &str) -> Result<crate::netns::RouteLookup, EvalError> {
-        let r = self
-            .ns
-            .route(self.pkt.dst, Some(self.pkt.src), self.pkt.mark, None);
+        let r = self.ns.route(self.pkt.dst, Some(self.pkt.src), self.pkt.mark, None);
         self.route_note(what, &r);
         Ok(r)
     }
@@ -295,9 +268,7 @@ impl<'a> Run<'a> {
             return Ok(self.outcome(Disposition::Dropped, Some(reason)));
         }
         self.conntrack_in();
-        if let Some(reason) =
-            self.run_hook(Hook::Prerouting, &[TableName::Mangle, TableName::Nat])?
-        {
+        if let Some(reason) = self.run_hook(Hook::Prerouting, &[TableName::Mangle, TableName::Nat])? {
             return Ok(self.outcome(Disposition::Dropped, Some(reason)));
         }
         // Input routing decision (ip_route_input_slow).
@@ -310,27 +281,16 @@ impl<'a> Run<'a> {
                 )),
             ));
         }
-        let r = self.ns.route(
-            self.pkt.dst,
-            Some(self.pkt.src),
-            self.pkt.mark,
-            Some(in_dev),
-        );
+        let r = self.ns.route(self.pkt.dst, Some(self.pkt.src), self.pkt.mark, Some(in_dev));
         self.route_note("input route", &r);
         match r.kind {
             Some(RouteKind::Local) => self.input_path(),
             Some(RouteKind::Unicast) if self.ns.forwarding => self.forward_path(&r.dev),
             Some(RouteKind::Unicast) => Ok(self.outcome(
                 Disposition::Dropped,
-                Some(format!(
-                    "{} is not local and forwarding is off in this namespace",
-                    self.pkt.dst
-                )),
+                Some(format!("{} is not local and forwarding is off in this namespace", self.pkt.dst)),
             )),
-            _ => Ok(self.outcome(
-                Disposition::Dropped,
-                Some(format!("no route to {}", self.pkt.dst)),
-            )),
+            _ => Ok(self.outcome(Disposition::Dropped, Some(format!("no route to {}", self.pkt.dst)))),
         }
     }
 
@@ -338,12 +298,7 @@ impl<'a> Run<'a> {
         // iptables-nft priorities: mangle -150, filter 0, nat INPUT 100, security 150.
         if let Some(reason) = self.run_hook(
             Hook::Input,
-            &[
-                TableName::Mangle,
-                TableName::Filter,
-                TableName::Nat,
-                TableName::Security,
-            ],
+            &[TableName::Mangle, TableName::Filter, TableName::Nat, TableName::Security],
         )? {
             return Ok(self.outcome(Disposition::Dropped, Some(reason)));
         }
@@ -354,10 +309,8 @@ impl<'a> Run<'a> {
             _ => None,
         };
         let Some(l4) = l4 else {
-            return Ok(self.outcome(
-                Disposition::Local,
-                Some("delivered to the kernel's own protocol handler".into()),
-            ));
+            return Ok(self
+                .outcome(Disposition::Local, Some("delivered to the kernel's own protocol handler".into())));
         };
         let socket = match self.tproxy_socket.clone() {
             Some(s) => Some(s),
@@ -391,16 +344,13 @@ impl<'a> Run<'a> {
 
     fn forward_path(&mut self, out_dev: &str) -> Result<Outcome, EvalError> {
         self.out_iface = Some(out_dev.to_string());
-        if let Some(reason) = self.run_hook(
-            Hook::Forward,
-            &[TableName::Mangle, TableName::Filter, TableName::Security],
-        )? {
+        if let Some(reason) =
+            self.run_hook(Hook::Forward, &[TableName::Mangle, TableName::Filter, TableName::Security])?
+        {
             return Ok(self.outcome(Disposition::Dropped, Some(reason)));
         }
         self.in_iface = None;
-        if let Some(reason) =
-            self.run_hook(Hook::Postrouting, &[TableName::Mangle, TableName::Nat])?
-        {
+        if let Some(reason) = self.run_hook(Hook::Postrouting, &[TableName::Mangle, TableName::Nat])? {
             return Ok(self.outcome(Disposition::Dropped, Some(reason)));
         }
         Ok(self.outcome(Disposition::Forwarded, None))

@@ -1,8 +1,6 @@
 //! A rule set prepared for evaluation: jump targets resolved to chain indices, built-in
 //! chains found per hook, jump loops refused (as the kernel refuses to load them).
 
-use std::collections::HashMap;
-
 use super::Hook;
 use crate::netfilter::model::*;
 
@@ -32,13 +30,10 @@ pub struct Program {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CompileError {
-    #[error("{file}:{line}: jumping to chain {chain} forms a loop ({path}); the kernel refuses such a rule set")]
-    Loop {
-        file: String,
-        line: u32,
-        chain: String,
-        path: String,
-    },
+    #[error(
+        "{file}:{line}: jumping to chain {chain} forms a loop ({path}); the kernel refuses such a rule set"
+    )]
+    Loop { file: String, line: u32, chain: String, path: String },
 }
 
 impl Program {
@@ -48,12 +43,8 @@ impl Program {
         let mut tproxy_marks = Vec::new();
         let mut tproxy_ports = Vec::new();
         for (ti, t) in ruleset.tables.iter().enumerate() {
-            let index: HashMap<&str, usize> = t
-                .chains
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (c.name.as_str(), i))
-                .collect();
+            let index: crate::netfilter::fasthash::FastMap<&str, usize> =
+                t.chains.iter().enumerate().map(|(i, c)| (c.name.as_str(), i)).collect();
             let jumps: Vec<Vec<Option<usize>>> = t
                 .chains
                 .iter()
@@ -61,7 +52,7 @@ impl Program {
                     c.rules
                         .iter()
                         .map(|r| match &r.target {
-                            Target::Jump(n) | Target::Goto(n) => index.get(n.as_str()).copied(),
+                            Target::Jump(n) | Target::Goto(n) => index.get(&**n).copied(),
                             _ => None,
                         })
                         .collect()
@@ -79,24 +70,17 @@ impl Program {
             }
             for c in &t.chains {
                 for r in &c.rules {
-                    conntrack |= matches!(
-                        r.target,
-                        Target::Redirect { .. }
-                            | Target::Dnat { .. }
-                            | Target::Snat { .. }
-                            | Target::Masquerade { .. }
-                            | Target::Connmark(_)
-                            | Target::Ct { .. }
-                    ) || r
-                        .matches
-                        .iter()
-                        .any(|m| matches!(m, Match::CtState(_) | Match::Connmark(_)));
-                    if let Target::Tproxy {
-                        on_port,
-                        on_ip,
-                        mark,
-                    } = &r.target
-                    {
+                    conntrack |=
+                        matches!(
+                            r.target,
+                            Target::Redirect { .. }
+                                | Target::Dnat { .. }
+                                | Target::Snat { .. }
+                                | Target::Masquerade { .. }
+                                | Target::Connmark(_)
+                                | Target::Ct { .. }
+                        ) || r.matches.iter().any(|m| matches!(m, Match::CtState(_) | Match::Connmark(_)));
+                    if let Target::Tproxy { on_port, on_ip, mark } = &r.target {
                         if let Some(m) = mark {
                             if !tproxy_marks.contains(m) {
                                 tproxy_marks.push(*m);
@@ -109,20 +93,9 @@ impl Program {
                 }
             }
             check_loops(&ruleset.source, t, &jumps)?;
-            tables.push(CompiledTable {
-                table: ti,
-                name: t.name,
-                jumps,
-                hooks,
-            });
+            tables.push(CompiledTable { table: ti, name: t.name, jumps, hooks });
         }
-        Ok(Program {
-            ruleset,
-            tables,
-            conntrack,
-            tproxy_marks,
-            tproxy_ports,
-        })
+        Ok(Program { ruleset, tables, conntrack, tproxy_marks, tproxy_ports })
     }
 
     pub(super) fn table(&self, name: TableName) -> Option<&CompiledTable> {

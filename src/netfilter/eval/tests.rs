@@ -28,12 +28,7 @@ COMMIT
 ";
 
 fn program(text: &str) -> Program {
-    Program::new(
-        parse("rules", text, ParseOptions::default())
-            .unwrap()
-            .ruleset,
-    )
-    .unwrap()
+    Program::new(parse("rules", text, ParseOptions::default()).unwrap().ruleset).unwrap()
 }
 
 fn pod() -> Netns {
@@ -41,14 +36,8 @@ fn pod() -> Netns {
 }
 
 fn out(src: &str, dst: &str, dport: u16, uid: u32) -> Probe {
-    let mut p = Probe::new(
-        Entry::Output,
-        Protocol::Tcp,
-        src.parse().unwrap(),
-        40000,
-        dst.parse().unwrap(),
-        dport,
-    );
+    let mut p =
+        Probe::new(Entry::Output, Protocol::Tcp, src.parse().unwrap(), 40000, dst.parse().unwrap(), dport);
     p.uid = uid;
     p.gid = uid;
     p
@@ -81,14 +70,7 @@ fn path(b: &Branch) -> Vec<String> {
                 StepKind::Return => "end".into(),
                 StepKind::Policy => "policy".into(),
             };
-            format!(
-                "{} {}:{} {what} {:?}",
-                s.hook.as_str(),
-                s.table,
-                s.chain,
-                s.verdict
-            )
-            .to_lowercase()
+            format!("{} {}:{} {what} {:?}", s.hook.as_str(), s.table, s.chain, s.verdict).to_lowercase()
         })
         .collect()
 }
@@ -127,13 +109,7 @@ fn envoy_to_its_own_pod_ip_goes_to_15006_and_re_entry_skips_nat() {
     let b = one(&prog, &pod(), &out("10.244.0.5", "10.244.0.5", 8080, 1337));
     assert_eq!(b.result.dst, "127.0.0.1:15006");
     // No nat PREROUTING/INPUT on loopback re-entry.
-    assert!(
-        !b.steps
-            .iter()
-            .any(|s| s.hook == Hook::Prerouting || s.hook == Hook::Input),
-        "{:?}",
-        path(&b)
-    );
+    assert!(!b.steps.iter().any(|s| s.hook == Hook::Prerouting || s.hook == Hook::Input), "{:?}", path(&b));
 }
 
 #[test]
@@ -147,10 +123,7 @@ fn envoy_from_127_0_0_6_is_exempt() {
 #[test]
 fn inbound_is_redirected_to_the_primary_address() {
     let prog = program(REDIRECT_MODE);
-    let ns = Netns::pod(&[
-        "10.244.0.5/24".parse().unwrap(),
-        "10.244.0.6/24".parse().unwrap(),
-    ]);
+    let ns = Netns::pod(&["10.244.0.5/24".parse().unwrap(), "10.244.0.6/24".parse().unwrap()]);
     let b = one(&prog, &ns, &inbound("10.244.0.6", 8080));
     assert_eq!(b.result.dst, "10.244.0.5:15006");
     assert_eq!(
@@ -164,11 +137,7 @@ fn inbound_is_redirected_to_the_primary_address() {
     );
     let b = one(&prog, &ns, &inbound("10.244.0.5", 15090));
     assert_eq!(path(&b)[1], "prerouting nat:istio_inbound #2 return");
-    assert_eq!(
-        b.steps[2].kind,
-        StepKind::Policy,
-        "RETURN from a user chain resumes the base chain"
-    );
+    assert_eq!(b.steps[2].kind, StepKind::Policy, "RETURN from a user chain resumes the base chain");
 }
 
 #[test]
@@ -198,21 +167,9 @@ COMMIT
 
 fn tproxy_pod(transparent: bool) -> Netns {
     let mut ns = pod();
-    ns.rules.push(
-        parse_ip_rule("fwmark 0x539 lookup 133", false)
-            .unwrap()
-            .unwrap(),
-    );
-    ns.routes.push(
-        parse_ip_route("local default dev lo table 133", false)
-            .unwrap()
-            .unwrap(),
-    );
-    let l = if transparent {
-        "tcp:0.0.0.0:15006:transparent"
-    } else {
-        "tcp:0.0.0.0:15006"
-    };
+    ns.rules.push(parse_ip_rule("fwmark 0x539 lookup 133", false).unwrap().unwrap());
+    ns.routes.push(parse_ip_route("local default dev lo table 133", false).unwrap().unwrap());
+    let l = if transparent { "tcp:0.0.0.0:15006:transparent" } else { "tcp:0.0.0.0:15006" };
     ns.sockets.push(parse_listen(l).unwrap());
     ns
 }
@@ -223,16 +180,10 @@ fn tproxy_hands_the_connection_to_the_transparent_listener() {
     let b = one(&prog, &tproxy_pod(true), &inbound("10.96.0.10", 8080));
     assert_eq!(b.result.disposition, Disposition::Local);
     assert_eq!(b.result.socket.as_deref(), Some("0.0.0.0:15006"));
-    assert_eq!(
-        b.result.dst, "10.96.0.10:8080",
-        "TPROXY does not rewrite the destination"
-    );
+    assert_eq!(b.result.dst, "10.96.0.10:8080", "TPROXY does not rewrite the destination");
     assert_eq!(b.result.mark, "0x539");
     // The ACCEPT ends mangle PREROUTING: the CONNMARK rule is never reached.
-    assert!(!b
-        .steps
-        .iter()
-        .any(|s| s.chain == "PREROUTING" && s.rule == Some(2)));
+    assert!(!b.steps.iter().any(|s| s.chain == "PREROUTING" && s.rule == Some(2)));
 }
 
 #[test]
@@ -240,17 +191,13 @@ fn tproxy_without_a_transparent_socket_drops() {
     let prog = program(TPROXY);
     let b = one(&prog, &tproxy_pod(false), &inbound("10.244.0.5", 8080));
     assert_eq!(b.result.disposition, Disposition::Dropped);
-    assert!(b
-        .result
-        .reason
-        .as_deref()
-        .unwrap()
-        .contains("not transparent"));
+    assert!(b.result.reason.as_deref().unwrap().contains("not transparent"));
 }
 
 #[test]
 fn statistic_rules_split_into_weighted_branches() {
-    let prog = program("*nat
+    let prog = program(
+        "*nat
 :OUTPUT ACCEPT [0:0]
 :SVC - [0:0]
 -A OUTPUT -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j SVC
@@ -258,13 +205,10 @@ fn statistic_rules_split_into_weighted_branches() {
 -A SVC -m statistic --mode random --probability 0.50000000000 -j DNAT --to-destination 10.244.1.2:8080
 -A SVC -j DNAT --to-destination 10.244.1.3:8080
 COMMIT
-");
+",
+    );
     let t = trace(&prog, &pod(), &out("10.244.0.5", "10.96.0.10", 80, 1000)).unwrap();
-    let got: Vec<(String, f64)> = t
-        .branches
-        .iter()
-        .map(|b| (b.result.dst.clone(), b.probability))
-        .collect();
+    let got: Vec<(String, f64)> = t.branches.iter().map(|b| (b.result.dst.clone(), b.probability)).collect();
     assert_eq!(got.len(), 3);
     assert_eq!(got[0].0, "10.244.1.1:8080");
     assert_eq!(got[2].0, "10.244.1.3:8080");
@@ -310,12 +254,7 @@ fn policy_drop_and_reject_say_where() {
     assert_eq!(b.result.disposition, Disposition::Dropped);
     assert!(b.result.reason.as_deref().unwrap().contains("REJECT"));
     let b = one(&prog, &pod(), &inbound("10.244.0.5", 80));
-    assert!(b
-        .result
-        .reason
-        .as_deref()
-        .unwrap()
-        .contains("policy DROP of filter INPUT"));
+    assert!(b.result.reason.as_deref().unwrap().contains("policy DROP of filter INPUT"));
 }
 
 #[test]
@@ -323,10 +262,7 @@ fn owner_without_a_socket_matches_only_negated_criteria() {
     let prog = program("*mangle\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -m owner ! --uid-owner 1337 -j MARK --set-xmark 0x1/0xffffffff\n-A POSTROUTING -m owner --socket-exists -j MARK --set-xmark 0x2/0xffffffff\nCOMMIT\n");
     let mut ns = pod();
     ns.forwarding = true;
-    ns.interfaces.push(crate::netns::Interface {
-        name: "eth1".into(),
-        addrs: vec![],
-    });
+    ns.interfaces.push(crate::netns::Interface { name: "eth1".into(), addrs: vec![] });
     let b = one(&prog, &ns, &inbound("10.1.1.1", 80));
     assert_eq!(b.result.disposition, Disposition::Forwarded);
     assert_eq!(b.result.mark, "0x1");

@@ -19,11 +19,7 @@ enum Flow {
 }
 
 impl Run<'_> {
-    pub(super) fn run_table(
-        &mut self,
-        name: TableName,
-        hook: Hook,
-    ) -> Result<ChainVerdict, EvalError> {
+    pub(super) fn run_table(&mut self, name: TableName, hook: Hook) -> Result<ChainVerdict, EvalError> {
         let Some(ct) = self.prog.table(name) else {
             return Ok(ChainVerdict::Accept);
         };
@@ -37,16 +33,7 @@ impl Run<'_> {
             let c = &table.chains[chain];
             if i >= c.rules.len() {
                 if chain != base {
-                    self.push_step(
-                        hook,
-                        name,
-                        &c.name,
-                        StepKind::Return,
-                        None,
-                        None,
-                        Verdict::Return,
-                        None,
-                    );
+                    self.push_step(hook, name, &c.name, StepKind::Return, None, None, Verdict::Return, None);
                     if let Some((up, at)) = stack.pop() {
                         (chain, i) = (up, at);
                         continue;
@@ -90,22 +77,9 @@ impl Run<'_> {
 
     fn policy(&mut self, hook: Hook, table: TableName, base: &Chain) -> ChainVerdict {
         let policy = base.policy.unwrap_or(Policy::Accept);
-        let verdict = if policy == Policy::Accept {
-            Verdict::Accept
-        } else {
-            Verdict::Drop
-        };
+        let verdict = if policy == Policy::Accept { Verdict::Accept } else { Verdict::Drop };
         let line = (base.line != 0).then_some(base.line);
-        self.push_step(
-            hook,
-            table,
-            &base.name,
-            StepKind::Policy,
-            None,
-            line,
-            verdict,
-            None,
-        );
+        self.push_step(hook, table, &base.name, StepKind::Policy, None, line, verdict, None);
         match policy {
             Policy::Accept => ChainVerdict::Accept,
             Policy::Drop => ChainVerdict::Drop(format!("policy DROP of {table} {}", base.name)),
@@ -124,16 +98,7 @@ impl Run<'_> {
         verdict: Verdict,
         target: Option<String>,
     ) {
-        self.steps.push(Step {
-            hook,
-            table,
-            chain: chain.to_string(),
-            kind,
-            rule,
-            line,
-            verdict,
-            target,
-        });
+        self.steps.push(Step { hook, table, chain: chain.to_string(), kind, rule, line, verdict, target });
     }
 
     fn apply_target(
@@ -177,13 +142,8 @@ impl Run<'_> {
             }
             Target::Reject { with } => {
                 step(self, Verdict::Drop);
-                let with = with
-                    .clone()
-                    .unwrap_or_else(|| "icmp-port-unreachable".into());
-                Flow::Stop(ChainVerdict::Drop(format!(
-                    "REJECT (--reject-with {with}) by {}",
-                    here()
-                )))
+                let with = with.clone().unwrap_or_else(|| "icmp-port-unreachable".into());
+                Flow::Stop(ChainVerdict::Drop(format!("REJECT (--reject-with {with}) by {}", here())))
             }
             Target::Return => {
                 step(self, Verdict::Return);
@@ -203,10 +163,7 @@ impl Run<'_> {
                 self.pkt.mark = (old & !mm.mask) ^ mm.value;
                 step(self, Verdict::Continue);
                 if old != self.pkt.mark {
-                    self.note(
-                        NoteKind::Mark,
-                        format!("mark {old:#x} -> {:#x}", self.pkt.mark),
-                    );
+                    self.note(NoteKind::Mark, format!("mark {old:#x} -> {:#x}", self.pkt.mark));
                 }
                 Flow::Next
             }
@@ -217,8 +174,7 @@ impl Run<'_> {
                             self.conn.ctmark = (self.conn.ctmark & !mm.mask) ^ mm.value
                         }
                         ConnmarkOp::Save { nfmask, ctmask } => {
-                            self.conn.ctmark =
-                                (self.conn.ctmark & !ctmask) ^ (self.pkt.mark & nfmask)
+                            self.conn.ctmark = (self.conn.ctmark & !ctmask) ^ (self.pkt.mark & nfmask)
                         }
                         ConnmarkOp::Restore { nfmask, ctmask } => {
                             self.pkt.mark = (self.pkt.mark & !nfmask) ^ (self.conn.ctmark & ctmask)
@@ -279,29 +235,21 @@ impl Run<'_> {
             }
             Target::Masquerade { ports } => {
                 let dev = self.out_iface.clone().unwrap_or_default();
-                let addr = self
-                    .ns
-                    .source_for(&dev, self.pkt.dst)
-                    .unwrap_or(self.pkt.src);
+                let addr = self.ns.source_for(&dev, self.pkt.dst).unwrap_or(self.pkt.src);
                 let port = ports.map_or(self.pkt.sport, |p| p.lo);
                 step(self, Verdict::Accept);
                 self.nat_src(addr, port, "MASQUERADE");
                 Flow::Stop(ChainVerdict::Accept)
             }
-            Target::Tproxy {
-                on_port,
-                on_ip,
-                mark,
-            } => self.tproxy(*on_port, *on_ip, *mark, &mut step, &here)?,
+            Target::Tproxy { on_port, on_ip, mark } => {
+                self.tproxy(*on_port, *on_ip, *mark, &mut step, &here)?
+            }
             Target::Unknown { name, .. } => {
                 step(self, Verdict::Continue);
                 self.unknown.push(rule.line);
                 self.note(
                     NoteKind::Unknown,
-                    format!(
-                        "target {name} on line {} is not modelled: assumed to continue",
-                        rule.line
-                    ),
+                    format!("target {name} on line {} is not modelled: assumed to continue", rule.line),
                 );
                 Flow::Next
             }
@@ -313,10 +261,7 @@ impl Run<'_> {
         self.pkt.dst = addr;
         self.pkt.dport = port;
         self.conn.dnat = true;
-        self.note(
-            NoteKind::Nat,
-            format!("{what}: destination {from} -> {}", endpoint(addr, port)),
-        );
+        self.note(NoteKind::Nat, format!("{what}: destination {from} -> {}", endpoint(addr, port)));
     }
 
     fn nat_src(&mut self, addr: std::net::IpAddr, port: u16, what: &str) {
@@ -324,10 +269,7 @@ impl Run<'_> {
         self.pkt.src = addr;
         self.pkt.sport = port;
         self.conn.snat = true;
-        self.note(
-            NoteKind::Nat,
-            format!("{what}: source {from} -> {}", endpoint(addr, port)),
-        );
+        self.note(NoteKind::Nat, format!("{what}: source {from} -> {}", endpoint(addr, port)));
     }
 
     /// TPROXY (xt_TPROXY.c): find a listener on (--on-ip or the incoming interface's address,
@@ -355,16 +297,10 @@ impl Run<'_> {
             Some(a) if !a.is_unspecified() => a,
             _ => {
                 let dev = self.in_iface.clone().unwrap_or_default();
-                self.ns
-                    .redirect_address(&dev, self.pkt.dst)
-                    .unwrap_or(self.pkt.dst)
+                self.ns.redirect_address(&dev, self.pkt.dst).unwrap_or(self.pkt.dst)
             }
         };
-        let port = if on_port == 0 {
-            self.pkt.dport
-        } else {
-            on_port
-        };
+        let port = if on_port == 0 { self.pkt.dport } else { on_port };
         match self.ns.listener(l4, laddr, port).cloned() {
             Some(sock) if sock.transparent => {
                 if let Some(mm) = mark {

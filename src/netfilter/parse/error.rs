@@ -16,12 +16,7 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(col: usize, len: usize, message: impl Into<String>) -> Self {
-        Problem {
-            col,
-            len,
-            message: message.into(),
-            help: None,
-        }
+        Problem { col, len, message: message.into(), help: None }
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Self {
@@ -96,23 +91,19 @@ impl SourceCode for ParseError {
         before: usize,
         after: usize,
     ) -> Result<Box<dyn SpanContents<'a> + 'a>, miette::MietteError> {
-        LineSource {
-            name: &self.file,
-            text: &self.line_text,
-            line: self.line,
-        }
-        .read_span(span, before, after)
-        .map(|c| {
-            // Re-wrap so the contents borrow from `self`, not the temporary.
-            Box::new(MietteSpanContents::new_named(
-                self.file.clone(),
-                self.line_text.as_bytes(),
-                *c.span(),
-                c.line(),
-                c.column(),
-                c.line_count(),
-            )) as Box<dyn SpanContents<'a> + 'a>
-        })
+        LineSource { name: &self.file, text: &self.line_text, line: self.line }
+            .read_span(span, before, after)
+            .map(|c| {
+                // Re-wrap so the contents borrow from `self`, not the temporary.
+                Box::new(MietteSpanContents::new_named(
+                    self.file.clone(),
+                    self.line_text.as_bytes(),
+                    *c.span(),
+                    c.line(),
+                    c.column(),
+                    c.line_count(),
+                )) as Box<dyn SpanContents<'a> + 'a>
+            })
     }
 }
 
@@ -122,9 +113,7 @@ impl Diagnostic for ParseError {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {

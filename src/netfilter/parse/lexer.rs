@@ -39,19 +39,12 @@ pub fn tokenize<'a>(line: &'a str, out: &mut Vec<Token<'a>>) -> Result<(), Probl
             let mut owned: Option<String> = None;
             loop {
                 if i >= bytes.len() {
-                    return Err(Problem::new(
-                        start,
-                        line.len() - start,
-                        "unterminated quoted string",
-                    )
-                    .help("close the string with a double quote"));
+                    return Err(Problem::new(start, line.len() - start, "unterminated quoted string")
+                        .help("close the string with a double quote"));
                 }
                 match bytes[i] {
                     b'"' => break,
-                    b'\\'
-                        if i + 1 < bytes.len()
-                            && (bytes[i + 1] == b'"' || bytes[i + 1] == b'\\') =>
-                    {
+                    b'\\' if i + 1 < bytes.len() && (bytes[i + 1] == b'"' || bytes[i + 1] == b'\\') => {
                         let s = owned.get_or_insert_with(|| line[body_start..i].to_string());
                         s.push(bytes[i + 1] as char);
                         i += 2;
@@ -70,20 +63,12 @@ pub fn tokenize<'a>(line: &'a str, out: &mut Vec<Token<'a>>) -> Result<(), Probl
                 None => std::borrow::Cow::Borrowed(&line[body_start..i]),
             };
             i += 1; // closing quote
-            out.push(Token {
-                text,
-                col: start,
-                len: i - start,
-            });
+            out.push(Token { text, col: start, len: i - start });
         } else {
             while i < bytes.len() && !matches!(bytes[i], b' ' | b'\t' | b'\r') {
                 i += 1;
             }
-            out.push(Token {
-                text: std::borrow::Cow::Borrowed(&line[start..i]),
-                col: start,
-                len: i - start,
-            });
+            out.push(Token { text: std::borrow::Cow::Borrowed(&line[start..i]), col: start, len: i - start });
         }
     }
     Ok(())
@@ -120,14 +105,7 @@ mod tests {
     fn quoted_comment_with_escapes() {
         assert_eq!(
             toks(r#"-m comment --comment "a \"quoted\" \\ word" -j X"#),
-            [
-                "-m",
-                "comment",
-                "--comment",
-                r#"a "quoted" \ word"#,
-                "-j",
-                "X"
-            ]
+            ["-m", "comment", "--comment", r#"a "quoted" \ word"#, "-j", "X"]
         );
     }
 

@@ -13,7 +13,9 @@ mod lexer;
 mod rule;
 mod value;
 
-use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::netfilter::fasthash::FastMap;
 
 pub use error::{ParseError, Problem};
 
@@ -50,20 +52,12 @@ struct TableBuilder {
     name: TableName,
     line: u32,
     chains: Vec<Chain>,
-    index: HashMap<String, usize>,
-    /// Jumps to validate at COMMIT: (chain, rule index, line, column, length).
-    jumps: Vec<(usize, usize, u32, usize, usize)>,
+    index: FastMap<Arc<str>, usize>,
 }
 
 impl TableBuilder {
     fn new(name: TableName, line: u32) -> Self {
-        let mut t = TableBuilder {
-            name,
-            line,
-            chains: Vec::new(),
-            index: HashMap::new(),
-            jumps: Vec::new(),
-        };
+        let mut t = TableBuilder { name, line, chains: Vec::new(), index: FastMap::default() };
         // Built-in chains exist even when a restore-style file does not declare them.
         for c in name.builtin_chains() {
             t.add_chain(c, Some(Policy::Accept), 0);
@@ -81,13 +75,8 @@ impl TableBuilder {
             }
             return i;
         }
-        self.chains.push(Chain {
-            name: name.to_string(),
-            policy,
-            line,
-            rules: Vec::new(),
-        });
-        self.index.insert(name.to_string(), self.chains.len() - 1);
+        self.chains.push(Chain { name: name.to_string(), policy, line, rules: Vec::new() });
+        self.index.insert(Arc::from(name), self.chains.len() - 1);
         self.chains.len() - 1
     }
 }
@@ -120,12 +109,8 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
                     skipped(&mut skipped_log_lines, &mut first_skipped, line_no);
                     continue;
                 }
-                return Err(at(Problem::new(
-                    indent,
-                    trimmed.len(),
-                    format!("unknown table `{name_str}`"),
-                )
-                .help("tables are raw, mangle, nat, filter and security")));
+                return Err(at(Problem::new(indent, trimmed.len(), format!("unknown table `{name_str}`"))
+                    .help("tables are raw, mangle, nat, filter and security")));
             };
             if let Some(open) = &current {
                 return Err(at(Problem::new(
@@ -141,16 +126,12 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
             continue;
         }
         let Some(table) = current.as_mut() else {
-            if trimmed.starts_with("-A ")
-                || trimmed.starts_with("-I ")
-                || trimmed.starts_with("-N ")
-            {
+            if trimmed.starts_with("-A ") || trimmed.starts_with("-I ") || trimmed.starts_with("-N ") {
                 stray_rules += 1;
                 if stray_rules == 1 {
                     notes.push(Note {
                         line: line_no,
-                        message: "rule lines outside a `*table` block were skipped (log text?)"
-                            .into(),
+                        message: "rule lines outside a `*table` block were skipped (log text?)".into(),
                     });
                 }
             } else {
@@ -180,11 +161,7 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
             let name = parts.next().unwrap_or("");
             let policy = parts.next().unwrap_or("");
             if name.is_empty() {
-                return Err(at(Problem::new(
-                    indent,
-                    1,
-                    "chain declaration without a name",
-                )));
+                return Err(at(Problem::new(indent, 1, "chain declaration without a name")));
             }
             let is_builtin = table.name.builtin_chains().contains(&name);
             let policy = match (policy, is_builtin) {
@@ -203,18 +180,14 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
                         indent,
                         trimmed.len(),
                         format!(
-                        "`{name}` is not a built-in chain of table {}, so it cannot have a policy",
-                        table.name
-                    ),
+                            "`{name}` is not a built-in chain of table {}, so it cannot have a policy",
+                            table.name
+                        ),
                     )))
                 }
                 (p, _) => {
-                    return Err(at(Problem::new(
-                        indent,
-                        trimmed.len(),
-                        format!("unknown policy `{p}`"),
-                    )
-                    .help("expected ACCEPT, DROP or - (user chain)")))
+                    return Err(at(Problem::new(indent, trimmed.len(), format!("unknown policy `{p}`"))
+                        .help("expected ACCEPT, DROP or - (user chain)")))
                 }
             };
             table.add_chain(name, policy, line_no);
@@ -224,11 +197,7 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
         if let Some(body) = trimmed.strip_prefix('[') {
             // `[packets:bytes] -A ...` (iptables-save -c).
             if body.find(']').is_none() {
-                return Err(at(Problem::new(
-                    indent,
-                    1,
-                    "unterminated counters `[packets:bytes]`",
-                )));
+                return Err(at(Problem::new(indent, 1, "unterminated counters `[packets:bytes]`")));
             }
         }
         tokenize(line, &mut toks).map_err(at)?;
@@ -238,13 +207,8 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
         }
         let Some(cmd) = toks.get(start) else { continue };
         let chain_tok = toks.get(start + 1);
-        let need_chain = |what: &str| {
-            at(Problem::new(
-                cmd.col,
-                cmd.len,
-                format!("`{}` needs a chain name", what),
-            ))
-        };
+        let need_chain =
+            |what: &str| at(Problem::new(cmd.col, cmd.len, format!("`{}` needs a chain name", what)));
         match cmd.as_str() {
             "-A" | "--append" | "-I" | "--insert" => {
                 let chain_tok = chain_tok.ok_or_else(|| need_chain(cmd.as_str()))?;
@@ -252,11 +216,7 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
                     return Err(at(Problem::new(
                         chain_tok.col,
                         chain_tok.len,
-                        format!(
-                            "chain `{}` does not exist in table {}",
-                            chain_tok.as_str(),
-                            table.name
-                        ),
+                        format!("chain `{}` does not exist in table {}", chain_tok.as_str(), table.name),
                     )
                     .help("declare it first with `:NAME - [0:0]` or `-N NAME`")));
                 };
@@ -264,10 +224,7 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
                 let mut insert_at = None;
                 if cmd.as_str() == "-I" || cmd.as_str() == "--insert" {
                     insert_at = Some(0);
-                    if let Some(n) = toks
-                        .get(rest)
-                        .and_then(|t| t.as_str().parse::<usize>().ok())
-                    {
+                    if let Some(n) = toks.get(rest).and_then(|t| t.as_str().parse::<usize>().ok()) {
                         let len = table.chains[ci].rules.len();
                         if n == 0 || n > len + 1 {
                             let t = &toks[rest];
@@ -284,44 +241,21 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
                         rest += 1;
                     }
                 }
-                let body = RuleParser::new(&toks[rest..], family, opts.lenient)
-                    .parse()
-                    .map_err(at)?;
+                let body =
+                    RuleParser::new(&toks[rest..], &table.index, family, opts.lenient).parse().map_err(at)?;
                 if !body.unknown.is_empty() {
-                    unknown.push(Note {
-                        line: line_no,
-                        message: body.unknown.join(", "),
-                    });
+                    unknown.push(Note { line: line_no, message: body.unknown.join(", ") });
                 }
-                let rule = Rule {
-                    line: line_no,
-                    matches: body.matches,
-                    target: body.target,
-                };
-                let is_jump = matches!(rule.target, Target::Jump(_) | Target::Goto(_));
+                let rule = Rule { line: line_no, matches: body.matches, target: body.target };
                 let rules = &mut table.chains[ci].rules;
-                let pos = match insert_at {
-                    Some(p) => {
-                        rules.insert(p, rule);
-                        // Later validation indexes shift; validation uses the chain name, not the index.
-                        p
-                    }
-                    None => {
-                        rules.push(rule);
-                        rules.len() - 1
-                    }
-                };
-                if is_jump {
-                    if let Some((col, len)) = body.target_span {
-                        table.jumps.push((ci, pos, line_no, col, len));
-                    }
+                match insert_at {
+                    Some(p) => rules.insert(p, rule),
+                    None => rules.push(rule),
                 }
             }
             "-N" | "--new-chain" | "--new" => {
                 let t = chain_tok.ok_or_else(|| need_chain("-N"))?;
-                if table.index.contains_key(t.as_str())
-                    && table.chains[table.index[t.as_str()]].line != 0
-                {
+                if table.index.contains_key(t.as_str()) && table.chains[table.index[t.as_str()]].line != 0 {
                     return Err(at(Problem::new(
                         t.col,
                         t.len,
@@ -336,22 +270,13 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
                 let policy = match p {
                     Some("ACCEPT") => Policy::Accept,
                     Some("DROP") => Policy::Drop,
-                    _ => {
-                        return Err(at(Problem::new(
-                            t.col,
-                            t.len,
-                            "`-P CHAIN` needs ACCEPT or DROP",
-                        )))
-                    }
+                    _ => return Err(at(Problem::new(t.col, t.len, "`-P CHAIN` needs ACCEPT or DROP"))),
                 };
                 if !table.name.builtin_chains().contains(&t.as_str()) {
                     return Err(at(Problem::new(
                         t.col,
                         t.len,
-                        format!(
-                            "only built-in chains have a policy; `{}` is not one",
-                            t.as_str()
-                        ),
+                        format!("only built-in chains have a policy; `{}` is not one", t.as_str()),
                     )));
                 }
                 table.add_chain(t.as_str(), Some(policy), line_no);
@@ -372,38 +297,19 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
             "-X" | "--delete-chain" => {
                 let names: Vec<String> = match chain_tok {
                     Some(t) => vec![t.as_str().to_string()],
-                    None => table
-                        .chains
-                        .iter()
-                        .filter(|c| c.policy.is_none())
-                        .map(|c| c.name.clone())
-                        .collect(),
+                    None => {
+                        table.chains.iter().filter(|c| c.policy.is_none()).map(|c| c.name.clone()).collect()
+                    }
                 };
                 for n in names {
                     if table.name.builtin_chains().contains(&n.as_str()) {
                         let t = chain_tok.unwrap_or(cmd);
-                        return Err(at(Problem::new(
-                            t.col,
-                            t.len,
-                            "built-in chains cannot be deleted",
-                        )));
+                        return Err(at(Problem::new(t.col, t.len, "built-in chains cannot be deleted")));
                     }
                     table.chains.retain(|c| c.name != n);
                 }
-                table.index = table
-                    .chains
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| (c.name.clone(), i))
-                    .collect();
-                table.jumps.clear();
-                for (ci, c) in table.chains.iter().enumerate() {
-                    for (ri, r) in c.rules.iter().enumerate() {
-                        if matches!(r.target, Target::Jump(_) | Target::Goto(_)) {
-                            table.jumps.push((ci, ri, r.line, 0, 0));
-                        }
-                    }
-                }
+                table.index =
+                    table.chains.iter().enumerate().map(|(i, c)| (Arc::from(c.name.as_str()), i)).collect();
             }
             other => {
                 return Err(at(Problem::new(
@@ -411,9 +317,7 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
                     cmd.len,
                     format!("unexpected `{other}` in table {}", table.name),
                 )
-                .help(
-                    "expected `:CHAIN POLICY`, `-A CHAIN ...`, `-I`, `-N`, `-P` or COMMIT",
-                )));
+                .help("expected `:CHAIN POLICY`, `-A CHAIN ...`, `-I`, `-N`, `-P` or COMMIT")));
             }
         }
     }
@@ -427,10 +331,7 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
             Problem::new(
                 tail.len(),
                 1,
-                format!(
-                    "table `{}` opened on line {} is never committed",
-                    open.name, open.line
-                ),
+                format!("table `{}` opened on line {} is never committed", open.name, open.line),
             )
             .help("add a COMMIT line at the end of the table"),
         ));
@@ -440,18 +341,13 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
             0,
             Note {
                 line: first_skipped,
-                message: format!(
-                    "{skipped_log_lines} line(s) outside any table were skipped as log text"
-                ),
+                message: format!("{skipped_log_lines} line(s) outside any table were skipped as log text"),
             },
         );
     }
     if tables.is_empty() {
         let line = if stray_rules > 0 {
-            notes
-                .iter()
-                .find(|n| n.message.starts_with("rule lines"))
-                .map_or(1, |n| n.line)
+            notes.iter().find(|n| n.message.starts_with("rule lines")).map_or(1, |n| n.line)
         } else {
             1
         };
@@ -463,15 +359,7 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
         })
         .help("give the output of `iptables-save` (or `ip6tables-save`) taken in the pod's network namespace")));
     }
-    Ok(Parsed {
-        ruleset: Ruleset {
-            family,
-            source: file.to_string(),
-            tables,
-        },
-        notes,
-        unknown,
-    })
+    Ok(Parsed { ruleset: Ruleset { family, source: file.to_string(), tables }, notes, unknown })
 }
 
 fn skipped(count: &mut u32, first: &mut u32, line: u32) {
@@ -487,56 +375,40 @@ fn looks_like_table(s: &str) -> bool {
 
 /// Checks that every jump and goto names a chain of its table, then builds the table.
 fn finish_table(file: &str, text: &str, t: TableBuilder) -> Result<Table, ParseError> {
-    for &(ci, _, line, col, len) in &t.jumps {
-        for r in t.chains[ci].rules.iter().filter(|r| r.line == line) {
-            let (Target::Jump(name) | Target::Goto(name)) = &r.target else {
+    for c in &t.chains {
+        for r in &c.rules {
+            let (Target::Jump(name) | Target::Goto(name)) = &r.target else { continue };
+            let message = if !t.index.contains_key(&**name) {
+                format!("`{name}` is neither a target we know nor a chain of table {}", t.name)
+            } else if t.name.builtin_chains().contains(&&**name) {
+                format!("cannot jump to built-in chain `{name}`")
+            } else {
                 continue;
             };
-            if !t.index.contains_key(name.as_str()) {
-                let line_text = text.split('\n').nth(line as usize - 1).unwrap_or("");
-                return Err(ParseError::at(
-                    file,
-                    line,
-                    line_text.trim_end_matches('\r'),
-                    Problem::new(
-                        col,
-                        len.max(1),
-                        format!(
-                            "`{name}` is neither a target we know nor a chain of table {}",
-                            t.name
-                        ),
-                    )
+            // Only on error: find the line and the target's token again for the diagnostic.
+            let line_text = text.split('\n').nth(r.line as usize - 1).unwrap_or("").trim_end_matches('\r');
+            let mut toks = Vec::new();
+            let _ = tokenize(line_text, &mut toks);
+            let (col, len) = toks
+                .windows(2)
+                .rev()
+                .find(|w| matches!(w[0].as_str(), "-j" | "--jump" | "-g" | "--goto"))
+                .map_or((0, line_text.len()), |w| (w[1].col, w[1].len));
+            return Err(ParseError::at(
+                file,
+                r.line,
+                line_text,
+                Problem::new(col, len.max(1), message)
                     .help("declare the chain in this table, or check the spelling of the target"),
-                ));
-            }
-            if t.name.builtin_chains().contains(&name.as_str()) {
-                let line_text = text.split('\n').nth(line as usize - 1).unwrap_or("");
-                return Err(ParseError::at(
-                    file,
-                    line,
-                    line_text.trim_end_matches('\r'),
-                    Problem::new(
-                        col,
-                        len.max(1),
-                        format!("cannot jump to built-in chain `{name}`"),
-                    ),
-                ));
-            }
+            ));
         }
     }
-    Ok(Table {
-        name: t.name,
-        line: t.line,
-        chains: t.chains,
-    })
+    Ok(Table { name: t.name, line: t.line, chains: t.chains })
 }
 
 /// IPv6 if the first address in a rule is IPv6 (or an ICMPv6 match appears), else IPv4.
 fn infer_family(text: &str) -> Family {
-    for line in text
-        .lines()
-        .filter(|l| l.starts_with("-A") || l.starts_with("-I"))
-    {
+    for line in text.lines().filter(|l| l.starts_with("-A") || l.starts_with("-I")) {
         let mut it = line.split_whitespace();
         while let Some(w) = it.next() {
             if matches!(w, "-s" | "-d" | "--on-ip") {
@@ -556,9 +428,7 @@ fn infer_family(text: &str) -> Family {
                     Family::V4
                 };
             }
-            if matches!(w, "ipv6-icmp" | "icmpv6" | "icmp6" | "--icmpv6-type")
-                || w.starts_with("icmp6-")
-            {
+            if matches!(w, "ipv6-icmp" | "icmpv6" | "icmp6" | "--icmpv6-type") || w.starts_with("icmp6-") {
                 return Family::V6;
             }
         }

@@ -7,6 +7,9 @@
 use super::error::Problem;
 use super::lexer::Token;
 use super::value::{self as v, ValueResult};
+use std::sync::Arc;
+
+use crate::netfilter::fasthash::FastMap;
 use crate::netfilter::model::*;
 
 /// A parsed rule body, plus the unknown parts kept in lenient mode.
@@ -14,20 +17,18 @@ use crate::netfilter::model::*;
 pub struct RuleBody {
     pub matches: Vec<Match>,
     pub target: Target,
-    /// Column and length of the target's name token, for jump-target validation.
-    pub target_span: Option<(usize, usize)>,
     /// Human-readable notes about what was kept as unknown (lenient mode).
     pub unknown: Vec<String>,
 }
 
-const SUPPORTED_MATCHES: &str =
-    "tcp, udp, sctp, multiport, owner, mark, connmark, conntrack, state, \
+const SUPPORTED_MATCHES: &str = "tcp, udp, sctp, multiport, owner, mark, connmark, conntrack, state, \
 comment, addrtype, statistic, icmp, icmp6, socket, set, recent";
-const SUPPORTED_TARGETS: &str =
-    "ACCEPT, DROP, REJECT, RETURN, a user chain, REDIRECT, DNAT, SNAT, \
+const SUPPORTED_TARGETS: &str = "ACCEPT, DROP, REJECT, RETURN, a user chain, REDIRECT, DNAT, SNAT, \
 MASQUERADE, MARK, CONNMARK, TPROXY, CT, LOG, NFLOG, TRACE";
 
 pub struct RuleParser<'t, 'a> {
+    /// The table's chains, so jump targets share the chain's name instead of a copy.
+    chains: &'t FastMap<Arc<str>, usize>,
     toks: &'t [Token<'a>],
     pos: usize,
     family: Family,
@@ -38,7 +39,6 @@ pub struct RuleParser<'t, 'a> {
     module: Option<Module>,
     target: Option<(Target, usize)>,
     pending_target: Option<PendingTarget>,
-    target_span: Option<(usize, usize)>,
     unknown: Vec<String>,
 }
 
@@ -65,7 +65,7 @@ enum Module {
     Mark(Option<Neg<MarkMask>>),
     Connmark(Option<Neg<MarkMask>>),
     CtState(Option<Neg<Vec<CtState>>>),
-    Comment(Vec<String>),
+    Comment(Option<String>),
     AddrType {
         src: Option<Neg<Vec<AddrType>>>,
         dst: Option<Neg<Vec<AddrType>>>,
@@ -115,45 +115,32 @@ enum PendingTarget {
     Snat(Option<NatRange>),
     Masquerade(Option<PortRange>),
     Mark(Option<MarkMask>),
-    Connmark {
-        op: Option<&'static str>,
-        value: Option<MarkMask>,
-        nfmask: u32,
-        ctmask: u32,
-    },
-    Tproxy {
-        port: Option<u16>,
-        ip: Option<std::net::IpAddr>,
-        mark: Option<MarkMask>,
-    },
-    Ct {
-        zone: Option<u16>,
-        notrack: bool,
-    },
+    Connmark { op: Option<&'static str>, value: Option<MarkMask>, nfmask: u32, ctmask: u32 },
+    Tproxy { port: Option<u16>, ip: Option<std::net::IpAddr>, mark: Option<MarkMask> },
+    Ct { zone: Option<u16>, notrack: bool },
     Log(Option<String>),
-    Nflog {
-        group: Option<u16>,
-        prefix: Option<String>,
-    },
-    Unknown {
-        name: String,
-        args: Vec<String>,
-    },
+    Nflog { group: Option<u16>, prefix: Option<String> },
+    Unknown { name: String, args: Vec<String> },
 }
 
 impl<'t, 'a> RuleParser<'t, 'a> {
-    pub fn new(toks: &'t [Token<'a>], family: Family, lenient: bool) -> Self {
+    pub fn new(
+        toks: &'t [Token<'a>],
+        chains: &'t FastMap<Arc<str>, usize>,
+        family: Family,
+        lenient: bool,
+    ) -> Self {
         RuleParser {
+            chains,
             toks,
             pos: 0,
             family,
             lenient,
-            matches: Vec::new(),
+            matches: Vec::with_capacity(toks.len() / 3 + 1),
             proto: None,
             module: None,
             target: None,
             pending_target: None,
-            target_span: None,
             unknown: Vec::new(),
         }
     }
@@ -184,10 +171,7 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                 self.pos += 1;
                 Ok((self.pos - 1, t.text.as_ref()))
             }
-            None => Err(self.err(
-                opt_idx,
-                format!("`{}` needs a value", self.toks[opt_idx].as_str()),
-            )),
+            None => Err(self.err(opt_idx, format!("`{}` needs a value", self.toks[opt_idx].as_str()))),
         }
     }
 
@@ -213,17 +197,12 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                 "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst" => {
                     let (vi, val) = self.value(oi, &mut neg)?;
                     let net = self.conv(vi, v::address(val, self.family))?;
-                    let n = Neg {
-                        negated: neg,
-                        value: net,
-                    };
-                    self.matches.push(
-                        if opt.starts_with("-s") || opt == "--source" || opt == "--src" {
-                            Match::Source(n)
-                        } else {
-                            Match::Destination(n)
-                        },
-                    );
+                    let n = Neg { negated: neg, value: net };
+                    self.matches.push(if opt.starts_with("-s") || opt == "--source" || opt == "--src" {
+                        Match::Source(n)
+                    } else {
+                        Match::Destination(n)
+                    });
                 }
                 "-i" | "--in-interface" | "-o" | "--out-interface" => {
                     let (_, val) = self.value(oi, &mut neg)?;
@@ -231,16 +210,12 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                         Some(n) => (n.to_string(), true),
                         None => (val.to_string(), false),
                     };
-                    let n = Neg {
-                        negated: neg,
-                        value: IfaceName { name, wildcard },
-                    };
-                    self.matches
-                        .push(if opt == "-i" || opt == "--in-interface" {
-                            Match::InInterface(n)
-                        } else {
-                            Match::OutInterface(n)
-                        });
+                    let n = Neg { negated: neg, value: IfaceName { name, wildcard } };
+                    self.matches.push(if opt == "-i" || opt == "--in-interface" {
+                        Match::InInterface(n)
+                    } else {
+                        Match::OutInterface(n)
+                    });
                 }
                 "-p" | "--protocol" => {
                     let (vi, val) = self.value(oi, &mut neg)?;
@@ -248,10 +223,7 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                     if !neg {
                         self.proto = Some(p);
                     }
-                    self.matches.push(Match::Protocol(Neg {
-                        negated: neg,
-                        value: p,
-                    }));
+                    self.matches.push(Match::Protocol(Neg { negated: neg, value: p }));
                 }
                 "-f" | "--fragment" => self.matches.push(Match::Fragment { negated: neg }),
                 "-m" | "--match" => {
@@ -267,14 +239,10 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                         return Err(self.err(idx, "`!` cannot negate a target"));
                     }
                     if self.target.is_some() || self.pending_target.is_some() {
-                        return Err(
-                            self.err(oi, "a rule has one target; this is a second `-j`/`-g`")
-                        );
+                        return Err(self.err(oi, "a rule has one target; this is a second `-j`/`-g`"));
                     }
                     self.finish_module()?;
                     let (vi, name) = self.value(oi, &mut neg)?;
-                    let t = &self.toks[vi];
-                    self.target_span = Some((t.col, t.len));
                     let goto = opt == "-g" || opt == "--goto";
                     self.start_target(vi, name, goto)?;
                 }
@@ -285,12 +253,7 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                 _ if opt.starts_with('-') => self.option(idx, oi, opt, neg)?,
                 _ => {
                     return Err(self
-                        .err(
-                            oi,
-                            format!(
-                                "unexpected `{opt}`: expected an option such as -s, -p, -m or -j"
-                            ),
-                        )
+                        .err(oi, format!("unexpected `{opt}`: expected an option such as -s, -p, -m or -j"))
                         .help("a value may need quotes if it contains spaces"))
                 }
             }
@@ -301,12 +264,7 @@ impl<'t, 'a> RuleParser<'t, 'a> {
             (None, Some(p)) => self.finish_target(p)?,
             (None, None) => Target::None,
         };
-        Ok(RuleBody {
-            matches: self.matches,
-            target,
-            target_span: self.target_span,
-            unknown: self.unknown,
-        })
+        Ok(RuleBody { matches: self.matches, target, unknown: self.unknown })
     }
 
     /// An option that belongs to a module or the target.
@@ -315,11 +273,7 @@ impl<'t, 'a> RuleParser<'t, 'a> {
             return self.target_option(oi, opt, neg);
         }
         if self.target.is_some() {
-            let name = self
-                .target
-                .as_ref()
-                .map(|(t, _)| t.name().to_string())
-                .unwrap_or_default();
+            let name = self.target.as_ref().map(|(t, _)| t.name().to_string()).unwrap_or_default();
             return Err(self.err(oi, format!("target {name} takes no option `{opt}`")));
         }
         if let Some(mut m) = self.module.take() {
@@ -333,20 +287,10 @@ impl<'t, 'a> RuleParser<'t, 'a> {
         if let Some(proto @ (Protocol::Tcp | Protocol::Udp | Protocol::Sctp)) = self.proto {
             if matches!(
                 opt,
-                "--dport"
-                    | "--sport"
-                    | "--destination-port"
-                    | "--source-port"
-                    | "--tcp-flags"
-                    | "--syn"
+                "--dport" | "--sport" | "--destination-port" | "--source-port" | "--tcp-flags" | "--syn"
             ) {
                 self.finish_module()?;
-                let mut m = Module::Ports {
-                    proto,
-                    sport: None,
-                    dport: None,
-                    flags: None,
-                };
+                let mut m = Module::Ports { proto, sport: None, dport: None, flags: None };
                 let handled = self.module_option(&mut m, oi, opt, neg)?;
                 self.module = Some(m);
                 if handled {
@@ -361,9 +305,7 @@ impl<'t, 'a> RuleParser<'t, 'a> {
         };
         Err(self
             .err(oi, format!("unknown option `{opt}`{owner}"))
-            .help(format!(
-                "supported match modules: {SUPPORTED_MATCHES}; targets: {SUPPORTED_TARGETS}"
-            )))
+            .help(format!("supported match modules: {SUPPORTED_MATCHES}; targets: {SUPPORTED_TARGETS}")))
     }
 
     fn start_module(&mut self, vi: usize, name: &str) -> Result<Module, Problem> {
@@ -376,9 +318,11 @@ impl<'t, 'a> RuleParser<'t, 'a> {
             "mark" => Module::Mark(None),
             "connmark" => Module::Connmark(None),
             "conntrack" | "state" => Module::CtState(None),
-            "comment" => Module::Comment(Vec::new()),
+            "comment" => Module::Comment(None),
             "addrtype" => Module::AddrType { src: None, dst: None, iface_in: false, iface_out: false },
-            "statistic" => Module::Statistic { negated: false, mode: None, probability: None, every: None, packet: None },
+            "statistic" => {
+                Module::Statistic { negated: false, mode: None, probability: None, every: None, packet: None }
+            }
             "icmp" => Module::Icmp { v6: false, value: None },
             "icmp6" | "icmpv6" => Module::Icmp { v6: true, value: None },
             "socket" => Module::Socket { transparent: false, nowildcard: false, restore_skmark: false },
@@ -396,35 +340,21 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                 Module::Unknown { module: other.to_string(), args: Vec::new() }
             }
             other => {
-                return Err(self
-                    .err(vi, format!("match module `{other}` is not supported"))
-                    .help(format!("supported: {SUPPORTED_MATCHES}; run with --lenient to keep such rules as unknown")))
+                return Err(self.err(vi, format!("match module `{other}` is not supported")).help(format!(
+                    "supported: {SUPPORTED_MATCHES}; run with --lenient to keep such rules as unknown"
+                )))
             }
         })
     }
 
     /// Handles `opt` for module `m`; `Ok(false)` when the module does not know it.
-    fn module_option(
-        &mut self,
-        m: &mut Module,
-        oi: usize,
-        opt: &str,
-        neg: bool,
-    ) -> Result<bool, Problem> {
+    fn module_option(&mut self, m: &mut Module, oi: usize, opt: &str, neg: bool) -> Result<bool, Problem> {
         let mut neg = neg;
         match m {
-            Module::Ports {
-                proto,
-                sport,
-                dport,
-                flags,
-            } => match opt {
+            Module::Ports { proto, sport, dport, flags } => match opt {
                 "--dport" | "--destination-port" | "--sport" | "--source-port" => {
                     let (vi, val) = self.value(oi, &mut neg)?;
-                    let r = Neg {
-                        negated: neg,
-                        value: self.conv(vi, v::port_range(val))?,
-                    };
+                    let r = Neg { negated: neg, value: self.conv(vi, v::port_range(val))? };
                     if matches!(opt, "--dport" | "--destination-port") {
                         *dport = Some(r);
                     } else {
@@ -434,28 +364,18 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                 "--tcp-flags" if *proto == Protocol::Tcp => {
                     let (mi, mask) = self.value(oi, &mut neg)?;
                     let (_, comp) = self.value(oi, &mut neg)?;
-                    *flags = Some(Neg {
-                        negated: neg,
-                        value: self.conv(mi, v::tcp_flags(mask, comp))?,
-                    });
+                    *flags = Some(Neg { negated: neg, value: self.conv(mi, v::tcp_flags(mask, comp))? });
                 }
                 "--syn" if *proto == Protocol::Tcp => {
                     use crate::netfilter::model::tcp_flags::*;
                     *flags = Some(Neg {
                         negated: neg,
-                        value: TcpFlags {
-                            mask: FIN | SYN | RST | ACK,
-                            comp: SYN,
-                        },
+                        value: TcpFlags { mask: FIN | SYN | RST | ACK, comp: SYN },
                     });
                 }
                 _ => return Ok(false),
             },
-            Module::Multiport {
-                negated,
-                dir,
-                ports,
-            } => {
+            Module::Multiport { negated, dir, ports } => {
                 let d = match opt {
                     "--dports" | "--destination-ports" => MultiportDir::Dst,
                     "--sports" | "--source-ports" => MultiportDir::Src,
@@ -467,52 +387,30 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                 *dir = Some(d);
                 *negated = neg;
             }
-            Module::Owner {
-                uid,
-                gid,
-                socket_exists,
-                suppl,
-            } => match opt {
+            Module::Owner { uid, gid, socket_exists, suppl } => match opt {
                 "--uid-owner" => {
                     let (vi, val) = self.value(oi, &mut neg)?;
-                    *uid = Some(Neg {
-                        negated: neg,
-                        value: self.conv(vi, v::id_range(val, "user"))?,
-                    });
+                    *uid = Some(Neg { negated: neg, value: self.conv(vi, v::id_range(val, "user"))? });
                 }
                 "--gid-owner" => {
                     let (vi, val) = self.value(oi, &mut neg)?;
-                    *gid = Some(Neg {
-                        negated: neg,
-                        value: self.conv(vi, v::id_range(val, "group"))?,
-                    });
+                    *gid = Some(Neg { negated: neg, value: self.conv(vi, v::id_range(val, "group"))? });
                 }
-                "--socket-exists" => {
-                    *socket_exists = Some(Neg {
-                        negated: neg,
-                        value: (),
-                    })
-                }
+                "--socket-exists" => *socket_exists = Some(Neg { negated: neg, value: () }),
                 "--suppl-groups" => *suppl = true,
                 _ => return Ok(false),
             },
             Module::Mark(slot) | Module::Connmark(slot) => match opt {
                 "--mark" => {
                     let (vi, val) = self.value(oi, &mut neg)?;
-                    *slot = Some(Neg {
-                        negated: neg,
-                        value: self.conv(vi, v::mark_mask(val))?,
-                    });
+                    *slot = Some(Neg { negated: neg, value: self.conv(vi, v::mark_mask(val))? });
                 }
                 _ => return Ok(false),
             },
             Module::CtState(slot) => match opt {
                 "--ctstate" | "--state" => {
                     let (vi, val) = self.value(oi, &mut neg)?;
-                    *slot = Some(Neg {
-                        negated: neg,
-                        value: self.conv(vi, v::ct_states(val))?,
-                    });
+                    *slot = Some(Neg { negated: neg, value: self.conv(vi, v::ct_states(val))? });
                 }
                 "--ctstatus" | "--ctproto" | "--ctorigsrc" | "--ctorigdst" | "--ctreplsrc"
                 | "--ctrepldst" | "--ctorigsrcport" | "--ctorigdstport" | "--ctreplsrcport"
@@ -526,22 +424,20 @@ impl<'t, 'a> RuleParser<'t, 'a> {
             Module::Comment(c) => match opt {
                 "--comment" => {
                     let (_, val) = self.value(oi, &mut neg)?;
-                    c.push(val.to_string());
+                    match c {
+                        Some(s) => {
+                            s.push(' ');
+                            s.push_str(val);
+                        }
+                        None => *c = Some(val.to_string()),
+                    }
                 }
                 _ => return Ok(false),
             },
-            Module::AddrType {
-                src,
-                dst,
-                iface_in,
-                iface_out,
-            } => match opt {
+            Module::AddrType { src, dst, iface_in, iface_out } => match opt {
                 "--src-type" | "--dst-type" => {
                     let (vi, val) = self.value(oi, &mut neg)?;
-                    let n = Some(Neg {
-                        negated: neg,
-                        value: self.conv(vi, v::addr_types(val))?,
-                    });
+                    let n = Some(Neg { negated: neg, value: self.conv(vi, v::addr_types(val))? });
                     if opt == "--src-type" {
                         *src = n;
                     } else {
@@ -552,28 +448,20 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                 "--limit-iface-out" => *iface_out = true,
                 _ => return Ok(false),
             },
-            Module::Statistic {
-                negated,
-                mode,
-                probability,
-                every,
-                packet,
-            } => match opt {
+            Module::Statistic { negated, mode, probability, every, packet } => match opt {
                 "--mode" => {
                     let (vi, val) = self.value(oi, &mut neg)?;
                     if val != "random" && val != "nth" {
-                        return Err(self.err(
-                            vi,
-                            format!("statistic mode `{val}` is unknown (random or nth)"),
-                        ));
+                        return Err(
+                            self.err(vi, format!("statistic mode `{val}` is unknown (random or nth)"))
+                        );
                     }
                     *mode = Some(val.to_string());
                 }
                 "--probability" => {
                     let (vi, val) = self.value(oi, &mut neg)?;
-                    let p: f64 = val
-                        .parse()
-                        .map_err(|_| self.err(vi, format!("`{val}` is not a probability")))?;
+                    let p: f64 =
+                        val.parse().map_err(|_| self.err(vi, format!("`{val}` is not a probability")))?;
                     if !(0.0..=1.0).contains(&p) {
                         return Err(self.err(vi, "a probability lies between 0 and 1"));
                     }
@@ -600,21 +488,13 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                 }
                 _ => return Ok(false),
             },
-            Module::Socket {
-                transparent,
-                nowildcard,
-                restore_skmark,
-            } => match opt {
+            Module::Socket { transparent, nowildcard, restore_skmark } => match opt {
                 "--transparent" => *transparent = true,
                 "--nowildcard" => *nowildcard = true,
                 "--restore-skmark" => *restore_skmark = true,
                 _ => return Ok(false),
             },
-            Module::Set {
-                negated,
-                name,
-                dirs,
-            } => match opt {
+            Module::Set { negated, name, dirs } => match opt {
                 "--match-set" => {
                     let (_, n) = self.value(oi, &mut neg)?;
                     let n = n.to_string();
@@ -624,11 +504,7 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                         d.push(match f {
                             "src" => SetDir::Src,
                             "dst" => SetDir::Dst,
-                            _ => {
-                                return Err(
-                                    self.err(fi, format!("set flag `{f}` is neither src nor dst"))
-                                )
-                            }
+                            _ => return Err(self.err(fi, format!("set flag `{f}` is neither src nor dst"))),
                         });
                     }
                     *name = Some(n);
@@ -642,14 +518,7 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                 | "--no-update-subcounters" => {}
                 _ => return Ok(false),
             },
-            Module::Recent {
-                name,
-                command,
-                seconds,
-                hitcount,
-                rsource,
-                negated,
-            } => match opt {
+            Module::Recent { name, command, seconds, hitcount, rsource, negated } => match opt {
                 "--name" => *name = self.value(oi, &mut neg)?.1.to_string(),
                 "--set" | "--rcheck" | "--update" | "--remove" => {
                     *command = Some(match opt {
@@ -678,11 +547,7 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                 _ => return Ok(false),
             },
             Module::Unknown { args, .. } => {
-                args.push(if neg {
-                    format!("! {opt}")
-                } else {
-                    opt.to_string()
-                });
+                args.push(if neg { format!("! {opt}") } else { opt.to_string() });
                 while self.pos < self.toks.len()
                     && !self.toks[self.pos].as_str().starts_with('-')
                     && self.toks[self.pos].as_str() != "!"
@@ -701,40 +566,16 @@ impl<'t, 'a> RuleParser<'t, 'a> {
         };
         let end = self.pos.saturating_sub(1);
         let m = match m {
-            Module::Ports {
-                proto,
-                sport,
-                dport,
-                flags,
-            } => Match::Ports {
-                proto,
-                sport,
-                dport,
-                tcp_flags: flags,
-            },
-            Module::Multiport {
-                negated,
-                dir,
-                ports,
-            } => match dir {
-                Some(dir) => Match::Multiport {
-                    negated,
-                    dir,
-                    ports,
-                },
+            Module::Ports { proto, sport, dport, flags } => {
+                Match::Ports { proto, sport, dport, tcp_flags: flags }
+            }
+            Module::Multiport { negated, dir, ports } => match dir {
+                Some(dir) => Match::Multiport { negated, dir, ports },
                 None => return Err(self.err(end, "multiport needs --dports, --sports or --ports")),
             },
-            Module::Owner {
-                uid,
-                gid,
-                socket_exists,
-                suppl,
-            } => Match::Owner {
-                uid,
-                gid,
-                socket_exists,
-                suppl_groups: suppl,
-            },
+            Module::Owner { uid, gid, socket_exists, suppl } => {
+                Match::Owner { uid, gid, socket_exists, suppl_groups: suppl }
+            }
             Module::Mark(Some(m)) => Match::Mark(m),
             Module::Connmark(Some(m)) => Match::Connmark(m),
             Module::Mark(None) | Module::Connmark(None) => {
@@ -744,25 +585,11 @@ impl<'t, 'a> RuleParser<'t, 'a> {
             Module::CtState(None) => {
                 return Err(self.err(end, "conntrack/state match needs --ctstate/--state"))
             }
-            Module::Comment(c) => Match::Comment(c.join(" ")),
-            Module::AddrType {
-                src,
-                dst,
-                iface_in,
-                iface_out,
-            } => Match::AddrType {
-                src,
-                dst,
-                limit_iface_in: iface_in,
-                limit_iface_out: iface_out,
-            },
-            Module::Statistic {
-                negated,
-                mode,
-                probability,
-                every,
-                packet,
-            } => {
+            Module::Comment(c) => Match::Comment(c.unwrap_or_default()),
+            Module::AddrType { src, dst, iface_in, iface_out } => {
+                Match::AddrType { src, dst, limit_iface_in: iface_in, limit_iface_out: iface_out }
+            }
+            Module::Statistic { negated, mode, probability, every, packet } => {
                 let mode = match mode.as_deref() {
                     Some("random") => StatisticMode::Random {
                         probability: probability
@@ -777,43 +604,17 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                 Match::Statistic { negated, mode }
             }
             Module::Icmp { v6, value } => match value {
-                Some((negated, ty, code)) => Match::IcmpType {
-                    v6,
-                    negated,
-                    ty,
-                    code,
-                },
+                Some((negated, ty, code)) => Match::IcmpType { v6, negated, ty, code },
                 None => return Err(self.err(end, "icmp match needs --icmp-type")),
             },
-            Module::Socket {
-                transparent,
-                nowildcard,
-                restore_skmark,
-            } => Match::Socket {
-                transparent,
-                nowildcard,
-                restore_skmark,
-            },
-            Module::Set {
-                negated,
-                name,
-                dirs,
-            } => match name {
-                Some(name) => Match::Set {
-                    negated,
-                    name,
-                    dirs,
-                },
+            Module::Socket { transparent, nowildcard, restore_skmark } => {
+                Match::Socket { transparent, nowildcard, restore_skmark }
+            }
+            Module::Set { negated, name, dirs } => match name {
+                Some(name) => Match::Set { negated, name, dirs },
                 None => return Err(self.err(end, "set match needs --match-set NAME src|dst")),
             },
-            Module::Recent {
-                name,
-                command,
-                seconds,
-                hitcount,
-                rsource,
-                negated,
-            } => Match::Recent {
+            Module::Recent { name, command, seconds, hitcount, rsource, negated } => Match::Recent {
                 name,
                 command: command.unwrap_or(RecentCommand::Rcheck),
                 seconds,
@@ -821,10 +622,7 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                 rsource,
                 negated,
             },
-            Module::Unknown { module, args } => Match::Unknown {
-                module,
-                args: args.join(" "),
-            },
+            Module::Unknown { module, args } => Match::Unknown { module, args: args.join(" ") },
         };
         self.matches.push(m);
         Ok(())
@@ -833,7 +631,7 @@ impl<'t, 'a> RuleParser<'t, 'a> {
     fn start_target(&mut self, vi: usize, name: &str, goto: bool) -> Result<(), Problem> {
         let simple = |t: Target| Some((t, vi));
         if goto {
-            self.target = simple(Target::Goto(name.to_string()));
+            self.target = simple(Target::Goto(self.chain_name(name)));
             return Ok(());
         }
         let pending = match name {
@@ -847,57 +645,38 @@ impl<'t, 'a> RuleParser<'t, 'a> {
             "SNAT" => PendingTarget::Snat(None),
             "MASQUERADE" => PendingTarget::Masquerade(None),
             "MARK" => PendingTarget::Mark(None),
-            "CONNMARK" => PendingTarget::Connmark {
-                op: None,
-                value: None,
-                nfmask: u32::MAX,
-                ctmask: u32::MAX,
-            },
-            "TPROXY" => PendingTarget::Tproxy {
-                port: None,
-                ip: None,
-                mark: None,
-            },
-            "CT" => PendingTarget::Ct {
-                zone: None,
-                notrack: false,
-            },
-            "NOTRACK" => {
-                return self.set_target(
-                    Target::Ct {
-                        zone: None,
-                        notrack: true,
-                    },
-                    vi,
-                )
+            "CONNMARK" => {
+                PendingTarget::Connmark { op: None, value: None, nfmask: u32::MAX, ctmask: u32::MAX }
             }
+            "TPROXY" => PendingTarget::Tproxy { port: None, ip: None, mark: None },
+            "CT" => PendingTarget::Ct { zone: None, notrack: false },
+            "NOTRACK" => return self.set_target(Target::Ct { zone: None, notrack: true }, vi),
             "LOG" => PendingTarget::Log(None),
-            "NFLOG" => PendingTarget::Nflog {
-                group: None,
-                prefix: None,
-            },
+            "NFLOG" => PendingTarget::Nflog { group: None, prefix: None },
             other
-                if other
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                if other.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
                     && is_extension_target(other) =>
             {
                 if self.lenient {
                     self.unknown.push(format!("target `{other}`"));
-                    PendingTarget::Unknown {
-                        name: other.to_string(),
-                        args: Vec::new(),
-                    }
+                    PendingTarget::Unknown { name: other.to_string(), args: Vec::new() }
                 } else {
-                    return Err(self
-                        .err(vi, format!("target `{other}` is not supported"))
-                        .help(format!("supported: {SUPPORTED_TARGETS}; run with --lenient to keep such rules as unknown")));
+                    return Err(self.err(vi, format!("target `{other}` is not supported")).help(format!(
+                        "supported: {SUPPORTED_TARGETS}; run with --lenient to keep such rules as unknown"
+                    )));
                 }
             }
-            chain => return self.set_target(Target::Jump(chain.to_string()), vi),
+            chain => return self.set_target(Target::Jump(self.chain_name(chain)), vi),
         };
         self.pending_target = Some(pending);
         Ok(())
+    }
+
+    fn chain_name(&self, name: &str) -> Arc<str> {
+        match self.chains.get_key_value(name) {
+            Some((k, _)) => Arc::clone(k),
+            None => Arc::from(name),
+        }
     }
 
     fn set_target(&mut self, t: Target, vi: usize) -> Result<(), Problem> {
@@ -945,39 +724,17 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                         "--set-xmark" => mm,
                         "--set-mark" => MarkMask {
                             value: mm.value,
-                            mask: if val.contains('/') {
-                                mm.value | mm.mask
-                            } else {
-                                u32::MAX
-                            },
+                            mask: if val.contains('/') { mm.value | mm.mask } else { u32::MAX },
                         },
-                        "--or-mark" => MarkMask {
-                            value: mm.value,
-                            mask: mm.value,
-                        },
-                        "--and-mark" => MarkMask {
-                            value: 0,
-                            mask: !mm.value,
-                        },
-                        "--xor-mark" => MarkMask {
-                            value: mm.value,
-                            mask: 0,
-                        },
+                        "--or-mark" => MarkMask { value: mm.value, mask: mm.value },
+                        "--and-mark" => MarkMask { value: 0, mask: !mm.value },
+                        "--xor-mark" => MarkMask { value: mm.value, mask: 0 },
                         _ => return Err(self.err(oi, format!("MARK has no option `{opt}`"))),
                     });
                 }
-                PendingTarget::Connmark {
-                    op,
-                    value,
-                    nfmask,
-                    ctmask,
-                } => match opt {
+                PendingTarget::Connmark { op, value, nfmask, ctmask } => match opt {
                     "--save-mark" | "--restore-mark" => {
-                        *op = Some(if opt == "--save-mark" {
-                            "save"
-                        } else {
-                            "restore"
-                        });
+                        *op = Some(if opt == "--save-mark" { "save" } else { "restore" });
                         if self.toks.get(self.pos).map(|t| t.as_str()) == Some("--mask") {
                             self.pos += 1;
                             let (vi, val) = self.value(oi, &mut neg)?;
@@ -1006,24 +763,11 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                             "--set-xmark" => mm,
                             "--set-mark" => MarkMask {
                                 value: mm.value,
-                                mask: if val.contains('/') {
-                                    mm.value | mm.mask
-                                } else {
-                                    u32::MAX
-                                },
+                                mask: if val.contains('/') { mm.value | mm.mask } else { u32::MAX },
                             },
-                            "--or-mark" => MarkMask {
-                                value: mm.value,
-                                mask: mm.value,
-                            },
-                            "--and-mark" => MarkMask {
-                                value: 0,
-                                mask: !mm.value,
-                            },
-                            _ => MarkMask {
-                                value: mm.value,
-                                mask: 0,
-                            },
+                            "--or-mark" => MarkMask { value: mm.value, mask: mm.value },
+                            "--and-mark" => MarkMask { value: 0, mask: !mm.value },
+                            _ => MarkMask { value: mm.value, mask: 0 },
                         });
                     }
                     _ => return Err(self.err(oi, format!("CONNMARK has no option `{opt}`"))),
@@ -1063,17 +807,15 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                     "--log-level" => {
                         self.value(oi, &mut neg)?;
                     }
-                    "--log-tcp-sequence" | "--log-tcp-options" | "--log-ip-options"
-                    | "--log-uid" | "--log-macdecode" => {}
+                    "--log-tcp-sequence" | "--log-tcp-options" | "--log-ip-options" | "--log-uid"
+                    | "--log-macdecode" => {}
                     _ => return Err(self.err(oi, format!("LOG has no option `{opt}`"))),
                 },
                 PendingTarget::Nflog { group, prefix } => match opt {
                     "--nflog-group" => {
                         let (vi, val) = self.value(oi, &mut neg)?;
-                        *group = Some(
-                            val.parse()
-                                .map_err(|_| self.err(vi, format!("`{val}` is not a group")))?,
-                        );
+                        *group =
+                            Some(val.parse().map_err(|_| self.err(vi, format!("`{val}` is not a group")))?);
                     }
                     "--nflog-prefix" => *prefix = Some(self.value(oi, &mut neg)?.1.to_string()),
                     "--nflog-range" | "--nflog-size" | "--nflog-threshold" => {
@@ -1083,18 +825,13 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                 },
                 PendingTarget::Unknown { args, .. } => {
                     args.push(opt.to_string());
-                    while self.pos < self.toks.len()
-                        && !self.toks[self.pos].as_str().starts_with("--")
-                    {
+                    while self.pos < self.toks.len() && !self.toks[self.pos].as_str().starts_with("--") {
                         args.push(self.toks[self.pos].as_str().to_string());
                         self.pos += 1;
                     }
                 }
                 other => {
-                    return Err(self.err(
-                        oi,
-                        format!("target {} has no option `{opt}`", pending_name(other)),
-                    ));
+                    return Err(self.err(oi, format!("target {} has no option `{opt}`", pending_name(other))));
                 }
             }
             Ok(())
@@ -1110,26 +847,18 @@ impl<'t, 'a> RuleParser<'t, 'a> {
             PendingTarget::Masquerade(ports) => Target::Masquerade { ports },
             PendingTarget::Dnat(Some(to)) => Target::Dnat { to },
             PendingTarget::Snat(Some(to)) => Target::Snat { to },
-            PendingTarget::Dnat(None) => {
-                return Err(self.end_problem("DNAT needs --to-destination"))
-            }
+            PendingTarget::Dnat(None) => return Err(self.end_problem("DNAT needs --to-destination")),
             PendingTarget::Snat(None) => return Err(self.end_problem("SNAT needs --to-source")),
             PendingTarget::Mark(Some(m)) => Target::Mark(m),
             PendingTarget::Mark(None) => {
                 return Err(self.end_problem("MARK needs --set-xmark/--set-mark/..."))
             }
-            PendingTarget::Connmark {
-                op,
-                value,
-                nfmask,
-                ctmask,
-            } => Target::Connmark(match (op, value) {
+            PendingTarget::Connmark { op, value, nfmask, ctmask } => Target::Connmark(match (op, value) {
                 (Some("save"), _) => ConnmarkOp::Save { nfmask, ctmask },
                 (Some("restore"), _) => ConnmarkOp::Restore { nfmask, ctmask },
                 (Some(_), Some(v)) => ConnmarkOp::SetXmark(v),
                 _ => {
-                    return Err(self
-                        .end_problem("CONNMARK needs --set-xmark, --save-mark or --restore-mark"))
+                    return Err(self.end_problem("CONNMARK needs --set-xmark, --save-mark or --restore-mark"))
                 }
             }),
             PendingTarget::Tproxy { port, ip, mark } => Target::Tproxy {
@@ -1140,24 +869,15 @@ impl<'t, 'a> RuleParser<'t, 'a> {
             PendingTarget::Ct { zone, notrack } => Target::Ct { zone, notrack },
             PendingTarget::Log(prefix) => Target::Log { prefix },
             PendingTarget::Nflog { group, prefix } => Target::Nflog { group, prefix },
-            PendingTarget::Unknown { name, args } => Target::Unknown {
-                name,
-                args: args.join(" "),
-            },
+            PendingTarget::Unknown { name, args } => Target::Unknown { name, args: args.join(" ") },
         })
     }
 }
 
 fn module_name(m: &Module) -> &'static str {
     match m {
-        Module::Ports {
-            proto: Protocol::Udp,
-            ..
-        } => "udp",
-        Module::Ports {
-            proto: Protocol::Sctp,
-            ..
-        } => "sctp",
+        Module::Ports { proto: Protocol::Udp, .. } => "udp",
+        Module::Ports { proto: Protocol::Sctp, .. } => "sctp",
         Module::Ports { .. } => "tcp",
         Module::Multiport { .. } => "multiport",
         Module::Owner { .. } => "owner",

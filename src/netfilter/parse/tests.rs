@@ -36,37 +36,14 @@ fn canonical_istio_nat_table() {
     assert_eq!(out.rules.len(), 3);
     assert_eq!(out.rules[1].line, 10);
     assert_eq!(out.rules[1].target, Target::Jump("ISTIO_REDIRECT".into()));
-    assert!(matches!(
-        out.rules[1].matches[0],
-        Match::Destination(Neg { negated: true, .. })
-    ));
+    assert!(matches!(out.rules[1].matches[0], Match::Destination(Neg { negated: true, .. })));
     assert!(matches!(
         out.rules[1].matches[3],
-        Match::Ports {
-            dport: Some(Neg {
-                negated: true,
-                value: PortRange {
-                    lo: 15008,
-                    hi: 15008
-                }
-            }),
-            ..
-        }
+        Match::Ports { dport: Some(Neg { negated: true, value: PortRange { lo: 15008, hi: 15008 } }), .. }
     ));
-    assert_eq!(
-        out.rules[2].matches[0],
-        Match::Comment("a \"quoted\" comment".into())
-    );
+    assert_eq!(out.rules[2].matches[0], Match::Comment("a \"quoted\" comment".into()));
     let redirect = &nat.chain("ISTIO_REDIRECT").unwrap().rules[0].target;
-    assert_eq!(
-        *redirect,
-        Target::Redirect {
-            ports: Some(PortRange {
-                lo: 15001,
-                hi: 15001
-            })
-        }
-    );
+    assert_eq!(*redirect, Target::Redirect { ports: Some(PortRange { lo: 15001, hi: 15001 }) });
     assert_eq!(p.ruleset.family, Family::V4);
 }
 
@@ -88,17 +65,11 @@ COMMIT
     let inbound = &nat.chain("ISTIO_INBOUND").unwrap().rules;
     assert_eq!(inbound.len(), 2);
     assert_eq!(inbound[0].line, 7, "-I 1 puts the rule first");
-    assert!(matches!(
-        inbound[1].matches[1],
-        Match::Ports { dport: Some(_), .. }
-    ));
+    assert!(matches!(inbound[1].matches[1], Match::Ports { dport: Some(_), .. }));
     let mangle = p.ruleset.table(TableName::Mangle).unwrap();
     assert_eq!(
         mangle.chain("OUTPUT").unwrap().rules[0].target,
-        Target::Mark(MarkMask {
-            value: 1337,
-            mask: u32::MAX
-        })
+        Target::Mark(MarkMask { value: 1337, mask: u32::MAX })
     );
 }
 
@@ -112,45 +83,12 @@ fn mark_forms_are_normalised_like_userspace() {
 -A OUTPUT -j CONNMARK --save-mark --mask 0x3
 COMMIT
 ");
-    let rules = &p
-        .ruleset
-        .table(TableName::Mangle)
-        .unwrap()
-        .chain("OUTPUT")
-        .unwrap()
-        .rules;
-    assert_eq!(
-        rules[0].target,
-        Target::Mark(MarkMask { value: 4, mask: 4 })
-    );
-    assert_eq!(
-        rules[1].target,
-        Target::Mark(MarkMask {
-            value: 0,
-            mask: 0xffff_fffb
-        })
-    );
-    assert_eq!(
-        rules[2].target,
-        Target::Mark(MarkMask {
-            value: 1,
-            mask: 0xff
-        })
-    );
-    assert_eq!(
-        rules[3].target,
-        Target::Connmark(ConnmarkOp::Restore {
-            nfmask: 0xf,
-            ctmask: 0xff
-        })
-    );
-    assert_eq!(
-        rules[4].target,
-        Target::Connmark(ConnmarkOp::Save {
-            nfmask: 3,
-            ctmask: 3
-        })
-    );
+    let rules = &p.ruleset.table(TableName::Mangle).unwrap().chain("OUTPUT").unwrap().rules;
+    assert_eq!(rules[0].target, Target::Mark(MarkMask { value: 4, mask: 4 }));
+    assert_eq!(rules[1].target, Target::Mark(MarkMask { value: 0, mask: 0xffff_fffb }));
+    assert_eq!(rules[2].target, Target::Mark(MarkMask { value: 1, mask: 0xff }));
+    assert_eq!(rules[3].target, Target::Connmark(ConnmarkOp::Restore { nfmask: 0xf, ctmask: 0xff }));
+    assert_eq!(rules[4].target, Target::Connmark(ConnmarkOp::Save { nfmask: 3, ctmask: 3 }));
 }
 
 #[test]
@@ -160,11 +98,7 @@ fn embedded_in_an_istio_init_log() {
     );
     let p = ok(&text);
     assert_eq!(p.ruleset.rule_count(), 5);
-    assert!(
-        p.notes[0].message.contains("skipped as log text"),
-        "{:?}",
-        p.notes
-    );
+    assert!(p.notes[0].message.contains("skipped as log text"), "{:?}", p.notes);
 }
 
 #[test]
@@ -184,11 +118,7 @@ fn ipv6_is_inferred() {
 fn unknown_module_names_it_and_its_line() {
     let e = err("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m limit --limit 5/s -j ACCEPT\nCOMMIT\n");
     assert_eq!((e.line, e.col), (3, 13));
-    assert!(
-        e.message.contains("`limit` is not supported"),
-        "{}",
-        e.message
-    );
+    assert!(e.message.contains("`limit` is not supported"), "{}", e.message);
     assert!(e.help.unwrap().contains("--lenient"));
 }
 
@@ -197,33 +127,12 @@ fn lenient_keeps_unknown_rules() {
     let p = parse(
         "r",
         "*filter\n-A INPUT -m limit --limit 5/s -j ACCEPT\n-A INPUT -j QUEUE\nCOMMIT\n",
-        ParseOptions {
-            lenient: true,
-            family: None,
-        },
+        ParseOptions { lenient: true, family: None },
     )
     .unwrap();
-    let rules = &p
-        .ruleset
-        .table(TableName::Filter)
-        .unwrap()
-        .chain("INPUT")
-        .unwrap()
-        .rules;
-    assert_eq!(
-        rules[0].matches[0],
-        Match::Unknown {
-            module: "limit".into(),
-            args: "--limit 5/s".into()
-        }
-    );
-    assert_eq!(
-        rules[1].target,
-        Target::Unknown {
-            name: "QUEUE".into(),
-            args: String::new()
-        }
-    );
+    let rules = &p.ruleset.table(TableName::Filter).unwrap().chain("INPUT").unwrap().rules;
+    assert_eq!(rules[0].matches[0], Match::Unknown { module: "limit".into(), args: "--limit 5/s".into() });
+    assert_eq!(rules[1].target, Target::Unknown { name: "QUEUE".into(), args: String::new() });
     assert_eq!(p.unknown.len(), 2);
 }
 

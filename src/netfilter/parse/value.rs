@@ -40,9 +40,7 @@ pub fn address(s: &str, family: Family) -> ValueResult<IpNet> {
             Ok(n) if n <= max => n,
             Ok(_) => return Err(format!("prefix length /{l} is longer than {max}")),
             Err(_) => match (ip, l.parse::<IpAddr>()) {
-                (IpAddr::V4(_), Ok(IpAddr::V4(m))) => {
-                    contiguous_mask_len(u32::from(m) as u128, 32)?
-                }
+                (IpAddr::V4(_), Ok(IpAddr::V4(m))) => contiguous_mask_len(u32::from(m) as u128, 32)?,
                 (IpAddr::V6(_), Ok(IpAddr::V6(m))) => contiguous_mask_len(u128::from(m), 128)?,
                 _ => return Err(format!("`/{l}` is neither a prefix length nor a netmask")),
             },
@@ -59,11 +57,7 @@ pub fn address(s: &str, family: Family) -> ValueResult<IpNet> {
 fn contiguous_mask_len(mask: u128, bits: u32) -> ValueResult<u8> {
     let shifted = mask << (128 - bits);
     let ones = shifted.leading_ones();
-    let expect = if ones == 0 {
-        0
-    } else {
-        u128::MAX << (128 - ones)
-    };
+    let expect = if ones == 0 { 0 } else { u128::MAX << (128 - ones) };
     if shifted != expect {
         return Err("non-contiguous netmasks are not supported".into());
     }
@@ -72,13 +66,11 @@ fn contiguous_mask_len(mask: u128, bits: u32) -> ValueResult<u8> {
 
 /// A single IP address (no prefix), e.g. `--on-ip`.
 pub fn ip(s: &str, family: Family) -> ValueResult<IpAddr> {
-    let ip: IpAddr = s
-        .parse()
-        .map_err(|_| format!("`{s}` is not an IP address"))?;
+    let ip: IpAddr = s.parse().map_err(|_| format!("`{s}` is not an IP address"))?;
     match (ip, family) {
-        (IpAddr::V4(_), Family::V6) | (IpAddr::V6(_), Family::V4) => Err(format!(
-            "`{s}` is of the wrong address family for this rule set"
-        )),
+        (IpAddr::V4(_), Family::V6) | (IpAddr::V6(_), Family::V4) => {
+            Err(format!("`{s}` is of the wrong address family for this rule set"))
+        }
         _ => Ok(ip),
     }
 }
@@ -86,7 +78,9 @@ pub fn ip(s: &str, family: Family) -> ValueResult<IpAddr> {
 pub fn port(s: &str) -> ValueResult<u16> {
     s.parse::<u16>().map_err(|_| {
         if s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && !s.is_empty() {
-            format!("`{s}` is not a port number (service names are not resolved; iptables-save prints numbers)")
+            format!(
+                "`{s}` is not a port number (service names are not resolved; iptables-save prints numbers)"
+            )
         } else {
             format!("`{s}` is not a port number")
         }
@@ -130,9 +124,7 @@ pub fn port_list(s: &str) -> ValueResult<Vec<PortRange>> {
     let v: Vec<PortRange> = s.split(',').map(port_range).collect::<ValueResult<_>>()?;
     let slots: usize = v.iter().map(|r| if r.lo == r.hi { 1 } else { 2 }).sum();
     if slots > 15 {
-        return Err(format!(
-            "multiport takes at most 15 ports (a range counts 2); this list needs {slots}"
-        ));
+        return Err(format!("multiport takes at most 15 ports (a range counts 2); this list needs {slots}"));
     }
     Ok(v)
 }
@@ -150,14 +142,8 @@ pub fn u32_num(s: &str) -> ValueResult<u32> {
 /// `value[/mask]`; a missing mask is 0xffffffff.
 pub fn mark_mask(s: &str) -> ValueResult<MarkMask> {
     match s.split_once('/') {
-        Some((v, m)) => Ok(MarkMask {
-            value: u32_num(v)?,
-            mask: u32_num(m)?,
-        }),
-        None => Ok(MarkMask {
-            value: u32_num(s)?,
-            mask: u32::MAX,
-        }),
+        Some((v, m)) => Ok(MarkMask { value: u32_num(v)?, mask: u32_num(m)? }),
+        None => Ok(MarkMask { value: u32_num(s)?, mask: u32::MAX }),
     }
 }
 
@@ -168,9 +154,7 @@ pub fn id_range(s: &str, what: &str) -> ValueResult<IdRange> {
             if x == "root" {
                 format!("{what} name `root` is not resolved; write 0")
             } else {
-                format!(
-                    "{what} `{x}` is not numeric; names are resolved on the node, give the number"
-                )
+                format!("{what} `{x}` is not numeric; names are resolved on the node, give the number")
             }
         })
     };
@@ -272,18 +256,13 @@ pub fn tcp_flag_set(s: &str) -> ValueResult<u8> {
 }
 
 pub fn tcp_flags(mask: &str, comp: &str) -> ValueResult<TcpFlags> {
-    Ok(TcpFlags {
-        mask: tcp_flag_set(mask)?,
-        comp: tcp_flag_set(comp)?,
-    })
+    Ok(TcpFlags { mask: tcp_flag_set(mask)?, comp: tcp_flag_set(comp)? })
 }
 
 /// DNAT/SNAT `[ip[-ip]][:port[-port]]`; IPv6 addresses are bracketed when a port follows.
 pub fn nat_range(s: &str, family: Family) -> ValueResult<NatRange> {
     let (addr_part, port_part) = if let Some(rest) = s.strip_prefix('[') {
-        let (a, after) = rest
-            .split_once(']')
-            .ok_or_else(|| format!("`{s}`: missing `]`"))?;
+        let (a, after) = rest.split_once(']').ok_or_else(|| format!("`{s}`: missing `]`"))?;
         (a, after.strip_prefix(':'))
     } else if family == Family::V6 {
         (s, None)
@@ -302,22 +281,14 @@ pub fn nat_range(s: &str, family: Family) -> ValueResult<NatRange> {
         }
     };
     let ports = port_part.map(nat_port_range).transpose()?;
-    Ok(NatRange {
-        addr,
-        addr_hi,
-        ports,
-    })
+    Ok(NatRange { addr, addr_hi, ports })
 }
 
 /// ICMP type names iptables understands, to numbers `(type, code)`.
 pub fn icmp_type(s: &str, v6: bool) -> ValueResult<(u8, Option<u8>)> {
     if let Some((t, c)) = s.split_once('/') {
-        let t = t
-            .parse::<u8>()
-            .map_err(|_| format!("`{s}` is not an ICMP type/code"))?;
-        let c = c
-            .parse::<u8>()
-            .map_err(|_| format!("`{s}` is not an ICMP type/code"))?;
+        let t = t.parse::<u8>().map_err(|_| format!("`{s}` is not an ICMP type/code"))?;
+        let c = c.parse::<u8>().map_err(|_| format!("`{s}` is not an ICMP type/code"))?;
         return Ok((t, Some(c)));
     }
     if let Ok(t) = s.parse::<u8>() {
@@ -373,28 +344,12 @@ mod tests {
 
     #[test]
     fn addresses() {
-        assert_eq!(
-            address("10.1.2.3", Family::V4).unwrap().to_string(),
-            "10.1.2.3/32"
-        );
-        assert_eq!(
-            address("10.1.2.3/16", Family::V4).unwrap().to_string(),
-            "10.1.0.0/16"
-        );
-        assert_eq!(
-            address("10.1.2.3/255.255.255.0", Family::V4)
-                .unwrap()
-                .to_string(),
-            "10.1.2.0/24"
-        );
-        assert_eq!(
-            address("fd00::5", Family::V6).unwrap().to_string(),
-            "fd00::5/128"
-        );
+        assert_eq!(address("10.1.2.3", Family::V4).unwrap().to_string(), "10.1.2.3/32");
+        assert_eq!(address("10.1.2.3/16", Family::V4).unwrap().to_string(), "10.1.0.0/16");
+        assert_eq!(address("10.1.2.3/255.255.255.0", Family::V4).unwrap().to_string(), "10.1.2.0/24");
+        assert_eq!(address("fd00::5", Family::V6).unwrap().to_string(), "fd00::5/128");
         assert!(address("fd00::5", Family::V4).is_err());
-        assert!(address("example.com", Family::V4)
-            .unwrap_err()
-            .contains("host name"));
+        assert!(address("example.com", Family::V4).unwrap_err().contains("host name"));
         assert!(address("10.0.0.0/33", Family::V4).is_err());
     }
 
@@ -402,13 +357,7 @@ mod tests {
     fn ports_and_ranges() {
         assert_eq!(port_range("80:90").unwrap(), PortRange { lo: 80, hi: 90 });
         assert_eq!(port_range(":90").unwrap(), PortRange { lo: 0, hi: 90 });
-        assert_eq!(
-            nat_port_range("15001").unwrap(),
-            PortRange {
-                lo: 15001,
-                hi: 15001
-            }
-        );
+        assert_eq!(nat_port_range("15001").unwrap(), PortRange { lo: 15001, hi: 15001 });
         assert!(port_range("90:80").is_err());
         assert!(port("http").unwrap_err().contains("service names"));
         assert_eq!(port_list("53,15008:15010").unwrap().len(), 2);
@@ -416,25 +365,10 @@ mod tests {
 
     #[test]
     fn marks_and_ids() {
-        assert_eq!(
-            mark_mask("0x539").unwrap(),
-            MarkMask {
-                value: 0x539,
-                mask: u32::MAX
-            }
-        );
-        assert_eq!(
-            mark_mask("0x1/0xff").unwrap(),
-            MarkMask {
-                value: 1,
-                mask: 0xff
-            }
-        );
+        assert_eq!(mark_mask("0x539").unwrap(), MarkMask { value: 0x539, mask: u32::MAX });
+        assert_eq!(mark_mask("0x1/0xff").unwrap(), MarkMask { value: 1, mask: 0xff });
         assert_eq!(mark_mask("1337").unwrap().value, 1337);
-        assert_eq!(
-            id_range("1000-2000", "uid").unwrap(),
-            IdRange { lo: 1000, hi: 2000 }
-        );
+        assert_eq!(id_range("1000-2000", "uid").unwrap(), IdRange { lo: 1000, hi: 2000 });
         assert!(id_range("istio", "uid").is_err());
     }
 

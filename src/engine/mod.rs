@@ -1,0 +1,205 @@
+//! The path engine: a deterministic walk of one connection across the pods of a snapshot,
+//! through each pod's kernel (netfilter, routing, sockets) and Envoy (listeners, filter chains,
+//! routes, clusters, endpoints), until it is delivered, refused, dropped, answered by Envoy,
+//! leaves the snapshot, cannot be resolved, or loops.
+
+mod snapshot;
+mod walk;
+
+use std::net::{IpAddr, SocketAddr};
+
+use serde::Serialize;
+
+pub use snapshot::{Mesh, Pod, APP_UID, DNS_PROXY_PORT, ENVOY_UID};
+pub use walk::trace;
+
+use crate::envoy::select::{ClientBytes, HttpRequest};
+use crate::netns::L4;
+
+/// Who starts the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum From {
+    /// A local process with these credentials (the app is uid 1000, Envoy 1337).
+    Process { uid: u32, gid: u32 },
+    /// A packet arriving on the pod's eth0 from this address.
+    Outside { src: IpAddr },
+}
+
+/// Where it goes: an address, or a name looked up in the snapshot's name table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    Addr(SocketAddr),
+    Host { name: String, port: u16 },
+}
+
+/// How weighted choices are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pick {
+    /// Every choice becomes a branch with its weight.
+    #[default]
+    All,
+    /// The first endpoint in EDS order; weighted clusters as Envoy would with value 0.
+    First,
+    /// Envoy's choice for this random value (N modulo the total weight).
+    RandomValue(u64),
+}
+
+/// One connection to walk.
+#[derive(Debug, Clone)]
+pub struct Start {
+    pub pod: usize,
+    pub from: From,
+    pub dst: Destination,
+    pub proto: L4,
+    /// Source address and port (defaults: the pod's address, port 50000).
+    pub src: Option<SocketAddr>,
+    pub client: ClientBytes,
+    pub request: Option<HttpRequest>,
+    pub pick: Pick,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layer {
+    Netfilter,
+    Route,
+    Socket,
+    Envoy,
+    Dns,
+    Wire,
+}
+
+/// One step of a path.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    pub pod: String,
+    pub layer: Layer,
+    pub what: String,
+    /// `file:line` of a rule, or the Envoy object's name and JSON path.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub source: String,
+}
+
+/// Envoy's decisions for one connection through one proxy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EnvoyHop {
+    pub pod: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listener: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter_chain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route_config: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub virtual_host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_address: Option<String>,
+    /// The Istio resources behind the objects used (`filter_metadata.istio.config`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub istio_config: Vec<String>,
+}
+
+/// How a path ends.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Ending {
+    Delivered {
+        pod: String,
+        socket: String,
+        process: String,
+    },
+    Refused {
+        pod: String,
+        dst: String,
+        reason: String,
+    },
+    Dropped {
+        pod: String,
+        reason: String,
+    },
+    /// Envoy answered (HTTP status and flag) or closed the connection (flag, no status).
+    EnvoyResponse {
+        pod: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        flag: Option<String>,
+        details: String,
+    },
+    Blackhole {
+        pod: String,
+        cluster: String,
+    },
+    /// Leaves the snapshot towards an outside address.
+    Left {
+        pod: String,
+        dst: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cluster: Option<String>,
+    },
+    Unresolved {
+        pod: String,
+        host: String,
+    },
+    /// The path comes back to a state it was in: `cycle` is [first step, last step] of the
+    /// repeating part (0-based indexes into `steps`).
+    Loop {
+        cycle: [usize; 2],
+        closed_by: Vec<String>,
+    },
+    /// meshpath cannot decide (a feature it does not model); the reason says which.
+    Undetermined {
+        pod: String,
+        reason: String,
+    },
+}
+
+impl Ending {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Ending::Delivered { .. } => "delivered",
+            Ending::Refused { .. } => "refused",
+            Ending::Dropped { .. } => "dropped",
+            Ending::EnvoyResponse { .. } => "envoy_response",
+            Ending::Blackhole { .. } => "blackhole",
+            Ending::Left { .. } => "left",
+            Ending::Unresolved { .. } => "unresolved",
+            Ending::Loop { .. } => "loop",
+            Ending::Undetermined { .. } => "undetermined",
+        }
+    }
+}
+
+/// One way the connection can go.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Path {
+    pub weight: f64,
+    pub ending: Ending,
+    pub envoy: Vec<EnvoyHop>,
+    pub steps: Vec<Step>,
+}
+
+/// Every path, in a deterministic order; weights sum to 1.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MeshTrace {
+    pub paths: Vec<Path>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error("pod {pod} has no {family} rule set; give --{flag}")]
+    NoRules { pod: String, family: &'static str, flag: &'static str },
+    #[error("{0}")]
+    Netfilter(#[from] crate::netfilter::eval::EvalError),
+    #[error("the walk split into more than {0} paths")]
+    TooManyPaths(usize),
+}
+
+#[cfg(test)]
+mod tests;

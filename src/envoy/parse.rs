@@ -1,0 +1,130 @@
+//! Entry point: bytes of a dump (JSON, JSON with trailing commas, or YAML) → [`EnvoyConfig`].
+
+use super::convert::{convert, Ctx};
+use super::model::EnvoyConfig;
+use super::raw::dump::Root;
+
+/// A dump that could not be read at all. Problems inside an otherwise readable dump are
+/// [`crate::envoy::model::Note`]s on the result instead.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("invalid JSON at line {line}, column {column}: {message}")]
+    Json {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("invalid YAML: {message}")]
+    Yaml { message: String },
+    #[error("the input is empty")]
+    Empty,
+}
+
+impl ParseError {
+    /// 1-based line and column, when known.
+    pub fn position(&self) -> Option<(usize, usize)> {
+        match self {
+            ParseError::Json { line, column, .. } => Some((*line, *column)),
+            _ => None,
+        }
+    }
+}
+
+/// Parses an Envoy `/config_dump` (any shape described in `docs/envoy.md`).
+pub fn parse_dump(input: &[u8]) -> Result<EnvoyConfig, ParseError> {
+    let first = input.iter().find(|b| !b.is_ascii_whitespace());
+    match first {
+        None => Err(ParseError::Empty),
+        Some(b'{') | Some(b'[') => parse_json(input),
+        Some(_) => parse_yaml(input),
+    }
+}
+
+fn parse_json(input: &[u8]) -> Result<EnvoyConfig, ParseError> {
+    match serde_json::from_slice::<Root>(input) {
+        Ok(root) => Ok(convert(root, &mut Ctx::new(input, true))),
+        Err(first) => {
+            // Envoy's loader accepts a trailing comma; blank such commas out (same length, so
+            // lines and columns stay right) and retry once.
+            let fixed = blank_trailing_commas(input);
+            if fixed == input {
+                return Err(json_error(first));
+            }
+            let root = serde_json::from_slice::<Root>(&fixed).map_err(json_error)?;
+            let mut ctx = Ctx::new(&fixed, true);
+            Ok(convert(root, &mut ctx))
+        }
+    }
+}
+
+fn json_error(e: serde_json::Error) -> ParseError {
+    ParseError::Json {
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    }
+}
+
+fn parse_yaml(input: &[u8]) -> Result<EnvoyConfig, ParseError> {
+    let text = std::str::from_utf8(input).map_err(|e| ParseError::Yaml {
+        message: e.to_string(),
+    })?;
+    // YAML dumps are small in practice; they go through a generic tree once and are then read
+    // by the same typed structs (the tree's sorted keys put `@type` first).
+    let value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| ParseError::Yaml {
+        message: e.to_string(),
+    })?;
+    let json = serde_json::to_vec(&value).map_err(|e| ParseError::Yaml {
+        message: e.to_string(),
+    })?;
+    let root = serde_json::from_slice::<Root>(&json).map_err(|e| ParseError::Yaml {
+        message: e.to_string(),
+    })?;
+    Ok(convert(root, &mut Ctx::new(&json, false)))
+}
+
+/// Replaces each `,` that is followed (after whitespace) by `]` or `}` with a space, outside
+/// strings.
+pub fn blank_trailing_commas(input: &[u8]) -> Vec<u8> {
+    let mut out = input.to_vec();
+    let mut in_str = false;
+    let mut escaped = false;
+    for i in 0..out.len() {
+        let b = out[i];
+        if in_str {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b',' => {
+                let next = out[i + 1..].iter().find(|c| !c.is_ascii_whitespace());
+                if matches!(next, Some(b']') | Some(b'}')) {
+                    out[i] = b' ';
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailing_commas_are_blanked_outside_strings() {
+        let s = br#"{"a": [1, 2, ], "b": "x, }", }"#;
+        let f = blank_trailing_commas(s);
+        assert_eq!(f.len(), s.len());
+        assert!(serde_json::from_slice::<serde_json::Value>(&f).is_ok());
+        assert!(String::from_utf8_lossy(&f).contains("\"x, }\""));
+    }
+}

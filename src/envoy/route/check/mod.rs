@@ -1,0 +1,202 @@
+//! A drop-in for Envoy's `router_check_tool`: load a route table and a test file, run every
+//! test, report failures in the tool's words and compute its coverage figures.
+
+mod coverage;
+mod pbtext;
+mod run;
+mod schema;
+mod strict;
+mod testfile;
+
+pub use coverage::unique_route_name;
+pub use run::{format_g6, run_suite, CheckRun, TestResult};
+pub use testfile::{
+    parse_test_file, DynamicMetadataInput, Expectations, KeyValue, RouteMetadataExpectation, TestCase,
+    TestFormat, TestInput, TestSuite,
+};
+
+use super::legacy;
+use super::{RouteConfig, RouteConfigError};
+
+/// An input file router_check_tool would refuse: which file, what, and where (1-based line
+/// and column) when the parser knows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {message}", self.place())]
+pub struct InputError {
+    pub file: String,
+    pub message: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+impl InputError {
+    pub(crate) fn new(file: &str, message: impl Into<String>) -> InputError {
+        InputError { file: file.to_string(), message: message.into(), line: None, column: None }
+    }
+
+    pub(crate) fn at(file: &str, message: impl Into<String>, line: usize, column: usize) -> InputError {
+        InputError { line: Some(line), column: Some(column), ..InputError::new(file, message) }
+    }
+
+    pub(crate) fn json(file: &str, e: &serde_json::Error) -> InputError {
+        let text = e.to_string();
+        let message = match text.rfind(" at line ") {
+            Some(i) => text[..i].to_string(),
+            None => text,
+        };
+        InputError::at(file, message, e.line(), e.column())
+    }
+
+    pub(crate) fn yaml(file: &str, e: &serde_saphyr::Error) -> InputError {
+        match e.location() {
+            Some(l) => InputError::at(file, e.to_string(), l.line() as usize, l.column() as usize),
+            None => InputError::new(file, e.to_string()),
+        }
+    }
+
+    fn from_config(file: &str, e: &RouteConfigError) -> InputError {
+        let message = match e {
+            RouteConfigError::Json { message, .. }
+            | RouteConfigError::Yaml { message, .. }
+            | RouteConfigError::Legacy { message, .. } => message.clone(),
+        };
+        let message = match message.rfind(" at line ") {
+            Some(i) => message[..i].to_string(),
+            None => message,
+        };
+        match e.location() {
+            Some((l, c)) => InputError::at(file, message, l, c),
+            None => InputError::new(file, message),
+        }
+    }
+
+    fn place(&self) -> String {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => format!("{}:{l}:{c}", self.file),
+            _ => self.file.clone(),
+        }
+    }
+}
+
+/// Which form a route configuration file had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigFormat {
+    V3Json,
+    V3Yaml,
+    LegacyV1Json,
+    /// A whole `envoy.config.bootstrap.v3.Bootstrap`; the route table is the inline
+    /// `route_config` of the named listener's first HTTP connection manager.
+    Bootstrap,
+}
+
+/// Loads a route table as router_check_tool does: YAML (by `.yaml`/`.yml` name) or JSON, v3
+/// or the legacy v1 JSON, rejecting unknown fields anywhere the way the tool's strict proto
+/// loader does (`INVALID_ARGUMENT ... no such field`).
+pub fn load_route_config(text: &str, name: &str) -> Result<(RouteConfig, ConfigFormat), InputError> {
+    load_route_config_for_listener(text, name, None)
+}
+
+/// As [`load_route_config`], also accepting a Bootstrap (as the newer tool's `-l LISTENER`
+/// does): the route table is the inline `route_config` of the first HTTP connection manager
+/// of static listener `listener`.
+pub fn load_route_config_for_listener(
+    text: &str,
+    name: &str,
+    listener: Option<&str>,
+) -> Result<(RouteConfig, ConfigFormat), InputError> {
+    let lower = name.to_ascii_lowercase();
+    let yaml = lower.ends_with(".yaml") || lower.ends_with(".yml");
+    let value: serde_json::Value = if yaml {
+        serde_saphyr::from_str(text).map_err(|e| InputError::yaml(name, &e))?
+    } else {
+        serde_json::from_str(&super::strip_trailing_commas(text)).map_err(|e| InputError::json(name, &e))?
+    };
+    let Some(obj) = value.as_object() else {
+        return Err(InputError::new(
+            name,
+            "Unable to parse JSON as proto (INVALID_ARGUMENT: \
+             envoy.config.route.v3.RouteConfiguration must be an object)",
+        ));
+    };
+    if !yaml && legacy::looks_like_v1(&value) {
+        let cfg = legacy::from_v1_json(text, name).map_err(|e| InputError::from_config(name, &e))?;
+        return Ok((cfg, ConfigFormat::LegacyV1Json));
+    }
+    if obj.contains_key("static_resources") || obj.contains_key("staticResources") {
+        return bootstrap_route_config(&value, name, listener).map(|c| (c, ConfigFormat::Bootstrap));
+    }
+    strict::check(&value, "envoy.config.route.v3.RouteConfiguration", "")
+        .map_err(|e| InputError::new(name, e))?;
+    let cfg =
+        if yaml { RouteConfig::from_yaml_str(text, name) } else { RouteConfig::from_json_str(text, name) }
+            .map_err(|e| InputError::from_config(name, &e))?;
+    let fmt = if yaml { ConfigFormat::V3Yaml } else { ConfigFormat::V3Json };
+    Ok((cfg, fmt))
+}
+
+fn field<'a>(v: &'a serde_json::Value, snake: &str, camel: &str) -> Option<&'a serde_json::Value> {
+    v.get(snake).or_else(|| v.get(camel))
+}
+
+fn bootstrap_route_config(
+    doc: &serde_json::Value,
+    name: &str,
+    listener: Option<&str>,
+) -> Result<RouteConfig, InputError> {
+    let listeners: Vec<&serde_json::Value> = field(doc, "static_resources", "staticResources")
+        .and_then(|s| s.get("listeners"))
+        .and_then(|l| l.as_array())
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let names: Vec<&str> = listeners.iter().filter_map(|l| l.get("name").and_then(|n| n.as_str())).collect();
+    let Some(wanted) = listener else {
+        return Err(InputError::new(
+            name,
+            format!(
+                "a Bootstrap needs --listener NAME to choose the route table (static \
+                 listeners: {})",
+                names.join(", ")
+            ),
+        ));
+    };
+    let (li, l) = listeners
+        .iter()
+        .enumerate()
+        .find(|(_, l)| l.get("name").and_then(|n| n.as_str()) == Some(wanted))
+        .ok_or_else(|| {
+            InputError::new(
+                name,
+                format!("no static listener named {wanted:?} (static listeners: {})", names.join(", ")),
+            )
+        })?;
+    let chains =
+        field(l, "filter_chains", "filterChains").and_then(|c| c.as_array()).cloned().unwrap_or_default();
+    for (ci, chain) in chains.iter().enumerate() {
+        let filters = chain.get("filters").and_then(|f| f.as_array()).cloned().unwrap_or_default();
+        for (fi, f) in filters.iter().enumerate() {
+            let Some(tc) = field(f, "typed_config", "typedConfig") else {
+                continue;
+            };
+            let is_hcm = tc
+                .get("@type")
+                .and_then(|t| t.as_str())
+                .is_some_and(|t| t.ends_with("HttpConnectionManager"));
+            let Some(rc) = field(tc, "route_config", "routeConfig").filter(|_| is_hcm) else {
+                continue;
+            };
+            let at = format!(
+                "static_resources.listeners[{li}].filter_chains[{ci}].filters[{fi}].typed_config.route_config"
+            );
+            strict::check(rc, "envoy.config.route.v3.RouteConfiguration", &at)
+                .map_err(|e| InputError::new(name, e))?;
+            let mut cfg: RouteConfig = serde_json::from_value(rc.clone())
+                .map_err(|e| InputError::new(name, format!("{at}: {e}")))?;
+            cfg.assign_sources();
+            return Ok(cfg);
+        }
+    }
+    Err(InputError::new(
+        name,
+        format!("listener {wanted:?} has no HTTP connection manager with an inline route_config"),
+    ))
+}

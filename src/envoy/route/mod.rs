@@ -1,0 +1,145 @@
+//! Envoy HTTP routing: the RouteConfiguration model and Envoy's route matching.
+//!
+//! * [`RouteConfig`] deserializes from proto3 JSON or YAML (v3 and v2 field names, snake_case
+//!   or camelCase) with serde_json or serde-saphyr, including as a field of a larger document;
+//!   [`legacy::from_v1_json`] converts the 2018 Envoy v1 route JSON into the same model.
+//! * [`route`] picks the virtual host, the route and the action for a [`Request`] exactly as
+//!   Envoy does (envoy-semantics.md §4) and returns a [`RouteDecision`] that also lists what
+//!   was considered.
+//! * [`check`] runs Envoy `router_check_tool` test files against a route table.
+//!
+//! ```
+//! use meshpath::envoy::route::{route, Outcome, Request, RouteConfig};
+//! let cfg: RouteConfig = serde_json::from_str(r#"{"virtual_hosts": [{"name": "web",
+//!     "domains": ["*.example.com"], "routes": [{"match": {"prefix": "/"},
+//!     "route": {"cluster": "web"}}]}]}"#).unwrap();
+//! let d = route(&cfg, &Request::new("www.example.com", "/index.html"));
+//! assert_eq!(d.cluster_name(), Some("web"));
+//! assert!(matches!(d.outcome, Outcome::Forward { .. }));
+//! ```
+
+pub mod check;
+mod config;
+mod config_de;
+pub mod de;
+mod decision;
+mod finalize;
+mod header_map;
+mod headers;
+pub mod legacy;
+mod matchers;
+mod matching;
+mod metadata;
+mod re2;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{
+    Action, ClusterWeight, DataSource, DirectResponseAction, PathSpecifier, RedirectAction, RegexRewrite,
+    RequireTls, Route, RouteAction, RouteConfig, RouteMatch, VirtualCluster, VirtualHost, WeightedClusters,
+    DEFAULT_ROUTE_TIMEOUT_NANOS,
+};
+pub use decision::{
+    Candidate, ClusterTarget, Outcome, Request, ResponseFlag, RouteDecision, RuntimeMode, Selected,
+    WeightedBranch,
+};
+pub use finalize::{
+    finalize_request_headers, finalize_response_headers, redirect_location, redirect_uri, rewrite_path,
+    ssl_redirect_uri,
+};
+pub use header_map::HeaderMap;
+pub use headers::{AppendAction, FormatContext, HeaderValue, HeaderValueOption};
+pub use matchers::{
+    FractionalPercent, HeaderMatcher, HeaderRule, QueryParameterMatcher, RegexMatcher, RuntimeFraction,
+    StringMatcher, StringPattern,
+};
+pub use matching::{route, virtual_cluster};
+pub use metadata::{Metadata, MetadataMatcher, MetadataPathSegment, StructValue, ValueMatcher};
+pub use re2::Re2;
+
+/// Errors reading a route configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteConfigError {
+    /// JSON syntax or shape error, with line and column.
+    #[error("{what}: {message} (line {line}, column {column})")]
+    Json { what: String, message: String, line: usize, column: usize },
+    /// YAML syntax or shape error, with line and column when known.
+    #[error("{what}: {message}")]
+    Yaml { what: String, message: String, line: Option<usize>, column: Option<usize> },
+    /// A legacy v1 construct that has no equivalent here.
+    #[error("{what}: {message}")]
+    Legacy { what: String, message: String },
+}
+
+impl RouteConfigError {
+    /// Line and column (1-based) of the error in the input, when known.
+    pub fn location(&self) -> Option<(usize, usize)> {
+        match self {
+            RouteConfigError::Json { line, column, .. } => Some((*line, *column)),
+            RouteConfigError::Yaml { line, column, .. } => line.zip(*column),
+            RouteConfigError::Legacy { .. } => None,
+        }
+    }
+}
+
+impl RouteConfig {
+    /// Reads a RouteConfiguration from JSON text (a trailing comma before `]`/`}` is
+    /// accepted, as Envoy's loader does). `what` names the input in errors.
+    pub fn from_json_str(text: &str, what: &str) -> Result<RouteConfig, RouteConfigError> {
+        let cleaned = strip_trailing_commas(text);
+        serde_json::from_str(&cleaned).map_err(|e| RouteConfigError::Json {
+            what: what.to_string(),
+            message: e.to_string(),
+            line: e.line(),
+            column: e.column(),
+        })
+    }
+
+    /// Reads a RouteConfiguration from YAML text.
+    pub fn from_yaml_str(text: &str, what: &str) -> Result<RouteConfig, RouteConfigError> {
+        serde_saphyr::from_str(text).map_err(|e| {
+            let loc = e.location();
+            RouteConfigError::Yaml {
+                what: what.to_string(),
+                message: e.to_string(),
+                line: loc.map(|l| l.line() as usize),
+                column: loc.map(|l| l.column() as usize),
+            }
+        })
+    }
+}
+
+/// Replaces a comma that directly precedes `]` or `}` (outside strings) with a space, so
+/// positions in error messages stay correct.
+pub fn strip_trailing_commas(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = bytes.to_vec();
+    let mut in_str = false;
+    let mut escaped = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_str {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b',' => {
+                let next = bytes[i + 1..].iter().find(|c| !c.is_ascii_whitespace()).copied();
+                if matches!(next, Some(b']') | Some(b'}')) {
+                    if let Some(slot) = out.get_mut(i) {
+                        *slot = b' ';
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| text.to_string())
+}

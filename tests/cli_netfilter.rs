@@ -1,0 +1,190 @@
+//! `meshpath netfilter check|trace` end to end, with snapshots of what a user sees.
+
+use assert_cmd::Command;
+
+fn meshpath() -> Command {
+    let mut c = Command::cargo_bin("meshpath").expect("binary");
+    c.env("NO_COLOR", "1").env("COLUMNS", "100");
+    c
+}
+
+fn stdout(args: &[&str]) -> String {
+    let out = meshpath().args(args).output().expect("runs");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+const ISTIO_1_1: &str = "scenarios/istio-1.1-redirect.v4.iptables-save";
+const ISTIO_1_25: &str = "scenarios/istio-1.25-redirect.v4.iptables-save";
+
+#[test]
+fn check_summarises_tables() {
+    insta::assert_snapshot!(stdout(&["netfilter", "check", ISTIO_1_1, ISTIO_1_25]));
+}
+
+#[test]
+fn check_reads_an_istio_init_log() {
+    insta::assert_snapshot!(stdout(&["netfilter", "check", "tests/fixtures/netfilter/istio-init.log"]));
+}
+
+#[test]
+fn unsupported_module_is_a_located_diagnostic() {
+    let out = meshpath()
+        .args(["netfilter", "check", "tests/fixtures/netfilter/bad-module.iptables-save"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad-module.iptables-save:5:20"), "{err}");
+    assert!(err.contains("match module `limit` is not supported"), "{err}");
+    assert!(err.contains("-A INPUT -p tcp -m limit"), "the snippet is shown: {err}");
+    assert!(err.contains("--lenient"), "{err}");
+}
+
+#[test]
+fn lenient_keeps_and_reports_unknown_rules() {
+    let out =
+        stdout(&["netfilter", "check", "--lenient", "tests/fixtures/netfilter/bad-module.iptables-save"]);
+    assert!(out.contains("unsupported, kept as unknown: line 5: match module `limit`"), "{out}");
+}
+
+#[test]
+fn missing_file_says_which() {
+    let out = meshpath().args(["netfilter", "check", "nope.rules"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read nope.rules"));
+}
+
+#[test]
+fn trace_app_to_cluster_ip_text() {
+    insta::assert_snapshot!(stdout(&[
+        "netfilter",
+        "trace",
+        "--rules",
+        ISTIO_1_25,
+        "--hook",
+        "output",
+        "--src",
+        "10.244.0.5",
+        "--dst",
+        "10.96.0.10",
+        "--dport",
+        "80",
+        "--uid",
+        "1000",
+        "--gid",
+        "1000",
+    ]));
+}
+
+#[test]
+fn trace_app_to_cluster_ip_json() {
+    insta::assert_snapshot!(stdout(&[
+        "netfilter",
+        "trace",
+        "--rules",
+        ISTIO_1_25,
+        "--hook",
+        "output",
+        "--src",
+        "10.244.0.5",
+        "--dst",
+        "10.96.0.10",
+        "--dport",
+        "80",
+        "--uid",
+        "1000",
+        "--format",
+        "json",
+    ]));
+}
+
+#[test]
+fn trace_inbound_redirect_to_15006() {
+    insta::assert_snapshot!(stdout(&[
+        "netfilter",
+        "trace",
+        "--rules",
+        ISTIO_1_25,
+        "--hook",
+        "prerouting",
+        "--src",
+        "10.244.1.7",
+        "--dst",
+        "10.244.0.5",
+        "--dport",
+        "9080",
+        "--local",
+        "10.244.0.5",
+        "--listen",
+        "tcp:0.0.0.0:15006",
+    ]));
+}
+
+#[test]
+fn trace_envoy_to_own_pod_ip_with_2019_rules_returns_to_15001() {
+    insta::assert_snapshot!(stdout(&[
+        "netfilter",
+        "trace",
+        "--rules",
+        ISTIO_1_1,
+        "--hook",
+        "output",
+        "--src",
+        "10.244.0.5",
+        "--dst",
+        "10.244.0.5",
+        "--dport",
+        "9080",
+        "--uid",
+        "1337",
+        "--gid",
+        "1337",
+        "--listen",
+        "tcp:0.0.0.0:15001:envoy",
+    ]));
+}
+
+#[test]
+fn trace_needs_local_addresses_for_inbound() {
+    let out = meshpath()
+        .args([
+            "netfilter",
+            "trace",
+            "--rules",
+            ISTIO_1_25,
+            "--hook",
+            "prerouting",
+            "--src",
+            "10.0.0.1",
+            "--dst",
+            "10.244.0.5",
+            "--dport",
+            "80",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--local"));
+}
+
+#[test]
+fn trace_is_deterministic() {
+    let args = [
+        "netfilter",
+        "trace",
+        "--rules",
+        ISTIO_1_25,
+        "--hook",
+        "output",
+        "--src",
+        "10.244.0.5",
+        "--dst",
+        "1.1.1.1",
+        "--dport",
+        "443",
+        "--format",
+        "json",
+    ];
+    assert_eq!(stdout(&args), stdout(&args));
+}

@@ -1,0 +1,358 @@
+//! `meshpath trace` end to end on the mesh fixtures (tests/fixtures/mesh/README.md): one
+//! snapshot of the text and one of the JSON per case, plus a DOT and a Mermaid drawing. Each
+//! test also states the ending it expects, so a snapshot can never bless a different outcome.
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+const MESH: &str = "tests/fixtures/mesh";
+const RULES_1_1: &str = "scenarios/istio-1.1-redirect.v4.iptables-save";
+const RULES_1_25: &str = "scenarios/istio-1.25-redirect.v4.iptables-save";
+const RULES_1_25_DNS: &str = "tests/fixtures/mesh/istio-1.25-dns.v4.iptables-save";
+const RULES_1_25_TPROXY: &str = "tests/fixtures/mesh/istio-1.25-tproxy.v4.iptables-save";
+const PRODUCTPAGE_IP: &str = "10.244.0.5";
+
+fn dump(name: &str) -> String {
+    format!("{MESH}/{name}.config_dump.json")
+}
+
+fn meshpath() -> Command {
+    let mut c = Command::cargo_bin("meshpath").expect("binary");
+    c.env("NO_COLOR", "1").env("COLUMNS", "100");
+    c
+}
+
+/// A trace in pod productpage: its rule set and dump, then the case's own arguments.
+fn productpage(rules: &str, envoy: &str, listen: &str, rest: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "trace",
+        "--pod",
+        "productpage",
+        "--iptables",
+        rules,
+        "--envoy",
+        &dump(envoy),
+        "--pod-ip",
+        PRODUCTPAGE_IP,
+        "--listen",
+        listen,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(rest.iter().map(|s| s.to_string()));
+    args
+}
+
+fn run(args: &[String], format: &str) -> String {
+    let out = meshpath().args(args).args(["--format", format]).output().expect("runs");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// The JSON of a single-path trace, after checking its schema and that there is one path.
+fn single_path(args: &[String]) -> (String, Value) {
+    let json = run(args, "json");
+    let v: Value = serde_json::from_str(&json).expect("valid JSON");
+    assert_eq!(v["schema"], "meshpath.trace/v1");
+    let paths = v["paths"].as_array().expect("paths");
+    assert_eq!(paths.len(), 1, "{json}");
+    (json, paths[0].clone())
+}
+
+fn envoy_objects(path: &Value, field: &str) -> Vec<String> {
+    path["envoy"]
+        .as_array()
+        .expect("envoy")
+        .iter()
+        .map(|e| e[field].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. bookinfo: productpage's app -> reviews ClusterIP -> 15001 -> 0.0.0.0_9080 (RDS "9080") ->
+//    EDS endpoint in pod reviews -> 15006 virtualInbound -> inbound|9080|| from 127.0.0.6 -> app.
+
+fn bookinfo_args() -> Vec<String> {
+    let peer = format!("reviews=10.244.1.7,{RULES_1_25},{},tcp:0.0.0.0:9080", dump("reviews.istio-1.25"));
+    productpage(
+        RULES_1_25,
+        "productpage.istio-1.25",
+        "tcp:0.0.0.0:9080",
+        &["--peer", &peer, "--dst", "10.96.0.20:9080", "--host", "reviews:9080", "--path", "/reviews/0"],
+    )
+}
+
+#[test]
+fn bookinfo_cluster_ip_to_remote_pod_is_delivered_to_reviews_app() {
+    let args = bookinfo_args();
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "delivered");
+    assert_eq!(path["ending"]["pod"], "reviews");
+    assert_eq!(path["ending"]["socket"], "0.0.0.0:9080");
+    assert_eq!(path["ending"]["process"], "app");
+    assert_eq!(envoy_objects(&path, "listener"), ["0.0.0.0_9080", "virtualInbound"]);
+    assert_eq!(envoy_objects(&path, "route_config"), ["9080", "inbound|9080||"]);
+    assert_eq!(
+        envoy_objects(&path, "virtual_host"),
+        ["reviews.default.svc.cluster.local:9080", "inbound|http|9080"]
+    );
+    assert_eq!(
+        envoy_objects(&path, "cluster"),
+        ["outbound|9080||reviews.default.svc.cluster.local", "inbound|9080||"]
+    );
+    assert_eq!(envoy_objects(&path, "endpoint"), ["10.244.1.7:9080", "10.244.1.7:9080"]);
+    insta::assert_snapshot!("bookinfo_json", json);
+    insta::assert_snapshot!("bookinfo_text", run(&args, "text"));
+}
+
+/// The drawing merges steps with the same text within a pod into one node, so the app's and
+/// Envoy's separate connections share "OUTPUT nat OUTPUT #1 jump ISTIO_OUTPUT" and the
+/// delivered path is drawn with a cycle (n2 -> ... -> n16 -> n2) that is not a loop.
+#[test]
+#[ignore = "DOT merges equal step labels within a pod: this delivered path draws a false cycle (OUTPUT nat OUTPUT #1 shared by the app's and Envoy's connections) and an ambiguous fork at reviews' input-route node"]
+fn bookinfo_dot() {
+    insta::assert_snapshot!(run(&bookinfo_args(), "dot"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. app -> external HTTPS host: no listener for :443, virtualOutbound's catch-all chain ->
+//    PassthroughCluster -> leaves the pod (Envoy's own connection is exempt by uid 1337).
+
+#[test]
+fn external_https_leaves_through_passthrough_cluster() {
+    let args = productpage(
+        RULES_1_25,
+        "productpage.istio-1.25",
+        "tcp:0.0.0.0:9080",
+        &["--dst", "93.184.216.34:443", "--sni", "example.com"],
+    );
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "left");
+    assert_eq!(path["ending"]["cluster"], "PassthroughCluster");
+    assert_eq!(envoy_objects(&path, "listener"), ["virtualOutbound"]);
+    assert_eq!(envoy_objects(&path, "filter_chain"), ["virtualOutbound-catchall-tcp"]);
+    insta::assert_snapshot!("external_https_json", json);
+    insta::assert_snapshot!("external_https_text", run(&args, "text"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. app -> its own pod IP: `-o lo -m owner ! --uid-owner 1337 -j RETURN` skips Envoy.
+
+#[test]
+fn own_pod_ip_bypasses_envoy() {
+    let args =
+        productpage(RULES_1_25, "productpage.istio-1.25", "tcp:0.0.0.0:9080", &["--dst", "10.244.0.5:9080"]);
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "delivered");
+    assert_eq!(path["ending"]["pod"], "productpage");
+    assert_eq!(path["ending"]["socket"], "0.0.0.0:9080");
+    assert_eq!(path["ending"]["process"], "app");
+    assert!(path["envoy"].as_array().expect("envoy").is_empty(), "{json}");
+    insta::assert_snapshot!("own_pod_ip_json", json);
+    insta::assert_snapshot!("own_pod_ip_text", run(&args, "text"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. DNS: udp 53 from the app is redirected to 127.0.0.1:15053, pilot-agent answers.
+
+#[test]
+fn dns_query_is_answered_by_pilot_agent() {
+    let args = productpage(
+        RULES_1_25_DNS,
+        "productpage.istio-1.25",
+        "tcp:0.0.0.0:9080",
+        &[
+            "--name",
+            "reviews.default.svc.cluster.local=10.96.0.20",
+            "--proto",
+            "udp",
+            "--dst",
+            "10.96.0.10:53",
+            "--host",
+            "reviews.default.svc.cluster.local",
+        ],
+    );
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "delivered");
+    assert_eq!(path["ending"]["socket"], "127.0.0.1:15053");
+    let answered = path["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .any(|s| s["layer"] == "dns" && s["what"].as_str().unwrap_or("").contains("10.96.0.20"));
+    assert!(answered, "{json}");
+    insta::assert_snapshot!("dns_json", json);
+    insta::assert_snapshot!("dns_text", run(&args, "text"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Inbound from outside: REDIRECT to 15006, and TPROXY to a transparent 15006.
+
+fn inbound(rules: &str, envoy: &str, listen: &str, port: &str) -> Vec<String> {
+    let dst = format!("{PRODUCTPAGE_IP}:{port}");
+    productpage(
+        rules,
+        envoy,
+        listen,
+        &[
+            "--from",
+            "outside:10.244.1.9",
+            "--dst",
+            &dst,
+            "--host",
+            "productpage:9080",
+            "--path",
+            "/productpage",
+        ],
+    )
+}
+
+#[test]
+fn redirect_inbound_is_delivered_from_127_0_0_6() {
+    let args = inbound(RULES_1_25, "productpage.istio-1.25", "tcp:0.0.0.0:9080", "9080");
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "delivered");
+    assert_eq!(path["ending"]["socket"], "0.0.0.0:9080");
+    assert_eq!(envoy_objects(&path, "listener"), ["virtualInbound"]);
+    assert_eq!(envoy_objects(&path, "cluster"), ["inbound|9080||"]);
+    assert!(json.contains("127.0.0.6"), "{json}");
+    insta::assert_snapshot!("redirect_inbound_json", json);
+    insta::assert_snapshot!("redirect_inbound_text", run(&args, "text"));
+}
+
+/// Real Istio adds `original_src` (mark 1337) to virtualInbound in TPROXY mode; Envoy binds the
+/// upstream socket to the client's address (a PREBIND local address wins over
+/// `upstream_bind_config`) and marks it 0x539. The engine takes the address but not the mark.
+#[test]
+#[ignore = "engine drops original_src's socket mark 0x539: mangle OUTPUT `-o lo -m mark --mark 0x539 -j RETURN` (tproxy rules line 12) should match instead of the MARK 0x53a rules (lines 13-14), and on re-entry ISTIO_INBOUND line 18 should RETURN instead of jumping to ISTIO_TPROXY"]
+fn tproxy_inbound_to_app() {
+    let args = inbound(RULES_1_25_TPROXY, "productpage.istio-1.25-tproxy", "tcp:0.0.0.0:9080", "9080");
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "loop");
+    insta::assert_snapshot!("tproxy_inbound_json", json);
+    insta::assert_snapshot!("tproxy_inbound_text", run(&args, "text"));
+}
+
+#[test]
+fn tproxy_inbound_to_15006_is_closed_by_virtual_inbound_blackhole() {
+    let args = inbound(RULES_1_25_TPROXY, "productpage.istio-1.25-tproxy", "tcp:0.0.0.0:9080", "15006");
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "envoy_response");
+    assert_eq!(path["ending"]["flag"], "UH");
+    assert_eq!(envoy_objects(&path, "filter_chain"), ["virtualInbound-blackhole"]);
+    assert!(json.contains("TPROXY"), "{json}");
+    insta::assert_snapshot!("tproxy_inbound_15006_json", json);
+    insta::assert_snapshot!("tproxy_inbound_15006_text", run(&args, "text"));
+}
+
+#[test]
+fn tproxy_inbound_to_15006_dot() {
+    let args = inbound(RULES_1_25_TPROXY, "productpage.istio-1.25-tproxy", "tcp:0.0.0.0:9080", "15006");
+    insta::assert_snapshot!(run(&args, "dot"));
+}
+
+#[test]
+fn tproxy_without_transparent_listener_drops_silently() {
+    let args = inbound(RULES_1_25_TPROXY, "productpage.istio-1.25", "tcp:0.0.0.0:9080", "9080");
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "dropped");
+    assert!(path["envoy"].as_array().expect("envoy").is_empty(), "{json}");
+    insta::assert_snapshot!("tproxy_not_transparent_json", json);
+    insta::assert_snapshot!("tproxy_not_transparent_text", run(&args, "text"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. 2019 (Istio 1.1) rules: inbound captured to 15001; an app bound only to the pod IP.
+
+fn istio_1_1(envoy: &str) -> Vec<String> {
+    inbound(RULES_1_1, envoy, "tcp:10.244.0.5:9080", "9080")
+}
+
+#[test]
+fn pod_ip_endpoint_with_2019_rules_loops_through_15001() {
+    let args = istio_1_1("productpage.istio-1.1-podip-endpoint");
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "loop");
+    let cycle = path["ending"]["cycle"].as_array().expect("cycle");
+    assert_eq!(cycle.len(), 2, "{json}");
+    assert_eq!(envoy_objects(&path, "listener")[0], "10.244.0.5_9080");
+    assert!(json.contains("istio-1.1-redirect.v4.iptables-save:14"), "{json}");
+    insta::assert_snapshot!("istio_1_1_loop_json", json);
+    insta::assert_snapshot!("istio_1_1_loop_text", run(&args, "text"));
+}
+
+#[test]
+fn pod_ip_endpoint_loop_mermaid() {
+    insta::assert_snapshot!(run(&istio_1_1("productpage.istio-1.1-podip-endpoint"), "mermaid"));
+}
+
+/// Envoy's upstream connection to 127.0.0.1:9080 is refused (the app listens only on the pod
+/// IP), but the client's connection was accepted by Envoy: HCM answers the request with a local
+/// 503 and flag UF (upstream_reset_before_response_started{connection_failure}).
+#[test]
+#[ignore = "engine ends the path as `refused` (the RST Envoy's upstream socket gets); the client sees Envoy's local reply 503 UF on its accepted connection, so the ending should be envoy_response 503 UF with the refused upstream connect as a step"]
+fn localhost_endpoint_with_app_on_pod_ip_is_503_uf() {
+    let args = istio_1_1("productpage.istio-1.1");
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "envoy_response");
+    assert_eq!(path["ending"]["status"], 503);
+    assert_eq!(path["ending"]["flag"], "UF");
+    insta::assert_snapshot!("istio_1_1_refused_json", json);
+    insta::assert_snapshot!("istio_1_1_refused_text", run(&args, "text"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. The same app (bound to the pod IP) with Istio >= 1.10 rules and clusters: inbound|9080||
+//    is ORIGINAL_DST bound to 127.0.0.6, which `-s 127.0.0.6/32 -o lo -j RETURN` exempts.
+
+#[test]
+fn pod_ip_bind_with_modern_rules_is_delivered_from_127_0_0_6() {
+    let args = inbound(RULES_1_25, "productpage.istio-1.25", "tcp:10.244.0.5:9080", "9080");
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "delivered");
+    assert_eq!(path["ending"]["socket"], "10.244.0.5:9080");
+    assert_eq!(path["ending"]["process"], "app");
+    assert!(json.contains("istio-1.25-redirect.v4.iptables-save:20"), "{json}");
+    insta::assert_snapshot!("modern_pod_ip_bind_json", json);
+    insta::assert_snapshot!("modern_pod_ip_bind_text", run(&args, "text"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Contrasts.
+
+/// With the 2019 rules `ISTIO_OUTPUT ! -d 127.0.0.1/32 -o lo -j ISTIO_REDIRECT` also catches the
+/// app's own connection to its pod IP (compare `own_pod_ip_bypasses_envoy`); Envoy hands it to
+/// the inbound listener, whose 127.0.0.1 endpoint reaches the app bound to 0.0.0.0.
+#[test]
+fn own_pod_ip_with_2019_rules_goes_through_envoy() {
+    let args = productpage(
+        RULES_1_1,
+        "productpage.istio-1.1",
+        "tcp:0.0.0.0:9080",
+        &["--dst", "10.244.0.5:9080", "--host", "productpage:9080"],
+    );
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "delivered");
+    assert_eq!(path["ending"]["socket"], "0.0.0.0:9080");
+    assert_eq!(envoy_objects(&path, "listener"), ["10.244.0.5_9080"]);
+    assert_eq!(envoy_objects(&path, "endpoint"), ["127.0.0.1:9080"]);
+    insta::assert_snapshot!("istio_1_1_own_pod_ip_json", json);
+    insta::assert_snapshot!("istio_1_1_own_pod_ip_text", run(&args, "text"));
+}
+
+/// Non-HTTP bytes to an HTTP service port: `0.0.0.0_9080`'s only chain wants `http/1.1`/`h2c`,
+/// so the connection takes `PassthroughFilterChain` and leaves for the ClusterIP itself.
+#[test]
+fn cluster_ip_without_http_takes_passthrough_filter_chain() {
+    let args =
+        productpage(RULES_1_25, "productpage.istio-1.25", "tcp:0.0.0.0:9080", &["--dst", "10.96.0.20:9080"]);
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "left");
+    assert_eq!(path["ending"]["dst"], "10.96.0.20:9080");
+    assert_eq!(path["ending"]["cluster"], "PassthroughCluster");
+    assert_eq!(envoy_objects(&path, "listener"), ["0.0.0.0_9080"]);
+    assert_eq!(envoy_objects(&path, "filter_chain"), ["PassthroughFilterChain"]);
+    insta::assert_snapshot!("cluster_ip_not_http_json", json);
+    insta::assert_snapshot!("cluster_ip_not_http_text", run(&args, "text"));
+}
