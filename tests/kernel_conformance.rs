@@ -50,13 +50,7 @@ fn skip_reason() -> Option<String> {
     if euid.as_deref() != Some("0") {
         return Some("not running as root".into());
     }
-    for tool in [
-        "ip",
-        "iptables-restore",
-        "ip6tables-restore",
-        "nft",
-        "python3",
-    ] {
+    for tool in ["ip", "iptables-restore", "ip6tables-restore", "nft", "python3"] {
         if !tool_exists(tool) {
             return Some(format!("`{tool}` not found"));
         }
@@ -64,10 +58,7 @@ fn skip_reason() -> Option<String> {
     // The legacy (x_tables) backend's rules are invisible to `nft monitor trace`.
     let version = netns::run(&["iptables-restore", "--version"], None).unwrap_or_default();
     if !version.contains("nf_tables") {
-        return Some(format!(
-            "iptables is not the nf_tables backend ({})",
-            version.trim()
-        ));
+        return Some(format!("iptables is not the nf_tables backend ({})", version.trim()));
     }
     None
 }
@@ -94,21 +85,9 @@ fn kernel_outcome(trace: &nftrace::KernelTrace, steps: &[Step]) -> meshpath_side
     };
     let live = disposition != "dropped";
     meshpath_side::Outcome {
-        iface_in: if live && disposition == "local" {
-            end.iif.clone()
-        } else {
-            None
-        },
-        iface_out: if live && disposition == "out" {
-            end.oif.clone()
-        } else {
-            None
-        },
-        dst: if live {
-            end.dst.as_deref().and_then(meshpath_side::parse_sockaddr)
-        } else {
-            None
-        },
+        iface_in: if live && disposition == "local" { end.iif.clone() } else { None },
+        iface_out: if live && disposition == "out" { end.oif.clone() } else { None },
+        dst: if live { end.dst.as_deref().and_then(meshpath_side::parse_sockaddr) } else { None },
         mark: live.then_some(end.mark),
         disposition,
     }
@@ -134,13 +113,7 @@ fn capture(
     // Loading makes a burst of netlink traffic; start probing only once the monitor has caught
     // up with it (a probe sent right after the load was occasionally missing under load).
     monitor.sync(&net, addrs, plan::SYNC_LOADED, limit)?;
-    let lines = |dir| {
-        probes
-            .iter()
-            .filter(|p| p.dir == dir)
-            .map(Probe::agent_line)
-            .collect::<String>()
-    };
+    let lines = |dir| probes.iter().filter(|p| p.dir == dir).map(Probe::agent_line).collect::<String>();
     netns::send(&net, &net.pod, &agent, &lines(Direction::Output), "out")?;
     netns::send(&net, &net.peer, &agent, &lines(Direction::Inbound), "in")?;
     monitor.sync(&net, addrs, plan::SYNC_END, limit)?;
@@ -165,10 +138,7 @@ fn capture(
             .entry(key)
             .or_insert_with(|| {
                 let listing = netns::run(
-                    &net.exec(
-                        &net.pod,
-                        &["nft", "-a", "list", "chain", family, table, chain],
-                    ),
+                    &net.exec(&net.pod, &["nft", "-a", "list", "chain", family, table, chain]),
                     None,
                 )
                 .unwrap_or_default();
@@ -176,21 +146,14 @@ fn capture(
             })
             .clone()
     };
-    let missing: Vec<String> = probes
-        .iter()
-        .filter(|p| !traces.contains_key(&p.sport))
-        .map(Probe::label)
-        .collect();
+    let missing: Vec<String> =
+        probes.iter().filter(|p| !traces.contains_key(&p.sport)).map(Probe::label).collect();
     if let Some(first) = missing.first() {
         return Err(format!(
             "no kernel trace for {} of {} probes, first: {first}; nft monitor said: {}",
             missing.len(),
             probes.len(),
-            if monitor_errors.is_empty() {
-                "nothing"
-            } else {
-                monitor_errors.as_str()
-            }
+            if monitor_errors.is_empty() { "nothing" } else { monitor_errors.as_str() }
         ));
     }
     let mut out = Vec::new();
@@ -200,11 +163,7 @@ fn capture(
         };
         let steps = nftrace::resolve(&trace.steps, &mut lookup);
         let outcome = kernel_outcome(trace, &steps);
-        out.push(KernelResult {
-            steps,
-            outcome,
-            lines: trace.lines.clone(),
-        });
+        out.push(KernelResult { steps, outcome, lines: trace.lines.clone() });
     }
     Ok(out)
 }
@@ -266,10 +225,7 @@ fn compare(
     cmdline: &str,
 ) -> Option<String> {
     // With `statistic` branches the kernel took one of them; it must be exactly one of meshpath's.
-    if paths
-        .iter()
-        .any(|p| p.steps == kernel.steps && outcome_agrees(&kernel.outcome, &p.outcome))
-    {
+    if paths.iter().any(|p| p.steps == kernel.steps && outcome_agrees(&kernel.outcome, &p.outcome)) {
         return None;
     }
     let mut report = format!("MISMATCH {name}: {}\n", probe.label());
@@ -313,33 +269,22 @@ struct RulesetOutcome {
 }
 
 fn check_ruleset(file: &Path) -> Result<RulesetOutcome, String> {
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let v6 = name.ends_with(".v6.iptables-save");
     let addrs = Addrs::for_family(v6);
     let text = std::fs::read_to_string(file).map_err(|e| format!("{name}: {e}"))?;
     let large = text.len() as u64 > LARGE_RULESET_BYTES;
     let facts = plan::facts(&text, &addrs, if large { 1 } else { 3 });
-    let probes = if large {
-        plan::small(&addrs, &facts)
-    } else {
-        plan::full(&addrs, &facts)
-    };
+    let probes = if large { plan::small(&addrs, &facts) } else { plan::full(&addrs, &facts) };
     let mut res = RulesetOutcome::default();
     if !facts.ipsets.is_empty() && !tool_exists("ipset") {
-        res.not_checked = Some(format!(
-            "{name}: needs the ipset tool to create {:?}",
-            facts.ipsets
-        ));
+        res.not_checked = Some(format!("{name}: needs the ipset tool to create {:?}", facts.ipsets));
         return Ok(res);
     }
     // A lost trace (nft monitor overrun on a loaded machine) gets one fresh attempt.
     let kernel = capture(file, &addrs, &facts, &probes)
         .or_else(|first| {
-            capture(file, &addrs, &facts, &probes)
-                .map_err(|again| format!("{first}; on retry: {again}"))
+            capture(file, &addrs, &facts, &probes).map_err(|again| format!("{first}; on retry: {again}"))
         })
         .map_err(|e| format!("{name}: {e}"))?;
     let kernel_only = env_flag("MESHPATH_KERNEL_ONLY");
@@ -348,11 +293,7 @@ fn check_ruleset(file: &Path) -> Result<RulesetOutcome, String> {
     for (probe, k) in probes.iter().zip(&kernel) {
         res.probes += 1;
         if debug {
-            res.log += &format!(
-                "{name}: {}\n  kernel result: {}\n",
-                probe.label(),
-                fmt_outcome(&k.outcome)
-            );
+            res.log += &format!("{name}: {}\n  kernel result: {}\n", probe.label(), fmt_outcome(&k.outcome));
             for s in &k.steps {
                 res.log += &format!("    {s}\n");
             }
@@ -362,9 +303,7 @@ fn check_ruleset(file: &Path) -> Result<RulesetOutcome, String> {
         }
         let args = meshpath_side::args(file, probe, &addrs, &facts);
         let cmdline = args.join(" ");
-        let expected = EXPECTED_DIVERGENCES
-            .iter()
-            .any(|(f, l)| *f == name && *l == probe.label());
+        let expected = EXPECTED_DIVERGENCES.iter().any(|(f, l)| *f == name && *l == probe.label());
         let report = match meshpath_side::run(bin, &args) {
             Ok(paths) => compare(&name, probe, k, &paths, &cmdline),
             Err(e) => Some(format!(
@@ -374,9 +313,7 @@ fn check_ruleset(file: &Path) -> Result<RulesetOutcome, String> {
         };
         match (report, expected) {
             (None, false) => res.agreed += 1,
-            (None, true) => res
-                .stale_exceptions
-                .push(format!("{name}: {}", probe.label())),
+            (None, true) => res.stale_exceptions.push(format!("{name}: {}", probe.label())),
             (Some(_), true) => res.expected += 1,
             (Some(r), false) => res.mismatches.push(r),
         }
@@ -404,28 +341,20 @@ fn kernel_agrees_with_meshpath() {
         }
     };
     let filter = std::env::var("MESHPATH_KERNEL_FILTER").unwrap_or_default();
-    let files: Vec<PathBuf> = files
-        .into_iter()
-        .filter(|f| f.to_string_lossy().contains(filter.as_str()))
-        .collect();
+    let files: Vec<PathBuf> =
+        files.into_iter().filter(|f| f.to_string_lossy().contains(filter.as_str())).collect();
     if files.is_empty() {
         println!("SKIP kernel conformance: no rule set matches `{filter}`");
         return;
     }
     // Rule sets run in parallel, each in its own namespaces; most of the time goes to waiting
     // for packets and to meshpath runs.
-    let jobs: usize = std::env::var("MESHPATH_KERNEL_JOBS")
-        .ok()
-        .and_then(|j| j.parse().ok())
-        .unwrap_or(4)
-        .max(1);
+    let jobs: usize =
+        std::env::var("MESHPATH_KERNEL_JOBS").ok().and_then(|j| j.parse().ok()).unwrap_or(4).max(1);
     // Longest first (the kube-proxy tables), so they overlap with the many small ones.
     let mut order: Vec<usize> = (0..files.len()).collect();
     order.sort_by_key(|i| {
-        let size = files
-            .get(*i)
-            .and_then(|f| std::fs::metadata(f).ok())
-            .map(|m| m.len());
+        let size = files.get(*i).and_then(|f| std::fs::metadata(f).ok()).map(|m| m.len());
         std::cmp::Reverse(size.unwrap_or(0))
     });
     let next = std::sync::atomic::AtomicUsize::new(0);

@@ -51,12 +51,7 @@ pub fn args(rules: &Path, probe: &Probe, addrs: &Addrs, facts: &RulesetFacts) ->
     ];
     match probe.dir {
         Direction::Output => {
-            a.extend([
-                "--uid".into(),
-                probe.uid.to_string(),
-                "--gid".into(),
-                probe.gid.to_string(),
-            ]);
+            a.extend(["--uid".into(), probe.uid.to_string(), "--gid".into(), probe.gid.to_string()]);
             if probe.mark != 0 {
                 a.extend(["--mark".into(), format!("{:#x}", probe.mark)]);
             }
@@ -67,11 +62,7 @@ pub fn args(rules: &Path, probe: &Probe, addrs: &Addrs, facts: &RulesetFacts) ->
     a.extend(["--local".into(), addrs.pod.to_string()]);
     a.extend(["--local".into(), addrs.secondary.to_string()]);
     for port in &facts.tproxy_ports {
-        let any = if addrs.pod.is_ipv6() {
-            "[::]"
-        } else {
-            "0.0.0.0"
-        };
+        let any = if addrs.pod.is_ipv6() { "[::]" } else { "0.0.0.0" };
         a.extend(["--listen".into(), format!("tcp:{any}:{port}:transparent")]);
     }
     a.extend(["--format".into(), "json".into()]);
@@ -80,10 +71,8 @@ pub fn args(rules: &Path, probe: &Probe, addrs: &Addrs, facts: &RulesetFacts) ->
 
 /// Run meshpath; `Err` carries a readable reason (exit status, stderr).
 pub fn run(bin: &Path, args: &[String]) -> Result<Vec<Path_>, String> {
-    let out = Command::new(bin)
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    let out =
+        Command::new(bin).args(args).output().map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
     if !out.status.success() {
         return Err(format!(
             "meshpath exited with {}: {}",
@@ -91,8 +80,8 @@ pub fn run(bin: &Path, args: &[String]) -> Result<Vec<Path_>, String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("meshpath printed invalid JSON: {e}"))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("meshpath printed invalid JSON: {e}"))?;
     parse(&v)
 }
 
@@ -114,17 +103,12 @@ fn steps(v: &serde_json::Value) -> Result<Vec<Step>, String> {
             "rule" => Some(
                 s.get("rule")
                     .and_then(|r| r.as_u64())
-                    .ok_or_else(|| format!("rule step without a position: {s}"))?
-                    as usize,
+                    .ok_or_else(|| format!("rule step without a position: {s}"))? as usize,
             ),
             "policy" => None,
             other => return Err(format!("unknown step kind `{other}` in {s}")),
         };
-        let target = if verdict == "jump" || verdict == "goto" {
-            get("target")
-        } else {
-            None
-        };
+        let target = if verdict == "jump" || verdict == "goto" { get("target") } else { None };
         out.push(Step {
             hook: get("hook").unwrap_or_default(),
             table: get("table").unwrap_or_default(),
@@ -192,10 +176,6 @@ fn parse(v: &serde_json::Value) -> Result<Vec<Path_>, String> {
             }
             Ok(out)
         }
-        _ => Ok(vec![Path_ {
-            probability: None,
-            steps: common,
-            outcome: outcome(v.get("result")),
-        }]),
+        _ => Ok(vec![Path_ { probability: None, steps: common, outcome: outcome(v.get("result")) }]),
     }
 }

@@ -16,26 +16,18 @@ use super::plan::{Addrs, RulesetFacts};
 pub fn run(args: &[&str], stdin: Option<&[u8]>) -> Result<String, String> {
     let (prog, rest) = args.split_first().ok_or("empty command")?;
     let mut cmd = Command::new(prog);
-    cmd.args(rest)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
+    cmd.args(rest).stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", args.join(" ")))?;
     if let Some(input) = stdin {
         if let Some(mut pipe) = child.stdin.take() {
-            pipe.write_all(input)
-                .map_err(|e| format!("{}: writing stdin: {e}", args.join(" ")))?;
+            pipe.write_all(input).map_err(|e| format!("{}: writing stdin: {e}", args.join(" ")))?;
         }
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
+    let out = child.wait_with_output().map_err(|e| format!("{}: {e}", args.join(" ")))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
@@ -53,14 +45,11 @@ pub fn run(args: &[&str], stdin: Option<&[u8]>) -> Result<String, String> {
 pub fn python() -> &'static str {
     static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     PYTHON.get_or_init(|| {
-        run(
-            &["python3", "-c", "import sys; print(sys.executable)"],
-            None,
-        )
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "python3".to_string())
+        run(&["python3", "-c", "import sys; print(sys.executable)"], None)
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "python3".to_string())
     })
 }
 
@@ -80,17 +69,14 @@ impl TestNet {
     pub fn create(addrs: &Addrs) -> Result<TestNet, String> {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
-        let net = TestNet {
-            pod: format!("mpk{pid}-{n}-pod"),
-            peer: format!("mpk{pid}-{n}-peer"),
-        };
+        let net = TestNet { pod: format!("mpk{pid}-{n}-pod"), peer: format!("mpk{pid}-{n}-peer") };
         run(&["ip", "netns", "add", &net.pod], None)?;
         run(&["ip", "netns", "add", &net.peer], None)?;
         let (pod, peer) = (net.pod.as_str(), net.peer.as_str());
         run(
             &[
-                "ip", "link", "add", "eth0", "address", POD_MAC, "netns", pod, "type", "veth",
-                "peer", "name", "eth0", "address", PEER_MAC, "netns", peer,
+                "ip", "link", "add", "eth0", "address", POD_MAC, "netns", pod, "type", "veth", "peer",
+                "name", "eth0", "address", PEER_MAC, "netns", peer,
             ],
             None,
         )?;
@@ -98,10 +84,9 @@ impl TestNet {
         let plen = if v6 { "64" } else { "24" };
         let pod_ip = addrs.pod.to_string();
         let peer_ip = addrs.peer.to_string();
-        for (ns, own, other, other_mac) in [
-            (pod, &pod_ip, &peer_ip, PEER_MAC),
-            (peer, &peer_ip, &pod_ip, POD_MAC),
-        ] {
+        for (ns, own, other, other_mac) in
+            [(pod, &pod_ip, &peer_ip, PEER_MAC), (peer, &peer_ip, &pod_ip, POD_MAC)]
+        {
             // Probe source ports live in 30000-39999; keep the kernel's own choices away.
             run(
                 &[
@@ -169,20 +154,10 @@ impl TestNet {
             None,
         )?;
         let fam = if v6 { "-6" } else { "-4" };
-        run(
-            &[
-                "ip", fam, "-n", pod, "route", "add", "default", "via", &peer_ip, "dev", "eth0",
-            ],
-            None,
-        )?;
+        run(&["ip", fam, "-n", pod, "route", "add", "default", "via", &peer_ip, "dev", "eth0"], None)?;
         if v6 {
             // Istio adds ::6 to lo for the inbound passthrough source (semantics doc §4).
-            run(
-                &[
-                    "ip", "-6", "-n", pod, "addr", "add", "::6/128", "dev", "lo", "nodad",
-                ],
-                None,
-            )?;
+            run(&["ip", "-6", "-n", pod, "addr", "add", "::6/128", "dev", "lo", "nodad"], None)?;
         }
         Ok(net)
     }
@@ -198,38 +173,19 @@ impl TestNet {
         let pod = self.pod.as_str();
         for set in &facts.ipsets {
             let family = if v6 { "inet6" } else { "inet" };
-            run(
-                &self.exec(
-                    pod,
-                    &[
-                        "ipset", "create", set, "hash:ip", "family", family, "-exist",
-                    ],
-                ),
-                None,
-            )?;
+            run(&self.exec(pod, &["ipset", "create", set, "hash:ip", "family", family, "-exist"]), None)?;
         }
         let fam = if v6 { "-6" } else { "-4" };
         for mark in &facts.tproxy_marks {
-            run(
-                &[
-                    "ip", fam, "-n", pod, "rule", "add", "fwmark", mark, "lookup", "133",
-                ],
-                None,
-            )?;
+            run(&["ip", fam, "-n", pod, "rule", "add", "fwmark", mark, "lookup", "133"], None)?;
         }
         if !facts.tproxy_marks.is_empty() {
             run(
-                &[
-                    "ip", fam, "-n", pod, "route", "add", "local", "default", "dev", "lo", "table",
-                    "133",
-                ],
+                &["ip", fam, "-n", pod, "route", "add", "local", "default", "dev", "lo", "table", "133"],
                 None,
             )?;
         }
-        run(
-            &self.exec(pod, &["nft", "-f", "-"]),
-            Some(TRACE_TABLE.as_bytes()),
-        )?;
+        run(&self.exec(pod, &["nft", "-f", "-"]), Some(TRACE_TABLE.as_bytes()))?;
         Ok(())
     }
 
@@ -238,11 +194,7 @@ impl TestNet {
     /// whole rule set first, which takes minutes for the kube-proxy tables.
     pub fn load_rules(&self, rules: &Path, v6: bool) -> Result<(), String> {
         let text = std::fs::read(rules).map_err(|e| format!("{}: {e}", rules.display()))?;
-        let restore = if v6 {
-            "ip6tables-restore"
-        } else {
-            "iptables-restore"
-        };
+        let restore = if v6 { "ip6tables-restore" } else { "iptables-restore" };
         run(&self.exec(&self.pod, &[restore]), Some(&text))?;
         Ok(())
     }
@@ -299,8 +251,7 @@ pub struct Monitor {
 impl Monitor {
     pub fn start(net: &TestNet) -> Result<Monitor, String> {
         let errors = std::env::temp_dir().join(format!("{}.monitor.err", net.pod));
-        let err_file =
-            std::fs::File::create(&errors).map_err(|e| format!("{}: {e}", errors.display()))?;
+        let err_file = std::fs::File::create(&errors).map_err(|e| format!("{}: {e}", errors.display()))?;
         let mut child = Command::new("ip")
             .args(["netns", "exec", &net.pod, "nft", "-a", "monitor", "trace"])
             .stdout(Stdio::piped())
@@ -319,40 +270,23 @@ impl Monitor {
                 }
             }
         });
-        Ok(Monitor {
-            child,
-            errors,
-            lines,
-            reader: Some(reader),
-        })
+        Ok(Monitor { child, errors, lines, reader: Some(reader) })
     }
 
     /// Whether a line mentioning `needle` has arrived.
     pub fn seen(&self, needle: &str) -> bool {
-        self.lines
-            .lock()
-            .map(|v| v.iter().any(|l| l.contains(needle)))
-            .unwrap_or(false)
+        self.lines.lock().map(|v| v.iter().any(|l| l.contains(needle))).unwrap_or(false)
     }
 
     /// Send marker datagrams from `sport` until the monitor reports one (or `limit` runs out).
-    pub fn sync(
-        &self,
-        net: &TestNet,
-        addrs: &Addrs,
-        sport: u16,
-        limit: Duration,
-    ) -> Result<(), String> {
+    pub fn sync(&self, net: &TestNet, addrs: &Addrs, sport: u16, limit: Duration) -> Result<(), String> {
         let needle = format!("udp sport {sport} ");
         let start = Instant::now();
         let lo = addrs.lo.to_string();
         let sport_s = sport.to_string();
         let script = "import socket,sys\nf=socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET\ns=socket.socket(f,socket.SOCK_DGRAM)\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind((sys.argv[1],int(sys.argv[2])))\ns.sendto(b'sync',(sys.argv[1],9))\n";
         while start.elapsed() < limit {
-            run(
-                &net.exec(&net.pod, &[python(), "-c", script, &lo, &sport_s]),
-                None,
-            )?;
+            run(&net.exec(&net.pod, &[python(), "-c", script, &lo, &sport_s]), None)?;
             let sent = Instant::now();
             while sent.elapsed() < Duration::from_millis(1000) {
                 if self.seen(&needle) {
@@ -361,9 +295,7 @@ impl Monitor {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-        Err(format!(
-            "nft monitor trace never reported the marker from port {sport} within {limit:?}"
-        ))
+        Err(format!("nft monitor trace never reported the marker from port {sport} within {limit:?}"))
     }
 
     /// Stop the monitor; return every line it printed and what it said on stderr.
@@ -393,12 +325,7 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    pub fn start(
-        net: &TestNet,
-        agent: &Path,
-        v6: bool,
-        ports: &[u16],
-    ) -> Result<Listeners, String> {
+    pub fn start(net: &TestNet, agent: &Path, v6: bool, ports: &[u16]) -> Result<Listeners, String> {
         if ports.is_empty() {
             return Ok(Listeners { child: None });
         }
@@ -468,10 +395,7 @@ pub fn send(net: &TestNet, ns: &str, agent: &Path, lines: &str, tag: &str) -> Re
     std::fs::write(&file, lines).map_err(|e| format!("{}: {e}", file.display()))?;
     let agent_s = agent.display().to_string();
     let file_s = file.display().to_string();
-    let res = run(
-        &net.exec(ns, &[python(), &agent_s, "send", &file_s, "0.002"]),
-        None,
-    );
+    let res = run(&net.exec(ns, &[python(), &agent_s, "send", &file_s, "0.002"]), None);
     let _ = std::fs::remove_file(&file);
     res.map(|_| ())
 }

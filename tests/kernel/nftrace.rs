@@ -28,11 +28,7 @@ impl std::fmt::Display for Step {
             Some(n) => format!("rule {n}"),
             None => "policy".to_string(),
         };
-        write!(
-            f,
-            "{:<11} {:<8} {:<20} {:<8} {}",
-            self.hook, self.table, self.chain, what, self.verdict
-        )?;
+        write!(f, "{:<11} {:<8} {:<20} {:<8} {}", self.hook, self.table, self.chain, what, self.verdict)?;
         if let Some(t) = &self.target {
             write!(f, " {t}")?;
         }
@@ -85,11 +81,8 @@ struct PacketInfo {
 
 fn word_after<'a>(words: &[&'a str], key: &[&str]) -> Option<&'a str> {
     let n = key.len();
-    (0..words.len().saturating_sub(n)).find_map(|i| {
-        (words[i..i + n] == *key)
-            .then(|| words.get(i + n).copied())
-            .flatten()
-    })
+    (0..words.len().saturating_sub(n))
+        .find_map(|i| (words[i..i + n] == *key).then(|| words.get(i + n).copied()).flatten())
 }
 
 fn parse_packet(rest: &str) -> PacketInfo {
@@ -177,9 +170,8 @@ pub fn split(
                 st.ignore = true;
                 continue;
             };
-            let fresh = own
-                && (chain == "probe_out"
-                    || chain == "probe_pre" && info.iif.as_deref() != Some("lo"));
+            let fresh =
+                own && (chain == "probe_out" || chain == "probe_pre" && info.iif.as_deref() != Some("lo"));
             if fresh {
                 // A fresh packet from the probe's socket (or the peer): the first one starts
                 // the probe's trace, any later one is a retransmission, after which nothing
@@ -257,11 +249,7 @@ pub fn split(
         if !BUILTIN.contains(&chain) && st.hook.is_empty() {
             continue;
         }
-        let hook = if BUILTIN.contains(&chain) {
-            chain.to_string()
-        } else {
-            st.hook.clone()
-        };
+        let hook = if BUILTIN.contains(&chain) { chain.to_string() } else { st.hook.clone() };
         if let Some(p) = rest.strip_prefix("policy ") {
             trace.steps.push(RawStep {
                 family: family.into(),
@@ -331,12 +319,7 @@ pub fn resolve(
             hook: r.hook.clone(),
             table: r.table.clone(),
             chain: r.chain.clone(),
-            rule: r.handle.map(|h| {
-                lookup(&r.family, &r.table, &r.chain)
-                    .get(&h)
-                    .copied()
-                    .unwrap_or(0)
-            }),
+            rule: r.handle.map(|h| lookup(&r.family, &r.table, &r.chain).get(&h).copied().unwrap_or(0)),
             verdict: r.verdict.clone(),
             target: r.target.clone(),
         })
@@ -409,15 +392,8 @@ trace id 82736cfe ip raw OUTPUT policy drop
             }
         };
         let steps = resolve(&t.steps, &mut lookup);
-        let shown: Vec<String> = steps
-            .iter()
-            .map(|s| {
-                s.to_string()
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect();
+        let shown: Vec<String> =
+            steps.iter().map(|s| s.to_string().split_whitespace().collect::<Vec<_>>().join(" ")).collect();
         assert_eq!(
             shown,
             vec![

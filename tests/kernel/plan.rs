@@ -81,9 +81,7 @@ fn host_in(cidr: &str) -> Option<IpAddr> {
 fn is_test_net(a: &IpAddr, addrs: &Addrs) -> bool {
     let special = match a {
         IpAddr::V4(v) => v.is_loopback() || v.octets()[..3] == [10, 244, 0] || v.is_unspecified(),
-        IpAddr::V6(v) => {
-            v.is_loopback() || v.is_unspecified() || v.segments()[..4] == [0xfd00, 0, 0, 0]
-        }
+        IpAddr::V6(v) => v.is_loopback() || v.is_unspecified() || v.segments()[..4] == [0xfd00, 0, 0, 0],
     };
     special || *a == addrs.pod
 }
@@ -147,11 +145,7 @@ pub fn facts(text: &str, addrs: &Addrs, max_extra: usize) -> RulesetFacts {
         if svc && words.contains(&"-j") && f.services.len() < 2 {
             let dst = value_after(&words, "-d").and_then(host_in);
             let port = value_after(&words, "--dport").and_then(|p| p.parse().ok());
-            let proto = if words.contains(&"udp") {
-                Proto::Udp
-            } else {
-                Proto::Tcp
-            };
+            let proto = if words.contains(&"udp") { Proto::Udp } else { Proto::Tcp };
             if let (Some(d), Some(p), false) = (dst, port, words.contains(&"sctp")) {
                 f.services.push((d, proto, p));
             }
@@ -162,11 +156,7 @@ pub fn facts(text: &str, addrs: &Addrs, max_extra: usize) -> RulesetFacts {
                 let host = words.get(i + 1).and_then(|c| host_in(c));
                 if let Some(h) = host.filter(|h| !negated && !is_test_net(h, addrs)) {
                     if h.is_ipv6() == addrs.pod.is_ipv6() && seen.insert(h) {
-                        let proto = if words.contains(&"udp") {
-                            Proto::Udp
-                        } else {
-                            Proto::Tcp
-                        };
+                        let proto = if words.contains(&"udp") { Proto::Udp } else { Proto::Tcp };
                         let port = value_after(&words, "--dport").and_then(|p| p.parse().ok());
                         f.extra_dsts.push((h, port.map(|p| (proto, p))));
                     }
@@ -221,10 +211,9 @@ impl Probe {
             IpAddr::V4(_) => format!("{a}:{p}"),
         };
         let dir = match self.dir {
-            Direction::Output if self.mark != 0 => format!(
-                "output uid {} gid {} mark {:#x}",
-                self.uid, self.gid, self.mark
-            ),
+            Direction::Output if self.mark != 0 => {
+                format!("output uid {} gid {} mark {:#x}", self.uid, self.gid, self.mark)
+            }
             Direction::Output => format!("output uid {} gid {}", self.uid, self.gid),
             Direction::Inbound => "inbound from peer".to_string(),
         };
@@ -270,17 +259,7 @@ pub fn full(addrs: &Addrs, facts: &RulesetFacts) -> Vec<Probe> {
     let mut out = Vec::new();
     let mut push = |dir, proto, src, dst, dport, uid, gid| {
         let sport = FIRST_SPORT + out.len() as u16;
-        out.push(Probe {
-            dir,
-            proto,
-            src,
-            sport,
-            dst,
-            dport,
-            uid,
-            gid,
-            mark: 0,
-        });
+        out.push(Probe { dir, proto, src, sport, dst, dport, uid, gid, mark: 0 });
     };
     for (n, &(uid, gid)) in ids.iter().enumerate() {
         // Addresses named by the rules matter for the address matches, which the first two
@@ -320,30 +299,12 @@ pub fn full(addrs: &Addrs, facts: &RulesetFacts) -> Vec<Probe> {
     }
     let mut push = |dir, proto, src, dst, dport, uid, gid| {
         let sport = FIRST_SPORT + out.len() as u16;
-        out.push(Probe {
-            dir,
-            proto,
-            src,
-            sport,
-            dst,
-            dport,
-            uid,
-            gid,
-            mark: 0,
-        });
+        out.push(Probe { dir, proto, src, sport, dst, dport, uid, gid, mark: 0 });
     };
     // Envoy's inbound passthrough connection to the app (bound to 127.0.0.6 / ::6).
     for proto in [Proto::Tcp, Proto::Udp] {
         for port in PORTS {
-            push(
-                Direction::Output,
-                proto,
-                addrs.passthrough,
-                addrs.pod,
-                port,
-                1337,
-                1337,
-            );
+            push(Direction::Output, proto, addrs.passthrough, addrs.pod, port, 1337, 1337);
         }
     }
     let all_ports: Vec<u16> = PORTS.iter().chain(&facts.ports).copied().collect();
@@ -373,17 +334,7 @@ pub fn small(addrs: &Addrs, facts: &RulesetFacts) -> Vec<Probe> {
     let mut out = Vec::new();
     let mut push = |dir, proto, src, dst, dport| {
         let sport = FIRST_SPORT + out.len() as u16;
-        out.push(Probe {
-            dir,
-            proto,
-            src,
-            sport,
-            dst,
-            dport,
-            uid: 0,
-            gid: 0,
-            mark: 0,
-        });
+        out.push(Probe { dir, proto, src, sport, dst, dport, uid: 0, gid: 0, mark: 0 });
     };
     for (dst, proto, port) in &facts.services {
         push(Direction::Output, *proto, addrs.pod, *dst, *port);
