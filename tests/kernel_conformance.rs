@@ -10,6 +10,8 @@
 //!   MESHPATH_KERNEL_FILTER=substr   only rule sets whose file name contains `substr`
 //!   MESHPATH_KERNEL_DEBUG=1         print the kernel's step list of every probe
 //!   MESHPATH_KERNEL_ONLY=1          capture the kernel side only, do not run meshpath
+//!   MESHPATH_KERNEL_JOBS=N          rule sets checked in parallel (default 4)
+//!   MESHPATH_KERNEL_BIN=path        the meshpath binary to check (default: this build's)
 
 #[path = "kernel/meshpath.rs"]
 mod meshpath_side;
@@ -289,7 +291,10 @@ fn check_ruleset(file: &Path) -> Result<RulesetOutcome, String> {
         .map_err(|e| format!("{name}: {e}"))?;
     let kernel_only = env_flag("MESHPATH_KERNEL_ONLY");
     let debug = env_flag("MESHPATH_KERNEL_DEBUG");
-    let bin = Path::new(env!("CARGO_BIN_EXE_meshpath"));
+    let bin = std::env::var_os("MESHPATH_KERNEL_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_meshpath")));
+    let bin = bin.as_path();
     for (probe, k) in probes.iter().zip(&kernel) {
         res.probes += 1;
         if debug {
