@@ -110,7 +110,6 @@ fn bookinfo_cluster_ip_to_remote_pod_is_delivered_to_reviews_app() {
 /// Envoy's separate connections share "OUTPUT nat OUTPUT #1 jump ISTIO_OUTPUT" and the
 /// delivered path is drawn with a cycle (n2 -> ... -> n16 -> n2) that is not a loop.
 #[test]
-#[ignore = "DOT merges equal step labels within a pod: this delivered path draws a false cycle (OUTPUT nat OUTPUT #1 shared by the app's and Envoy's connections) and an ambiguous fork at reviews' input-route node"]
 fn bookinfo_dot() {
     insta::assert_snapshot!(run(&bookinfo_args(), "dot"));
 }
@@ -225,7 +224,6 @@ fn redirect_inbound_is_delivered_from_127_0_0_6() {
 /// upstream socket to the client's address (a PREBIND local address wins over
 /// `upstream_bind_config`) and marks it 0x539. The engine takes the address but not the mark.
 #[test]
-#[ignore = "engine drops original_src's socket mark 0x539: mangle OUTPUT `-o lo -m mark --mark 0x539 -j RETURN` (tproxy rules line 12) should match instead of the MARK 0x53a rules (lines 13-14), and on re-entry ISTIO_INBOUND line 18 should RETURN instead of jumping to ISTIO_TPROXY"]
 fn tproxy_inbound_to_app() {
     let args = inbound(RULES_1_25_TPROXY, "productpage.istio-1.25-tproxy", "tcp:0.0.0.0:9080", "9080");
     let (json, path) = single_path(&args);
@@ -291,7 +289,6 @@ fn pod_ip_endpoint_loop_mermaid() {
 /// IP), but the client's connection was accepted by Envoy: HCM answers the request with a local
 /// 503 and flag UF (upstream_reset_before_response_started{connection_failure}).
 #[test]
-#[ignore = "engine ends the path as `refused` (the RST Envoy's upstream socket gets); the client sees Envoy's local reply 503 UF on its accepted connection, so the ending should be envoy_response 503 UF with the refused upstream connect as a step"]
 fn localhost_endpoint_with_app_on_pod_ip_is_503_uf() {
     let args = istio_1_1("productpage.istio-1.1");
     let (json, path) = single_path(&args);
@@ -355,4 +352,150 @@ fn cluster_ip_without_http_takes_passthrough_filter_chain() {
     assert_eq!(envoy_objects(&path, "filter_chain"), ["PassthroughFilterChain"]);
     insta::assert_snapshot!("cluster_ip_not_http_json", json);
     insta::assert_snapshot!("cluster_ip_not_http_text", run(&args, "text"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Choices: ratings has two healthy EDS endpoints (10.244.2.3, 10.244.2.4), outside the snapshot.
+
+fn ratings(pick: &[&str]) -> Vec<String> {
+    let mut rest = vec!["--dst", "10.96.0.40:9080", "--host", "ratings:9080", "--path", "/ratings/0"];
+    rest.extend_from_slice(pick);
+    productpage(RULES_1_25, "productpage.istio-1.25", "tcp:0.0.0.0:9080", &rest)
+}
+
+#[test]
+fn two_endpoints_are_two_paths_of_equal_weight() {
+    let args = ratings(&[]);
+    let json = run(&args, "json");
+    let v: Value = serde_json::from_str(&json).expect("valid JSON");
+    let paths = v["paths"].as_array().expect("paths");
+    assert_eq!(paths.len(), 2, "{json}");
+    for (p, ep) in paths.iter().zip(["10.244.2.3:9080", "10.244.2.4:9080"]) {
+        assert_eq!(p["weight"], 0.5);
+        assert_eq!(p["ending"]["kind"], "left");
+        assert_eq!(p["ending"]["dst"], ep);
+        assert_eq!(p["ending"]["cluster"], "outbound|9080||ratings.default.svc.cluster.local");
+    }
+    insta::assert_snapshot!("two_endpoints_json", json);
+    insta::assert_snapshot!("two_endpoints_text", run(&args, "text"));
+}
+
+#[test]
+fn pick_first_takes_the_first_eds_endpoint() {
+    let (_, path) = single_path(&ratings(&["--pick", "first"]));
+    assert_eq!(path["ending"]["dst"], "10.244.2.3:9080");
+}
+
+/// Two endpoints of weight 1: random value 1 falls in the second interval ([1, 2)).
+#[test]
+fn pick_random_value_takes_the_endpoint_it_falls_on() {
+    let (_, path) = single_path(&ratings(&["--pick", "random-value=1"]));
+    assert_eq!(path["ending"]["dst"], "10.244.2.4:9080");
+}
+
+/// The branches split at the cluster's endpoint choice, but the drawing merges the two
+/// connections' shared rule steps, so both endings hang off one node with the weights there.
+#[test]
+fn two_endpoints_mermaid() {
+    insta::assert_snapshot!(run(&ratings(&[]), "mermaid"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Why virtualOutbound has a blackhole chain for its own port.
+
+/// From outside to 10.244.0.5:15001: 15006 -> passthrough chain `virtualInbound` ->
+/// InboundPassthroughCluster from 127.0.0.6 -> RETURN -> Envoy's own 0.0.0.0:15001 ->
+/// `virtualOutbound-blackhole` -> BlackHoleCluster: accepted, then closed (UH).
+#[test]
+fn inbound_to_15001_is_closed_by_virtual_outbound_blackhole() {
+    let args = productpage(
+        RULES_1_25,
+        "productpage.istio-1.25",
+        "tcp:0.0.0.0:9080",
+        &["--from", "outside:10.244.1.9", "--dst", "10.244.0.5:15001"],
+    );
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "envoy_response");
+    assert_eq!(path["ending"]["flag"], "UH");
+    assert_eq!(envoy_objects(&path, "filter_chain"), ["virtualInbound", "virtualOutbound-blackhole"]);
+    insta::assert_snapshot!("inbound_to_15001_json", json);
+    insta::assert_snapshot!("inbound_to_15001_text", run(&args, "text"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// DNS: a name pilot-agent does not know is forwarded to the pod's resolver as uid 1337.
+
+#[test]
+fn dns_unknown_name_is_forwarded_by_pilot_agent() {
+    let args = productpage(
+        RULES_1_25_DNS,
+        "productpage.istio-1.25",
+        "tcp:0.0.0.0:9080",
+        &[
+            "--name",
+            "reviews.default.svc.cluster.local=10.96.0.20",
+            "--proto",
+            "udp",
+            "--dst",
+            "10.96.0.10:53",
+            "--host",
+            "www.example.com",
+        ],
+    );
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "left");
+    assert_eq!(path["ending"]["dst"], "10.96.0.10:53");
+    assert!(json.contains("uid 1337 sends udp"), "{json}");
+    insta::assert_snapshot!("dns_forwarded_json", json);
+    insta::assert_snapshot!("dns_forwarded_text", run(&args, "text"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP outcomes on the 2019 dump (its RDS "9080" has no catch-all `allow_any` virtual host).
+
+#[test]
+fn unknown_host_on_2019_route_config_is_404_nr() {
+    let args = productpage(
+        RULES_1_1,
+        "productpage.istio-1.1",
+        "tcp:0.0.0.0:9080",
+        &["--dst", "10.96.0.20:9080", "--host", "nothere:9080"],
+    );
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "envoy_response");
+    assert_eq!(path["ending"]["status"], 404);
+    assert_eq!(path["ending"]["flag"], "NR");
+    insta::assert_snapshot!("istio_1_1_404_json", json);
+    insta::assert_snapshot!("istio_1_1_404_text", run(&args, "text"));
+}
+
+/// The 2019 dump was taken without `?include_eds`: the route resolves, the endpoints are unknown.
+#[test]
+fn missing_eds_section_is_undetermined() {
+    let args = productpage(
+        RULES_1_1,
+        "productpage.istio-1.1",
+        "tcp:0.0.0.0:9080",
+        &["--dst", "10.96.0.20:9080", "--host", "reviews:9080"],
+    );
+    let (json, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "undetermined");
+    assert!(json.contains("include_eds"), "{json}");
+}
+
+/// Raw TCP from outside to a port nobody listens on: virtualInbound's passthrough chain accepts,
+/// tcp_proxy's connection to 10.244.0.5:8080 (from 127.0.0.6) is refused, and Envoy closes the
+/// accepted downstream connection with flag UF; the client never sees a refusal.
+#[test]
+fn inbound_to_closed_port_is_accepted_then_closed_uf() {
+    let args = productpage(
+        RULES_1_25,
+        "productpage.istio-1.25",
+        "tcp:0.0.0.0:9080",
+        &["--from", "outside:10.244.1.9", "--dst", "10.244.0.5:8080"],
+    );
+    let (_, path) = single_path(&args);
+    assert_eq!(path["ending"]["kind"], "envoy_response");
+    assert_eq!(path["ending"]["flag"], "UF");
+    assert!(path["ending"].get("status").is_none());
 }

@@ -48,8 +48,11 @@ pub struct MatchArgs {
     #[arg(long, value_name = "DUMP")]
     pub envoy: PathBuf,
     /// Where the kernel delivered the connection (e.g. 10.1.2.3:15001 after REDIRECT).
-    #[arg(long, value_name = "IP:PORT")]
-    pub listener_addr: SocketAddr,
+    #[arg(long, value_name = "IP:PORT", required_unless_present = "listener")]
+    pub listener_addr: Option<SocketAddr>,
+    /// Start at the listener with this name instead (e.g. an internal listener).
+    #[arg(long, value_name = "NAME")]
+    pub listener: Option<String>,
     /// The connection's original destination.
     #[arg(long, value_name = "IP:PORT")]
     pub dst: SocketAddr,
@@ -184,7 +187,8 @@ fn query(args: &MatchArgs) -> miette::Result<Query> {
         }
     });
     Ok(Query {
-        listener_addr: args.listener_addr,
+        listener_addr: args.listener_addr.unwrap_or(args.dst),
+        listener_name: args.listener.clone(),
         dst: args.dst,
         src,
         client,
@@ -204,6 +208,7 @@ fn run_match(args: MatchArgs) -> miette::Result<ExitCode> {
                 "schema": MATCH_SCHEMA,
                 "query": {
                     "listener_addr": q.listener_addr.to_string(),
+                    "listener": args.listener,
                     "dst": q.dst.to_string(),
                     "src": q.src.to_string(),
                     "sni": args.sni,
@@ -289,6 +294,9 @@ fn render_text(t: &Trace) -> String {
             s.server_name,
             s.application_protocols.join(",")
         );
+    }
+    for s in &t.no_chain_steps {
+        let _ = writeln!(o, "  {}: {} -> {:?}", s.criterion, s.branch, s.remaining);
     }
     if let Some(c) = &t.filter_chain {
         for s in &c.steps {

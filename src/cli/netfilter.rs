@@ -125,6 +125,8 @@ pub fn run(cmd: NetfilterCommand) -> Result<ExitCode> {
                 let (_, parsed) = read_rules(&f, ParseOptions { lenient, family: None })?;
                 let program = Program::new(parsed.ruleset).map_err(|e| miette!("{e}"))?;
                 print!("{}", render::check_text(&program.ruleset, &parsed.notes, &parsed.unknown));
+                // A large rule set takes longer to free than the process takes to exit.
+                std::mem::forget(program);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -176,6 +178,8 @@ fn trace(a: TraceArgs) -> Result<ExitCode> {
         Format::Json => print!("{}", render::trace_json(&trace)),
         Format::Text => print!("{}", render::trace_text(&trace, &probe, &program.ruleset, &text)),
     }
+    // A large rule set takes longer to free than the process takes to exit.
+    std::mem::forget(program);
     Ok(ExitCode::SUCCESS)
 }
 

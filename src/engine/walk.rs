@@ -19,10 +19,12 @@ use crate::netns::L4;
 pub const HOP_BUDGET: usize = 64;
 /// The most paths one trace may have.
 pub const MAX_PATHS: usize = 4096;
+/// The socket mark Istio configures for the `original_src` listener filter.
+const ORIGINAL_SRC_MARK: u32 = 1337;
 
 #[derive(Debug, Clone)]
 enum State {
-    Kernel { pod: usize, entry: Entry, src: SocketAddr, dst: SocketAddr, uid: u32, gid: u32 },
+    Kernel { pod: usize, entry: Entry, src: SocketAddr, dst: SocketAddr, uid: u32, gid: u32, mark: u32 },
     Envoy { pod: usize, listener: SocketAddr, orig_dst: SocketAddr, src: SocketAddr },
 }
 
@@ -30,8 +32,8 @@ impl State {
     /// What makes two states the same place for loop detection (source ports are ephemeral).
     fn key(&self) -> String {
         match self {
-            State::Kernel { pod, entry, src, dst, uid, .. } => {
-                format!("k{pod}:{entry:?}:{}:{dst}:{uid}", src.ip())
+            State::Kernel { pod, entry, src, dst, uid, mark, .. } => {
+                format!("k{pod}:{entry:?}:{}:{dst}:{uid}:{mark}", src.ip())
             }
             State::Envoy { pod, listener, orig_dst, .. } => format!("e{pod}:{listener}:{orig_dst}"),
         }
@@ -49,6 +51,9 @@ struct Partial {
     seen: Vec<(String, usize)>,
     last_cluster: Option<String>,
     proto: L4,
+    /// The Envoy whose upstream connection this is (pod, HTTP or TCP proxy): a refused or
+    /// dropped connection becomes that Envoy's upstream connection failure (UF).
+    upstream_of: Option<(String, bool)>,
 }
 
 /// Walks `start` through `mesh`.
@@ -61,6 +66,7 @@ pub fn trace(mesh: &Mesh, start: &Start) -> Result<MeshTrace, EngineError> {
         seen: Vec::new(),
         last_cluster: None,
         proto: start.proto,
+        upstream_of: None,
     };
     let pod = &mesh.pods[start.pod];
     let mut work: Vec<Next> = vec![initial(mesh, start, first)];
@@ -88,8 +94,8 @@ pub fn trace(mesh: &Mesh, start: &Start) -> Result<MeshTrace, EngineError> {
         }
         p.seen.push((key, p.steps.len()));
         let mut successors = match state {
-            State::Kernel { pod, entry, src, dst, uid, gid } => {
-                kernel(mesh, start, p, pod, entry, src, dst, uid, gid)?
+            State::Kernel { pod, entry, src, dst, uid, gid, mark } => {
+                kernel(mesh, start, p, pod, entry, (src, dst), (uid, gid, mark))?
             }
             State::Envoy { pod, listener, orig_dst, src } => {
                 envoy(mesh, start, p, pod, listener, orig_dst, src)
@@ -136,11 +142,11 @@ fn initial(mesh: &Mesh, start: &Start, mut p: Partial) -> Next {
     let state = match &start.from {
         From::Process { uid, gid } => {
             let src = start.src.unwrap_or_else(|| SocketAddr::new(default_source(pod, dst.ip()), 50000));
-            State::Kernel { pod: start.pod, entry: Entry::Output, src, dst, uid: *uid, gid: *gid }
+            State::Kernel { pod: start.pod, entry: Entry::Output, src, dst, uid: *uid, gid: *gid, mark: 0 }
         }
         From::Outside { src } => {
             let src = start.src.unwrap_or(SocketAddr::new(*src, 50000));
-            State::Kernel { pod: start.pod, entry: Entry::Prerouting, src, dst, uid: 0, gid: 0 }
+            State::Kernel { pod: start.pod, entry: Entry::Prerouting, src, dst, uid: 0, gid: 0, mark: 0 }
         }
     };
     (p, Ok(state))
@@ -159,17 +165,14 @@ fn default_source(pod: &Pod, dst: IpAddr) -> IpAddr {
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn kernel(
     mesh: &Mesh,
     start: &Start,
     p: Partial,
     pi: usize,
     entry: Entry,
-    src: SocketAddr,
-    dst: SocketAddr,
-    uid: u32,
-    gid: u32,
+    (src, dst): (SocketAddr, SocketAddr),
+    (uid, gid, mark): (u32, u32, u32),
 ) -> Result<Vec<Next>, EngineError> {
     let pod = &mesh.pods[pi];
     let v6 = dst.is_ipv6();
@@ -187,6 +190,7 @@ fn kernel(
     let mut probe = Probe::new(entry, proto, src.ip(), src.port(), dst.ip(), dst.port());
     probe.uid = uid;
     probe.gid = gid;
+    probe.mark = mark;
     let t = eval::trace(prog, &pod.netns, &probe)?;
     let file = prog.ruleset.source.clone();
     let mut out = Vec::new();
@@ -255,6 +259,7 @@ fn kernel(
                             dst: out_dst,
                             uid: 0,
                             gid: 0,
+                            mark: 0,
                         })
                     }
                     _ => Err(Ending::Left {
@@ -265,6 +270,21 @@ fn kernel(
                 }
             }
             Disposition::Local => local_delivery(mesh, start, &mut q, pi, r),
+        };
+        let next = match (next, &q.upstream_of) {
+            (
+                Err(Ending::Refused { reason, .. } | Ending::Dropped { reason, .. }),
+                Some((envoy_pod, http)),
+            ) => {
+                // Envoy had accepted the downstream connection; its upstream one failed.
+                Err(Ending::EnvoyResponse {
+                    pod: envoy_pod.clone(),
+                    status: http.then_some(503),
+                    flag: Some("UF".into()),
+                    details: format!("upstream connection failure: {reason}"),
+                })
+            }
+            (next, _) => next,
         };
         out.push((q, next));
     }
@@ -289,7 +309,9 @@ fn note_step(q: &mut Partial, pod: &Pod, n: &eval::Note) {
         NoteKind::Conntrack | NoteKind::Mark => return,
         NoteKind::Nat | NoteKind::Loopback | NoteKind::Unknown => Layer::Netfilter,
     };
-    step(q, pod, layer, n.text.clone(), String::new());
+    // The layer column already says "route" or "socket".
+    let text = n.text.strip_prefix("route: ").or_else(|| n.text.strip_prefix("socket: ")).unwrap_or(&n.text);
+    step(q, pod, layer, text.to_string(), String::new());
 }
 
 fn parse_endpoint(s: &str) -> Option<SocketAddr> {
@@ -369,6 +391,7 @@ fn local_delivery(
                         dst: orig,
                         uid: ENVOY_UID,
                         gid: ENVOY_UID,
+                        mark: 0,
                     })
                 }
             }
@@ -404,6 +427,7 @@ fn envoy(
     };
     let query = Query {
         listener_addr: listener,
+        listener_name: None,
         dst: orig_dst,
         src,
         client: start.client.clone(),
@@ -490,6 +514,9 @@ fn envoy(
         step(&mut p, pod, Layer::Envoy, what, h.route_config.path.clone());
     }
     let mut out = Vec::new();
+    // Istio's original_src listener filter marks upstream sockets with 1337 (0x539).
+    let mark = if t.socket.as_ref().is_some_and(|s| s.original_src) { ORIGINAL_SRC_MARK } else { 0 };
+    let http = t.http.is_some();
     match &t.outcome {
         Outcome::Forwarded { .. } | Outcome::Weighted => {
             let total: u64 = t.clusters.iter().map(|c| u64::from(c.weight.unwrap_or(1))).sum::<u64>().max(1);
@@ -513,7 +540,8 @@ fn envoy(
                 }
                 h.cluster = Some(c.cluster.clone());
                 q.last_cluster = Some(c.cluster.clone());
-                out.extend(upstream(pod, pi, q, h, &c.cluster, &c.upstream, start.pick));
+                q.upstream_of = Some((pod.name.clone(), http));
+                out.extend(upstream(pod, pi, q, h, (&c.cluster, &c.upstream), start.pick, mark));
             }
         }
         Outcome::HttpResponse { status, flag, details, .. } => {
@@ -573,9 +601,9 @@ fn upstream(
     pi: usize,
     p: Partial,
     hop: EnvoyHop,
-    cluster: &str,
-    up: &Upstream,
+    (cluster, up): (&str, &Upstream),
     pick: Pick,
+    mark: u32,
 ) -> Vec<Next> {
     let mut p = p;
     let name = pod.name.clone();
@@ -585,10 +613,11 @@ fn upstream(
                 p.envoy.push(hop);
                 return vec![(p, Err(Ending::Blackhole { pod: name, cluster: cluster.into() }))];
             }
-            let mut eps: Vec<String> = if candidates.is_empty() || pick != Pick::All {
-                vec![address.to_string()]
-            } else {
-                candidates.clone()
+            let mut eps: Vec<String> = match pick {
+                _ if candidates.is_empty() => vec![address.to_string()],
+                Pick::All => candidates.clone(),
+                Pick::First => vec![candidates[0].clone()],
+                Pick::RandomValue(n) => vec![candidates[(n % candidates.len() as u64) as usize].clone()],
             };
             eps.dedup();
             let n = eps.len() as f64;
@@ -619,6 +648,7 @@ fn upstream(
                                 dst,
                                 uid: ENVOY_UID,
                                 gid: ENVOY_UID,
+                                mark,
                             })
                         }
                         Err(_) => match address {

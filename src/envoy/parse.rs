@@ -1,8 +1,8 @@
 //! Entry point: bytes of a dump (JSON, JSON with trailing commas, or YAML) → [`EnvoyConfig`].
 
-use super::convert::{convert, Ctx};
+use super::convert::Converter;
 use super::model::EnvoyConfig;
-use super::raw::dump::Root;
+use super::raw::stream::walk;
 
 /// A dump that could not be read at all. Problems inside an otherwise readable dump are
 /// [`crate::envoy::model::Note`]s on the result instead.
@@ -41,8 +41,8 @@ pub fn parse_dump(input: &[u8]) -> Result<EnvoyConfig, ParseError> {
 }
 
 fn parse_json(input: &[u8]) -> Result<EnvoyConfig, ParseError> {
-    match serde_json::from_slice::<Root>(input) {
-        Ok(root) => Ok(convert(root, &mut Ctx::new(input, true))),
+    match read_json(input, true) {
+        Ok(cfg) => Ok(cfg),
         Err(first) => {
             // Envoy's loader accepts a trailing comma; blank such commas out (same length, so
             // lines and columns stay right) and retry once.
@@ -50,11 +50,17 @@ fn parse_json(input: &[u8]) -> Result<EnvoyConfig, ParseError> {
             if fixed == input {
                 return Err(json_error(first));
             }
-            let root = serde_json::from_slice::<Root>(&fixed).map_err(json_error)?;
-            let mut ctx = Ctx::new(&fixed, true);
-            Ok(convert(root, &mut ctx))
+            read_json(&fixed, true).map_err(json_error)
         }
     }
+}
+
+fn read_json(input: &[u8], lines_valid: bool) -> Result<EnvoyConfig, serde_json::Error> {
+    let mut conv = Converter::new(input, lines_valid);
+    let mut de = serde_json::Deserializer::from_slice(input);
+    walk(&mut de, &mut conv)?;
+    de.end()?;
+    Ok(conv.finish())
 }
 
 fn json_error(e: serde_json::Error) -> ParseError {
@@ -77,10 +83,9 @@ fn parse_yaml(input: &[u8]) -> Result<EnvoyConfig, ParseError> {
     let json = serde_json::to_vec(&value).map_err(|e| ParseError::Yaml {
         message: e.to_string(),
     })?;
-    let root = serde_json::from_slice::<Root>(&json).map_err(|e| ParseError::Yaml {
+    read_json(&json, false).map_err(|e| ParseError::Yaml {
         message: e.to_string(),
-    })?;
-    Ok(convert(root, &mut Ctx::new(&json, false)))
+    })
 }
 
 /// Replaces each `,` that is followed (after whitespace) by `]` or `}` with a space, outside

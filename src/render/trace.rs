@@ -93,39 +93,41 @@ fn esc(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// Nodes are steps (shared between paths when identical), grouped by pod.
+/// Nodes are steps; paths share a node only while they share the whole way up to it (a
+/// prefix tree), so a step repeated later in a path is a new node and only a loop's closing
+/// edge goes back.
 struct Graph {
     nodes: Vec<(String, String)>, // (pod, label)
-    index: BTreeMap<(String, String), usize>,
     edges: Vec<(usize, usize, String, bool)>,
 }
 
 fn graph(t: &MeshTrace) -> Graph {
-    let mut g = Graph { nodes: Vec::new(), index: BTreeMap::new(), edges: Vec::new() };
-    let node = |g: &mut Graph, pod: &str, label: String| -> usize {
-        let key = (pod.to_string(), label.clone());
-        if let Some(&i) = g.index.get(&key) {
-            return i;
-        }
-        g.nodes.push((pod.to_string(), label));
-        g.index.insert(key, g.nodes.len() - 1);
-        g.nodes.len() - 1
-    };
+    let mut g = Graph { nodes: Vec::new(), edges: Vec::new() };
+    let mut children: BTreeMap<(Option<usize>, String, String), usize> = BTreeMap::new();
     for (pi, p) in t.paths.iter().enumerate() {
-        let mut prev: Option<usize> = None;
+        let mut parent: Option<usize> = None;
         let mut ids = Vec::new();
         for s in &p.steps {
-            let id = node(&mut g, &s.pod, format!("{}: {}", layer(s), s.what));
-            if let Some(a) = prev {
-                if !g.edges.iter().any(|e| e.0 == a && e.1 == id) {
-                    g.edges.push((a, id, String::new(), false));
+            let label = format!("{}: {}", layer(s), s.what);
+            let key = (parent, s.pod.clone(), label.clone());
+            let id = match children.get(&key) {
+                Some(&id) => id,
+                None => {
+                    g.nodes.push((s.pod.clone(), label));
+                    let id = g.nodes.len() - 1;
+                    children.insert(key, id);
+                    if let Some(a) = parent {
+                        g.edges.push((a, id, String::new(), false));
+                    }
+                    id
                 }
-            }
+            };
             ids.push(id);
-            prev = Some(id);
+            parent = Some(id);
         }
-        let end = node(&mut g, "", format!("path {}: {}", pi + 1, ending_sentence(&p.ending)));
-        if let Some(a) = prev {
+        g.nodes.push((String::new(), format!("path {}: {}", pi + 1, ending_sentence(&p.ending))));
+        let end = g.nodes.len() - 1;
+        if let Some(a) = parent {
             let w = if t.paths.len() > 1 { format!("{:.3}", p.weight) } else { String::new() };
             g.edges.push((a, end, w, false));
         }

@@ -307,7 +307,14 @@ fn network_filter(f: &RawFilter<'_>, path: &str, ctx: &mut Ctx<'_>) -> NetworkFi
         || (type_url.is_none() && HCM.contains(&name.as_str()));
     let kind = match config {
         Some(cfg) if is_tcp => NetworkFilterKind::TcpProxy(tcp_proxy(cfg, path, ctx)),
-        Some(cfg) if is_hcm => NetworkFilterKind::HttpConnectionManager(hcm(cfg, path, ctx)),
+        Some(cfg) if is_hcm => {
+            let field = if f.typed_config.is_some() {
+                "typed_config"
+            } else {
+                "config"
+            };
+            NetworkFilterKind::HttpConnectionManager(hcm(cfg, &format!("{path}.{field}"), ctx))
+        }
         _ => {
             if TCP_PROXY.contains(&name.as_str()) || HCM.contains(&name.as_str()) {
                 let line = ctx.line_of(f.name.as_ref());
@@ -404,7 +411,7 @@ fn hcm(cfg: &NetConfig<'_>, path: &str, ctx: &mut Ctx<'_>) -> HttpConnectionMana
             }
         }
     } else if let Some(rc) = cfg.route_config {
-        let p = format!("{path}.typed_config.route_config");
+        let p = format!("{path}.route_config");
         match route_config(rc, &p, RouteConfigKind::Inline, ctx) {
             Some(r) => RouteSource::Inline(Box::new(r)),
             None => RouteSource::Missing,

@@ -14,7 +14,8 @@ use ipnet::IpNet;
 use super::model::{
     EnvoyConfig, Note, Origin, ResourceState, RouteConfigEntry, RouteConfigKind, Section,
 };
-use super::raw::dump::{AdminDump, BareResource, RawRoute, Root};
+use super::raw::dump::{BareResource, DynamicListener, RawRoute};
+use super::raw::stream::DumpSink;
 use super::raw::{self, Metadata, Scalar, Str};
 use super::route::RouteConfig;
 
@@ -38,15 +39,24 @@ impl<'i> Ctx<'i> {
         }
     }
 
-    /// Line of a byte offset; amortised O(n) over a document-order traversal.
+    /// Line of a byte offset. The cursor moves forwards or backwards by counting only the
+    /// newlines in between, so a document-order traversal with local back-steps (a chain's
+    /// `name` printed after its filters) stays linear.
     fn line_at(&mut self, off: usize) -> u32 {
         let off = off.min(self.input.len());
-        if off < self.cursor_off {
-            self.cursor_off = 0;
-            self.cursor_line = 1;
+        let count = |a: usize, b: usize| {
+            self.input
+                .get(a..b)
+                .unwrap_or_default()
+                .iter()
+                .filter(|&&c| c == b'\n')
+                .count() as u32
+        };
+        if off >= self.cursor_off {
+            self.cursor_line += count(self.cursor_off, off);
+        } else {
+            self.cursor_line -= count(off, self.cursor_off);
         }
-        let slice = self.input.get(self.cursor_off..off).unwrap_or_default();
-        self.cursor_line += slice.iter().filter(|&&b| b == b'\n').count() as u32;
         self.cursor_off = off;
         self.cursor_line
     }
@@ -199,152 +209,48 @@ pub fn owned(s: &Option<Str<'_>>) -> Option<String> {
     s.as_ref().map(|s| s.as_str().to_string())
 }
 
-/// Converts a whole document.
-pub fn convert(root: Root<'_>, ctx: &mut Ctx<'_>) -> EnvoyConfig {
-    let mut out = EnvoyConfig::default();
-    match root {
-        Root::Dump(d) => {
-            let kind = d.type_url.as_ref().map(|t| short_type(t.as_str()));
-            dump(&d.value, "", kind, ctx, &mut out);
-        }
-        Root::Array(items) => {
-            out.sections.push(Section {
-                kind: "resource array".into(),
-                path: "$".into(),
-                modelled: true,
-            });
-            for (i, r) in items.iter().enumerate() {
-                bare(r, &format!("[{i}]"), ctx, &mut out);
-            }
-        }
-        Root::Keyed(items) => {
-            out.sections.push(Section {
-                kind: "resources keyed by name".into(),
-                path: "$".into(),
-                modelled: true,
-            });
-            for (k, r) in &items {
-                bare(r, &format!("[{k:?}]"), ctx, &mut out);
-            }
+/// Converts resources as the document walk ([`super::raw::stream`]) delivers them.
+pub struct Converter<'i> {
+    pub ctx: Ctx<'i>,
+    pub out: EnvoyConfig,
+}
+
+impl<'i> Converter<'i> {
+    pub fn new(input: &'i [u8], lines_valid: bool) -> Self {
+        Converter {
+            ctx: Ctx::new(input, lines_valid),
+            out: EnvoyConfig::default(),
         }
     }
-    out.notes = std::mem::take(&mut ctx.notes);
-    out
-}
 
-fn short_type(url: &str) -> String {
-    url.rsplit('/').next().unwrap_or(url).to_string()
-}
-
-fn bare(r: &BareResource<'_>, path: &str, ctx: &mut Ctx<'_>, out: &mut EnvoyConfig) {
-    match r {
-        BareResource::Listener(l) => {
-            if let Some(l) = listener::listener(l, path, ResourceState::Active, ctx) {
-                out.listeners.push(l);
-            }
-        }
-        BareResource::Cluster(c) => {
-            if let Some(c) = cluster::cluster(c, path, ResourceState::Active, ctx) {
-                out.clusters.push(c);
-            }
-        }
-        BareResource::RouteConfig(r) => {
-            if let Some(r) = route_config(r, path, RouteConfigKind::Bare, ctx) {
-                out.route_configs.push(r);
-            }
-        }
-        BareResource::LoadAssignment(a) => out
-            .load_assignments
-            .push(cluster::load_assignment(a, path, ctx)),
-        BareResource::Unknown(keys) => ctx.note(
-            path,
-            None,
-            format!("unrecognised resource (keys: {})", keys.join(", ")),
-        ),
+    pub fn finish(mut self) -> EnvoyConfig {
+        self.out.notes = std::mem::take(&mut self.ctx.notes);
+        self.out
     }
 }
 
-fn dump(
-    d: &AdminDump<'_>,
-    path: &str,
-    kind: Option<String>,
-    ctx: &mut Ctx<'_>,
-    out: &mut EnvoyConfig,
-) {
-    let join = |p: &str, f: &str| {
-        if p.is_empty() {
-            f.to_string()
-        } else {
-            format!("{p}.{f}")
-        }
-    };
-    for (i, (key, c)) in d.configs.0.iter().enumerate() {
-        let p = match key {
-            Some(k) => join(path, &format!("configs.{k}")),
-            None => join(path, &format!("configs[{i}]")),
-        };
-        let kind = c.type_url.as_ref().map(|t| short_type(t.as_str()));
-        dump(&c.value, &p, kind, ctx, out);
-    }
-    if let Some(kind) = kind {
-        let modelled = ["Listeners", "Clusters", "Routes", "Endpoints"]
-            .iter()
-            .any(|k| kind.ends_with(&format!(".{k}ConfigDump")));
-        let p = if path.is_empty() {
-            "$".to_string()
-        } else {
-            path.to_string()
-        };
-        if !modelled {
-            ctx.note(&p, None, format!("{kind}: not modelled (skipped)"));
-        }
-        out.sections.push(Section {
-            kind,
-            path: p,
+const MODELLED_SECTIONS: [&str; 4] = ["Listeners", "Clusters", "Routes", "Endpoints"];
+
+impl<'de> DumpSink<'de> for Converter<'_> {
+    fn section(&mut self, kind: &str, path: &str) {
+        let modelled = kind.starts_with("resource")
+            || MODELLED_SECTIONS
+                .iter()
+                .any(|k| kind.ends_with(&format!(".{k}ConfigDump")));
+        self.out.sections.push(Section {
+            kind: kind.to_string(),
+            path: path.to_string(),
             modelled,
         });
     }
-    if !d.dynamic_scoped_route_configs.is_empty() || !d.inline_scoped_route_configs.is_empty() {
-        ctx.note(
-            join(path, "dynamic_scoped_route_configs"),
-            None,
-            "scoped route configurations are not modelled",
-        );
-    }
-    let listeners: [(&str, &[raw::dump::ListenerWrapper<'_>], ResourceState); 4] = [
-        (
-            "static_listeners",
-            &d.static_listeners,
-            ResourceState::Static,
-        ),
-        (
-            "dynamic_active_listeners",
-            &d.dynamic_active_listeners,
-            ResourceState::Active,
-        ),
-        (
-            "dynamic_warming_listeners",
-            &d.dynamic_warming_listeners,
-            ResourceState::Warming,
-        ),
-        (
-            "dynamic_draining_listeners",
-            &d.dynamic_draining_listeners,
-            ResourceState::Draining,
-        ),
-    ];
-    for (field, list, state) in listeners {
-        for (i, w) in list.iter().enumerate() {
-            if let Some(l) = &w.listener {
-                let p = join(path, &format!("{field}[{i}].listener"));
-                if let Some(l) = listener::listener(&l.value, &p, state, ctx) {
-                    out.listeners.push(l);
-                }
-            }
+
+    fn listener(&mut self, l: &raw::listener::Listener<'de>, path: &str, state: ResourceState) {
+        if let Some(l) = listener::listener(l, path, state, &mut self.ctx) {
+            self.out.listeners.push(l);
         }
     }
-    for (i, dl) in d.dynamic_listeners.iter().enumerate() {
-        let base = join(path, &format!("dynamic_listeners[{i}]"));
+
+    fn dynamic_listener(&mut self, dl: &DynamicListener<'de>, base: &str) {
         let states = [
             ("active_state", &dl.active_state, ResourceState::Active),
             ("warming_state", &dl.warming_state, ResourceState::Warming),
@@ -356,90 +262,58 @@ fn dump(
         ];
         for (field, w, state) in states {
             if let Some(l) = w.as_ref().and_then(|w| w.listener.as_ref()) {
-                let p = format!("{base}.{field}.listener");
-                if let Some(l) = listener::listener(&l.value, &p, state, ctx) {
-                    out.listeners.push(l);
-                }
+                self.listener(&l.value, &format!("{base}.{field}.listener"), state);
             }
         }
         if let Some(es) = &dl.error_state {
-            let line = ctx.line_of(dl.name.as_ref());
+            let line = self.ctx.line_of(dl.name.as_ref());
             let details = es.details.as_ref().map(|d| d.as_str()).unwrap_or("");
-            ctx.note(
+            let name = dl.name.as_ref().map(|n| n.as_str()).unwrap_or("");
+            self.ctx.note(
                 format!("{base}.error_state"),
                 line,
-                format!(
-                    "listener {:?} update was rejected by Envoy: {details}",
-                    dl.name.as_ref().map(|n| n.as_str()).unwrap_or("")
-                ),
+                format!("listener {name:?} update was rejected by Envoy: {details}"),
             );
             if let Some(l) = &es.failed_configuration {
                 let p = format!("{base}.error_state.failed_configuration");
-                if let Some(l) = listener::listener(&l.value, &p, ResourceState::Error, ctx) {
-                    out.listeners.push(l);
-                }
+                self.listener(&l.value, &p, ResourceState::Error);
             }
         }
     }
-    let clusters: [(&str, &[raw::dump::ClusterWrapper<'_>], ResourceState); 3] = [
-        ("static_clusters", &d.static_clusters, ResourceState::Static),
-        (
-            "dynamic_active_clusters",
-            &d.dynamic_active_clusters,
-            ResourceState::Active,
-        ),
-        (
-            "dynamic_warming_clusters",
-            &d.dynamic_warming_clusters,
-            ResourceState::Warming,
-        ),
-    ];
-    for (field, list, state) in clusters {
-        for (i, w) in list.iter().enumerate() {
-            if let Some(c) = &w.cluster {
-                let p = join(path, &format!("{field}[{i}].cluster"));
-                if let Some(c) = cluster::cluster(&c.value, &p, state, ctx) {
-                    out.clusters.push(c);
-                }
-            }
+
+    fn cluster(&mut self, c: &raw::cluster::Cluster<'de>, path: &str, state: ResourceState) {
+        if let Some(c) = cluster::cluster(c, path, state, &mut self.ctx) {
+            self.out.clusters.push(c);
         }
     }
-    let routes = [
-        (
-            "static_route_configs",
-            &d.static_route_configs,
-            RouteConfigKind::Static,
-        ),
-        (
-            "dynamic_route_configs",
-            &d.dynamic_route_configs,
-            RouteConfigKind::Dynamic,
-        ),
-    ];
-    for (field, list, kind) in routes {
-        for (i, w) in list.iter().enumerate() {
-            let (raw, p) = match (w.route_config, w.unwrapped) {
-                (Some(r), _) => (r, join(path, &format!("{field}[{i}].route_config"))),
-                (None, Some(r)) => (r, join(path, &format!("{field}[{i}]"))),
-                (None, None) => continue,
-            };
-            if let Some(r) = route_config(raw, &p, kind.clone(), ctx) {
-                out.route_configs.push(r);
-            }
+
+    fn route(&mut self, r: RawRoute<'de>, path: &str, kind: RouteConfigKind) {
+        if let Some(r) = route_config(r, path, kind, &mut self.ctx) {
+            self.out.route_configs.push(r);
         }
     }
-    let endpoints = [
-        ("static_endpoint_configs", &d.static_endpoint_configs),
-        ("dynamic_endpoint_configs", &d.dynamic_endpoint_configs),
-    ];
-    for (field, list) in endpoints {
-        for (i, w) in list.iter().enumerate() {
-            if let Some(a) = &w.endpoint_config {
-                let p = join(path, &format!("{field}[{i}].endpoint_config"));
-                out.load_assignments
-                    .push(cluster::load_assignment(&a.value, &p, ctx));
-            }
+
+    fn load_assignment(&mut self, a: &raw::cluster::LoadAssignment<'de>, path: &str) {
+        let a = cluster::load_assignment(a, path, &mut self.ctx);
+        self.out.load_assignments.push(a);
+    }
+
+    fn bare(&mut self, r: &BareResource<'de>, path: &str) {
+        match r {
+            BareResource::Listener(l) => self.listener(l, path, ResourceState::Active),
+            BareResource::Cluster(c) => self.cluster(c, path, ResourceState::Active),
+            BareResource::RouteConfig(r) => self.route(r, path, RouteConfigKind::Bare),
+            BareResource::LoadAssignment(a) => self.load_assignment(a, path),
+            BareResource::Unknown(keys) => self.ctx.note(
+                path,
+                None,
+                format!("unrecognised resource (keys: {})", keys.join(", ")),
+            ),
         }
+    }
+
+    fn note(&mut self, path: &str, message: String) {
+        self.ctx.note(path, None, message);
     }
 }
 

@@ -51,7 +51,7 @@ pub struct Note {
 }
 
 /// Where a route configuration was found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RouteConfigKind {
     /// `dynamic_route_configs` (RDS).
@@ -82,6 +82,14 @@ impl EnvoyConfig {
                 .sections
                 .iter()
                 .any(|s| s.kind.ends_with("RoutesConfigDump"))
+    }
+    /// Whether the dump was taken with `?include_eds` (it has an `EndpointsConfigDump`).
+    pub fn has_endpoints(&self) -> bool {
+        !self.load_assignments.is_empty()
+            || self
+                .sections
+                .iter()
+                .any(|s| s.kind.ends_with("EndpointsConfigDump"))
     }
     /// Whether the dump carries clusters at all.
     pub fn has_clusters(&self) -> bool {

@@ -1,17 +1,15 @@
-//! Admin dump wrappers: `{"configs": [...]}`, single `*ConfigDump`s (v2alpha and v3; all kinds
-//! share one union struct because their field names differ), the 2018 `configs` map, bare
-//! resource arrays (`istioctl proxy-config listeners -o json`) and objects keyed by listener
-//! name.
+//! Admin dump wrappers (`static_listeners[]`, `dynamic_listeners[]`, ... entries) and bare
+//! resources (`istioctl proxy-config listeners -o json` arrays, objects keyed by name). The
+//! document walk itself is in [`super::stream`].
 
 use std::fmt;
-use std::marker::PhantomData;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::cluster::{Cluster, LoadAssignment};
 use super::listener::Listener;
-use super::{rest_of_map, Resource, Str};
+use super::{Resource, Str};
 use serde_json::value::RawValue;
 
 /// A RouteConfiguration kept as its raw JSON text (borrowed); the route layer reads it during
@@ -24,109 +22,6 @@ pub type RawRoute<'a> = &'a RawValue;
 pub struct RouteWrapperKeys<'a> {
     #[serde(borrow, alias = "routeConfig")]
     pub route_config: Option<RawRoute<'a>>,
-}
-
-/// Every `*ConfigDump` kind, plus the top-level `configs` list.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct AdminDump<'a> {
-    #[serde(borrow, default)]
-    pub configs: Configs<'a>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "staticListeners"
-    )]
-    pub static_listeners: Vec<ListenerWrapper<'a>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "dynamicListeners"
-    )]
-    pub dynamic_listeners: Vec<DynamicListener<'a>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "dynamicActiveListeners"
-    )]
-    pub dynamic_active_listeners: Vec<ListenerWrapper<'a>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "dynamicWarmingListeners"
-    )]
-    pub dynamic_warming_listeners: Vec<ListenerWrapper<'a>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "dynamicDrainingListeners"
-    )]
-    pub dynamic_draining_listeners: Vec<ListenerWrapper<'a>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "staticClusters"
-    )]
-    pub static_clusters: Vec<ClusterWrapper<'a>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "dynamicActiveClusters"
-    )]
-    pub dynamic_active_clusters: Vec<ClusterWrapper<'a>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "dynamicWarmingClusters"
-    )]
-    pub dynamic_warming_clusters: Vec<ClusterWrapper<'a>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "staticRouteConfigs"
-    )]
-    pub static_route_configs: Vec<RouteWrapper<'a>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "dynamicRouteConfigs"
-    )]
-    pub dynamic_route_configs: Vec<RouteWrapper<'a>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "staticEndpointConfigs"
-    )]
-    pub static_endpoint_configs: Vec<EndpointWrapper<'a>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "dynamicEndpointConfigs"
-    )]
-    pub dynamic_endpoint_configs: Vec<EndpointWrapper<'a>>,
-    #[serde(
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "dynamicScopedRouteConfigs"
-    )]
-    pub dynamic_scoped_route_configs: Vec<IgnoredAny>,
-    #[serde(
-        default,
-        deserialize_with = "crate::envoy::raw::nullable",
-        alias = "inlineScopedRouteConfigs"
-    )]
-    pub inline_scoped_route_configs: Vec<IgnoredAny>,
 }
 
 pub const ADMIN_DUMP_KEYS: &[&str] = &[
@@ -228,38 +123,6 @@ pub struct EndpointWrapper<'a> {
     pub endpoint_config: Option<Resource<'a, LoadAssignment<'a>>>,
 }
 
-/// `configs`: a list of `Any` dumps, or (Envoy 1.7) a map from dump kind to dump.
-#[derive(Debug, Clone, Default)]
-pub struct Configs<'a>(pub Vec<(Option<String>, Resource<'a, AdminDump<'a>>)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Configs<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Configs<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a list or map of config dumps")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some(d) = seq.next_element::<Resource<'a, AdminDump<'a>>>()? {
-                    out.push((None, d));
-                }
-                Ok(Configs(out))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some(k) = map.next_key::<String>()? {
-                    let d = map.next_value::<Resource<'a, AdminDump<'a>>>()?;
-                    out.push((Some(k), d));
-                }
-                Ok(Configs(out))
-            }
-        }
-        d.deserialize_any(V(PhantomData))
-    }
-}
-
 /// A bare resource found in an array or keyed object, classified by its top-level keys.
 #[derive(Debug, Clone)]
 pub enum BareResource<'a> {
@@ -350,65 +213,5 @@ impl<'de: 'a, 'a> Deserialize<'de> for BareResource<'a> {
             4 => BareResource::LoadAssignment(Box::new(serde_json::from_str(text).map_err(e)?)),
             _ => BareResource::Unknown(keys.0.into_iter().take(6).collect()),
         })
-    }
-}
-
-/// The whole document.
-#[derive(Debug, Clone)]
-pub enum Root<'a> {
-    /// `{"configs": ...}` or a single `*ConfigDump` (with or without `@type`).
-    Dump(Box<Resource<'a, AdminDump<'a>>>),
-    /// `[resource, ...]`.
-    Array(Vec<BareResource<'a>>),
-    /// `{"<name>": resource, ...}` (Pilot test goldens).
-    Keyed(Vec<(String, BareResource<'a>)>),
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Root<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Root<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an Envoy config dump (object) or an array of resources")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some(r) = seq.next_element::<BareResource<'a>>()? {
-                    out.push(r);
-                }
-                Ok(Root::Array(out))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let Some(first) = map.next_key::<Str<'de>>()? else {
-                    return Ok(Root::Dump(Box::default()));
-                };
-                if first.as_str() == "@type" {
-                    let url = map.next_value::<Str<'de>>()?;
-                    let value = rest_of_map(None, map)?;
-                    return Ok(Root::Dump(Box::new(Resource {
-                        type_url: Some(url),
-                        value,
-                    })));
-                }
-                if ADMIN_DUMP_KEYS.contains(&first.as_str()) {
-                    let value = rest_of_map(Some(first), map)?;
-                    return Ok(Root::Dump(Box::new(Resource {
-                        type_url: None,
-                        value,
-                    })));
-                }
-                let mut out = vec![(
-                    first.as_str().to_string(),
-                    map.next_value::<BareResource<'a>>()?,
-                )];
-                while let Some(k) = map.next_key::<String>()? {
-                    let r = map.next_value::<BareResource<'a>>()?;
-                    out.push((k, r));
-                }
-                Ok(Root::Keyed(out))
-            }
-        }
-        d.deserialize_any(V(PhantomData))
     }
 }

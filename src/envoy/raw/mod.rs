@@ -9,6 +9,7 @@ pub mod dump;
 pub mod filter;
 pub mod listener;
 pub mod matcher;
+pub mod stream;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -193,6 +194,15 @@ impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
 pub struct PrependKey<'de, A> {
     first: Option<Str<'de>>,
     inner: A,
+}
+
+impl<'de, A> PrependKey<'de, A> {
+    pub fn new(first: Str<'de>, inner: A) -> Self {
+        PrependKey {
+            first: Some(first),
+            inner,
+        }
+    }
 }
 
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for PrependKey<'de, A> {

@@ -15,19 +15,20 @@ pub fn accepting(cfg: &EnvoyConfig, addr: SocketAddr) -> Option<usize> {
     let exact = cfg
         .listeners
         .iter()
-        .position(|l| bound(l) && l.address.socket() == Some(addr));
+        .position(|l| bound(l) && binds(l, addr));
     exact.or_else(|| wildcard(cfg, addr, bound))
+}
+
+/// The listener's address or one of its `additional_addresses` is `addr`.
+fn binds(l: &Listener, addr: SocketAddr) -> bool {
+    l.address.socket() == Some(addr) || l.additional_addresses.contains(&addr)
 }
 
 fn wildcard(cfg: &EnvoyConfig, addr: SocketAddr, ok: impl Fn(&Listener) -> bool) -> Option<usize> {
     let any = |ip: IpAddr| SocketAddr::new(ip, addr.port());
     let v4 = any(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let v6 = any(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
-    let find = |a: SocketAddr| {
-        cfg.listeners
-            .iter()
-            .position(|l| ok(l) && l.address.socket() == Some(a))
-    };
+    let find = |a: SocketAddr| cfg.listeners.iter().position(|l| ok(l) && binds(l, a));
     if addr.is_ipv4() {
         // A non-v6only `[::]:p` listener also serves v4 unless a real `0.0.0.0:p` exists.
         find(v4).or_else(|| find(v6))
@@ -43,7 +44,7 @@ pub fn handoff_target(cfg: &EnvoyConfig, restored: SocketAddr) -> Option<(usize,
     if let Some(i) = cfg
         .listeners
         .iter()
-        .position(|l| serving(l) && l.address.socket() == Some(restored))
+        .position(|l| serving(l) && binds(l, restored))
     {
         return Some((i, HandoffMatch::Exact));
     }

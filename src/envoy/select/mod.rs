@@ -54,6 +54,9 @@ pub struct HttpRequest {
 pub struct Query {
     /// Where the kernel delivered the connection (e.g. `10.1.2.3:15001` after REDIRECT).
     pub listener_addr: SocketAddr,
+    /// Start at this listener instead of looking one up by `listener_addr` (internal
+    /// listeners, or to evaluate one listener in isolation).
+    pub listener_name: Option<String>,
     /// The original destination (`SO_ORIGINAL_DST`, or the local address under TPROXY).
     pub dst: SocketAddr,
     /// The downstream peer.
@@ -175,6 +178,9 @@ pub struct Trace {
     pub socket: Option<SocketState>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filter_chain: Option<ChainChoice>,
+    /// The `filter_chain_match` narrowing when it found no chain (and no default applied).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub no_chain_steps: Vec<Step>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_filter: Option<NetworkStep>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -191,12 +197,20 @@ pub fn evaluate(cfg: &EnvoyConfig, q: &Query) -> Trace {
         listener_filters: Vec::new(),
         socket: None,
         filter_chain: None,
+        no_chain_steps: Vec::new(),
         network_filter: None,
         http: None,
         clusters: Vec::new(),
         outcome: Outcome::NoListener,
     };
-    let Some(first) = listener::accepting(cfg, q.listener_addr) else {
+    let first = match &q.listener_name {
+        Some(name) => cfg
+            .listeners
+            .iter()
+            .position(|l| l.name == *name && l.state.serves()),
+        None => listener::accepting(cfg, q.listener_addr),
+    };
+    let Some(first) = first else {
         return t;
     };
     let Some(l0) = cfg.listeners.get(first) else {
@@ -205,7 +219,7 @@ pub fn evaluate(cfg: &EnvoyConfig, q: &Query) -> Trace {
     t.accepted_by = Some(ObjectRef::of(&l0.origin, &l0.name));
     // Without original_dst the local address is the accepting socket's own (a wildcard bind
     // reports the destination IP); under TPROXY (`transparent`) it already is the original one.
-    let local = if l0.transparent {
+    let local = if l0.transparent || l0.address.socket().is_none() {
         q.dst
     } else if q.listener_addr.ip().is_unspecified() {
         SocketAddr::new(q.dst.ip(), q.listener_addr.port())
@@ -257,7 +271,10 @@ pub fn evaluate(cfg: &EnvoyConfig, q: &Query) -> Trace {
     };
     t.socket = Some(st.clone());
     let chain = match select_chain(current, &inputs) {
-        Ok(c) => c,
+        Ok((c, steps)) => {
+            t.no_chain_steps = steps;
+            c
+        }
         Err(reason) => {
             t.outcome = Outcome::Undetermined { reason };
             return t;
@@ -276,12 +293,13 @@ pub fn evaluate(cfg: &EnvoyConfig, q: &Query) -> Trace {
 }
 
 type Found<'l> = (&'l FilterChain, &'static str, Option<usize>);
+type ChainPick<'l> = Option<(&'l FilterChain, ChainChoice)>;
 
 /// Classic `filter_chain_match` or the `filter_chain_matcher` tree, then `default_filter_chain`.
 fn select_chain<'l>(
     l: &'l Listener,
     inp: &MatchInputs,
-) -> Result<Option<(&'l FilterChain, ChainChoice)>, String> {
+) -> Result<(ChainPick<'l>, Vec<Step>), String> {
     let default = || {
         l.default_filter_chain
             .as_ref()
@@ -321,18 +339,17 @@ fn select_chain<'l>(
         });
         (hit.or_else(default), d.steps)
     };
-    Ok(found.map(|(c, via, index)| {
-        let name = c.name.clone().unwrap_or_default();
-        (
-            c,
-            ChainChoice {
-                via,
-                index,
-                chain: ObjectRef::of(&c.origin, &name),
-                steps,
-            },
-        )
-    }))
+    let Some((c, via, index)) = found else {
+        return Ok((None, steps));
+    };
+    let name = c.name.clone().unwrap_or_default();
+    let choice = ChainChoice {
+        via,
+        index,
+        chain: ObjectRef::of(&c.origin, &name),
+        steps,
+    };
+    Ok((Some((c, choice)), Vec::new()))
 }
 
 fn network(cfg: &EnvoyConfig, q: &Query, st: &SocketState, fc: &FilterChain, t: &mut Trace) {

@@ -95,6 +95,10 @@ pub fn choose(
                 .or(cluster.load_assignment.as_ref())
             {
                 Some(a) => from_assignment(a, "EDS", dns, false, bind),
+                // With `?include_eds` every assignment is in the dump: none means no hosts.
+                None if cfg.has_endpoints() => Upstream::NoHealthyHost {
+                    reason: format!("EDS has no endpoints for {service}"),
+                },
                 None => Upstream::EndpointsUnknown {
                     service_name: service,
                 },

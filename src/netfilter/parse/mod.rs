@@ -53,11 +53,13 @@ struct TableBuilder {
     line: u32,
     chains: Vec<Chain>,
     index: FastMap<Arc<str>, usize>,
+    /// The chain of the previous rule line.
+    last_chain: Option<usize>,
 }
 
 impl TableBuilder {
     fn new(name: TableName, line: u32) -> Self {
-        let mut t = TableBuilder { name, line, chains: Vec::new(), index: FastMap::default() };
+        let mut t = TableBuilder { name, line, chains: Vec::new(), index: FastMap::default(), last_chain: None };
         // Built-in chains exist even when a restore-style file does not declare them.
         for c in name.builtin_chains() {
             t.add_chain(c, Some(Policy::Accept), 0);
@@ -93,7 +95,12 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
     let mut first_skipped = 0u32;
     let mut stray_rules = 0u32;
 
-    for (i, raw) in text.split('\n').enumerate() {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut next = 0;
+    while next < lines.len() {
+        let i = next;
+        next += 1;
+        let raw = lines[i];
         let line_no = (i + 1) as u32;
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         let at = |p: Problem| ParseError::at(file, line_no, line, p);
@@ -101,6 +108,17 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
         let indent = line.len() - trimmed.len();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
+        }
+        // A long run of `-A` lines (a big iptables-save table) is parsed on all cores.
+        if let Some(table) = current.as_mut() {
+            if raw.starts_with("-A ") {
+                let end = (i..lines.len()).find(|&j| !lines[j].starts_with("-A ")).unwrap_or(lines.len());
+                if end - i >= PARALLEL_RUN {
+                    parse_run(file, &lines[i..end], i, table, family, opts.lenient, &mut unknown)?;
+                    next = end;
+                    continue;
+                }
+            }
         }
         if let Some(rest) = trimmed.strip_prefix('*') {
             let name_str = rest.trim();
@@ -212,7 +230,9 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
         match cmd.as_str() {
             "-A" | "--append" | "-I" | "--insert" => {
                 let chain_tok = chain_tok.ok_or_else(|| need_chain(cmd.as_str()))?;
-                let Some(&ci) = table.index.get(chain_tok.as_str()) else {
+                // iptables-save groups a chain's rules, so the previous rule's chain usually matches.
+                let cached = table.last_chain.filter(|&i| table.chains.get(i).is_some_and(|c| c.name == chain_tok.as_str()));
+                let Some(ci) = cached.or_else(|| table.index.get(chain_tok.as_str()).copied()) else {
                     return Err(at(Problem::new(
                         chain_tok.col,
                         chain_tok.len,
@@ -241,6 +261,7 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
                         rest += 1;
                     }
                 }
+                table.last_chain = Some(ci);
                 let body =
                     RuleParser::new(&toks[rest..], &table.index, family, opts.lenient).parse().map_err(at)?;
                 if !body.unknown.is_empty() {
@@ -307,6 +328,7 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
                         return Err(at(Problem::new(t.col, t.len, "built-in chains cannot be deleted")));
                     }
                     table.chains.retain(|c| c.name != n);
+                    table.last_chain = None;
                 }
                 table.index =
                     table.chains.iter().enumerate().map(|(i, c)| (Arc::from(c.name.as_str()), i)).collect();
@@ -360,6 +382,61 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
         .help("give the output of `iptables-save` (or `ip6tables-save`) taken in the pod's network namespace")));
     }
     Ok(Parsed { ruleset: Ruleset { family, source: file.to_string(), tables }, notes, unknown })
+}
+
+/// Runs of at least this many `-A` lines are parsed in parallel.
+const PARALLEL_RUN: usize = 4096;
+
+/// Parses `run` (consecutive `-A` lines starting at 0-based line `first`) in parallel, then
+/// appends the rules in order; the first error in file order is the one reported.
+fn parse_run(
+    file: &str,
+    run: &[&str],
+    first: usize,
+    table: &mut TableBuilder,
+    family: Family,
+    lenient: bool,
+    unknown: &mut Vec<Note>,
+) -> Result<(), ParseError> {
+    use rayon::prelude::*;
+    let index = &table.index;
+    // Per line: the chain's index, the rule, and the unknown parts (lenient mode).
+    type Parsed = Result<(usize, Rule, Vec<String>), ParseError>;
+    let parsed: Vec<Parsed> = run
+        .par_iter()
+        .enumerate()
+        .map_init(
+            || Vec::with_capacity(32),
+            |toks, (k, raw)| {
+                let line_no = (first + k + 1) as u32;
+                let line = raw.strip_suffix('\r').unwrap_or(raw);
+                let at = |p: Problem| ParseError::at(file, line_no, line, p);
+                tokenize(line, toks).map_err(at)?;
+                let Some(chain_tok) = toks.get(1) else {
+                    return Err(at(Problem::new(0, 2, "`-A` needs a chain name")));
+                };
+                let Some(&ci) = index.get(chain_tok.as_str()) else {
+                    return Err(at(Problem::new(
+                        chain_tok.col,
+                        chain_tok.len,
+                        format!("chain `{}` does not exist in table {}", chain_tok.as_str(), table.name),
+                    )
+                    .help("declare it first with `:NAME - [0:0]` or `-N NAME`")));
+                };
+                let body = RuleParser::new(&toks[2..], index, family, lenient).parse().map_err(at)?;
+                Ok((ci, Rule { line: line_no, matches: body.matches, target: body.target }, body.unknown))
+            },
+        )
+        .collect();
+    for r in parsed {
+        let (ci, rule, unknown_parts) = r?;
+        if !unknown_parts.is_empty() {
+            unknown.push(Note { line: rule.line, message: unknown_parts.join(", ") });
+        }
+        table.chains[ci].rules.push(rule);
+    }
+    table.last_chain = None;
+    Ok(())
 }
 
 fn skipped(count: &mut u32, first: &mut u32, line: u32) {
