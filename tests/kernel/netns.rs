@@ -210,8 +210,8 @@ impl Drop for TestNet {
 /// Our own nft table: switches tracing on for probe packets only (source ports 30000-39999,
 /// TCP SYN without ACK, any UDP), before every iptables table (priority -350), and marks where
 /// a packet ends (input / forward / postrouting chains after every iptables table).
-/// The `ct state` rule makes the netns use conntrack from the start, as every real Istio pod
-/// does (its rules always contain REDIRECT); see docs/kernel-conformance.md.
+/// It has no `ct` expression: conntrack stays off unless the rule set itself needs it, which
+/// meshpath models (semantics doc §3).
 pub const TRACE_TABLE: &str = "\
 table inet meshpath_trace {
   chain probe_pre {
@@ -232,7 +232,6 @@ table inet meshpath_trace {
   }
   chain end_post {
     type filter hook postrouting priority 400; policy accept;
-    ct state new counter
   }
 }
 ";
