@@ -86,7 +86,8 @@ impl Run<'_> {
                     _ => return false,
                 };
                 match self.ns.listener(l4, p.dst, p.dport) {
-                    Some(s) => (!*nowildcard || !s.is_wildcard()) && (!*transparent || s.transparent),
+                    // Sockets bound to the any-address count only with --nowildcard (xt_socket).
+                    Some(s) => (*nowildcard || !s.is_wildcard()) && (!*transparent || s.transparent),
                     None => false,
                 }
             }

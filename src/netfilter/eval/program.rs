@@ -81,9 +81,10 @@ impl Program {
                                 | Target::Ct { .. }
                         ) || r.matches.iter().any(|m| matches!(m, Match::CtState(_) | Match::Connmark(_)));
                     if let Target::Tproxy { on_port, on_ip, mark } = &r.target {
-                        if let Some(m) = mark {
-                            if !tproxy_marks.contains(m) {
-                                tproxy_marks.push(*m);
+                        // A zero mask marks nothing; a `fwmark 0/0` rule would match every packet.
+                        if let Some(m) = mark.filter(|m| m.mask != 0) {
+                            if !tproxy_marks.contains(&m) {
+                                tproxy_marks.push(m);
                             }
                         }
                         if !tproxy_ports.contains(&(*on_ip, *on_port)) {

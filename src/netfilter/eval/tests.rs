@@ -295,3 +295,28 @@ fn family_mismatch_is_an_error() {
     );
     assert!(trace(&prog, &pod(), &p).is_err());
 }
+
+#[test]
+fn socket_match_ignores_wildcard_listeners_unless_nowildcard() {
+    let rules = |opt: &str| {
+        program(&format!(
+            "*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -m socket{opt} -j MARK --set-xmark 0x1/0xffffffff\nCOMMIT\n"
+        ))
+    };
+    let mut ns = pod();
+    ns.sockets.push(parse_listen("tcp:0.0.0.0:8080").unwrap());
+    let b = one(&rules(""), &ns, &inbound("10.244.0.5", 8080));
+    assert_eq!(b.result.mark, "0x0", "a wildcard listener is ignored by default");
+    let b = one(&rules(" --nowildcard"), &ns, &inbound("10.244.0.5", 8080));
+    assert_eq!(b.result.mark, "0x1");
+    ns.sockets.push(parse_listen("tcp:10.244.0.5:8080").unwrap());
+    let b = one(&rules(""), &ns, &inbound("10.244.0.5", 8080));
+    assert_eq!(b.result.mark, "0x1", "a listener bound to the address counts");
+}
+
+#[test]
+fn tproxy_with_a_zero_mask_marks_nothing_and_adds_no_policy_route() {
+    let p = program("*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -j TPROXY --on-port 15008 --on-ip 127.0.0.1 --tproxy-mark 0x0/0x0\nCOMMIT\n");
+    assert!(p.tproxy_marks.is_empty());
+    assert_eq!(p.tproxy_ports.len(), 1);
+}
