@@ -13,10 +13,7 @@ use super::output::Format;
 use meshpath::netfilter::eval::{self, Entry, Probe, Program};
 use meshpath::netfilter::model::{Family, Protocol};
 use meshpath::netfilter::parse::{parse, ParseOptions, Parsed};
-use meshpath::netns::{
-    parse_ip_route, parse_ip_rule, parse_listen, parse_sockets, table, IpRule, Netns, Route, RouteKind,
-    Socket, L4,
-};
+use meshpath::netns::{parse_ip_route, parse_ip_rule, parse_listen, parse_sockets, Netns, Socket, L4};
 use meshpath::render::netfilter as render;
 
 #[derive(Debug, Subcommand)]
@@ -216,29 +213,7 @@ fn build_netns(a: &TraceArgs, family: Family, program: &Program) -> Result<Netns
     let assume_tproxy_routing =
         a.ip_rule.is_empty() && a.ip_route.is_empty() && a.ip_rules.is_none() && a.ip_routes.is_none();
     if assume_tproxy_routing {
-        for m in &program.tproxy_marks {
-            ns.rules.push(IpRule {
-                pref: 32765,
-                fwmark: Some(*m),
-                from: None,
-                to: None,
-                iif: None,
-                not: false,
-                table: table::ISTIO_TPROXY,
-                v6: None,
-            });
-        }
-        if !program.tproxy_marks.is_empty() {
-            let dst: IpNet = if v6 { "::/0" } else { "0.0.0.0/0" }.parse().into_diagnostic()?;
-            ns.routes.push(Route {
-                table: table::ISTIO_TPROXY,
-                kind: RouteKind::Local,
-                dst,
-                dev: "lo".into(),
-                via: None,
-                src: None,
-            });
-        }
+        ns.add_istio_tproxy_routing(&program.tproxy_marks, v6);
     }
     for r in &a.ip_rule {
         if let Some(rule) = parse_ip_rule(r, v6).map_err(|e| miette!("--ip-rule \"{r}\": {e}"))? {

@@ -9,7 +9,7 @@ use crate::envoy::model::EnvoyConfig;
 use crate::envoy::select::NameTable;
 use crate::netfilter::eval::Program;
 use crate::netfilter::model::Target;
-use crate::netns::{table, IpRule, Netns, Route, RouteKind, Socket, L4};
+use crate::netns::{Netns, Socket, L4};
 
 /// Istio's proxy user and group.
 pub const ENVOY_UID: u32 = 1337;
@@ -48,32 +48,7 @@ impl Pod {
         let (p6, t6) = split(rules_v6);
         for (prog, v6) in [(&p4, false), (&p6, true)] {
             let Some(prog) = prog else { continue };
-            for m in &prog.tproxy_marks {
-                let rule = IpRule {
-                    pref: 32765,
-                    fwmark: Some(*m),
-                    from: None,
-                    to: None,
-                    iif: None,
-                    not: false,
-                    table: table::ISTIO_TPROXY,
-                    v6: Some(v6),
-                };
-                if !netns.rules.contains(&rule) {
-                    netns.rules.push(rule);
-                }
-            }
-            if !prog.tproxy_marks.is_empty() {
-                let dst: IpNet = if v6 { "::/0" } else { "0.0.0.0/0" }.parse().expect("literal");
-                netns.routes.push(Route {
-                    table: table::ISTIO_TPROXY,
-                    kind: RouteKind::Local,
-                    dst,
-                    dev: "lo".into(),
-                    via: None,
-                    src: None,
-                });
-            }
+            netns.add_istio_tproxy_routing(&prog.tproxy_marks, v6);
             if captures_dns(prog) {
                 let lo: IpAddr = if v6 { "::1" } else { "127.0.0.1" }.parse().expect("literal");
                 for proto in [L4::Udp, L4::Tcp] {

@@ -121,6 +121,41 @@ impl Netns {
         }
     }
 
+    /// Istio's TPROXY policy routing (tools/common/tproxy `configureTProxyRoutes`): for each
+    /// mark `ip rule add fwmark MARK lookup 133` (preference 32765, as the kernel assigns it)
+    /// and `ip route add local default dev lo table 133`, for one address family.
+    pub fn add_istio_tproxy_routing(&mut self, marks: &[crate::netfilter::model::MarkMask], v6: bool) {
+        for m in marks {
+            let rule = IpRule {
+                pref: 32765,
+                fwmark: Some(*m),
+                from: None,
+                to: None,
+                iif: None,
+                not: false,
+                table: table::ISTIO_TPROXY,
+                v6: Some(v6),
+            };
+            if !self.rules.contains(&rule) {
+                self.rules.push(rule);
+            }
+        }
+        if !marks.is_empty() {
+            let any = if v6 { IpAddr::from([0u16; 8]) } else { IpAddr::from([0u8; 4]) };
+            let route = Route {
+                table: table::ISTIO_TPROXY,
+                kind: RouteKind::Local,
+                dst: IpNet::new(any, 0).expect("a zero prefix is always valid"),
+                dev: "lo".into(),
+                via: None,
+                src: None,
+            };
+            if !self.routes.contains(&route) {
+                self.routes.push(route);
+            }
+        }
+    }
+
     pub fn interface(&self, name: &str) -> Option<&Interface> {
         self.interfaces.iter().find(|i| i.name == name)
     }

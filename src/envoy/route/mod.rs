@@ -111,35 +111,8 @@ impl RouteConfig {
 }
 
 /// Replaces a comma that directly precedes `]` or `}` (outside strings) with a space, so
-/// positions in error messages stay correct.
+/// positions in error messages stay correct (Envoy's loader accepts such commas).
 pub fn strip_trailing_commas(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = bytes.to_vec();
-    let mut in_str = false;
-    let mut escaped = false;
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_str {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_str = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_str = true,
-            b',' => {
-                let next = bytes[i + 1..].iter().find(|c| !c.is_ascii_whitespace()).copied();
-                if matches!(next, Some(b']') | Some(b'}')) {
-                    if let Some(slot) = out.get_mut(i) {
-                        *slot = b' ';
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
+    let out = crate::envoy::parse::blank_trailing_commas(text.as_bytes());
     String::from_utf8(out).unwrap_or_else(|_| text.to_string())
 }

@@ -720,17 +720,10 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                     let (vi, val) = self.value(oi, &mut neg)?;
                     let mm = self.conv(vi, v::mark_mask(val))?;
                     // Userspace rewrites every form to --set-xmark (libxt_MARK.c mark_tg_parse).
-                    *m = Some(match opt {
-                        "--set-xmark" => mm,
-                        "--set-mark" => MarkMask {
-                            value: mm.value,
-                            mask: if val.contains('/') { mm.value | mm.mask } else { u32::MAX },
-                        },
-                        "--or-mark" => MarkMask { value: mm.value, mask: mm.value },
-                        "--and-mark" => MarkMask { value: 0, mask: !mm.value },
-                        "--xor-mark" => MarkMask { value: mm.value, mask: 0 },
-                        _ => return Err(self.err(oi, format!("MARK has no option `{opt}`"))),
-                    });
+                    *m = Some(
+                        xmark(opt, val, mm)
+                            .ok_or_else(|| self.err(oi, format!("MARK has no option `{opt}`")))?,
+                    );
                 }
                 PendingTarget::Connmark { op, value, nfmask, ctmask } => match opt {
                     "--save-mark" | "--restore-mark" => {
@@ -759,16 +752,7 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                         let (vi, val) = self.value(oi, &mut neg)?;
                         let mm = self.conv(vi, v::mark_mask(val))?;
                         *op = Some("set");
-                        *value = Some(match opt {
-                            "--set-xmark" => mm,
-                            "--set-mark" => MarkMask {
-                                value: mm.value,
-                                mask: if val.contains('/') { mm.value | mm.mask } else { u32::MAX },
-                            },
-                            "--or-mark" => MarkMask { value: mm.value, mask: mm.value },
-                            "--and-mark" => MarkMask { value: 0, mask: !mm.value },
-                            _ => MarkMask { value: mm.value, mask: 0 },
-                        });
+                        *value = xmark(opt, val, mm);
                     }
                     _ => return Err(self.err(oi, format!("CONNMARK has no option `{opt}`"))),
                 },
@@ -872,6 +856,22 @@ impl<'t, 'a> RuleParser<'t, 'a> {
             PendingTarget::Unknown { name, args } => Target::Unknown { name, args: args.join(" ") },
         })
     }
+}
+
+/// MARK/CONNMARK value forms as userspace rewrites them to `--set-xmark` (libxt_MARK.c
+/// `mark_tg_parse`): `--set-mark v[/m]` is `v/(v|m)` (plain `v`: `v/0xffffffff`), `--or-mark v`
+/// is `v/v`, `--and-mark v` is `0/~v`, `--xor-mark v` is `v/0`.
+fn xmark(opt: &str, val: &str, mm: MarkMask) -> Option<MarkMask> {
+    Some(match opt {
+        "--set-xmark" => mm,
+        "--set-mark" => {
+            MarkMask { value: mm.value, mask: if val.contains('/') { mm.value | mm.mask } else { u32::MAX } }
+        }
+        "--or-mark" => MarkMask { value: mm.value, mask: mm.value },
+        "--and-mark" => MarkMask { value: 0, mask: !mm.value },
+        "--xor-mark" => MarkMask { value: mm.value, mask: 0 },
+        _ => return None,
+    })
 }
 
 fn module_name(m: &Module) -> &'static str {
