@@ -246,3 +246,95 @@ fn summary(rows: &[Row]) -> Vec<SummaryLine> {
     }
     counts.into_iter().map(|((ending, cluster), flows)| SummaryLine { ending, cluster, flows }).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use etherparse::PacketBuilder;
+
+    use super::*;
+    use crate::capture::writer::PcapWriter;
+    use crate::capture::{linktype, stitch_redirects, Capture, FlowTable, REDIRECT_PORTS};
+    use crate::engine::Pod;
+    use crate::envoy::parse_dump;
+    use crate::netfilter::eval::Program;
+    use crate::netfilter::parse::{parse, ParseOptions};
+
+    const RULES: &str = include_str!("../../scenarios/istio-1.25-redirect.v4.iptables-save");
+    const DUMP: &str = include_str!("../../tests/fixtures/mesh/productpage.istio-1.25.config_dump.json");
+
+    fn mesh() -> Mesh {
+        let program = Program::new(parse("rules", RULES, ParseOptions::default()).unwrap().ruleset).unwrap();
+        let pod = Pod::new(
+            "productpage",
+            &["10.244.0.5/24".parse().unwrap()],
+            Some((program, RULES.into())),
+            None,
+            Some(parse_dump(DUMP.as_bytes()).unwrap()),
+            vec![crate::netns::parse_listen("tcp:0.0.0.0:9080").unwrap()],
+        );
+        Mesh { pods: vec![pod], names: Default::default() }
+    }
+
+    /// (src, dst, syn, ack) TCP packets without payload, as a raw-IPv4 pcap, read into flows.
+    fn flows(packets: &[(&str, &str, bool, bool)]) -> Vec<Flow> {
+        let mut w = PcapWriter::new(Vec::new(), linktype::RAW, 65535, false).unwrap();
+        for (i, (src, dst, syn, ack)) in packets.iter().enumerate() {
+            let (s, d): (SocketAddr, SocketAddr) = (src.parse().unwrap(), dst.parse().unwrap());
+            let ip = |a: SocketAddr| match a.ip() {
+                std::net::IpAddr::V4(v) => v.octets(),
+                std::net::IpAddr::V6(_) => unreachable!(),
+            };
+            let mut b = PacketBuilder::ipv4(ip(s), ip(d), 64).tcp(s.port(), d.port(), 1, 1024);
+            if *syn {
+                b = b.syn();
+            }
+            if *ack {
+                b = b.ack(2);
+            }
+            let mut data = Vec::new();
+            b.write(&mut data, &[]).unwrap();
+            w.write_packet(i as u64 * 1000, &data, data.len() as u32).unwrap();
+        }
+        let mut cap = Capture::open(std::io::Cursor::new(w.into_inner())).unwrap();
+        let mut table = FlowTable::new();
+        while let Some(p) = cap.next_packet() {
+            table.add(&p);
+        }
+        let local = ["10.244.0.5".parse().unwrap()];
+        stitch_redirects(table.flows_mut(), &local, &REDIRECT_PORTS);
+        table.into_flows()
+    }
+
+    #[test]
+    fn inbound_from_outside_is_delivered_and_agrees() {
+        let f = flows(&[
+            ("10.244.1.9:51000", "10.244.0.5:9080", true, false),
+            ("10.244.0.5:9080", "10.244.1.9:51000", true, true),
+        ]);
+        let r = replay(&mesh(), 0, &f);
+        assert_eq!(r.rows.len(), 1);
+        assert_eq!(r.rows[0].side, "outside");
+        assert_eq!(r.rows[0].ending, "delivered", "{:?}", r.rows[0]);
+        assert_eq!(r.rows[0].disagrees, None);
+    }
+
+    #[test]
+    fn redirected_leg_points_to_its_flow_and_is_not_traced() {
+        let f = flows(&[
+            ("10.244.0.5:40000", "127.0.0.1:15001", true, false),
+            ("10.96.0.20:9080", "10.244.0.5:40000", true, true),
+        ]);
+        let r = replay(&mesh(), 0, &f);
+        assert_eq!(r.rows.len(), 2);
+        assert_eq!((r.rows[0].ending.as_str(), r.rows[0].leg_of), ("leg", Some(1)));
+        assert_eq!(r.rows[0].trace, None);
+        assert_eq!(r.rows[1].side, "app");
+        assert_eq!(r.traces.len(), 1);
+        assert_eq!(
+            r.summary.iter().map(|s| (s.ending.as_str(), s.flows)).collect::<Vec<_>>(),
+            [("left", 1), ("leg", 1)]
+        );
+    }
+}
