@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod envoy;
 mod netfilter;
 pub mod output;
+mod replay;
 mod routecheck;
 mod trace;
 
@@ -29,6 +30,8 @@ pub enum Command {
     Envoy(envoy::EnvoyCommand),
     /// Walk a connection through a pod's kernel and Envoy, across pods, and say how it ends.
     Trace(Box<trace::TraceArgs>),
+    /// Walk every flow of a pcap/pcapng capture through a pod: one row per flow, then a summary.
+    Replay(Box<replay::ReplayArgs>),
     /// Check a route table against Envoy router_check_tool test files (a drop-in for it).
     RouteCheck(routecheck::RouteCheckArgs),
 }
@@ -39,6 +42,7 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::Netfilter(cmd) => netfilter::run(cmd),
         Command::RouteCheck(args) => routecheck::run(args),
         Command::Trace(args) => trace::run(*args),
+        Command::Replay(args) => replay::run(*args),
         Command::Envoy(cmd) => envoy::run(cmd),
     }
 }

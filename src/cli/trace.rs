@@ -32,7 +32,7 @@ pub enum ProtoArg {
 }
 
 #[derive(Debug, Args)]
-pub struct TraceArgs {
+pub struct PodArgs {
     /// A scenario file (not available yet: give the pod with the flags below).
     #[arg(long, value_name = "FILE")]
     scenario: Option<PathBuf>,
@@ -63,6 +63,12 @@ pub struct TraceArgs {
     /// A DNS name: HOST=IP[,IP...].
     #[arg(long = "name", value_name = "HOST=IP")]
     names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    #[command(flatten)]
+    mesh: PodArgs,
     /// Who sends: app (uid 1000), envoy (uid 1337), uid:N[:GID], or outside[:IP] (arrives on eth0).
     #[arg(long, value_name = "WHO", default_value = "app")]
     from: String,
@@ -98,6 +104,39 @@ pub struct TraceArgs {
 }
 
 pub fn run(a: TraceArgs) -> Result<ExitCode> {
+    let mesh = build_mesh(&a.mesh)?;
+    let start = Start {
+        pod: 0,
+        from: parse_from(&a.from)?,
+        dst: parse_dst(&a.dst)?,
+        proto: match a.proto {
+            ProtoArg::Tcp => L4::Tcp,
+            ProtoArg::Udp => L4::Udp,
+        },
+        src: a.src.as_deref().map(parse_src).transpose()?,
+        client: if a.sni.is_some() || !a.alpn.is_empty() {
+            ClientBytes::Tls { sni: a.sni.clone(), alpn: a.alpn.clone() }
+        } else if a.host.is_some() || a.path.is_some() || a.method.is_some() || !a.header.is_empty() {
+            ClientBytes::Http1
+        } else {
+            ClientBytes::Opaque
+        },
+        request: http_request(&a)?,
+        pick: parse_pick(a.pick.as_deref())?,
+    };
+    let trace = engine::trace(&mesh, &start).map_err(|e| miette!("{e}"))?;
+    let out = match a.format {
+        TraceFormat::Text => render::text(&trace),
+        TraceFormat::Json => render::json(&trace),
+        TraceFormat::Dot => render::dot(&trace),
+        TraceFormat::Mermaid => render::mermaid(&trace),
+    };
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The mesh the pod flags describe: the pod (index 0) and its peers, with the DNS names.
+pub fn build_mesh(a: &PodArgs) -> Result<Mesh> {
     if let Some(s) = &a.scenario {
         return Err(miette!(
             "--scenario {}: scenario files are not supported yet; describe the pod with --iptables, --envoy and --pod-ip",
@@ -138,34 +177,7 @@ pub fn run(a: TraceArgs) -> Result<ExitCode> {
             .collect::<Result<_>>()?;
         mesh.names.insert(host.to_ascii_lowercase(), ips);
     }
-    let start = Start {
-        pod: 0,
-        from: parse_from(&a.from)?,
-        dst: parse_dst(&a.dst)?,
-        proto: match a.proto {
-            ProtoArg::Tcp => L4::Tcp,
-            ProtoArg::Udp => L4::Udp,
-        },
-        src: a.src.as_deref().map(parse_src).transpose()?,
-        client: if a.sni.is_some() || !a.alpn.is_empty() {
-            ClientBytes::Tls { sni: a.sni.clone(), alpn: a.alpn.clone() }
-        } else if a.host.is_some() || a.path.is_some() || a.method.is_some() || !a.header.is_empty() {
-            ClientBytes::Http1
-        } else {
-            ClientBytes::Opaque
-        },
-        request: http_request(&a)?,
-        pick: parse_pick(a.pick.as_deref())?,
-    };
-    let trace = engine::trace(&mesh, &start).map_err(|e| miette!("{e}"))?;
-    let out = match a.format {
-        TraceFormat::Text => render::text(&trace),
-        TraceFormat::Json => render::json(&trace),
-        TraceFormat::Dot => render::dot(&trace),
-        TraceFormat::Mermaid => render::mermaid(&trace),
-    };
-    print!("{out}");
-    Ok(ExitCode::SUCCESS)
+    Ok(mesh)
 }
 
 fn read(p: &FsPath) -> Result<String> {
@@ -296,4 +308,11 @@ fn http_request(a: &TraceArgs) -> Result<Option<HttpRequest>> {
         method: a.method.clone().unwrap_or_else(|| "GET".into()),
         headers,
     }))
+}
+
+impl PodArgs {
+    /// The pod's own addresses (from --pod-ip).
+    pub fn addrs(&self) -> Result<Vec<IpAddr>> {
+        Ok(parse_addrs(&self.pod_ip)?.iter().map(IpNet::addr).collect())
+    }
 }

@@ -1,0 +1,238 @@
+//! `meshpath replay`: every flow of a capture walked through a pod (docs/replay.md).
+
+use std::fmt::Write as _;
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use miette::{miette, IntoDiagnostic, Result, WrapErr};
+use serde::Serialize;
+
+use meshpath::capture::{stitch_redirects, Capture, Fault, FlowTable, REDIRECT_PORTS};
+use meshpath::engine::replay::{replay, Replay, Row, SummaryLine};
+use meshpath::render::trace as render;
+
+use super::trace::{build_mesh, PodArgs};
+
+pub const SCHEMA: &str = "meshpath.replay/v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReplayFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The capture (pcap or pcapng; the format is read from its magic number).
+    #[arg(value_name = "CAPTURE")]
+    capture: PathBuf,
+    #[command(flatten)]
+    mesh: PodArgs,
+    #[arg(long, value_enum, default_value = "table")]
+    format: ReplayFormat,
+    /// Print flow N's full trace instead of the table.
+    #[arg(long, value_name = "N")]
+    flow: Option<usize>,
+}
+
+pub fn run(a: ReplayArgs) -> Result<ExitCode> {
+    let mesh = build_mesh(&a.mesh)?;
+    let local = a.mesh.addrs()?;
+    let file = std::fs::File::open(&a.capture)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot read {}", a.capture.display()))?;
+    let mut cap = Capture::open(BufReader::new(file)).map_err(|e| miette!("{}: {e}", a.capture.display()))?;
+    let mut table = FlowTable::new();
+    while let Some(p) = cap.next_packet() {
+        table.add(&p);
+    }
+    stitch_redirects(table.flows_mut(), &local, &REDIRECT_PORTS);
+    let result = replay(&mesh, 0, table.flows());
+    let faults = cap.faults();
+    if let Some(n) = a.flow {
+        let row = result.rows.get(n).ok_or_else(|| {
+            miette!(
+                "--flow {n}: the capture has {} flows (0 to {})",
+                result.rows.len(),
+                result.rows.len().saturating_sub(1)
+            )
+        })?;
+        match (row.leg_of, row.trace.and_then(|i| result.traces.get(i))) {
+            (Some(o), _) => {
+                println!("flow {n} is the redirected leg of flow {o}; see --flow {o}");
+            }
+            (None, Some(t)) => {
+                println!("flow {n}: {} {} -> {} ({})", row.proto, row.client, row.server, row.side);
+                print!("{}", render::text(t));
+            }
+            (None, None) => {
+                println!("flow {n}: not traced: {}", row.detail.as_deref().unwrap_or(&row.ending));
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let out = match a.format {
+        ReplayFormat::Table => table_text(&result, faults),
+        ReplayFormat::Json => json(&result, faults),
+        ReplayFormat::Csv => csv(&result),
+    };
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+const COLUMNS: [&str; 13] = [
+    "#", "time", "proto", "client", "server", "name", "ending", "listener", "cluster", "endpoint", "packets",
+    "bytes", "note",
+];
+
+fn cells(r: &Row) -> [String; 13] {
+    let ending = match &r.detail {
+        Some(d) if r.ending != "error" => format!("{} {d}", r.ending),
+        _ => r.ending.clone(),
+    };
+    let mut note = Vec::new();
+    if let Some(o) = r.leg_of {
+        note.push(format!("leg of #{o}"));
+    }
+    if r.paths > 1 {
+        note.push(format!("{} paths", r.paths));
+    }
+    if r.ending == "error" {
+        note.extend(r.detail.clone());
+    }
+    if let Some(d) = &r.disagrees {
+        note.push(format!("disagrees: {d}"));
+    }
+    let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+    [
+        r.index.to_string(),
+        format!("{:.6}", r.time),
+        r.proto.to_string(),
+        r.client.clone(),
+        r.server.clone(),
+        opt(&r.name),
+        ending,
+        opt(&r.listener),
+        opt(&r.cluster),
+        opt(&r.endpoint),
+        r.packets.to_string(),
+        r.bytes.to_string(),
+        note.join("; "),
+    ]
+}
+
+fn table_text(r: &Replay, faults: &[Fault]) -> String {
+    let rows: Vec<[String; 13]> = r.rows.iter().map(cells).collect();
+    let mut width = COLUMNS.map(str::len);
+    for row in &rows {
+        for (w, c) in width.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &[String]| {
+        let mut l = String::new();
+        for (i, (c, w)) in cells.iter().zip(width).enumerate() {
+            if i > 0 {
+                l.push_str("  ");
+            }
+            let _ = write!(l, "{c:<w$}");
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(&mut out, &COLUMNS.map(str::to_string));
+    for row in &rows {
+        line(&mut out, row);
+    }
+    out.push_str("\nsummary\n");
+    for s in &r.summary {
+        let _ = writeln!(out, "  {:>6}  {}  {}", s.flows, s.ending, s.cluster.as_deref().unwrap_or("-"));
+    }
+    let disagree = r.rows.iter().filter(|x| x.disagrees.is_some()).count();
+    let _ = writeln!(
+        out,
+        "\n{} flows, {} traces, {disagree} disagree with the capture",
+        r.rows.len(),
+        r.traces.len()
+    );
+    if !faults.is_empty() {
+        out.push_str("\nfaults\n");
+        for f in faults {
+            let _ = writeln!(out, "  {f}");
+        }
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct FaultJson<'a> {
+    index: u64,
+    kind: &'static str,
+    detail: &'a str,
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    schema: &'static str,
+    flows: &'a [Row],
+    summary: &'a [SummaryLine],
+    faults: Vec<FaultJson<'a>>,
+}
+
+fn json(r: &Replay, faults: &[Fault]) -> String {
+    let doc = Document {
+        schema: SCHEMA,
+        flows: &r.rows,
+        summary: &r.summary,
+        faults: faults
+            .iter()
+            .map(|f| FaultJson { index: f.index, kind: f.kind.name(), detail: &f.detail })
+            .collect(),
+    };
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn csv(r: &Replay) -> String {
+    let mut out = String::from(
+        "index,time,proto,client,server,side,name,ending,detail,listener,cluster,endpoint,paths,packets,bytes,leg_of,disagrees\n",
+    );
+    for x in &r.rows {
+        let o = |v: &Option<String>| csv_field(v.as_deref().unwrap_or(""));
+        let fields = [
+            x.index.to_string(),
+            format!("{:.6}", x.time),
+            x.proto.to_string(),
+            csv_field(&x.client),
+            csv_field(&x.server),
+            x.side.to_string(),
+            o(&x.name),
+            csv_field(&x.ending),
+            o(&x.detail),
+            o(&x.listener),
+            o(&x.cluster),
+            o(&x.endpoint),
+            x.paths.to_string(),
+            x.packets.to_string(),
+            x.bytes.to_string(),
+            x.leg_of.map(|v| v.to_string()).unwrap_or_default(),
+            o(&x.disagrees),
+        ];
+        out.push_str(&fields.join(","));
+        out.push('\n');
+    }
+    out
+}
