@@ -108,11 +108,7 @@ pub struct TraceArgs {
 }
 
 fn parse_mark(s: &str) -> std::result::Result<u32, String> {
-    match s.strip_prefix("0x") {
-        Some(h) => u32::from_str_radix(h, 16),
-        None => s.parse(),
-    }
-    .map_err(|_| format!("`{s}` is not a 32-bit mark"))
+    meshpath::netfilter::parse::number(s)
 }
 
 pub fn run(cmd: NetfilterCommand) -> Result<ExitCode> {

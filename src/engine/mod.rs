@@ -200,6 +200,8 @@ pub enum EngineError {
     Netfilter(#[from] crate::netfilter::eval::EvalError),
     #[error("the walk split into more than {0} paths")]
     TooManyPaths(usize),
+    #[error("the walk starts in pod #{index}, but the snapshot has {pods} pod(s)")]
+    NoSuchPod { index: usize, pods: usize },
 }
 
 #[cfg(test)]

@@ -119,3 +119,11 @@ fn unknown_host_is_unresolved() {
     let p = only(trace(&m, &s).unwrap());
     assert_eq!(p.ending, Ending::Unresolved { pod: "app".into(), host: "nope.example".into() });
 }
+
+#[test]
+fn a_start_outside_the_snapshot_is_an_error() {
+    let m = mesh(RULES_1_25, &dump("127.0.0.1:9080"), "tcp:0.0.0.0:9080");
+    let mut s = start(APP, "1.1.1.1:80");
+    s.pod = 3;
+    assert!(matches!(trace(&m, &s), Err(EngineError::NoSuchPod { index: 3, pods: 1 })));
+}

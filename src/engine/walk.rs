@@ -68,7 +68,9 @@ pub fn trace(mesh: &Mesh, start: &Start) -> Result<MeshTrace, EngineError> {
         proto: start.proto,
         upstream_of: None,
     };
-    let pod = &mesh.pods[start.pod];
+    if start.pod >= mesh.pods.len() {
+        return Err(EngineError::NoSuchPod { index: start.pod, pods: mesh.pods.len() });
+    }
     let mut work: Vec<Next> = vec![initial(mesh, start, first)];
     while let Some((mut p, next)) = work.pop() {
         let state = match next {
@@ -108,7 +110,6 @@ pub fn trace(mesh: &Mesh, start: &Start) -> Result<MeshTrace, EngineError> {
             return Err(EngineError::TooManyPaths(MAX_PATHS));
         }
     }
-    let _ = pod;
     Ok(MeshTrace { paths: done })
 }
 

@@ -246,13 +246,7 @@ pub fn parse_ip_rule(line: &str, v6: bool) -> Result<Option<IpRule>, RouteSyntax
                     Some((a, b)) => (a, b),
                     None => (v, "0xffffffff"),
                 };
-                let num = |s: &str| {
-                    let r = match s.strip_prefix("0x") {
-                        Some(h) => u32::from_str_radix(h, 16),
-                        None => s.parse::<u32>(),
-                    };
-                    r.map_err(|_| syntax(format!("`{s}` is not a mark")))
-                };
+                let num = |s: &str| crate::netfilter::parse::number(s).map_err(syntax);
                 rule.fwmark = Some(MarkMask { value: num(value)?, mask: num(mask)? });
             }
             "iif" => rule.iif = Some(val()?.to_string()),

@@ -36,7 +36,7 @@ pub fn parse_sockets(text: &str) -> Result<Vec<Socket>, SocketsError> {
                 if proto == L4::Udp && words.len() > 5 && !words[5].contains('/') && words[5] != "-" {
                     continue; // a connected UDP socket shows a state
                 }
-                let (addr, port) = endpoint(words[3], first.ends_with('6')).map_err(err)?;
+                let (addr, port) = endpoint(words[3]).map_err(err)?;
                 let owner = words.last().and_then(|w| w.split_once('/')).map(|(_, p)| p.to_string());
                 out.push(socket(proto, addr, port, owner, None));
             }
@@ -63,7 +63,7 @@ pub fn parse_sockets(text: &str) -> Result<Vec<Socket>, SocketsError> {
                     default_proto = L4::Udp;
                 }
                 let local = rest.get(3).ok_or_else(|| err("missing the local address column".into()))?;
-                let (addr, port) = endpoint(local, false).map_err(err)?;
+                let (addr, port) = endpoint(local).map_err(err)?;
                 let tail = rest.get(5..).map(|w| w.join(" ")).unwrap_or_default();
                 out.push(socket(proto, addr, port, process_name(&tail), uid(&tail)));
             }
@@ -78,7 +78,7 @@ fn socket(proto: L4, addr: IpAddr, port: u16, owner: Option<String>, uid: Option
 
 /// `0.0.0.0:80`, `[::]:80`, `*:80` (any address, both families), `:::80` (netstat v6),
 /// `127.0.0.1%lo:53`, `[::ffff:10.0.0.1]:80`.
-fn endpoint(s: &str, netstat_v6: bool) -> Result<(IpAddr, u16), String> {
+fn endpoint(s: &str) -> Result<(IpAddr, u16), String> {
     let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("`{s}` is not address:port"))?;
     let port: u16 = port.parse().map_err(|_| format!("`{port}` in `{s}` is not a port"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -89,7 +89,6 @@ fn endpoint(s: &str, netstat_v6: bool) -> Result<(IpAddr, u16), String> {
         "0.0.0.0" => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         h => h.parse().map_err(|_| format!("`{h}` in `{s}` is not an IP address"))?,
     };
-    let _ = netstat_v6;
     Ok((addr, port))
 }
 

@@ -18,6 +18,8 @@ use std::sync::Arc;
 use crate::netfilter::fasthash::FastMap;
 
 pub use error::{ParseError, Problem};
+/// A 32-bit number as iptables and `ip rule` write marks: decimal or `0x` hex.
+pub use value::u32_num as number;
 
 use crate::netfilter::model::*;
 use lexer::{tokenize, Token};

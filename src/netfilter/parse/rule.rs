@@ -250,7 +250,7 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                     self.value(oi, &mut neg)?;
                     self.value(oi, &mut neg)?;
                 }
-                _ if opt.starts_with('-') => self.option(idx, oi, opt, neg)?,
+                _ if opt.starts_with('-') => self.option(oi, opt, neg)?,
                 _ => {
                     return Err(self
                         .err(oi, format!("unexpected `{opt}`: expected an option such as -s, -p, -m or -j"))
@@ -268,7 +268,7 @@ impl<'t, 'a> RuleParser<'t, 'a> {
     }
 
     /// An option that belongs to a module or the target.
-    fn option(&mut self, neg_idx: usize, oi: usize, opt: &str, neg: bool) -> Result<(), Problem> {
+    fn option(&mut self, oi: usize, opt: &str, neg: bool) -> Result<(), Problem> {
         if self.pending_target.is_some() {
             return self.target_option(oi, opt, neg);
         }
@@ -298,7 +298,6 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                 }
             }
         }
-        let _ = neg_idx;
         let owner = match &self.module {
             Some(m) => format!(" (the current match is {})", module_name(m)),
             None => String::new(),
