@@ -1,0 +1,231 @@
+//! The scenario file as written (docs/scenarios.md, `meshpath.scenario/v1`): serde types with
+//! unknown keys refused, and source locations on the values later checks point at.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// The only schema identifier so far.
+pub const SCHEMA: &str = "meshpath.scenario/v1";
+
+/// The top-level keys a scenario file may hold (kept in step with [`ScenarioFile`]; the JSON
+/// Schema in docs/scenario.schema.json lists the same).
+pub const TOP_LEVEL_KEYS: &[&str] = &["schema", "name", "description", "pods", "names", "probes"];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    pub schema: Spanned<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub pods: Spanned<Ordered<PodSpec>>,
+    #[serde(default)]
+    pub names: Ordered<Vec<Spanned<String>>>,
+    pub probes: Spanned<Vec<ProbeSpec>>,
+}
+
+/// One pod of the snapshot.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodSpec {
+    pub addresses: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub iptables: Option<Spanned<String>>,
+    #[serde(default)]
+    pub ip6tables: Option<Spanned<String>>,
+    #[serde(default)]
+    pub envoy: Option<Spanned<String>>,
+    #[serde(default)]
+    pub listen: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub sockets: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSpec {
+    #[serde(default)]
+    pub sni: Option<String>,
+    #[serde(default)]
+    pub alpn: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSpec {
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub headers: Ordered<String>,
+}
+
+/// One connection to walk, and what must happen to it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSpec {
+    pub name: Spanned<String>,
+    pub from: Spanned<String>,
+    #[serde(default)]
+    pub sender: Option<Spanned<String>>,
+    pub to: Spanned<String>,
+    #[serde(default)]
+    pub protocol: Option<Protocol>,
+    #[serde(default)]
+    pub src: Option<Spanned<String>>,
+    #[serde(default)]
+    pub tls: Option<TlsSpec>,
+    #[serde(default)]
+    pub http: Option<HttpSpec>,
+    #[serde(default)]
+    pub pick: Option<Spanned<String>>,
+    #[serde(default)]
+    pub expect: Option<Spanned<Expect>>,
+}
+
+/// The kinds of ending (`engine::Ending::kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndingKind {
+    Delivered,
+    Refused,
+    Dropped,
+    EnvoyResponse,
+    Blackhole,
+    Left,
+    Unresolved,
+    Loop,
+    Undetermined,
+}
+
+impl EndingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndingKind::Delivered => "delivered",
+            EndingKind::Refused => "refused",
+            EndingKind::Dropped => "dropped",
+            EndingKind::EnvoyResponse => "envoy_response",
+            EndingKind::Blackhole => "blackhole",
+            EndingKind::Left => "left",
+            EndingKind::Unresolved => "unresolved",
+            EndingKind::Loop => "loop",
+            EndingKind::Undetermined => "undetermined",
+        }
+    }
+}
+
+/// Expectations on a trace (top level: every path) or on one path (`paths` items, which may
+/// also give `weight` but not `paths`). An absent field is not compared.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    #[serde(default)]
+    pub ending: Option<EndingKind>,
+    #[serde(default)]
+    pub pod: Option<String>,
+    #[serde(default)]
+    pub socket: Option<String>,
+    #[serde(default)]
+    pub process: Option<String>,
+    #[serde(default)]
+    pub dst: Option<String>,
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub flag: Option<String>,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub closed_by: Option<Vec<String>>,
+    #[serde(default)]
+    pub envoy: Option<Vec<HopExpect>>,
+    #[serde(default)]
+    pub weight: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub paths: Option<Spanned<Vec<Expect>>>,
+}
+
+/// Expectations on one Envoy hop; only the fields given are compared.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HopExpect {
+    #[serde(default)]
+    pub pod: Option<String>,
+    #[serde(default)]
+    pub listener: Option<String>,
+    #[serde(default)]
+    pub filter_chain: Option<String>,
+    #[serde(default)]
+    pub route_config: Option<String>,
+    #[serde(default)]
+    pub virtual_host: Option<String>,
+    #[serde(default)]
+    pub route: Option<String>,
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub source_address: Option<String>,
+}
+
+/// A YAML mapping in the order written (pods are indexed by position; names and headers keep
+/// the author's order). Duplicate keys are refused by the YAML reader.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ordered<V>(pub Vec<(Spanned<String>, V)>);
+
+impl<V> Default for Ordered<V> {
+    fn default() -> Self {
+        Ordered(Vec::new())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Ordered<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V2<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for V2<V> {
+            type Value = Ordered<V>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<Spanned<String>, V>()? {
+                    out.push((k, v));
+                }
+                Ok(Ordered(out))
+            }
+        }
+        d.deserialize_map(V2(PhantomData))
+    }
+}
+
+impl<V> Ordered<V> {
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.value.as_str())
+    }
+
+    pub fn sorted(&self) -> BTreeMap<&str, &V> {
+        self.0.iter().map(|(k, v)| (k.value.as_str(), v)).collect()
+    }
+}
