@@ -50,7 +50,16 @@ impl ScenarioError {
         match self {
             ScenarioError::Io { .. } => miette::miette!("{self}"),
             ScenarioError::Yaml { file, text, error } => {
-                serde_saphyr::miette::to_miette_report(error, text, file)
+                let mut opts = serde_saphyr::RenderOptions::default();
+                opts.source_name = Some(file.as_str());
+                let report = serde_saphyr::miette::to_miette_report_with_options(error, text, file, opts);
+                match self.position() {
+                    Some((line, col)) => report.wrap_err(format!(
+                        "{file}:{line}:{col}: not a valid scenario file (docs/scenarios.md, {})",
+                        super::SCHEMA
+                    )),
+                    None => report.wrap_err(format!("{file}: not a valid scenario file")),
+                }
             }
             ScenarioError::Semantic(l) => {
                 let named = NamedSource::new(l.file.clone(), l.text.as_str().to_string());

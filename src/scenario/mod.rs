@@ -11,6 +11,7 @@
 pub mod error;
 pub mod expect;
 pub mod model;
+pub mod run;
 pub mod syntax;
 pub mod update;
 
@@ -179,7 +180,7 @@ fn pod(
     let v6 = spec.ip6tables.as_ref().map(|f| rules(f, Family::V6, dir, at)).transpose()?;
     let envoy = match &spec.envoy {
         None => None,
-        Some(f) => Some(crate::envoy::load(&dir.join(&f.value)).map_err(|e| {
+        Some(f) => Some(crate::envoy::load(&resolve(dir, &f.value)).map_err(|e| {
             let help = match &e {
                 crate::envoy::LoadError::Io { .. } => missing_help(dir),
                 crate::envoy::LoadError::Parse { .. } => {
@@ -196,7 +197,7 @@ fn pod(
         })?);
     }
     if let Some(f) = &spec.sockets {
-        let p = dir.join(&f.value);
+        let p = resolve(dir, &f.value);
         let text = std::fs::read_to_string(&p).map_err(|e| {
             at.error(&f.referenced, format!("cannot read {}: {e}", p.display()), missing_help(dir))
         })?;
@@ -211,6 +212,25 @@ fn pod(
     Ok(Pod::new(name, &addrs, v4, v6, envoy, sockets))
 }
 
+/// `dir/rel` with `..` folded lexically, so sources and messages name files readably.
+fn resolve(dir: &Path, rel: &str) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in dir.join(rel).components() {
+        match c {
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            Component::CurDir if out.as_os_str().is_empty() => {}
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
 fn missing_help(dir: &Path) -> String {
     format!("paths are relative to the scenario file's directory ({})", dir.display())
 }
@@ -221,7 +241,7 @@ fn rules(
     dir: &Path,
     at: &At,
 ) -> Result<(Program, String), ScenarioError> {
-    let p = dir.join(&f.value);
+    let p = resolve(dir, &f.value);
     let (text, parsed) =
         read_rules(&p, ParseOptions { lenient: false, family: Some(family) }).map_err(|e| {
             let help = match &e {
