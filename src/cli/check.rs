@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use meshpath::engine::Path as TracePath;
 use meshpath::render::trace as render;
-use meshpath::scenario::run::{self, ProbeOutcome, Verdict};
+use meshpath::scenario::run::{self, Change, ProbeOutcome, Verdict};
 use meshpath::scenario::{self, update, Scenario};
 
 pub const SCHEMA: &str = "meshpath.check/v1";
@@ -46,6 +46,8 @@ struct FileResult {
     name: String,
     outcomes: Vec<ProbeOutcome>,
     error: Option<String>,
+    /// Probes whose expectations `--update` rewrote.
+    updated: Vec<String>,
 }
 
 pub fn run(a: CheckArgs) -> Result<ExitCode> {
@@ -77,24 +79,28 @@ pub fn run(a: CheckArgs) -> Result<ExitCode> {
                     name: f.display().to_string(),
                     outcomes: Vec::new(),
                     error: Some(e.to_string()),
+                    updated: Vec::new(),
                 });
                 continue;
             }
         };
         let outcomes = run::run(&sc);
+        let mut changes = Vec::new();
         if a.update {
-            match apply_update(&sc, &outcomes, &mut out) {
-                Ok(n) => updated += n,
+            match apply_update(&sc, &outcomes) {
+                Ok(c) => changes = c,
                 Err(e) => {
                     eprintln!("{e:?}");
                     bad += 1;
                 }
             }
+            updated += changes.len();
         }
         if a.format == CheckFormat::Text {
-            text_lines(&mut out, f, &outcomes, a.update);
+            text_lines(&mut out, f, &outcomes, &changes);
         }
-        results.push(FileResult { path: f.clone(), name: sc.name.clone(), outcomes, error: None });
+        let updated = changes.iter().map(|c| c.probe.clone()).collect();
+        results.push(FileResult { path: f.clone(), name: sc.name.clone(), outcomes, error: None, updated });
     }
     let count = |v: Verdict| results.iter().flat_map(|r| &r.outcomes).filter(|o| o.verdict == v).count();
     let (passed, failed, none) = (count(Verdict::Pass), count(Verdict::Fail), count(Verdict::NoExpectations));
@@ -154,24 +160,46 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-fn text_lines(out: &mut String, file: &Path, outcomes: &[ProbeOutcome], updating: bool) {
+fn text_lines(out: &mut String, file: &Path, outcomes: &[ProbeOutcome], changes: &[Change]) {
     let f = file.display();
     for o in outcomes {
+        if let Some(c) = changes.iter().find(|c| c.probe == o.name) {
+            change_lines(out, file, c);
+            continue;
+        }
         match o.verdict {
             Verdict::Pass => {
                 let _ = writeln!(out, "PASS {f}: {}", o.name);
             }
-            Verdict::NoExpectations if updating && o.trace.is_some() => {}
             Verdict::NoExpectations => {
                 let _ = writeln!(out, "NONE {f}: {} (no expectations)", o.name);
             }
-            Verdict::Fail if updating && o.trace.is_some() => {}
             Verdict::Fail => {
                 let _ = writeln!(out, "FAIL {f}: {}", o.name);
                 out.push_str(&failure_detail(o, "    "));
             }
         }
     }
+}
+
+fn change_lines(out: &mut String, file: &Path, c: &Change) {
+    let _ = writeln!(
+        out,
+        "UPDATE {}: {}: expectations rewritten from the current behaviour",
+        file.display(),
+        c.probe
+    );
+    match &c.old {
+        None => {
+            let _ = writeln!(out, "    old: (none)");
+        }
+        Some(old) => {
+            let _ = writeln!(out, "    old:");
+            out.push_str(&update::render(old, 6));
+        }
+    }
+    let _ = writeln!(out, "    new:");
+    out.push_str(&update::render(&c.new, 6));
 }
 
 /// The mismatches, then the trace, each line indented.
@@ -193,33 +221,13 @@ fn failure_detail(o: &ProbeOutcome, pad: &str) -> String {
     s
 }
 
-fn apply_update(sc: &Scenario, outcomes: &[ProbeOutcome], out: &mut String) -> Result<usize> {
+fn apply_update(sc: &Scenario, outcomes: &[ProbeOutcome]) -> Result<Vec<Change>> {
     let (text, changes) =
         run::update(sc, outcomes).map_err(|e| miette!("{}: cannot update: {e}", sc.path.display()))?;
-    if changes.is_empty() {
-        return Ok(0);
+    if !changes.is_empty() {
+        std::fs::write(&sc.path, &text).map_err(|e| miette!("cannot write {}: {e}", sc.path.display()))?;
     }
-    std::fs::write(&sc.path, &text).map_err(|e| miette!("cannot write {}: {e}", sc.path.display()))?;
-    for c in &changes {
-        let _ = writeln!(
-            out,
-            "UPDATE {}: {}: expectations rewritten from the current behaviour",
-            sc.path.display(),
-            c.probe
-        );
-        match &c.old {
-            None => {
-                let _ = writeln!(out, "    old: (none)");
-            }
-            Some(old) => {
-                let _ = writeln!(out, "    old:");
-                out.push_str(&update::render(old, 6));
-            }
-        }
-        let _ = writeln!(out, "    new:");
-        out.push_str(&update::render(&c.new, 6));
-    }
-    Ok(changes.len())
+    Ok(changes)
 }
 
 #[derive(Serialize)]
@@ -245,6 +253,9 @@ struct JsonProbe<'a> {
     mismatches: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+    /// `--update` rewrote this probe's expectations.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    updated: bool,
     /// The trace's paths, for failures only (as in `meshpath.trace/v1`).
     #[serde(skip_serializing_if = "Option::is_none")]
     paths: Option<&'a [TracePath]>,
@@ -290,6 +301,7 @@ fn json(results: &[FileResult], bad: usize) -> String {
                         status: o.verdict.as_str(),
                         mismatches: &o.mismatches,
                         error: o.error.as_deref(),
+                        updated: r.updated.contains(&o.name),
                         paths: (o.verdict == Verdict::Fail)
                             .then_some(())
                             .and(o.trace.as_ref())
