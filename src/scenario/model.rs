@@ -229,3 +229,55 @@ impl<V> Ordered<V> {
         self.0.iter().map(|(k, v)| (k.value.as_str(), v)).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHEMA_JSON: &str = include_str!("../../docs/scenario.schema.json");
+
+    /// The keys a type accepts, from the reader's own "unknown field" message.
+    fn accepted<T: for<'de> Deserialize<'de> + fmt::Debug>() -> Vec<String> {
+        let err =
+            serde_saphyr::from_str::<T>("not_a_key_of_this_type: 1\n").expect_err("unknown key refused");
+        let msg = err.to_string();
+        let list = msg.split("expected one of ").nth(1).unwrap_or("").lines().next().unwrap_or("");
+        let mut keys: Vec<String> = list
+            .split(',')
+            .map(|k| k.trim().trim_matches('`').to_string())
+            .filter(|k| !k.is_empty())
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    fn schema_keys(v: &serde_json::Value) -> Vec<String> {
+        let mut keys: Vec<String> =
+            v["properties"].as_object().expect("properties").keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn json_schema_lists_what_the_types_accept() {
+        let schema: serde_json::Value = serde_json::from_str(SCHEMA_JSON).expect("valid JSON");
+        assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+        assert_eq!(schema["properties"]["schema"]["const"], SCHEMA);
+        let mut top: Vec<String> = TOP_LEVEL_KEYS.iter().map(|s| s.to_string()).collect();
+        top.sort();
+        assert_eq!(schema_keys(&schema), top);
+        assert_eq!(accepted::<ScenarioFile>(), top);
+        let defs = &schema["$defs"];
+        assert_eq!(schema_keys(&defs["pod"]), accepted::<PodSpec>());
+        assert_eq!(schema_keys(&defs["probe"]), accepted::<ProbeSpec>());
+        assert_eq!(schema_keys(&defs["hop"]), accepted::<HopExpect>());
+        let mut expect = schema_keys(&defs["expect"]);
+        expect.push("weight".into());
+        expect.sort();
+        assert_eq!(expect, accepted::<Expect>());
+        let mut path = schema_keys(&defs["pathExpect"]);
+        path.push("paths".into());
+        path.sort();
+        assert_eq!(path, accepted::<Expect>());
+    }
+}
