@@ -138,6 +138,13 @@ fn missing_path_is_bad_input() {
     assert_eq!(o.code, 2);
 }
 
+#[test]
+fn directory_without_scenarios_is_bad_input() {
+    let o = check(&["tests/fixtures/mesh"]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("tests/fixtures/mesh: no *.scenario.yaml"), "{}", o.stderr);
+}
+
 fn tmp(name: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("check-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);

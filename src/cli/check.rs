@@ -55,7 +55,13 @@ pub fn run(a: CheckArgs) -> Result<ExitCode> {
     let mut files = Vec::new();
     for p in &a.paths {
         if p.is_dir() {
+            let before = files.len();
             walk(p, &mut files).map_err(|e| miette!("cannot read {}: {e}", p.display()))?;
+            if files.len() == before {
+                // A CI job pointed at the wrong directory must not pass silently.
+                eprintln!("{:?}", miette!("{}: no *.scenario.yaml or *.scenario.yml files", p.display()));
+                bad += 1;
+            }
         } else if p.exists() {
             files.push(p.clone());
         } else {
