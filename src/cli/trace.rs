@@ -113,9 +113,21 @@ pub struct TraceArgs {
 pub fn run(a: TraceArgs) -> Result<ExitCode> {
     let (mesh, start) = match (&a.probe, &a.mesh.scenario) {
         (Some(name), Some(path)) => {
-            if a.dst.is_some() {
+            let connection_flags = a.dst.is_some()
+                || a.src.is_some()
+                || a.sni.is_some()
+                || !a.alpn.is_empty()
+                || a.host.is_some()
+                || a.path.is_some()
+                || a.method.is_some()
+                || !a.header.is_empty()
+                || a.pick.is_some()
+                || a.from != "app"
+                || a.proto != ProtoArg::Tcp
+                || a.mesh.pod.is_some();
+            if connection_flags {
                 return Err(miette!(
-                    "--probe {name} gives the connection; drop --dst and the other connection flags"
+                    "--probe {name} gives the connection and its pod; drop --pod, --dst and the other connection flags"
                 ));
             }
             let sc = load_scenario(path)?;
