@@ -157,7 +157,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
     entries.sort();
     for p in entries {
-        if p.is_dir() {
+        // Symbolic links to directories are not followed (no cycles); linked files are read.
+        if std::fs::symlink_metadata(&p)?.is_dir() {
             walk(&p, out)?;
         } else if scenario::is_scenario_file(&p) {
             out.push(p);

@@ -360,6 +360,38 @@ mod tests {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scenarios/pass").join(name)
     }
 
+    fn bad(name: &str) -> ScenarioError {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scenarios/bad").join(name);
+        load(&p).expect_err("must not load")
+    }
+
+    #[test]
+    fn semantic_errors_point_at_the_value() {
+        let e = bad("unknown-pod.scenario.yaml");
+        assert_eq!(e.position(), Some((8, 11)));
+        assert!(e.to_string().contains("starts in pod `reviews`"), "{e}");
+        assert_eq!(bad("duplicate-probe.scenario.yaml").position(), Some((10, 11)));
+        assert_eq!(bad("missing-file.scenario.yaml").position(), Some((6, 12)));
+        assert_eq!(bad("bad-rules.scenario.yaml").position(), Some((5, 15)));
+        assert_eq!(bad("bad-yaml.scenario.yaml").position(), Some((4, 17)));
+    }
+
+    #[test]
+    fn yaml_errors_have_a_position() {
+        let e = bad("unknown-key.scenario.yaml");
+        assert!(matches!(e, ScenarioError::Yaml { .. }));
+        assert_eq!(e.position(), Some((10, 5)));
+        assert!(bad("syntax.scenario.yaml").position().is_some());
+    }
+
+    #[test]
+    fn paths_fold_parent_components() {
+        assert_eq!(resolve(Path::new("a/b"), "../c"), PathBuf::from("a/c"));
+        assert_eq!(resolve(Path::new("."), "../c"), PathBuf::from("../c"));
+        assert_eq!(resolve(Path::new("a"), "/abs/x"), PathBuf::from("/abs/x"));
+        assert_eq!(stem(Path::new("d/x.scenario.yaml")), "x");
+    }
+
     #[test]
     fn loads_bookinfo() {
         let s = load(&fixture("bookinfo.scenario.yaml")).map_err(|e| format!("{e:?}")).unwrap();
