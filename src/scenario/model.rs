@@ -280,4 +280,18 @@ mod tests {
         path.sort();
         assert_eq!(path, accepted::<Expect>());
     }
+
+    #[test]
+    fn duplicate_pod_names_are_refused() {
+        let doc = "schema: meshpath.scenario/v1\npods:\n  a: {addresses: [10.0.0.1]}\n  a: {addresses: [10.0.0.2]}\nprobes: []\n";
+        assert!(serde_saphyr::from_str::<ScenarioFile>(doc).is_err());
+    }
+
+    #[test]
+    fn pods_keep_their_order() {
+        let doc = "schema: meshpath.scenario/v1\npods:\n  z: {addresses: [10.0.0.1]}\n  a: {addresses: [10.0.0.2]}\nprobes: []\n";
+        let f = serde_saphyr::from_str::<ScenarioFile>(doc).expect("reads");
+        assert_eq!(f.pods.value.keys().collect::<Vec<_>>(), ["z", "a"]);
+        assert_eq!(f.pods.value.0[1].0.referenced.line(), 4);
+    }
 }

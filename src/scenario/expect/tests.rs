@@ -134,3 +134,20 @@ fn expectations_written_from_a_trace_pass_it() {
     assert_eq!(x.ending, Some(EndingKind::Left));
     assert_eq!(x.paths.as_ref().map(|p| p.value.len()), Some(2));
 }
+
+#[test]
+fn integer_weights_and_quoted_numbers_read() {
+    let x = yaml("paths:\n  - weight: 1\n    envoy:\n      - route_config: \"9080\"\n");
+    let p = &x.paths.as_ref().unwrap().value[0];
+    assert_eq!(p.weight.as_ref().map(|w| w.value), Some(1.0));
+    assert_eq!(p.envoy.as_ref().unwrap()[0].route_config.as_deref(), Some("9080"));
+}
+
+#[test]
+fn unquoted_number_for_a_name() {
+    let r = serde_saphyr::from_str::<Expect>("envoy:\n  - route_config: 9080\n");
+    assert_eq!(
+        r.map(|x| x.envoy.unwrap()[0].route_config.clone()).map_err(|e| e.to_string()),
+        Ok(Some("9080".into()))
+    );
+}
