@@ -48,6 +48,7 @@ struct FileResult {
     error: Option<String>,
     /// Probes whose expectations `--update` rewrote.
     updated: Vec<String>,
+    description: Option<String>,
 }
 
 pub fn run(a: CheckArgs) -> Result<ExitCode> {
@@ -86,6 +87,7 @@ pub fn run(a: CheckArgs) -> Result<ExitCode> {
                     outcomes: Vec::new(),
                     error: Some(e.to_string()),
                     updated: Vec::new(),
+                    description: None,
                 });
                 continue;
             }
@@ -103,10 +105,17 @@ pub fn run(a: CheckArgs) -> Result<ExitCode> {
             updated += changes.len();
         }
         if a.format == CheckFormat::Text {
-            text_lines(&mut out, f, &outcomes, &changes);
+            text_lines(&mut out, f, sc.description.as_deref(), &outcomes, &changes);
         }
         let updated = changes.iter().map(|c| c.probe.clone()).collect();
-        results.push(FileResult { path: f.clone(), name: sc.name.clone(), outcomes, error: None, updated });
+        results.push(FileResult {
+            path: f.clone(),
+            name: sc.name.clone(),
+            outcomes,
+            error: None,
+            updated,
+            description: sc.description.clone(),
+        });
     }
     let count = |v: Verdict| results.iter().flat_map(|r| &r.outcomes).filter(|o| o.verdict == v).count();
     let (passed, failed, none) = (count(Verdict::Pass), count(Verdict::Fail), count(Verdict::NoExpectations));
@@ -167,7 +176,13 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-fn text_lines(out: &mut String, file: &Path, outcomes: &[ProbeOutcome], changes: &[Change]) {
+fn text_lines(
+    out: &mut String,
+    file: &Path,
+    description: Option<&str>,
+    outcomes: &[ProbeOutcome],
+    changes: &[Change],
+) {
     let f = file.display();
     for o in outcomes {
         if let Some(c) = changes.iter().find(|c| c.probe == o.name) {
@@ -183,6 +198,12 @@ fn text_lines(out: &mut String, file: &Path, outcomes: &[ProbeOutcome], changes:
             }
             Verdict::Fail => {
                 let _ = writeln!(out, "FAIL {f}: {}", o.name);
+                if let Some(d) = description.map(str::trim).filter(|d| !d.is_empty()) {
+                    let _ = writeln!(out, "    scenario:");
+                    for line in d.lines() {
+                        let _ = writeln!(out, "      {line}");
+                    }
+                }
                 out.push_str(&failure_detail(o, "    "));
             }
         }
@@ -249,6 +270,8 @@ struct JsonFile<'a> {
     file: String,
     name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
     probes: Vec<JsonProbe<'a>>,
 }
@@ -292,6 +315,7 @@ fn json(results: &[FileResult], bad: usize) -> String {
         .map(|r| JsonFile {
             file: r.path.display().to_string(),
             name: &r.name,
+            description: r.description.as_deref(),
             error: r.error.as_deref(),
             probes: r
                 .outcomes
