@@ -6,6 +6,7 @@
 //! * [`netns`]: a pod's interfaces, addresses, routes, ip rules and sockets.
 //! * [`envoy`]: Envoy `/config_dump` parser, listener/route/cluster model and Envoy's matching.
 //! * [`capture`]: pcap/pcapng reading, packet decode, flows and what they say about themselves.
+//! * [`scenario`]: scenario files (a snapshot plus probes with expectations) for `check`.
 //! * [`corpus`]: locating the shared conformance corpus for tests and benchmarks.
 
 pub mod capture;
@@ -15,3 +16,4 @@ pub mod envoy;
 pub mod netfilter;
 pub mod netns;
 pub mod render;
+pub mod scenario;

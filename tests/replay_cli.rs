@@ -142,6 +142,16 @@ fn written_capture_cluster_ip_and_external() {
     // Flows 0 and 2 differ only in the client port: one trace serves both.
     assert!(table.contains("3 flows, 2 traces, 1 disagree"), "{table}");
     insta::assert_snapshot!("replay_written_two_syns", table);
+    // The same pod from a scenario file (which also holds pod reviews, not involved here).
+    let by_scenario = Command::cargo_bin("meshpath")
+        .expect("binary")
+        .arg("replay")
+        .arg(&path)
+        .args(["--scenario", "tests/fixtures/scenarios/pass/bookinfo.scenario.yaml", "--pod", "productpage"])
+        .output()
+        .expect("runs");
+    assert!(by_scenario.status.success(), "{}", String::from_utf8_lossy(&by_scenario.stderr));
+    assert_eq!(String::from_utf8_lossy(&by_scenario.stdout), table);
     let csv = replay(&path, "10.244.0.5", &["--format", "csv"]);
     assert_eq!(csv.lines().count(), 4, "{csv}");
     let one = replay(&path, "10.244.0.5", &["--flow", "1"]);

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand, ValueEnum};
 use meshpath::envoy::model::EnvoyConfig;
 use meshpath::envoy::select::{self, ClientBytes, HttpRequest, NameTable, Outcome, Query, Trace, Upstream};
-use meshpath::envoy::{parse_dump, summary, ParseError};
+use meshpath::envoy::{summary, LoadError, ParseError};
 use miette::{LabeledSpan, MietteDiagnostic, NamedSource};
 
 use super::output::Format;
@@ -100,12 +100,14 @@ pub fn run(cmd: EnvoyCommand) -> miette::Result<ExitCode> {
 }
 
 /// Reads and parses a dump; a syntax error is shown with its source line.
-pub fn load(path: &PathBuf) -> miette::Result<EnvoyConfig> {
-    let bytes = std::fs::read(path).map_err(|e| miette::miette!("cannot read {}: {e}", path.display()))?;
-    parse_dump(&bytes).map_err(|e| diagnostic(path, &bytes, e))
+pub fn load(path: &std::path::Path) -> miette::Result<EnvoyConfig> {
+    meshpath::envoy::load(path).map_err(|e| match e {
+        LoadError::Parse { path, bytes, error } => diagnostic(std::path::Path::new(&path), &bytes, error),
+        io => miette::miette!("{io}"),
+    })
 }
 
-fn diagnostic(path: &std::path::Path, bytes: &[u8], e: ParseError) -> miette::Report {
+pub fn diagnostic(path: &std::path::Path, bytes: &[u8], e: ParseError) -> miette::Report {
     let name = path.display().to_string();
     let Some((line, col)) = e.position() else {
         return miette::miette!("{name}: {e}");

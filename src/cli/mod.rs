@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check;
 mod envoy;
 mod netfilter;
 pub mod output;
@@ -32,6 +33,8 @@ pub enum Command {
     Trace(Box<trace::TraceArgs>),
     /// Walk every flow of a pcap/pcapng capture through a pod: one row per flow, then a summary.
     Replay(Box<replay::ReplayArgs>),
+    /// Run every probe of scenario files and compare with their expectations (CI).
+    Check(check::CheckArgs),
     /// Check a route table against Envoy router_check_tool test files (a drop-in for it).
     RouteCheck(routecheck::RouteCheckArgs),
 }
@@ -41,6 +44,7 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
     match cli.command {
         Command::Netfilter(cmd) => netfilter::run(cmd),
         Command::RouteCheck(args) => routecheck::run(args),
+        Command::Check(args) => check::run(args),
         Command::Trace(args) => trace::run(*args),
         Command::Replay(args) => replay::run(*args),
         Command::Envoy(cmd) => envoy::run(cmd),

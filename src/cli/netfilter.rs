@@ -12,7 +12,7 @@ use miette::{miette, IntoDiagnostic, Result, WrapErr};
 use super::output::Format;
 use meshpath::netfilter::eval::{self, Entry, Probe, Program};
 use meshpath::netfilter::model::{Family, Protocol};
-use meshpath::netfilter::parse::{parse, ParseOptions, Parsed};
+use meshpath::netfilter::parse::{ParseOptions, Parsed, ReadError};
 use meshpath::netns::{parse_ip_route, parse_ip_rule, parse_listen, parse_sockets, Netns, Socket, L4};
 use meshpath::render::netfilter as render;
 
@@ -129,12 +129,10 @@ pub fn run(cmd: NetfilterCommand) -> Result<ExitCode> {
 
 /// Reads and parses a rule file; a parse error becomes a located diagnostic.
 pub fn read_rules(path: &Path, opts: ParseOptions) -> Result<(String, Parsed)> {
-    let text = std::fs::read_to_string(path)
-        .into_diagnostic()
-        .wrap_err_with(|| format!("cannot read {}", path.display()))?;
-    let name = path.display().to_string();
-    let parsed = parse(&name, &text, opts)?;
-    Ok((text, parsed))
+    meshpath::netfilter::parse::read_rules(path, opts).map_err(|e| match e {
+        ReadError::Parse(p) => miette::Report::new(p),
+        io => miette!("{io}"),
+    })
 }
 
 fn trace(a: TraceArgs) -> Result<ExitCode> {

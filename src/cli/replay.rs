@@ -39,8 +39,13 @@ pub struct ReplayArgs {
 }
 
 pub fn run(a: ReplayArgs) -> Result<ExitCode> {
-    let mesh = build_mesh(&a.mesh)?;
-    let local = a.mesh.addrs()?;
+    let (mesh, pod) = build_mesh(&a.mesh)?;
+    let local: Vec<std::net::IpAddr> = mesh
+        .pods
+        .get(pod)
+        .and_then(|p| p.netns.interface("eth0"))
+        .map(|i| i.addrs.iter().map(|a| a.addr()).collect())
+        .unwrap_or_default();
     let file = std::fs::File::open(&a.capture)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot read {}", a.capture.display()))?;
@@ -50,7 +55,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         table.add(&p);
     }
     stitch_redirects(table.flows_mut(), &local, &REDIRECT_PORTS);
-    let result = replay(&mesh, 0, table.flows());
+    let result = replay(&mesh, pod, table.flows());
     let faults = cap.faults();
     if let Some(n) = a.flow {
         let row = result.rows.get(n).ok_or_else(|| {

@@ -1,7 +1,7 @@
 //! `meshpath trace`: a mesh snapshot from the command line (one pod, plus peers), one
 //! connection, every path it can take.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path as FsPath, PathBuf};
 use std::process::ExitCode;
 
@@ -9,13 +9,16 @@ use clap::{Args, ValueEnum};
 use ipnet::IpNet;
 use miette::{miette, IntoDiagnostic, Result, WrapErr};
 
-use meshpath::engine::{self, Destination, From, Mesh, Pick, Pod, Start, APP_UID, ENVOY_UID};
-use meshpath::envoy::select::{ClientBytes, HttpRequest};
+use meshpath::engine::{self, Mesh, Pick, Pod, Start};
 use meshpath::netfilter::eval::Program;
 use meshpath::netfilter::model::Family;
 use meshpath::netfilter::parse::ParseOptions;
 use meshpath::netns::{parse_listen, parse_sockets, Socket, L4};
 use meshpath::render::trace as render;
+use meshpath::scenario::syntax::{
+    parse_addr, parse_dst, parse_from, parse_header, parse_pick, parse_src, Client, SyntaxError,
+};
+use meshpath::scenario::{self, Scenario};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TraceFormat {
@@ -33,12 +36,13 @@ pub enum ProtoArg {
 
 #[derive(Debug, Args)]
 pub struct PodArgs {
-    /// A scenario file (not available yet: give the pod with the flags below).
+    /// A scenario file (docs/scenarios.md): its pods and names instead of the flags below.
     #[arg(long, value_name = "FILE")]
     scenario: Option<PathBuf>,
-    /// The pod's name (in reports).
-    #[arg(long, value_name = "NAME", default_value = "pod")]
-    pod: String,
+    /// The pod's name (in reports; default `pod`). With --scenario: the pod the connection
+    /// starts in (default the scenario's first pod).
+    #[arg(long, value_name = "NAME")]
+    pod: Option<String>,
     /// The pod's iptables-save output.
     #[arg(long, value_name = "FILE")]
     iptables: Option<PathBuf>,
@@ -72,9 +76,12 @@ pub struct TraceArgs {
     /// Who sends: app (uid 1000), envoy (uid 1337), uid:N[:GID], or outside[:IP] (arrives on eth0).
     #[arg(long, value_name = "WHO", default_value = "app")]
     from: String,
+    /// With --scenario: trace this probe of the scenario (its start; no --dst).
+    #[arg(long, value_name = "NAME", requires = "scenario")]
+    probe: Option<String>,
     /// Destination: IP:PORT or HOST:PORT (HOST from --name).
-    #[arg(long, value_name = "DST")]
-    dst: String,
+    #[arg(long, value_name = "DST", required_unless_present = "probe")]
+    dst: Option<String>,
     #[arg(long, value_enum, default_value = "tcp")]
     proto: ProtoArg,
     /// Source address (and port).
@@ -104,25 +111,72 @@ pub struct TraceArgs {
 }
 
 pub fn run(a: TraceArgs) -> Result<ExitCode> {
-    let mesh = build_mesh(&a.mesh)?;
-    let start = Start {
-        pod: 0,
-        from: parse_from(&a.from)?,
-        dst: parse_dst(&a.dst)?,
-        proto: match a.proto {
-            ProtoArg::Tcp => L4::Tcp,
-            ProtoArg::Udp => L4::Udp,
-        },
-        src: a.src.as_deref().map(parse_src).transpose()?,
-        client: if a.sni.is_some() || !a.alpn.is_empty() {
-            ClientBytes::Tls { sni: a.sni.clone(), alpn: a.alpn.clone() }
-        } else if a.host.is_some() || a.path.is_some() || a.method.is_some() || !a.header.is_empty() {
-            ClientBytes::Http1
-        } else {
-            ClientBytes::Opaque
-        },
-        request: http_request(&a)?,
-        pick: parse_pick(a.pick.as_deref())?,
+    let (mesh, start) = match (&a.probe, &a.mesh.scenario) {
+        (Some(name), Some(path)) => {
+            let connection_flags = a.dst.is_some()
+                || a.src.is_some()
+                || a.sni.is_some()
+                || !a.alpn.is_empty()
+                || a.host.is_some()
+                || a.path.is_some()
+                || a.method.is_some()
+                || !a.header.is_empty()
+                || a.pick.is_some()
+                || a.from != "app"
+                || a.proto != ProtoArg::Tcp
+                || a.mesh.pod.is_some();
+            if connection_flags {
+                return Err(miette!(
+                    "--probe {name} gives the connection and its pod; drop --pod, --dst and the other connection flags"
+                ));
+            }
+            let sc = load_scenario(path)?;
+            let Some(probe) = sc.probe(name) else {
+                return Err(miette!(
+                    "{}: no probe named `{name}`; the probes are: {}",
+                    path.display(),
+                    sc.probe_names().join(", ")
+                ));
+            };
+            let start = probe.start.clone();
+            (sc.mesh, start)
+        }
+        (Some(_), None) => return Err(miette!("--probe needs --scenario FILE")),
+        (None, _) => {
+            let (mesh, pod) = build_mesh(&a.mesh)?;
+            let Some(dst) = &a.dst else {
+                return Err(miette!(
+                    "give the destination with --dst IP:PORT (or --scenario F --probe NAME)"
+                ));
+            };
+            let (client, request) = Client {
+                sni: a.sni.as_deref(),
+                alpn: &a.alpn,
+                host: a.host.as_deref(),
+                path: a.path.as_deref(),
+                method: a.method.as_deref(),
+                headers: headers(&a)?,
+                http: false,
+            }
+            .build();
+            let start = Start {
+                pod,
+                from: syntax("--from", parse_from(&a.from))?,
+                dst: syntax("--dst", parse_dst(dst))?,
+                proto: match a.proto {
+                    ProtoArg::Tcp => L4::Tcp,
+                    ProtoArg::Udp => L4::Udp,
+                },
+                src: a.src.as_deref().map(|s| syntax("--src", parse_src(s))).transpose()?,
+                client,
+                request,
+                pick: match a.pick.as_deref() {
+                    None => Pick::All,
+                    Some(p) => syntax("--pick", parse_pick(p))?,
+                },
+            };
+            (mesh, start)
+        }
     };
     let trace = engine::trace(&mesh, &start).map_err(|e| miette!("{e}"))?;
     let out = match a.format {
@@ -135,13 +189,42 @@ pub fn run(a: TraceArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The mesh the pod flags describe: the pod (index 0) and its peers, with the DNS names.
-pub fn build_mesh(a: &PodArgs) -> Result<Mesh> {
+/// Reads a scenario file; its problems become located diagnostics.
+pub fn load_scenario(path: &FsPath) -> Result<Scenario> {
+    scenario::load(path).map_err(|e| e.report())
+}
+
+/// The mesh the pod flags (or `--scenario`) describe, and the index of the pod a connection
+/// starts in: the pod (index 0) and its peers, with the DNS names; or the scenario's snapshot
+/// and the pod named by --pod (default its first pod).
+pub fn build_mesh(a: &PodArgs) -> Result<(Mesh, usize)> {
     if let Some(s) = &a.scenario {
-        return Err(miette!(
-            "--scenario {}: scenario files are not supported yet; describe the pod with --iptables, --envoy and --pod-ip",
-            s.display()
-        ));
+        if a.iptables.is_some()
+            || a.ip6tables.is_some()
+            || a.envoy.is_some()
+            || !a.pod_ip.is_empty()
+            || !a.peer.is_empty()
+        {
+            return Err(miette!("--scenario {} describes the pods; drop --iptables, --ip6tables, --envoy, --pod-ip and --peer", s.display()));
+        }
+        let sc = load_scenario(s)?;
+        let pod = match &a.pod {
+            None => 0,
+            Some(name) => sc.mesh.pod_index(name).ok_or_else(|| {
+                miette!("{}: no pod named `{name}`; the pods are: {}", s.display(), sc.pod_names().join(", "))
+            })?,
+        };
+        let mut mesh = sc.mesh;
+        if let Some(p) = mesh.pods.get_mut(pod) {
+            for l in &a.listen {
+                p.netns.sockets.push(parse_listen(l).map_err(|e| miette!("--listen {l}: {e}"))?);
+            }
+        }
+        for n in &a.names {
+            let (host, ips) = name_flag(n)?;
+            mesh.names.insert(host, ips);
+        }
+        return Ok((mesh, pod));
     }
     let mut mesh = Mesh::default();
     let addrs = parse_addrs(&a.pod_ip)?;
@@ -159,7 +242,7 @@ pub fn build_mesh(a: &PodArgs) -> Result<Mesh> {
         );
     }
     mesh.pods.push(load_pod(
-        &a.pod,
+        a.pod.as_deref().unwrap_or("pod"),
         &addrs,
         a.iptables.as_deref(),
         a.ip6tables.as_deref(),
@@ -170,14 +253,19 @@ pub fn build_mesh(a: &PodArgs) -> Result<Mesh> {
         mesh.pods.push(peer(spec)?);
     }
     for n in &a.names {
-        let (host, ips) = n.split_once('=').ok_or_else(|| miette!("--name {n}: expected HOST=IP[,IP]"))?;
-        let ips: Vec<IpAddr> = ips
-            .split(',')
-            .map(|i| i.parse().map_err(|_| miette!("--name {n}: `{i}` is not an IP address")))
-            .collect::<Result<_>>()?;
-        mesh.names.insert(host.to_ascii_lowercase(), ips);
+        let (host, ips) = name_flag(n)?;
+        mesh.names.insert(host, ips);
     }
-    Ok(mesh)
+    Ok((mesh, 0))
+}
+
+fn name_flag(n: &str) -> Result<(String, Vec<IpAddr>)> {
+    let (host, ips) = n.split_once('=').ok_or_else(|| miette!("--name {n}: expected HOST=IP[,IP]"))?;
+    let ips: Vec<IpAddr> = ips
+        .split(',')
+        .map(|i| i.parse().map_err(|_| miette!("--name {n}: `{i}` is not an IP address")))
+        .collect::<Result<_>>()?;
+    Ok((host.to_ascii_lowercase(), ips))
 }
 
 fn read(p: &FsPath) -> Result<String> {
@@ -185,13 +273,7 @@ fn read(p: &FsPath) -> Result<String> {
 }
 
 fn parse_addrs(list: &[String]) -> Result<Vec<IpNet>> {
-    list.iter()
-        .flat_map(|s| s.split(','))
-        .map(|s| match s.parse::<IpNet>() {
-            Ok(n) => Ok(n),
-            Err(_) => s.parse::<IpAddr>().map(IpNet::from).map_err(|_| miette!("`{s}` is not an IP address")),
-        })
-        .collect()
+    list.iter().flat_map(|s| s.split(',')).map(|s| syntax("--pod-ip", parse_addr(s))).collect()
 }
 
 fn rules(path: Option<&FsPath>, family: Family) -> Result<Option<(Program, String)>> {
@@ -213,7 +295,7 @@ fn load_pod(
     if v4.is_none() && v6.is_none() {
         return Err(miette!("pod {name}: give its rules with --iptables (and --ip6tables for IPv6)"));
     }
-    let envoy = envoy.map(|p| super::envoy::load(&p.to_path_buf())).transpose()?;
+    let envoy = envoy.map(super::envoy::load).transpose()?;
     Ok(Pod::new(name, addrs, rules(v4, Family::V4)?, rules(v6, Family::V6)?, envoy, sockets))
 }
 
@@ -239,80 +321,10 @@ fn peer(spec: &str) -> Result<Pod> {
     load_pod(name, &addrs, v4p, v6p, envoy.as_deref(), sockets)
 }
 
-fn parse_from(s: &str) -> Result<From> {
-    Ok(match s {
-        "app" => From::Process { uid: APP_UID, gid: APP_UID },
-        "envoy" => From::Process { uid: ENVOY_UID, gid: ENVOY_UID },
-        "outside" => From::Outside { src: "192.0.2.10".parse().into_diagnostic()? },
-        _ => {
-            if let Some(ip) = s.strip_prefix("outside:") {
-                From::Outside {
-                    src: ip.parse().map_err(|_| miette!("--from {s}: `{ip}` is not an IP address"))?,
-                }
-            } else if let Some(ids) = s.strip_prefix("uid:") {
-                let (u, g) = ids.split_once(':').unwrap_or((ids, ids));
-                let num =
-                    |x: &str| x.parse::<u32>().map_err(|_| miette!("--from {s}: `{x}` is not a number"));
-                From::Process { uid: num(u)?, gid: num(g)? }
-            } else {
-                return Err(miette!("--from {s}: expected app, envoy, uid:N[:GID] or outside[:IP]"));
-            }
-        }
-    })
+fn syntax<T>(flag: &str, r: std::result::Result<T, SyntaxError>) -> Result<T> {
+    r.map_err(|e| miette!("{flag} {e}"))
 }
 
-fn parse_dst(s: &str) -> Result<Destination> {
-    if let Ok(sa) = s.parse::<SocketAddr>() {
-        return Ok(Destination::Addr(sa));
-    }
-    let (host, port) =
-        s.rsplit_once(':').ok_or_else(|| miette!("--dst {s}: expected IP:PORT or HOST:PORT"))?;
-    let port: u16 = port.parse().map_err(|_| miette!("--dst {s}: `{port}` is not a port"))?;
-    if host.parse::<IpAddr>().is_ok() || host.is_empty() {
-        return Err(miette!("--dst {s}: expected IP:PORT (IPv6 in brackets) or HOST:PORT"));
-    }
-    Ok(Destination::Host { name: host.to_string(), port })
-}
-
-fn parse_src(s: &str) -> Result<SocketAddr> {
-    if let Ok(sa) = s.parse::<SocketAddr>() {
-        return Ok(sa);
-    }
-    let ip: IpAddr = s.parse().map_err(|_| miette!("--src {s}: expected IP or IP:PORT"))?;
-    Ok(SocketAddr::new(ip, 50000))
-}
-
-fn parse_pick(s: Option<&str>) -> Result<Pick> {
-    Ok(match s {
-        None => Pick::All,
-        Some("first") => Pick::First,
-        Some(v) => match v.strip_prefix("random-value=").map(str::parse::<u64>) {
-            Some(Ok(n)) => Pick::RandomValue(n),
-            _ => return Err(miette!("--pick {v}: expected first or random-value=N")),
-        },
-    })
-}
-
-fn http_request(a: &TraceArgs) -> Result<Option<HttpRequest>> {
-    if a.host.is_none() && a.path.is_none() && a.method.is_none() && a.header.is_empty() {
-        return Ok(None);
-    }
-    let mut headers = Vec::new();
-    for h in &a.header {
-        let (k, v) = h.split_once(':').ok_or_else(|| miette!("--header {h}: expected K:V"))?;
-        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-    }
-    Ok(Some(HttpRequest {
-        host: a.host.clone(),
-        path: a.path.clone().unwrap_or_else(|| "/".into()),
-        method: a.method.clone().unwrap_or_else(|| "GET".into()),
-        headers,
-    }))
-}
-
-impl PodArgs {
-    /// The pod's own addresses (from --pod-ip).
-    pub fn addrs(&self) -> Result<Vec<IpAddr>> {
-        Ok(parse_addrs(&self.pod_ip)?.iter().map(IpNet::addr).collect())
-    }
+fn headers(a: &TraceArgs) -> Result<Vec<(String, String)>> {
+    a.header.iter().map(|h| syntax("--header", parse_header(h))).collect()
 }

@@ -16,4 +16,4 @@ pub mod route;
 pub mod select;
 pub mod summary;
 
-pub use parse::{parse_dump, ParseError};
+pub use parse::{load, parse_dump, LoadError, ParseError};

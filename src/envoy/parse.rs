@@ -118,3 +118,21 @@ mod tests {
         assert!(String::from_utf8_lossy(&f).contains("\"x, }\""));
     }
 }
+
+/// A dump file that could not be read or parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    /// The file's bytes are kept so a diagnostic can show the offending line.
+    #[error("{path}: {error}")]
+    Parse { path: String, bytes: Vec<u8>, error: ParseError },
+}
+
+/// Reads and parses the dump at `path` (a path the caller was handed: `--envoy`, a
+/// scenario's `envoy:`).
+pub fn load(path: &std::path::Path) -> Result<EnvoyConfig, LoadError> {
+    let bytes =
+        std::fs::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
+    parse_dump(&bytes).map_err(|error| LoadError::Parse { path: path.display().to_string(), bytes, error })
+}

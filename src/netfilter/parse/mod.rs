@@ -9,6 +9,7 @@
 //! counted in [`Parsed::notes`].
 
 mod error;
+mod file;
 mod lexer;
 mod rule;
 mod value;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use crate::netfilter::fasthash::FastMap;
 
 pub use error::{ParseError, Problem};
+pub use file::{read_rules, ReadError};
 /// A 32-bit number as iptables and `ip rule` write marks: decimal or `0x` hex.
 pub use value::u32_num as number;
 

@@ -1,0 +1,407 @@
+//! Scenario files (`*.scenario.yaml`, docs/scenarios.md): a mesh snapshot (pods with their
+//! rule sets, Envoy config dumps, addresses and sockets; a name table) and probes, each a
+//! connection to walk with expectations on how it ends and which Envoy objects it uses.
+//!
+//! [`load`] reads the YAML and every file it references (paths relative to the scenario's
+//! directory) and builds the [`engine::Mesh`] and one [`engine::Start`] per probe, exactly as
+//! `meshpath trace` does from the equivalent flags (both go through [`syntax`]).
+//! [`expect::compare`] says how a trace differs from a probe's expectations; [`update`]
+//! rewrites expectations in the file's text.
+
+pub mod error;
+pub mod expect;
+pub mod model;
+pub mod run;
+pub mod syntax;
+pub mod update;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::engine::{self, Mesh, Pod, Start};
+use crate::netfilter::eval::Program;
+use crate::netfilter::model::Family;
+use crate::netfilter::parse::{read_rules, ParseOptions, ReadError};
+use crate::netns::{parse_listen, parse_sockets, L4};
+
+use error::At;
+pub use error::{Located, ScenarioError};
+pub use model::{EndingKind, Expect, HopExpect, ScenarioFile, SCHEMA};
+
+/// A loaded scenario: the file as written, the snapshot and the probes' starts.
+#[derive(Debug)]
+pub struct Scenario {
+    pub path: PathBuf,
+    /// The file's text (for `check --update` and diagnostics).
+    pub text: Arc<String>,
+    pub file: ScenarioFile,
+    /// `name:`, or the file stem.
+    pub name: String,
+    pub description: Option<String>,
+    pub mesh: Mesh,
+    pub probes: Vec<Probe>,
+}
+
+/// One probe, ready to trace.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub name: String,
+    pub start: Start,
+    pub expect: Option<Expect>,
+}
+
+impl Scenario {
+    pub fn probe(&self, name: &str) -> Option<&Probe> {
+        self.probes.iter().find(|p| p.name == name)
+    }
+
+    pub fn probe_names(&self) -> Vec<&str> {
+        self.probes.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    /// The pod names in file order (index = pod index in the mesh).
+    pub fn pod_names(&self) -> Vec<&str> {
+        self.mesh.pods.iter().map(|p| p.name.as_str()).collect()
+    }
+}
+
+/// Whether `path` is named like a scenario file (`*.scenario.yaml` / `*.scenario.yml`).
+pub fn is_scenario_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".scenario.yaml") || n.ends_with(".scenario.yml"))
+}
+
+/// The name a scenario gets without `name:`: the file name without `.scenario.yaml`.
+fn stem(path: &Path) -> String {
+    let n = path.file_name().and_then(|n| n.to_str()).unwrap_or("scenario");
+    n.trim_end_matches(".yaml").trim_end_matches(".yml").trim_end_matches(".scenario").to_string()
+}
+
+/// Reads `path` and everything it references; the first problem found is the error.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let file_name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ScenarioError::Io { file: file_name.clone(), source })?;
+    let text = Arc::new(text);
+    let doc: ScenarioFile = serde_saphyr::from_str(&text).map_err(|e| ScenarioError::Yaml {
+        file: file_name.clone(),
+        text: text.clone(),
+        error: Box::new(e),
+    })?;
+    let at = At { file: file_name, text: text.clone() };
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+    let (mesh, probes) = build(&doc, &dir, &at)?;
+    Ok(Scenario {
+        path: path.to_path_buf(),
+        name: doc.name.clone().unwrap_or_else(|| stem(path)),
+        description: doc.description.clone(),
+        text,
+        file: doc,
+        mesh,
+        probes,
+    })
+}
+
+fn build(doc: &ScenarioFile, dir: &Path, at: &At) -> Result<(Mesh, Vec<Probe>), ScenarioError> {
+    if doc.schema.value != SCHEMA {
+        return Err(at.error(
+            &doc.schema.referenced,
+            format!("unknown schema `{}`", doc.schema.value),
+            format!("write `schema: {SCHEMA}`"),
+        ));
+    }
+    if doc.pods.value.0.is_empty() {
+        return Err(at.error(&doc.pods.referenced, "no pods", "describe at least one pod under `pods:`"));
+    }
+    let mut mesh = Mesh::default();
+    for (name, spec) in &doc.pods.value.0 {
+        mesh.pods.push(pod(&name.value, &name.referenced, spec, dir, at)?);
+    }
+    for (host, ips) in &doc.names.0 {
+        let mut list = Vec::new();
+        for ip in ips {
+            list.push(ip.value.parse().map_err(|_| {
+                at.error(
+                    &ip.referenced,
+                    format!("`{}` is not an IP address", ip.value),
+                    "the name table maps a host to IP addresses",
+                )
+            })?);
+        }
+        mesh.names.insert(host.value.to_ascii_lowercase(), list);
+    }
+    if doc.probes.value.is_empty() {
+        return Err(at.error(&doc.probes.referenced, "no probes", "give at least one probe under `probes:`"));
+    }
+    let mut probes: Vec<Probe> = Vec::new();
+    for p in &doc.probes.value {
+        if probes.iter().any(|q| q.name == p.name.value) {
+            return Err(at.error(
+                &p.name.referenced,
+                format!("duplicate probe name `{}`", p.name.value),
+                "probe names must be unique in a file; rename one of them",
+            ));
+        }
+        probes.push(probe(p, &mesh, at)?);
+    }
+    Ok((mesh, probes))
+}
+
+fn pod(
+    name: &str,
+    loc: &serde_saphyr::Location,
+    spec: &model::PodSpec,
+    dir: &Path,
+    at: &At,
+) -> Result<Pod, ScenarioError> {
+    let mut addrs = Vec::new();
+    for a in &spec.addresses {
+        addrs.push(syntax::parse_addr(&a.value).map_err(|e| {
+            at.error(&a.referenced, e.to_string(), "write an IP address or CIDR, e.g. 10.244.0.5")
+        })?);
+    }
+    if addrs.is_empty() {
+        return Err(at.error(
+            loc,
+            format!("pod {name} has no addresses"),
+            "give its eth0 addresses in `addresses:`",
+        ));
+    }
+    if spec.iptables.is_none() && spec.ip6tables.is_none() {
+        return Err(at.error(
+            loc,
+            format!("pod {name} has no rule set"),
+            "give its iptables-save output in `iptables:` (and `ip6tables:` for IPv6)",
+        ));
+    }
+    let v4 = spec.iptables.as_ref().map(|f| rules(f, Family::V4, dir, at)).transpose()?;
+    let v6 = spec.ip6tables.as_ref().map(|f| rules(f, Family::V6, dir, at)).transpose()?;
+    let envoy = match &spec.envoy {
+        None => None,
+        Some(f) => Some(crate::envoy::load(&resolve(dir, &f.value)).map_err(|e| {
+            let help = match &e {
+                crate::envoy::LoadError::Io { .. } => missing_help(dir),
+                crate::envoy::LoadError::Parse { .. } => {
+                    "fix the dump (see `meshpath envoy summary --envoy FILE`) or point `envoy:` at another file".into()
+                }
+            };
+            at.error(&f.referenced, e.to_string(), help)
+        })?),
+    };
+    let mut sockets = Vec::new();
+    for l in &spec.listen {
+        sockets.push(parse_listen(&l.value).map_err(|e| {
+            at.error(&l.referenced, e, "write tcp:IP:PORT[:UID] or udp:IP:PORT[:UID], e.g. tcp:0.0.0.0:9080")
+        })?);
+    }
+    if let Some(f) = &spec.sockets {
+        let p = resolve(dir, &f.value);
+        let text = std::fs::read_to_string(&p).map_err(|e| {
+            at.error(&f.referenced, format!("cannot read {}: {e}", p.display()), missing_help(dir))
+        })?;
+        sockets.extend(parse_sockets(&text).map_err(|e| {
+            at.error(
+                &f.referenced,
+                format!("{}:{}:1: {}", p.display(), e.line, e.message),
+                "give `ss -ltnup` or `netstat -lntup` output",
+            )
+        })?);
+    }
+    Ok(Pod::new(name, &addrs, v4, v6, envoy, sockets))
+}
+
+/// `dir/rel` with `..` folded lexically, so sources and messages name files readably.
+fn resolve(dir: &Path, rel: &str) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in dir.join(rel).components() {
+        match c {
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            Component::CurDir if out.as_os_str().is_empty() => {}
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+fn missing_help(dir: &Path) -> String {
+    format!("paths are relative to the scenario file's directory ({})", dir.display())
+}
+
+fn rules(
+    f: &serde_saphyr::Spanned<String>,
+    family: Family,
+    dir: &Path,
+    at: &At,
+) -> Result<(Program, String), ScenarioError> {
+    let p = resolve(dir, &f.value);
+    let (text, parsed) =
+        read_rules(&p, ParseOptions { lenient: false, family: Some(family) }).map_err(|e| {
+            let help = match &e {
+                ReadError::Io { .. } => missing_help(dir),
+                ReadError::Parse(pe) => pe.help.clone().unwrap_or_else(|| {
+                    "check it with `meshpath netfilter check FILE`, or point the key at another file".into()
+                }),
+            };
+            at.error(&f.referenced, e.to_string(), help)
+        })?;
+    let program = Program::new(parsed.ruleset).map_err(|e| {
+        at.error(
+            &f.referenced,
+            format!("{}: {e}", p.display()),
+            "check it with `meshpath netfilter check FILE`",
+        )
+    })?;
+    Ok((program, text))
+}
+
+fn probe(p: &model::ProbeSpec, mesh: &Mesh, at: &At) -> Result<Probe, ScenarioError> {
+    let Some(pod) = mesh.pod_index(&p.from.value) else {
+        let names: Vec<&str> = mesh.pods.iter().map(|p| p.name.as_str()).collect();
+        return Err(at.error(
+            &p.from.referenced,
+            format!(
+                "probe `{}` starts in pod `{}`, which the scenario does not describe",
+                p.name.value, p.from.value
+            ),
+            format!("`from:` names one of the pods under `pods:`: {}", names.join(", ")),
+        ));
+    };
+    let from = match &p.sender {
+        None => Ok(engine::From::Process { uid: engine::APP_UID, gid: engine::APP_UID }),
+        Some(s) => syntax::parse_from(&s.value).map_err(|e| {
+            at.error(&s.referenced, e.to_string(), "write app, envoy, uid:N[:GID] or outside[:IP]")
+        }),
+    }?;
+    let dst = syntax::parse_dst(&p.to.value)
+        .map_err(|e| at.error(&p.to.referenced, e.to_string(), "write IP:PORT, [IPv6]:PORT or HOST:PORT"))?;
+    let src = match &p.src {
+        None => None,
+        Some(s) => Some(
+            syntax::parse_src(&s.value)
+                .map_err(|e| at.error(&s.referenced, e.to_string(), "write IP or IP:PORT"))?,
+        ),
+    };
+    let pick = match &p.pick {
+        None => engine::Pick::All,
+        Some(s) => syntax::parse_pick(&s.value)
+            .map_err(|e| at.error(&s.referenced, e.to_string(), "write all, first or random-value:N"))?,
+    };
+    let tls = p.tls.clone().unwrap_or_default();
+    let http = p.http.clone().unwrap_or_default();
+    let headers = http
+        .headers
+        .0
+        .iter()
+        .map(|(k, v)| (k.value.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let (client, request) = syntax::Client {
+        sni: tls.sni.as_deref(),
+        alpn: &tls.alpn,
+        host: http.host.as_deref(),
+        path: http.path.as_deref(),
+        method: http.method.as_deref(),
+        headers,
+        http: p.http.is_some(),
+    }
+    .build();
+    let expect = match &p.expect {
+        None => None,
+        Some(e) => {
+            check_expect(&e.value, at, true)?;
+            Some(e.value.clone())
+        }
+    };
+    let proto = match p.protocol {
+        None | Some(model::Protocol::Tcp) => L4::Tcp,
+        Some(model::Protocol::Udp) => L4::Udp,
+    };
+    let start = Start { pod, from, dst, proto, src, client, request, pick };
+    Ok(Probe { name: p.name.value.clone(), start, expect })
+}
+
+/// `weight` only in `paths` items, `paths` only at the top.
+fn check_expect(e: &Expect, at: &At, top: bool) -> Result<(), ScenarioError> {
+    if top {
+        if let Some(w) = &e.weight {
+            return Err(at.error(
+                &w.referenced,
+                "`weight` applies to one path",
+                "give it in an item of `paths:`",
+            ));
+        }
+        if let Some(paths) = &e.paths {
+            for p in &paths.value {
+                check_expect(p, at, false)?;
+            }
+        }
+    } else if let Some(p) = &e.paths {
+        return Err(at.error(
+            &p.referenced,
+            "`paths` inside `paths`",
+            "list the paths once, at the top of `expect:`",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scenarios/pass").join(name)
+    }
+
+    fn bad(name: &str) -> ScenarioError {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scenarios/bad").join(name);
+        load(&p).expect_err("must not load")
+    }
+
+    #[test]
+    fn semantic_errors_point_at_the_value() {
+        let e = bad("unknown-pod.scenario.yaml");
+        assert_eq!(e.position(), Some((8, 11)));
+        assert!(e.to_string().contains("starts in pod `reviews`"), "{e}");
+        assert_eq!(bad("duplicate-probe.scenario.yaml").position(), Some((10, 11)));
+        assert_eq!(bad("missing-file.scenario.yaml").position(), Some((6, 12)));
+        assert_eq!(bad("bad-rules.scenario.yaml").position(), Some((5, 15)));
+        assert_eq!(bad("bad-yaml.scenario.yaml").position(), Some((4, 17)));
+    }
+
+    #[test]
+    fn yaml_errors_have_a_position() {
+        let e = bad("unknown-key.scenario.yaml");
+        assert!(matches!(e, ScenarioError::Yaml { .. }));
+        assert_eq!(e.position(), Some((10, 5)));
+        assert!(bad("syntax.scenario.yaml").position().is_some());
+    }
+
+    #[test]
+    fn paths_fold_parent_components() {
+        assert_eq!(resolve(Path::new("a/b"), "../c"), PathBuf::from("a/c"));
+        assert_eq!(resolve(Path::new("."), "../c"), PathBuf::from("../c"));
+        assert_eq!(resolve(Path::new("a"), "/abs/x"), PathBuf::from("/abs/x"));
+        assert_eq!(stem(Path::new("d/x.scenario.yaml")), "x");
+    }
+
+    #[test]
+    fn loads_bookinfo() {
+        let s = load(&fixture("bookinfo.scenario.yaml")).map_err(|e| format!("{e:?}")).unwrap();
+        assert_eq!(s.name, "bookinfo on Istio 1.25");
+        assert_eq!(s.pod_names(), ["productpage", "reviews"]);
+        assert_eq!(s.probes.len(), 4);
+        assert_eq!(s.mesh.names.get("reviews.default.svc.cluster.local").map(Vec::len), Some(1));
+        let p = s.probe("productpage calls reviews").unwrap();
+        assert_eq!(p.start.pod, 0);
+        assert!(p.expect.is_some());
+        assert!(s.probe("own pod ip").unwrap().expect.is_none());
+    }
+}

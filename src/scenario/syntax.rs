@@ -1,0 +1,214 @@
+//! The small syntaxes shared by `meshpath trace` flags and scenario files: who sends
+//! (`--from`, `sender:`), the destination (`--dst`, `to:`), the source (`--src`, `src:`), how
+//! weighted choices are made (`--pick`, `pick:`), pod addresses (`--pod-ip`, `addresses:`) and
+//! the client's first bytes and HTTP request. One parser each, so a scenario probe and the
+//! equivalent flags build the same [`Start`](crate::engine::Start).
+
+use std::net::{IpAddr, SocketAddr};
+
+use ipnet::IpNet;
+
+use crate::engine::{Destination, From, Pick, APP_UID, ENVOY_UID};
+use crate::envoy::select::{ClientBytes, HttpRequest};
+
+/// A value that does not follow its syntax; the message names the value and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SyntaxError(pub String);
+
+fn err<T>(msg: String) -> Result<T, SyntaxError> {
+    Err(SyntaxError(msg))
+}
+
+/// The address an `outside` sender uses when none is given (TEST-NET-1).
+pub const OUTSIDE_DEFAULT: &str = "192.0.2.10";
+/// The source port when a source address is given without one.
+pub const DEFAULT_SOURCE_PORT: u16 = 50000;
+
+/// `app` (uid 1000) | `envoy` (uid 1337) | `uid:N[:GID]` | `outside[:IP]`.
+pub fn parse_from(s: &str) -> Result<From, SyntaxError> {
+    Ok(match s {
+        "app" => From::Process { uid: APP_UID, gid: APP_UID },
+        "envoy" => From::Process { uid: ENVOY_UID, gid: ENVOY_UID },
+        "outside" => From::Outside { src: IpAddr::from([192, 0, 2, 10]) },
+        _ => {
+            if let Some(ip) = s.strip_prefix("outside:") {
+                match ip.parse() {
+                    Ok(src) => From::Outside { src },
+                    Err(_) => return err(format!("`{s}`: `{ip}` is not an IP address")),
+                }
+            } else if let Some(ids) = s.strip_prefix("uid:") {
+                let (u, g) = ids.split_once(':').unwrap_or((ids, ids));
+                let num = |x: &str| {
+                    x.parse::<u32>().map_err(|_| SyntaxError(format!("`{s}`: `{x}` is not a number")))
+                };
+                From::Process { uid: num(u)?, gid: num(g)? }
+            } else {
+                return err(format!("`{s}`: expected app, envoy, uid:N[:GID] or outside[:IP]"));
+            }
+        }
+    })
+}
+
+/// `IP:PORT` (`[v6]:PORT`) or `HOST:PORT`.
+pub fn parse_dst(s: &str) -> Result<Destination, SyntaxError> {
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Ok(Destination::Addr(sa));
+    }
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return err(format!("`{s}`: expected IP:PORT or HOST:PORT"));
+    };
+    let Ok(port) = port.parse::<u16>() else {
+        return err(format!("`{s}`: `{port}` is not a port"));
+    };
+    if host.parse::<IpAddr>().is_ok() || host.is_empty() || host.contains(':') {
+        return err(format!("`{s}`: expected IP:PORT (IPv6 in brackets) or HOST:PORT"));
+    }
+    Ok(Destination::Host { name: host.to_string(), port })
+}
+
+/// `IP` or `IP:PORT` (`[v6]:PORT`); the port defaults to [`DEFAULT_SOURCE_PORT`].
+pub fn parse_src(s: &str) -> Result<SocketAddr, SyntaxError> {
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Ok(sa);
+    }
+    match s.parse::<IpAddr>() {
+        Ok(ip) => Ok(SocketAddr::new(ip, DEFAULT_SOURCE_PORT)),
+        Err(_) => err(format!("`{s}`: expected IP or IP:PORT")),
+    }
+}
+
+/// `all` | `first` | `random-value=N` (also `random-value:N`, as scenario files write it).
+pub fn parse_pick(s: &str) -> Result<Pick, SyntaxError> {
+    Ok(match s {
+        "all" => Pick::All,
+        "first" => Pick::First,
+        v => match v.strip_prefix("random-value=").or_else(|| v.strip_prefix("random-value:")) {
+            Some(n) => match n.parse::<u64>() {
+                Ok(n) => Pick::RandomValue(n),
+                Err(_) => return err(format!("`{v}`: `{n}` is not a number")),
+            },
+            None => return err(format!("`{v}`: expected all, first or random-value=N")),
+        },
+    })
+}
+
+/// An address as `IP` or `IP/LEN`.
+pub fn parse_addr(s: &str) -> Result<IpNet, SyntaxError> {
+    if let Ok(n) = s.parse::<IpNet>() {
+        return Ok(n);
+    }
+    match s.parse::<IpAddr>() {
+        Ok(ip) => Ok(IpNet::from(ip)),
+        Err(_) => err(format!("`{s}` is not an IP address or CIDR")),
+    }
+}
+
+/// `K:V` for an HTTP header; the name is lower-cased and both sides trimmed.
+pub fn parse_header(s: &str) -> Result<(String, String), SyntaxError> {
+    match s.split_once(':') {
+        Some((k, v)) => Ok((k.trim().to_ascii_lowercase(), v.trim().to_string())),
+        None => err(format!("`{s}`: expected NAME:VALUE")),
+    }
+}
+
+/// What the client sends first and the HTTP request, from the TLS and HTTP fields given:
+/// TLS when an SNI or ALPN is given, else HTTP/1.1 when any HTTP field is, else opaque bytes.
+/// The request exists when any HTTP field is given (path `/` and method `GET` by default).
+pub struct Client<'a> {
+    pub sni: Option<&'a str>,
+    pub alpn: &'a [String],
+    pub host: Option<&'a str>,
+    pub path: Option<&'a str>,
+    pub method: Option<&'a str>,
+    /// Lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// An HTTP block was given even if all its fields are defaults (scenario `http: {}`).
+    pub http: bool,
+}
+
+impl Client<'_> {
+    pub fn build(&self) -> (ClientBytes, Option<HttpRequest>) {
+        let http = self.http
+            || self.host.is_some()
+            || self.path.is_some()
+            || self.method.is_some()
+            || !self.headers.is_empty();
+        let bytes = if self.sni.is_some() || !self.alpn.is_empty() {
+            ClientBytes::Tls { sni: self.sni.map(str::to_string), alpn: self.alpn.to_vec() }
+        } else if http {
+            ClientBytes::Http1
+        } else {
+            ClientBytes::Opaque
+        };
+        let request = http.then(|| HttpRequest {
+            host: self.host.map(str::to_string),
+            path: self.path.unwrap_or("/").to_string(),
+            method: self.method.unwrap_or("GET").to_string(),
+            headers: self.headers.clone(),
+        });
+        (bytes, request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn senders() {
+        assert_eq!(parse_from("app"), Ok(From::Process { uid: 1000, gid: 1000 }));
+        assert_eq!(parse_from("envoy"), Ok(From::Process { uid: 1337, gid: 1337 }));
+        assert_eq!(parse_from("uid:0"), Ok(From::Process { uid: 0, gid: 0 }));
+        assert_eq!(parse_from("uid:5:6"), Ok(From::Process { uid: 5, gid: 6 }));
+        assert_eq!(parse_from("outside"), Ok(From::Outside { src: OUTSIDE_DEFAULT.parse().unwrap() }));
+        assert_eq!(parse_from("outside:10.0.0.1"), Ok(From::Outside { src: "10.0.0.1".parse().unwrap() }));
+        assert!(parse_from("uid:x").is_err());
+        assert!(parse_from("nobody").is_err());
+    }
+
+    #[test]
+    fn destinations() {
+        assert_eq!(parse_dst("10.0.0.1:80"), Ok(Destination::Addr("10.0.0.1:80".parse().unwrap())));
+        assert_eq!(parse_dst("[::1]:80"), Ok(Destination::Addr("[::1]:80".parse().unwrap())));
+        assert_eq!(parse_dst("reviews:9080"), Ok(Destination::Host { name: "reviews".into(), port: 9080 }));
+        assert!(parse_dst("10.0.0.1").is_err());
+        assert!(parse_dst("::1:80").is_err());
+        assert!(parse_dst("host:99999").is_err());
+    }
+
+    #[test]
+    fn sources_picks_addresses_headers() {
+        assert_eq!(parse_src("10.0.0.1"), Ok("10.0.0.1:50000".parse().unwrap()));
+        assert_eq!(parse_src("10.0.0.1:1"), Ok("10.0.0.1:1".parse().unwrap()));
+        assert!(parse_src("x").is_err());
+        assert_eq!(parse_pick("all"), Ok(Pick::All));
+        assert_eq!(parse_pick("first"), Ok(Pick::First));
+        assert_eq!(parse_pick("random-value=3"), Ok(Pick::RandomValue(3)));
+        assert_eq!(parse_pick("random-value:3"), Ok(Pick::RandomValue(3)));
+        assert!(parse_pick("random").is_err());
+        assert_eq!(parse_addr("10.0.0.1"), Ok("10.0.0.1/32".parse().unwrap()));
+        assert_eq!(parse_addr("fd00::1/64"), Ok("fd00::1/64".parse().unwrap()));
+        assert!(parse_addr("10.0.0.300").is_err());
+        assert_eq!(parse_header("X-User: jason"), Ok(("x-user".into(), "jason".into())));
+        assert!(parse_header("nocolon").is_err());
+    }
+
+    #[test]
+    fn client_bytes() {
+        let c = Client {
+            sni: None,
+            alpn: &[],
+            host: None,
+            path: None,
+            method: None,
+            headers: vec![],
+            http: false,
+        };
+        assert_eq!(c.build(), (ClientBytes::Opaque, None));
+        let c = Client { http: true, ..c };
+        let (b, r) = c.build();
+        assert_eq!(b, ClientBytes::Http1);
+        assert_eq!(r.map(|r| (r.path, r.method)), Some(("/".into(), "GET".into())));
+    }
+}
