@@ -470,6 +470,126 @@ def incident_2():
                   [tcp_outbound(era, "10.20.0.15", 443, [catch_all])])
 
 
+
+# --- 3. App listening on the pod IP (Istio 1.1, 2019; and Istio 1.25) --------------------------
+
+V2 = "type.googleapis.com/envoy.admin.v2alpha."
+
+
+def istio_1_1_productpage(inbound_endpoint):
+    """An Istio 1.1 productpage sidecar (admin v2alpha), in the shape of the corpus dump
+    istio-1.1.1_sidecar_productpage_admin-v2alpha.json: listener `virtual` on 15001 with
+    use_original_dst, the inbound listener on the pod IP, outbound 0.0.0.0_9080 on RDS "9080",
+    and the inbound cluster STATIC on `inbound_endpoint` (127.0.0.1 was Istio's default)."""
+    ip = "10.244.0.5"
+    fq = fqdn("productpage")
+    in_cluster = "inbound|9080|http|" + fq
+    dr = {"filter_metadata": {"istio": {
+        "config": "/apis/networking/v1alpha3/namespaces/istio-system/destination-rule/default"}}}
+    filters = [{"name": "envoy.cors"}, {"name": "envoy.fault"}, {"name": "envoy.router"}]
+    virtual = {"name": "virtual", "address": sock("0.0.0.0", 15001),
+               "filter_chains": [{"filters": [{"name": "envoy.tcp_proxy", "config": {
+                   "stat_prefix": "PassthroughCluster", "cluster": "PassthroughCluster"}}]}],
+               "use_original_dst": True}
+    inbound = {"name": "%s_9080" % ip, "address": sock(ip, 9080),
+               "filter_chains": [{"filters": [{"name": "envoy.http_connection_manager", "config": {
+                   "stat_prefix": "%s_9080" % ip, "use_remote_address": False,
+                   "stream_idle_timeout": "0s", "forward_client_cert_details": "APPEND_FORWARD",
+                   "server_name": "istio-envoy",
+                   "route_config": {"name": in_cluster, "validate_clusters": False,
+                                    "virtual_hosts": [{
+                                        "name": "inbound|http|9080", "domains": ["*"],
+                                        "routes": [{"match": {"prefix": "/"},
+                                                    "route": {"cluster": in_cluster, "timeout": "0s",
+                                                              "max_grpc_timeout": "0s"},
+                                                    "decorator": {"operation": fq + ":9080/*"}}]}]},
+                   "http_filters": filters}}]}],
+               "deprecated_v1": {"bind_to_port": False},
+               "listener_filters": [{"name": "envoy.listener.tls_inspector"}]}
+    outbound_9080 = {"name": "0.0.0.0_9080", "address": sock("0.0.0.0", 9080),
+                     "filter_chains": [{"filters": [{"name": "envoy.http_connection_manager", "config": {
+                         "stat_prefix": "0.0.0.0_9080", "use_remote_address": False,
+                         "rds": {"route_config_name": "9080", "config_source": {"ads": {}}},
+                         "generate_request_id": True, "stream_idle_timeout": "0s",
+                         "http_filters": filters}}]}],
+                     "deprecated_v1": {"bind_to_port": False}}
+    services = (("productpage", "10.96.0.30", "10.244.0.5"), ("reviews", "10.96.0.20", "10.244.1.7"))
+    vh = []
+    for name, vip, _ in services:
+        f = fqdn(name)
+        vh.append({"name": f + ":9080",
+                   "domains": [d for n in (f, name, name + ".default.svc", name + ".default", vip)
+                               for d in (n, n + ":9080")],
+                   "routes": [{"match": {"prefix": "/"},
+                               "route": {"cluster": "outbound|9080||" + f, "timeout": "0s",
+                                         "max_grpc_timeout": "0s"},
+                               "decorator": {"operation": f + ":9080/*"}}]})
+    clusters = [
+        {"name": "BlackHoleCluster", "connect_timeout": "1s"},
+        {"name": "PassthroughCluster", "type": "ORIGINAL_DST", "connect_timeout": "1s",
+         "lb_policy": "ORIGINAL_DST_LB"},
+        {"name": in_cluster, "connect_timeout": "1s", "circuit_breakers": {"thresholds": [{}]},
+         "metadata": dr,
+         "load_assignment": {"cluster_name": in_cluster, "endpoints": [{"lb_endpoints": [
+             {"endpoint": {"address": sock(inbound_endpoint, 9080)}}]}]}},
+    ] + [{"name": "outbound|9080||" + fqdn(n), "type": "EDS",
+          "eds_cluster_config": {"eds_config": {"ads": {}}, "service_name": "outbound|9080||" + fqdn(n)},
+          "connect_timeout": "1s", "metadata": dr} for n, _, _ in services]
+    # Envoy of 2019 had no EndpointsConfigDump; this section holds what `/clusters` listed for
+    # the EDS clusters, in the v2 ClusterLoadAssignment shape, so a trace can follow them.
+    endpoints = [{"endpoint_config": {
+        "@type": "type.googleapis.com/envoy.api.v2.ClusterLoadAssignment",
+        "cluster_name": "outbound|9080||" + fqdn(n),
+        "endpoints": [{"lb_endpoints": [{"endpoint": {"address": sock(ep, 9080)}}]}]}}
+        for n, _, ep in services]
+    ver = "2019-04-02T19:54:27Z/16"
+    return {"configs": [
+        {"@type": V2 + "BootstrapConfigDump",
+         "bootstrap": {"node": {"id": "sidecar~%s~productpage-v1-5cb458d74f-56sx7.default~default.svc.cluster.local" % ip,
+                                "cluster": "productpage.default",
+                                "metadata": {"ISTIO_VERSION": "1.1.1", "INTERCEPTION_MODE": "REDIRECT",
+                                             "ISTIO_PROXY_VERSION": "1.1.1"}}},
+         "last_updated": "2019-04-02T19:54:27.100Z"},
+        {"@type": V2 + "ClustersConfigDump", "version_info": ver,
+         "dynamic_active_clusters": [{"version_info": ver, "cluster": c,
+                                      "last_updated": "2019-04-02T19:54:31.795Z"} for c in clusters]},
+        {"@type": V2 + "EndpointsConfigDump", "dynamic_endpoint_configs": endpoints},
+        {"@type": V2 + "ListenersConfigDump", "version_info": ver,
+         "dynamic_active_listeners": [{"version_info": ver, "listener": l,
+                                       "last_updated": "2019-04-02T19:54:31.873Z"}
+                                      for l in (inbound, outbound_9080, virtual)]},
+        {"@type": V2 + "RoutesConfigDump",
+         "dynamic_route_configs": [{"version_info": ver, "route_config": {
+             "name": "9080", "virtual_hosts": vh, "validate_clusters": False},
+             "last_updated": "2019-04-02T19:54:31.900Z"}]},
+    ]}
+
+
+def modern_pod(era, pod, app, version, ip, serves, services, ns="default", extra_listeners=(),
+               extra_vhosts=()):
+    """A sidecar of Istio 1.10+ that serves `serves` (HTTP ports) and sees `services`."""
+    c, e, l, r = outbound(era, services, extra_vhosts)
+    host = fqdn(app, ns)
+    c = [inbound_cluster(p, host, app, ns) for p in serves] + c
+    return dump(era, pod, ns, ip, {"app": app, "version": version},
+                [virtual_outbound()] + l + list(extra_listeners) + [virtual_inbound(serves, host)],
+                c, e, r, inbound_static_routes(serves, host))
+
+
+def incident_3():
+    d = "3-app-on-pod-ip/"
+    write(d + "productpage.istio-1.1.config_dump.json", istio_1_1_productpage("127.0.0.1"))
+    write(d + "productpage.istio-1.1-pod-ip-endpoint.config_dump.json",
+          istio_1_1_productpage("10.244.0.5"))
+    services = [Svc(fqdn("productpage"), 9080, kube_names("productpage", "default", "10.96.0.30"),
+                    [("10.244.0.5", workload("productpage", "v1"))]),
+                Svc(fqdn("reviews"), 9080, kube_names("reviews", "default", "10.96.0.20"),
+                    [("10.244.1.7", workload("reviews", "v1"))])]
+    write(d + "productpage.istio-1.25.config_dump.json",
+          modern_pod(ERA_1_25, "productpage-v1-7d4b6c9f8-x2x9q", "productpage", "v1", "10.244.0.5",
+                     [9080], services))
+
+
 if __name__ == "__main__":
-    for incident in (incident_1, incident_2):
+    for incident in (incident_1, incident_2, incident_3):
         incident()
