@@ -590,6 +590,51 @@ def incident_3():
                      [9080], services))
 
 
+
+# --- 4. Packet life in bookinfo (Istio 1.25) ---------------------------------------------------
+
+def incident_4():
+    era = ERA_1_25
+    d = "4-bookinfo-packet-life/"
+    vs = istio_config("virtual-service", "default", "reviews", "v1")
+    dr = istio_config("destination-rule", "default", "reviews", "v1")
+    reviews_host = fqdn("reviews")
+
+    def mesh(vs_subset=False, with_dr=False):
+        to_v1 = [route(era, "outbound|9080|v1|" + reviews_host, reviews_host + ":9080/*",
+                       name=None, config=vs)] if vs_subset else None
+        return [
+            Svc(fqdn("productpage"), 9080, kube_names("productpage", "default", "10.96.0.30"),
+                [("10.244.0.5", workload("productpage", "v1"))]),
+            Svc(fqdn("details"), 9080, kube_names("details", "default", "10.96.0.60"),
+                [("10.244.2.10", workload("details", "v1"))]),
+            Svc(reviews_host, 9080, kube_names("reviews", "default", "10.96.0.20"),
+                [("10.244.1.7", workload("reviews", "v1")), ("10.244.1.8", workload("reviews", "v2"))],
+                dr=dr if with_dr else None, routes=to_v1,
+                subsets={"v1": ["10.244.1.7"], "v2": ["10.244.1.8"]} if with_dr else None),
+            Svc(fqdn("ratings"), 9080, kube_names("ratings", "default", "10.96.0.40"),
+                [("10.244.2.3", workload("ratings", "v1"))]),
+            # kube-dns's TCP port 53 (dns-tcp): a TCP service, its own <ClusterIP>_53 listener.
+            Svc(fqdn("kube-dns", "kube-system"), 53, [],
+                [("10.244.0.2", "coredns-5d78c9869d-6xqfb;kube-system;kube-dns;;Kubernetes"),
+                 ("10.244.0.3", "coredns-5d78c9869d-q8m2c;kube-system;kube-dns;;Kubernetes")],
+                ns="kube-system", http=False),
+        ]
+
+    dns_listener = tcp_outbound(era, "10.96.0.10", 53,
+                                [{"filters": [tcp_proxy("outbound|53||" + fqdn("kube-dns", "kube-system"))]}])
+    for tag, kw in (("", {}), (".vs-subset-v1", {"vs_subset": True}),
+                    (".vs-subset-v1-dr", {"vs_subset": True, "with_dr": True})):
+        write(d + "productpage%s.config_dump.json" % tag,
+              modern_pod(era, "productpage-v1-7d4b6c9f8-x2x9q", "productpage", "v1", "10.244.0.5",
+                         [9080], mesh(**kw), extra_listeners=[dns_listener]))
+    for version, ip, pod in (("v1", "10.244.1.7", "reviews-v1-5b7f9d4c6-9zq2m"),
+                             ("v2", "10.244.1.8", "reviews-v2-6c8d7f5b9-h4w7k")):
+        write(d + "reviews-%s.config_dump.json" % version,
+              modern_pod(era, pod, "reviews", version, ip, [9080], mesh(),
+                         extra_listeners=[dns_listener]))
+
+
 if __name__ == "__main__":
-    for incident in (incident_1, incident_2, incident_3):
+    for incident in (incident_1, incident_2, incident_3, incident_4):
         incident()
