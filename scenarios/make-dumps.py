@@ -566,11 +566,11 @@ def istio_1_1_productpage(inbound_endpoint):
 
 
 def modern_pod(era, pod, app, version, ip, serves, services, ns="default", extra_listeners=(),
-               extra_vhosts=()):
+               extra_vhosts=(), served_host=None):
     """A sidecar of Istio 1.10+ that serves `serves` (HTTP ports) and sees `services`."""
     c, e, l, r = outbound(era, services, extra_vhosts)
-    host = fqdn(app, ns)
-    c = [inbound_cluster(p, host, app, ns) for p in serves] + c
+    host = served_host or fqdn(app, ns)
+    c = [inbound_cluster(p, host, host if served_host else app, ns) for p in serves] + c
     return dump(era, pod, ns, ip, {"app": app, "version": version},
                 [virtual_outbound()] + l + list(extra_listeners) + [virtual_inbound(serves, host)],
                 c, e, r, inbound_static_routes(serves, host))
@@ -635,6 +635,49 @@ def incident_4():
                          extra_listeners=[dns_listener]))
 
 
+
+# --- 5. VM to Kubernetes migration (Istio 1.25, DNS proxy with auto-allocation) ---------------
+
+def incident_5():
+    era = ERA_1_25
+    d = "5-vm-migration/"
+    host = "vm.example.com"
+    vs = istio_config("virtual-service", "default", "vm-app", "v1")
+    dr = istio_config("destination-rule", "default", "vm-app", "v1")
+    vm = ("192.168.0.204", "vm-204;default;vm-app;vm;Kubernetes")        # WorkloadEntry
+    pod = ("10.244.3.4", "vm-app-docker;default;vm-app;docker;Kubernetes")  # selected pod
+
+    def service(routes=None):
+        # ServiceEntry default/vm-app (MESH_INTERNAL, resolution STATIC, workloadSelector
+        # app=vm-app): no addresses, so Istio auto-allocates 240.240.0.1 and serves it by DNS.
+        return Svc(host, 80, [host, "240.240.0.1"], [vm, pod], name=host, dr=dr,
+                   subsets={"vm": [vm[0]], "docker": [pod[0]]}, routes=routes)
+
+    def to(weighted):
+        return [route(era, None, host + ":80/*", name=None, config=vs,
+                      weighted=[("outbound|80|%s|%s" % (s, host), w) for s, w in weighted])] \
+            if len(weighted) > 1 else \
+            [route(era, "outbound|80|%s|%s" % (weighted[0][0], host), host + ":80/*", name=None,
+                   config=vs)]
+
+    # The short host `vm` binds to vm.default.svc.cluster.local, which no service has: Istio
+    # still builds a virtual host for it on port 80 (the VirtualService's routes, weight 0
+    # dropped), and vm.example.com keeps its default route.
+    short = vhost(era, fqdn("vm"), 80, [fqdn("vm")], to([("docker", 100)]))
+    variants = {"short-host": (service(), [(80, short)]),
+                # Istio drops weight-0 destinations and turns a single one into `cluster`
+                # (pilot/pkg/networking/core/route/route.go, "Ignore 0 weighted clusters").
+                "fixed": (service(to([("docker", 100)])), []),
+                "canary": (service(to([("vm", 20), ("docker", 80)])), [])}
+    for tag, (svc, extra) in variants.items():
+        write(d + "sleep.%s.config_dump.json" % tag,
+              modern_pod(era, "sleep-7b9c6d8f5-k2x4p", "sleep", "v1", "10.244.0.9", [], [svc],
+                         extra_vhosts=extra))
+    write(d + "vm-app-docker.config_dump.json",
+          modern_pod(era, "vm-app-docker-6f9c8b7d5-t5r8n", "vm-app", "docker", "10.244.3.4", [80],
+                     [service()], served_host=host))
+
+
 if __name__ == "__main__":
-    for incident in (incident_1, incident_2, incident_3, incident_4):
+    for incident in (incident_1, incident_2, incident_3, incident_4, incident_5):
         incident()
