@@ -187,8 +187,11 @@ def tcp_outbound(era, ip, port, chains, default_passthrough=False):
     return not_bound(era, typed("config.listener.v3.Listener", l))
 
 
-def sni_chain(server_names, cluster):
-    return {"filter_chain_match": {"server_names": server_names}, "filters": [tcp_proxy(cluster)]}
+def sni_chain(server_names, cluster, config=None):
+    chain = {"filter_chain_match": {"server_names": server_names}, "filters": [tcp_proxy(cluster)]}
+    if config:
+        chain["metadata"] = {"filter_metadata": {"istio": {"config": config}}}
+    return chain
 
 
 # --- clusters ----------------------------------------------------------------------------------
@@ -447,10 +450,13 @@ def incident_2():
     partners = [Svc("www.googleapis.com", 443, [], [], ns="partner-a", http=False, cluster="dns"),
                 Svc("api.stripe.com", 443, [], [], ns="partner-b", http=False, cluster="dns")]
     # A TCP port of a ServiceEntry without addresses: one filter chain with no match at all on
-    # 0.0.0.0_443 (pilot/pkg/networking/core/v1alpha3/listener.go, buildSidecarOutboundTCP...);
-    # a TLS port: a chain matching the hosts as SNI.
+    # 0.0.0.0_443 (pilot/pkg/networking/core/v1alpha3/listener.go,
+    # buildSidecarOutboundTCPFilterChainOpts: the service's CIDR is empty). The partners' TLS
+    # ServiceEntries come with a VirtualService `tls` route matching their SNI, as in Istio's
+    # egress TLS examples: a chain on that SNI, with the VirtualService in its metadata.
     catch_all = {"filters": [tcp_proxy(internal.key())]}
-    sni = [sni_chain([s.host], s.key()) for s in partners]
+    sni = [sni_chain([s.host], s.key(), istio_config("virtual-service", s.ns, s.host.split(".")[1]))
+           for s in partners]
 
     def write_variant(tag, services, listeners):
         c, e, l, r = outbound(era, services)
