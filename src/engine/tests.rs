@@ -127,3 +127,22 @@ fn a_start_outside_the_snapshot_is_an_error() {
     s.pod = 3;
     assert!(matches!(trace(&m, &s), Err(EngineError::NoSuchPod { index: 3, pods: 1 })));
 }
+
+#[test]
+fn unknown_cluster_is_named_in_the_hop() {
+    // A tcp_proxy naming a cluster the dump lacks: Envoy closes with NC, and the hop still
+    // records the cluster it was sent to (envoy-semantics.md §5).
+    let d = dump("127.0.0.1:9080").replace(
+        r#""cluster":"inbound|9080||app.default.svc.cluster.local""#,
+        r#""cluster":"inbound|9080|v1|app.default.svc.cluster.local""#,
+    );
+    let m = mesh(RULES_2019, &d, "tcp:0.0.0.0:9080");
+    let from = From::Outside { src: "10.244.1.9".parse().unwrap() };
+    let p = only(trace(&m, &start(from, "10.244.0.5:9080")).unwrap());
+    let Ending::EnvoyResponse { status, flag, .. } = &p.ending else { panic!("{:?}", p.ending) };
+    assert_eq!((status, flag.as_deref()), (&None, Some("NC")));
+    assert_eq!(
+        p.envoy.last().and_then(|h| h.cluster.as_deref()),
+        Some("inbound|9080|v1|app.default.svc.cluster.local")
+    );
+}

@@ -540,6 +540,7 @@ fn envoy(
         }
         Outcome::HttpResponse { status, flag, details, .. } => {
             hop.istio_config = istio;
+            hop.cluster = failed_cluster(&t);
             p.envoy.push(hop);
             out.push((
                 p,
@@ -553,6 +554,7 @@ fn envoy(
         }
         Outcome::Closed { flag, details } => {
             hop.istio_config = istio;
+            hop.cluster = failed_cluster(&t);
             p.envoy.push(hop);
             out.push((
                 p,
@@ -587,6 +589,13 @@ fn envoy(
         }
     }
     out
+}
+
+/// The cluster the route or tcp_proxy chose when Envoy answers itself because of it: an
+/// unknown cluster (NC) or one without a healthy host (UH) is still the object the
+/// connection reached (envoy-semantics.md §4 "Outcomes", §5).
+fn failed_cluster(t: &crate::envoy::select::Trace) -> Option<String> {
+    t.clusters.iter().find(|c| c.selected).map(|c| c.cluster.clone())
 }
 
 /// From a chosen cluster to the upstream connection(s), one per endpoint branch.
