@@ -106,6 +106,17 @@ pub struct EnvoyHop {
     pub istio_config: Vec<String>,
 }
 
+/// The start's request for a DNS query of `name`: pilot-agent's DNS proxy reads the question
+/// where Envoy reads a request's Host, so both travel in [`Start::request`].
+pub fn dns_query(name: &str) -> HttpRequest {
+    HttpRequest {
+        host: Some(name.to_string()),
+        path: "/".into(),
+        method: "QUERY".into(),
+        headers: Vec::new(),
+    }
+}
+
 /// How a path ends.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -294,6 +294,13 @@ fn probe(p: &model::ProbeSpec, mesh: &Mesh, at: &At) -> Result<Probe, ScenarioEr
         Some(s) => syntax::parse_pick(&s.value)
             .map_err(|e| at.error(&s.referenced, e.to_string(), "write all, first or random-value:N"))?,
     };
+    if let (Some(d), Some(_)) = (&p.dns, &p.http) {
+        return Err(at.error(
+            &d.query.referenced,
+            "a probe sends either a DNS query or an HTTP request",
+            "drop `http:` or `dns:`",
+        ));
+    }
     let tls = p.tls.clone().unwrap_or_default();
     let http = p.http.clone().unwrap_or_default();
     let headers = http
@@ -322,6 +329,12 @@ fn probe(p: &model::ProbeSpec, mesh: &Mesh, at: &At) -> Result<Probe, ScenarioEr
     let proto = match p.protocol {
         None | Some(model::Protocol::Tcp) => L4::Tcp,
         Some(model::Protocol::Udp) => L4::Udp,
+    };
+    // The engine reads a DNS query's name where it reads a request's Host: pilot-agent's
+    // proxy answers it from the name table (docs/trace.md, DNS).
+    let request = match &p.dns {
+        Some(d) => Some(engine::dns_query(&d.query.value)),
+        None => request,
     };
     let start = Start { pod, from, dst, proto, src, client, request, pick };
     Ok(Probe { name: p.name.value.clone(), start, expect })

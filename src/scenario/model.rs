@@ -76,6 +76,14 @@ pub struct HttpSpec {
     pub headers: Ordered<String>,
 }
 
+/// A DNS query the probe sends (over `protocol: udp` or tcp to port 53).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSpec {
+    /// The question's name.
+    pub query: Spanned<String>,
+}
+
 /// One connection to walk, and what must happen to it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,6 +101,8 @@ pub struct ProbeSpec {
     pub tls: Option<TlsSpec>,
     #[serde(default)]
     pub http: Option<HttpSpec>,
+    #[serde(default)]
+    pub dns: Option<DnsSpec>,
     #[serde(default)]
     pub pick: Option<Spanned<String>>,
     #[serde(default)]
