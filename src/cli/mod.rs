@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod envoy;
+mod explain;
 mod netfilter;
 pub mod output;
 mod replay;
@@ -30,6 +31,9 @@ pub enum Command {
     Envoy(envoy::EnvoyCommand),
     /// Walk a connection through a pod's kernel and Envoy, across pods, and say how it ends.
     Trace(Box<trace::TraceArgs>),
+    /// Explain why a connection goes the way it does: the decisive steps, the alternatives
+    /// that lost, and re-simulated counterfactuals (text, Markdown or one HTML page).
+    Explain(Box<explain::ExplainArgs>),
     /// Walk every flow of a pcap/pcapng capture through a pod: one row per flow, then a summary.
     Replay(Box<replay::ReplayArgs>),
     /// Check a route table against Envoy router_check_tool test files (a drop-in for it).
@@ -42,6 +46,7 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::Netfilter(cmd) => netfilter::run(cmd),
         Command::RouteCheck(args) => routecheck::run(args),
         Command::Trace(args) => trace::run(*args),
+        Command::Explain(args) => explain::run(*args),
         Command::Replay(args) => replay::run(*args),
         Command::Envoy(cmd) => envoy::run(cmd),
     }

@@ -65,10 +65,12 @@ pub struct PodArgs {
     names: Vec<String>,
 }
 
+/// The connection to walk: the snapshot's pod flags and the probe flags (shared by `trace`
+/// and `explain`).
 #[derive(Debug, Args)]
-pub struct TraceArgs {
+pub struct ProbeArgs {
     #[command(flatten)]
-    mesh: PodArgs,
+    pub mesh: PodArgs,
     /// Who sends: app (uid 1000), envoy (uid 1337), uid:N[:GID], or outside[:IP] (arrives on eth0).
     #[arg(long, value_name = "WHO", default_value = "app")]
     from: String,
@@ -99,31 +101,48 @@ pub struct TraceArgs {
     /// first, or random-value=N (Envoy's choice for that value); default: every branch.
     #[arg(long, value_name = "HOW")]
     pick: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    #[command(flatten)]
+    probe: ProbeArgs,
     #[arg(long, value_enum, default_value = "text")]
     format: TraceFormat,
 }
 
+impl ProbeArgs {
+    /// The connection the flags describe, starting in the first pod.
+    pub fn start(&self) -> Result<Start> {
+        Ok(Start {
+            pod: 0,
+            from: parse_from(&self.from)?,
+            dst: parse_dst(&self.dst)?,
+            proto: match self.proto {
+                ProtoArg::Tcp => L4::Tcp,
+                ProtoArg::Udp => L4::Udp,
+            },
+            src: self.src.as_deref().map(parse_src).transpose()?,
+            client: if self.sni.is_some() || !self.alpn.is_empty() {
+                ClientBytes::Tls { sni: self.sni.clone(), alpn: self.alpn.clone() }
+            } else if self.host.is_some()
+                || self.path.is_some()
+                || self.method.is_some()
+                || !self.header.is_empty()
+            {
+                ClientBytes::Http1
+            } else {
+                ClientBytes::Opaque
+            },
+            request: http_request(self)?,
+            pick: parse_pick(self.pick.as_deref())?,
+        })
+    }
+}
+
 pub fn run(a: TraceArgs) -> Result<ExitCode> {
-    let mesh = build_mesh(&a.mesh)?;
-    let start = Start {
-        pod: 0,
-        from: parse_from(&a.from)?,
-        dst: parse_dst(&a.dst)?,
-        proto: match a.proto {
-            ProtoArg::Tcp => L4::Tcp,
-            ProtoArg::Udp => L4::Udp,
-        },
-        src: a.src.as_deref().map(parse_src).transpose()?,
-        client: if a.sni.is_some() || !a.alpn.is_empty() {
-            ClientBytes::Tls { sni: a.sni.clone(), alpn: a.alpn.clone() }
-        } else if a.host.is_some() || a.path.is_some() || a.method.is_some() || !a.header.is_empty() {
-            ClientBytes::Http1
-        } else {
-            ClientBytes::Opaque
-        },
-        request: http_request(&a)?,
-        pick: parse_pick(a.pick.as_deref())?,
-    };
+    let mesh = build_mesh(&a.probe.mesh)?;
+    let start = a.probe.start()?;
     let trace = engine::trace(&mesh, &start).map_err(|e| miette!("{e}"))?;
     let out = match a.format {
         TraceFormat::Text => render::text(&trace),
@@ -293,7 +312,7 @@ fn parse_pick(s: Option<&str>) -> Result<Pick> {
     })
 }
 
-fn http_request(a: &TraceArgs) -> Result<Option<HttpRequest>> {
+fn http_request(a: &ProbeArgs) -> Result<Option<HttpRequest>> {
     if a.host.is_none() && a.path.is_none() && a.method.is_none() && a.header.is_empty() {
         return Ok(None);
     }

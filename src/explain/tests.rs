@@ -1,0 +1,1 @@
+//! Unit tests of the report and its counterfactuals on the mesh fixtures.
