@@ -32,7 +32,7 @@ pub(super) fn all(mesh: &Mesh, start: &Start, t: &MeshTrace) -> Vec<Counterfactu
     for p in &t.paths {
         wildcard_socket(mesh, p, &mut changes);
         loop_rules(mesh, p, &mut changes);
-        subset_cluster(mesh, p, &mut changes);
+        subset_cluster(mesh, start, p, &mut changes);
         allow_any_domain(mesh, start, p, &mut changes);
         catch_all_chain(mesh, start, p, &mut changes);
     }
@@ -225,12 +225,12 @@ fn loop_rules(mesh: &Mesh, p: &Path, out: &mut Vec<Change>) {
 
 /// Envoy answered 503 NC for `outbound|P|SUBSET|HOST` while `outbound|P||HOST` exists: add
 /// the subset cluster as Istio builds it from a DestinationRule subset.
-fn subset_cluster(mesh: &Mesh, p: &Path, out: &mut Vec<Change>) {
+fn subset_cluster(mesh: &Mesh, start: &Start, p: &Path, out: &mut Vec<Change>) {
     let Ending::EnvoyResponse { flag: Some(f), pod, .. } = &p.ending else { return };
     if f != "NC" {
         return;
     }
-    let Some(name) = p.envoy.last().and_then(|h| h.cluster.clone()) else { return };
+    let Some(name) = missing_cluster(mesh, start, p) else { return };
     let parts: Vec<&str> = name.split('|').collect();
     let [dir, port, subset, host] = parts[..] else { return };
     if subset.is_empty() {
@@ -247,6 +247,21 @@ fn subset_cluster(mesh: &Mesh, p: &Path, out: &mut Vec<Change>) {
     );
     c.assumed = assumed;
     out.push(c);
+}
+
+/// The cluster the last Envoy of the path did not find (re-run: the router's 503 NC does
+/// not name it in the path).
+fn missing_cluster(mesh: &Mesh, start: &Start, p: &Path) -> Option<String> {
+    let (pi, l, d, s) = p.hops.iter().rev().find_map(|h| match h {
+        Hop::Envoy { pod, listener, orig_dst, src, .. } => Some((*pod, *listener, *orig_dst, *src)),
+        Hop::Kernel { .. } => None,
+    })?;
+    let cfg = mesh.pods.get(pi)?.envoy.as_ref()?;
+    let t = crate::envoy::select::evaluate(cfg, &engine::envoy_query(mesh, start, l, d, s));
+    t.clusters
+        .iter()
+        .find(|c| matches!(c.upstream, crate::envoy::select::Upstream::ClusterNotFound))
+        .map(|c| c.cluster.clone())
 }
 
 /// Adds cluster `name` as a copy of `base` whose endpoints are those of the subset; returns

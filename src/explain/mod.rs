@@ -42,6 +42,9 @@ pub struct PathReport {
     /// For a loop: the repeating steps, in words.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cycle: Vec<String>,
+    /// For a loop: the rules and Envoy objects in the cycle that send the connection back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub closed_by: Vec<String>,
     pub decisions: Vec<Decision>,
 }
 
@@ -93,11 +96,18 @@ pub fn explain(mesh: &Mesh, start: &Start) -> Result<Report, EngineError> {
                 .collect(),
             _ => Vec::new(),
         };
+        let (ending, closed_by) = match &p.ending {
+            Ending::Loop { cycle, closed_by } => {
+                (format!("loops: steps {} to {} repeat", cycle[0] + 1, cycle[1] + 1), closed_by.clone())
+            }
+            e => (ending_sentence(e), Vec::new()),
+        };
         paths.push(PathReport {
             weight: p.weight,
             kind: p.ending.kind(),
-            ending: ending_sentence(&p.ending),
+            ending,
             cycle,
+            closed_by,
             decisions,
         });
     }

@@ -30,6 +30,10 @@ pub fn text(r: &Report) -> String {
             for c in &p.cycle {
                 let _ = writeln!(out, "  {c}");
             }
+            let _ = writeln!(out, "Closed by:");
+            for c in &p.closed_by {
+                let _ = writeln!(out, "  - {c}");
+            }
         }
         let _ = writeln!(out, "\nWhy:");
         for d in &p.decisions {
@@ -64,6 +68,10 @@ pub fn markdown(r: &Report) -> String {
         if !p.cycle.is_empty() {
             let _ = writeln!(out, "\nThe loop, step by step:\n");
             for c in &p.cycle {
+                let _ = writeln!(out, "- {}", md(c));
+            }
+            let _ = writeln!(out, "\nClosed by:\n");
+            for c in &p.closed_by {
                 let _ = writeln!(out, "- {}", md(c));
             }
         }
@@ -138,7 +146,7 @@ const CSS: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#212121;
 header{padding:12px 20px;border-bottom:1px solid #ddd}h1{font-size:20px;margin:0}\
 main{display:flex;align-items:flex-start;gap:16px;padding:12px 20px}\
 #graph{flex:0 0 46%;overflow:auto;max-height:95vh;border:1px solid #ddd;padding:6px}\
-#graph svg{max-width:100%;height:auto}#report{flex:1 1 54%;min-width:0}\
+#graph svg{max-width:100%;height:auto}#report{flex:1 1 54%;min-width:0;overflow-wrap:anywhere}\
 h2{font-size:16px;margin:14px 0 6px}h3{font-size:14px;margin:10px 0 4px}\
 .d{margin:4px 0 8px}.d .w{margin:2px 0 0 18px;font-size:13px;color:#424242}\
 .src{color:#757575;font-size:12px}.layer{display:inline-block;min-width:64px;font-size:12px;color:#555}\
@@ -161,6 +169,10 @@ pub fn html(r: &Report) -> String {
         if !p.cycle.is_empty() {
             out.push_str("<h3>The loop, step by step</h3>\n<ul>\n");
             for c in &p.cycle {
+                let _ = writeln!(out, "<li>{}</li>", html_text(c));
+            }
+            out.push_str("</ul>\n<h3>Closed by</h3>\n<ul>\n");
+            for c in &p.closed_by {
                 let _ = writeln!(out, "<li>{}</li>", html_text(c));
             }
             out.push_str("</ul>\n");

@@ -160,7 +160,7 @@ fn color(hex: &str) -> Color {
 /// Drops the XML declaration and namespace (the SVG is inlined in HTML, where neither is
 /// needed) and sorts the lines of the `<style>` block (layout-rs writes them in hash-map order).
 fn tidy(svg: &str) -> String {
-    let svg = svg.replace(" xmlns=\"http://www.w3.org/2000/svg\"", "");
+    let svg = svg.replace(" xmlns=\"http://www.w3.org/2000/svg\"", "").replace("<style>", "\n<style>\n");
     let svg = svg.trim_start_matches(|c| c != '<');
     let svg = match svg.strip_prefix("<?xml") {
         Some(rest) => rest.split_once("?>").map_or(rest, |(_, r)| r),
@@ -169,7 +169,7 @@ fn tidy(svg: &str) -> String {
     let mut out = String::new();
     let mut style: Vec<&str> = Vec::new();
     let mut in_style = false;
-    for line in svg.lines() {
+    for line in svg.lines().filter(|l| !l.trim().is_empty()) {
         if line.trim() == "<style>" {
             in_style = true;
             out.push_str(line);
