@@ -84,16 +84,20 @@ pub(super) fn decisions(
             let name = chain_name(fc.chain.name.as_str(), fc.index);
             why.insert(0, format!("the connection offers destination {}:", st.local));
             why.push(format!("won by {}", fc.via));
-            let deciding: Vec<_> =
-                fc.steps.iter().filter(|s| s.branch != "(any)" && s.branch != "ANY").collect();
-            if deciding.is_empty() && l.is_some_and(|l| l.filter_chains.len() > 1) {
+            let mut left = l.map_or(0, |l| l.filter_chains.len());
+            let mut narrowed = false;
+            for s in &fc.steps {
+                if s.remaining.len() < left {
+                    narrowed = true;
+                    why.push(format!("{}: {} ({} chain(s) left)", s.criterion, s.branch, s.remaining.len()));
+                }
+                left = s.remaining.len();
+            }
+            if !narrowed && l.is_some_and(|l| l.filter_chains.len() > 1) && fc.via == "filter_chain_match" {
                 why.push("no criterion tells the chains apart".into());
             }
-            for s in deciding {
-                why.push(format!("{}: {} ({} chain(s) left)", s.criterion, s.branch, s.remaining.len()));
-            }
             if let Some(l) = l {
-                losers(l, fc.index, &fc.steps, &mut why);
+                losers(l, fc.index, &fc.steps, st, src, &mut why);
             }
             istio(&fc.chain, &mut why);
             push(format!("filter chain {name}"), fc.chain.path.clone(), why);
@@ -132,7 +136,14 @@ fn chain_name(name: &str, index: Option<usize>) -> String {
 }
 
 /// For each chain that lost: the first criterion whose step left it out, and what it asks.
-fn losers(l: &Listener, winner: Option<usize>, steps: &[select::chain::Step], why: &mut Vec<String>) {
+fn losers(
+    l: &Listener,
+    winner: Option<usize>,
+    steps: &[select::chain::Step],
+    st: &select::listener::SocketState,
+    src: SocketAddr,
+    why: &mut Vec<String>,
+) {
     let mut lines = Vec::new();
     for (i, c) in l.filter_chains.iter().enumerate() {
         if Some(i) == winner {
@@ -142,10 +153,15 @@ fn losers(l: &Listener, winner: Option<usize>, steps: &[select::chain::Step], wh
         let name = chain_name(c.name.as_deref().unwrap_or(""), Some(i));
         match lost {
             Some(s) => lines.push(format!(
-                "  {name}: lost on {} (it asks for {}; the connection took {})",
+                "  {name}: lost on {}: it asks for {}, the connection has {}{}",
                 s.criterion,
                 asks(c, s.criterion),
-                s.branch
+                has(st, src, s.criterion),
+                if asks(c, s.criterion) == "(any)" && s.branch != "(no branch matches)" {
+                    format!(" (chains that name {} are more specific)", s.branch)
+                } else {
+                    String::new()
+                }
             )),
             None => lines.push(format!("  {name}: equally specific, but listed after the winner")),
         }
@@ -158,6 +174,21 @@ fn losers(l: &Listener, winner: Option<usize>, steps: &[select::chain::Step], wh
     why.extend(lines.into_iter().take(MAX_ALTERNATIVES));
     if n > MAX_ALTERNATIVES {
         why.push(format!("  ... and {} more", n - MAX_ALTERNATIVES));
+    }
+}
+
+/// What the connection offers for one criterion.
+fn has(st: &select::listener::SocketState, src: SocketAddr, criterion: &str) -> String {
+    let or_none = |s: &str| if s.is_empty() { "none".to_string() } else { s.to_string() };
+    match criterion {
+        "destination_port" => st.local.port().to_string(),
+        "prefix_ranges" => st.local.ip().to_string(),
+        "direct_source_prefix_ranges" | "source_prefix_ranges" | "source_type" => src.ip().to_string(),
+        "source_ports" => src.port().to_string(),
+        "server_names" => or_none(&st.server_name),
+        "transport_protocol" => or_none(&st.transport_protocol),
+        "application_protocols" => or_none(&st.application_protocols.join(", ")),
+        _ => "?".into(),
     }
 }
 
