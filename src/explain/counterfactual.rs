@@ -276,22 +276,36 @@ fn add_subset(cfg: &mut EnvoyConfig, base: &str, name: &str, subset: &str) -> Op
     if let Some(la) = source {
         let all: Vec<String> =
             la.localities.iter().flat_map(|l| &l.endpoints).map(|e| endpoint_words(&e.address)).collect();
-        // The dump keeps no endpoint labels; a pod name carrying the subset (reviews-v1-...)
-        // is the only hint. Otherwise every endpoint is assumed to carry the subset's labels.
+        // Istio's EDS metadata `istio.workload` is `name;namespace;canonical-name;revision;
+        // cluster`, the revision being the pod's `version` label: the usual subset selector.
+        let revision = |e: &crate::envoy::model::LbEndpoint| {
+            e.istio_workload.as_deref().and_then(|w| w.split(';').nth(3)).map(str::to_string)
+        };
+        let marker = format!("-{subset}-");
+        let by_revision = la.localities.iter().flat_map(|l| &l.endpoints).any(|e| revision(e).is_some());
         let mut filtered: LoadAssignment = la.clone();
         filtered.cluster_name = name.to_string();
-        let marker = format!("-{subset}-");
         for l in &mut filtered.localities {
-            l.endpoints.retain(|e| e.hostname.as_deref().is_some_and(|h| h.contains(&marker)));
+            if by_revision {
+                l.endpoints.retain(|e| revision(e).as_deref() == Some(subset));
+            } else {
+                l.endpoints.retain(|e| e.hostname.as_deref().is_some_and(|h| h.contains(&marker)));
+            }
         }
         filtered.localities.retain(|l| !l.endpoints.is_empty());
-        if filtered.localities.is_empty() {
+        if by_revision {
+            assumed.push(format!(
+                "subset {subset} selects version={subset}: the endpoints whose istio.workload revision is {subset}"
+            ));
+        } else if filtered.localities.is_empty() {
             filtered = la.clone();
             filtered.cluster_name = name.to_string();
             assumed.push(format!(
                 "the dump records no endpoint labels: all endpoints of {base} ({}) are assumed to be in subset {subset}",
                 all.join(", ")
             ));
+        } else {
+            assumed.push(format!("subset {subset} holds the endpoints whose host name contains {marker}"));
         }
         if c.load_assignment.is_some() {
             c.load_assignment = Some(filtered);

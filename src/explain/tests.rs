@@ -126,7 +126,20 @@ fn missing_subset_cluster_is_added_from_the_service_cluster() {
     let c = find(&r, "with a DestinationRule subset v1 for reviews.default.svc.cluster.local");
     assert_eq!(c.kinds, ["left"]);
     assert!(c.endings[0].contains("10.244.1.7:9080"), "{:?}", c.endings);
-    assert!(!c.assumed.is_empty(), "the fixture has no endpoint labels");
+    assert!(c.assumed.iter().any(|a| a.contains("istio.workload revision is v1")), "{:?}", c.assumed);
+}
+
+#[test]
+fn subset_keeps_only_the_endpoints_of_that_revision() {
+    let dump = DUMP_1_25.replacen(
+        "\"cluster\": \"outbound|9080||reviews.default.svc.cluster.local\"",
+        "\"cluster\": \"outbound|9080|v3|reviews.default.svc.cluster.local\"",
+        1,
+    );
+    let m = mesh(RULES_1_25, &dump, "tcp:0.0.0.0:9080");
+    let r = explain(&m, &start(APP, "10.96.0.20:9080", "reviews:9080")).expect("explains");
+    let c = find(&r, "with a DestinationRule subset v3");
+    assert_eq!(c.kinds, ["envoy_response"], "reviews' only endpoint is v1: {:?}", c.endings);
 }
 
 #[test]
@@ -146,4 +159,30 @@ fn same_input_same_report() {
     let b = crate::render::explain::html(&explain(&m, &s).expect("explains"));
     assert_eq!(a, b);
     assert!(a.contains("<svg"));
+}
+
+#[test]
+fn tls_on_a_catch_all_chain_is_re_walked_without_it() {
+    use crate::envoy::model::NetworkFilterKind;
+    let mut m = mesh(RULES_1_25, DUMP_1_25, "tcp:0.0.0.0:9080");
+    let cfg = m.pods[0].envoy.as_mut().expect("dump");
+    let l = cfg.listeners.iter_mut().find(|l| l.name == "virtualOutbound").expect("virtualOutbound");
+    let chain = l
+        .filter_chains
+        .iter_mut()
+        .find(|c| c.name.as_deref() == Some("virtualOutbound-catchall-tcp"))
+        .expect("catch-all chain");
+    assert!(chain.filter_chain_match.is_empty());
+    for f in &mut chain.filters {
+        if let NetworkFilterKind::TcpProxy(t) = &mut f.kind {
+            t.cluster = Some("outbound|9080||reviews.default.svc.cluster.local".into());
+        }
+    }
+    let mut s = start(APP, "93.184.216.34:443", "");
+    s.request = None;
+    s.client = ClientBytes::Tls { sni: Some("baidu.com".into()), alpn: Vec::new() };
+    let r = explain(&m, &s).expect("explains");
+    assert!(r.paths[0].ending.contains("10.244.1.7:9080"), "{}", r.paths[0].ending);
+    let c = find(&r, "without filter chain virtualOutbound-catchall-tcp (it has no match criteria)");
+    assert_eq!(c.kinds, ["envoy_response"], "{:?}", c.endings);
 }
