@@ -13,6 +13,7 @@ pub mod capture;
 pub mod corpus;
 pub mod engine;
 pub mod envoy;
+pub mod explain;
 pub mod netfilter;
 pub mod netns;
 pub mod render;

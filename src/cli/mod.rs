@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod envoy;
+mod explain;
 mod netfilter;
 pub mod output;
 mod replay;
@@ -31,6 +32,9 @@ pub enum Command {
     Envoy(envoy::EnvoyCommand),
     /// Walk a connection through a pod's kernel and Envoy, across pods, and say how it ends.
     Trace(Box<trace::TraceArgs>),
+    /// Explain why a connection goes the way it does: the decisive steps, the alternatives
+    /// that lost, and re-simulated counterfactuals (text, Markdown or one HTML page).
+    Explain(Box<explain::ExplainArgs>),
     /// Walk every flow of a pcap/pcapng capture through a pod: one row per flow, then a summary.
     Replay(Box<replay::ReplayArgs>),
     /// Run every probe of scenario files and compare with their expectations (CI).
@@ -46,6 +50,7 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::RouteCheck(args) => routecheck::run(args),
         Command::Check(args) => check::run(args),
         Command::Trace(args) => trace::run(*args),
+        Command::Explain(args) => explain::run(*args),
         Command::Replay(args) => replay::run(*args),
         Command::Envoy(cmd) => envoy::run(cmd),
     }

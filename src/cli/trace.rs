@@ -70,9 +70,11 @@ pub struct PodArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct TraceArgs {
+/// The connection to walk: the snapshot's pod flags (or a scenario) and the connection flags
+/// (or a scenario's probe). Shared by `trace` and `explain`.
+pub struct ProbeArgs {
     #[command(flatten)]
-    mesh: PodArgs,
+    pub mesh: PodArgs,
     /// Who sends: app (uid 1000), envoy (uid 1337), uid:N[:GID], or outside[:IP] (arrives on eth0).
     #[arg(long, value_name = "WHO", default_value = "app")]
     from: String,
@@ -106,78 +108,102 @@ pub struct TraceArgs {
     /// first, or random-value=N (Envoy's choice for that value); default: every branch.
     #[arg(long, value_name = "HOW")]
     pick: Option<String>,
+    /// A DNS query for NAME (send it to a DNS server: --proto udp --dst 10.96.0.10:53).
+    #[arg(long = "dns-query", value_name = "NAME", conflicts_with_all = ["host", "path", "method", "header"])]
+    dns_query: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    #[command(flatten)]
+    probe: ProbeArgs,
     #[arg(long, value_enum, default_value = "text")]
     format: TraceFormat,
 }
 
+impl ProbeArgs {
+    /// The mesh and the connection the flags describe, and the scenario probe's name when the
+    /// connection is a probe (`--scenario F --probe NAME`).
+    pub fn resolve(&self) -> Result<(Mesh, Start, Option<String>)> {
+        let (mesh, start, probe) = match (&self.probe, &self.mesh.scenario) {
+            (Some(name), Some(path)) => {
+                let connection_flags = self.dst.is_some()
+                    || self.src.is_some()
+                    || self.sni.is_some()
+                    || !self.alpn.is_empty()
+                    || self.host.is_some()
+                    || self.path.is_some()
+                    || self.method.is_some()
+                    || !self.header.is_empty()
+                    || self.pick.is_some()
+                    || self.dns_query.is_some()
+                    || self.from != "app"
+                    || self.proto != ProtoArg::Tcp
+                    || self.mesh.pod.is_some();
+                if connection_flags {
+                    return Err(miette!(
+                        "--probe {name} gives the connection and its pod; drop --pod, --dst and the other connection flags"
+                    ));
+                }
+                let sc = load_scenario(path)?;
+                let Some(probe) = sc.probe(name) else {
+                    return Err(miette!(
+                        "{}: no probe named `{name}`; the probes are: {}",
+                        path.display(),
+                        sc.probe_names().join(", ")
+                    ));
+                };
+                let start = probe.start.clone();
+                (sc.mesh, start, Some(name.clone()))
+            }
+            (Some(_), None) => return Err(miette!("--probe needs --scenario FILE")),
+            (None, _) => {
+                let (mesh, pod) = build_mesh(&self.mesh)?;
+                let Some(dst) = &self.dst else {
+                    return Err(miette!(
+                        "give the destination with --dst IP:PORT (or --scenario F --probe NAME)"
+                    ));
+                };
+                let (client, request) = Client {
+                    sni: self.sni.as_deref(),
+                    alpn: &self.alpn,
+                    host: self.host.as_deref(),
+                    path: self.path.as_deref(),
+                    method: self.method.as_deref(),
+                    headers: headers(self)?,
+                    http: false,
+                }
+                .build();
+                // The engine reads a DNS query's name where it reads a request's Host.
+                let request = match &self.dns_query {
+                    Some(name) => Some(engine::dns_query(name)),
+                    None => request,
+                };
+                let start = Start {
+                    pod,
+                    from: syntax("--from", parse_from(&self.from))?,
+                    dst: syntax("--dst", parse_dst(dst))?,
+                    proto: match self.proto {
+                        ProtoArg::Tcp => L4::Tcp,
+                        ProtoArg::Udp => L4::Udp,
+                    },
+                    src: self.src.as_deref().map(|s| syntax("--src", parse_src(s))).transpose()?,
+                    client,
+                    request,
+                    pick: match self.pick.as_deref() {
+                        None => Pick::All,
+                        Some(p) => syntax("--pick", parse_pick(p))?,
+                    },
+                };
+                (mesh, start, None)
+            }
+        };
+        Ok((mesh, start, probe))
+    }
+}
+
 pub fn run(a: TraceArgs) -> Result<ExitCode> {
-    let (mesh, start) = match (&a.probe, &a.mesh.scenario) {
-        (Some(name), Some(path)) => {
-            let connection_flags = a.dst.is_some()
-                || a.src.is_some()
-                || a.sni.is_some()
-                || !a.alpn.is_empty()
-                || a.host.is_some()
-                || a.path.is_some()
-                || a.method.is_some()
-                || !a.header.is_empty()
-                || a.pick.is_some()
-                || a.from != "app"
-                || a.proto != ProtoArg::Tcp
-                || a.mesh.pod.is_some();
-            if connection_flags {
-                return Err(miette!(
-                    "--probe {name} gives the connection and its pod; drop --pod, --dst and the other connection flags"
-                ));
-            }
-            let sc = load_scenario(path)?;
-            let Some(probe) = sc.probe(name) else {
-                return Err(miette!(
-                    "{}: no probe named `{name}`; the probes are: {}",
-                    path.display(),
-                    sc.probe_names().join(", ")
-                ));
-            };
-            let start = probe.start.clone();
-            (sc.mesh, start)
-        }
-        (Some(_), None) => return Err(miette!("--probe needs --scenario FILE")),
-        (None, _) => {
-            let (mesh, pod) = build_mesh(&a.mesh)?;
-            let Some(dst) = &a.dst else {
-                return Err(miette!(
-                    "give the destination with --dst IP:PORT (or --scenario F --probe NAME)"
-                ));
-            };
-            let (client, request) = Client {
-                sni: a.sni.as_deref(),
-                alpn: &a.alpn,
-                host: a.host.as_deref(),
-                path: a.path.as_deref(),
-                method: a.method.as_deref(),
-                headers: headers(&a)?,
-                http: false,
-            }
-            .build();
-            let start = Start {
-                pod,
-                from: syntax("--from", parse_from(&a.from))?,
-                dst: syntax("--dst", parse_dst(dst))?,
-                proto: match a.proto {
-                    ProtoArg::Tcp => L4::Tcp,
-                    ProtoArg::Udp => L4::Udp,
-                },
-                src: a.src.as_deref().map(|s| syntax("--src", parse_src(s))).transpose()?,
-                client,
-                request,
-                pick: match a.pick.as_deref() {
-                    None => Pick::All,
-                    Some(p) => syntax("--pick", parse_pick(p))?,
-                },
-            };
-            (mesh, start)
-        }
-    };
+    let (mesh, start, _) = a.probe.resolve()?;
     let trace = engine::trace(&mesh, &start).map_err(|e| miette!("{e}"))?;
     let out = match a.format {
         TraceFormat::Text => render::text(&trace),
@@ -325,6 +351,6 @@ fn syntax<T>(flag: &str, r: std::result::Result<T, SyntaxError>) -> Result<T> {
     r.map_err(|e| miette!("{flag} {e}"))
 }
 
-fn headers(a: &TraceArgs) -> Result<Vec<(String, String)>> {
+fn headers(a: &ProbeArgs) -> Result<Vec<(String, String)>> {
     a.header.iter().map(|h| syntax("--header", parse_header(h))).collect()
 }

@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use serde::Serialize;
 
 pub use snapshot::{Mesh, Pod, APP_UID, DNS_PROXY_PORT, ENVOY_UID};
-pub use walk::trace;
+pub use walk::{envoy_query, trace, trace_recorded};
 
 use crate::envoy::select::{ClientBytes, HttpRequest};
 use crate::netns::L4;
@@ -195,6 +195,19 @@ pub struct Path {
     pub ending: Ending,
     pub envoy: Vec<EnvoyHop>,
     pub steps: Vec<Step>,
+    /// What each kernel and Envoy hop was given, in order (only from [`trace_recorded`]), so
+    /// a report can re-run a hop and say why it went the way it did.
+    #[serde(skip)]
+    pub hops: Vec<Hop>,
+}
+
+/// The input of one hop of a path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Hop {
+    /// The kernel of pod `pod` walked `probe`; the path took branch `branch` of the result.
+    Kernel { pod: usize, first_step: usize, probe: crate::netfilter::eval::Probe, branch: usize },
+    /// The Envoy of pod `pod` got a connection (see [`envoy_query`]).
+    Envoy { pod: usize, first_step: usize, listener: SocketAddr, orig_dst: SocketAddr, src: SocketAddr },
 }
 
 /// Every path, in a deterministic order; weights sum to 1.

@@ -19,7 +19,7 @@ pub const APP_UID: u32 = 1000;
 pub const DNS_PROXY_PORT: u16 = 15053;
 
 /// One pod of the snapshot.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Pod {
     pub name: String,
     pub netns: Netns,
@@ -127,7 +127,7 @@ fn captures_dns(p: &Program) -> bool {
 }
 
 /// Several pods and the names they resolve.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Mesh {
     pub pods: Vec<Pod>,
     /// Host names (lower case) to addresses: Kubernetes services, ServiceEntry hosts and the

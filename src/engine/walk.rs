@@ -6,7 +6,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::{
-    Destination, EngineError, EnvoyHop, From, Mesh, MeshTrace, Path, Pick, Pod, Start, Step, ENVOY_UID,
+    Destination, EngineError, EnvoyHop, From, Hop, Mesh, MeshTrace, Path, Pick, Pod, Start, Step, ENVOY_UID,
 };
 use super::{Ending, Layer};
 use crate::envoy::model::EndpointAddress;
@@ -54,10 +54,28 @@ struct Partial {
     /// The Envoy whose upstream connection this is (pod, HTTP or TCP proxy): a refused or
     /// dropped connection becomes that Envoy's upstream connection failure (UF).
     upstream_of: Option<(String, bool)>,
+    /// Keep each hop's input in `hops` (for reports; off for plain traces).
+    record: bool,
+    hops: Vec<Hop>,
+}
+
+impl Partial {
+    fn finish(self, ending: Ending) -> Path {
+        Path { weight: self.weight, ending, envoy: self.envoy, steps: self.steps, hops: self.hops }
+    }
 }
 
 /// Walks `start` through `mesh`.
 pub fn trace(mesh: &Mesh, start: &Start) -> Result<MeshTrace, EngineError> {
+    walk(mesh, start, false)
+}
+
+/// As [`trace`], and each path keeps its hops' inputs ([`Path::hops`]).
+pub fn trace_recorded(mesh: &Mesh, start: &Start) -> Result<MeshTrace, EngineError> {
+    walk(mesh, start, true)
+}
+
+fn walk(mesh: &Mesh, start: &Start, record: bool) -> Result<MeshTrace, EngineError> {
     let mut done: Vec<Path> = Vec::new();
     let first = Partial {
         weight: 1.0,
@@ -67,6 +85,8 @@ pub fn trace(mesh: &Mesh, start: &Start) -> Result<MeshTrace, EngineError> {
         last_cluster: None,
         proto: start.proto,
         upstream_of: None,
+        record,
+        hops: Vec::new(),
     };
     if start.pod >= mesh.pods.len() {
         return Err(EngineError::NoSuchPod { index: start.pod, pods: mesh.pods.len() });
@@ -76,14 +96,14 @@ pub fn trace(mesh: &Mesh, start: &Start) -> Result<MeshTrace, EngineError> {
         let state = match next {
             Ok(s) => s,
             Err(ending) => {
-                done.push(Path { weight: p.weight, ending, envoy: p.envoy, steps: p.steps });
+                done.push(p.finish(ending));
                 continue;
             }
         };
         let key = state.key();
         if let Some(&(_, at)) = p.seen.iter().find(|(k, _)| *k == key) {
             let ending = loop_ending(&p, at);
-            done.push(Path { weight: p.weight, ending, envoy: p.envoy, steps: p.steps });
+            done.push(p.finish(ending));
             continue;
         }
         if p.seen.len() >= HOP_BUDGET {
@@ -91,7 +111,7 @@ pub fn trace(mesh: &Mesh, start: &Start) -> Result<MeshTrace, EngineError> {
                 cycle: [0, p.steps.len().saturating_sub(1)],
                 closed_by: vec![format!("hop budget of {HOP_BUDGET} exhausted")],
             };
-            done.push(Path { weight: p.weight, ending, envoy: p.envoy, steps: p.steps });
+            done.push(p.finish(ending));
             continue;
         }
         p.seen.push((key, p.steps.len()));
@@ -200,6 +220,10 @@ fn kernel(
     for (bi, b) in t.branches.into_iter().enumerate() {
         let Some(mut q) = take_or_clone(&mut p, bi + 1 == n) else { break };
         q.weight *= b.probability;
+        if q.record {
+            let first_step = q.steps.len();
+            q.hops.push(Hop::Kernel { pod: pi, first_step, probe: probe.clone(), branch: bi });
+        }
         let who = match entry {
             Entry::Output => format!("uid {uid} sends"),
             Entry::Prerouting => "arrives on eth0:".to_string(),
@@ -412,21 +436,11 @@ fn envoy(
             Err(undetermined(pod, "the connection reached Envoy, but the pod has no config dump")),
         )];
     };
-    let random_value = match start.pick {
-        Pick::All => None,
-        Pick::First => Some(0),
-        Pick::RandomValue(n) => Some(n),
-    };
-    let query = Query {
-        listener_addr: listener,
-        listener_name: None,
-        dst: orig_dst,
-        src,
-        client: start.client.clone(),
-        request: start.request.clone(),
-        dns: mesh.names.clone(),
-        random_value,
-    };
+    if p.record {
+        let first_step = p.steps.len();
+        p.hops.push(Hop::Envoy { pod: pi, first_step, listener, orig_dst, src });
+    }
+    let query = envoy_query(mesh, start, listener, orig_dst, src);
     let t = select::evaluate(cfg, &query);
     let mut hop = EnvoyHop { pod: pod.name.clone(), ..EnvoyHop::default() };
     let mut istio = Vec::new();
@@ -596,6 +610,32 @@ fn envoy(
 /// connection reached (envoy-semantics.md §4 "Outcomes", §5).
 fn failed_cluster(t: &crate::envoy::select::Trace) -> Option<String> {
     t.clusters.iter().find(|c| c.selected).map(|c| c.cluster.clone())
+}
+
+/// What Envoy is asked for a connection delivered to `listener` (original destination
+/// `orig_dst`, peer `src`) during the walk of `start`.
+pub fn envoy_query(
+    mesh: &Mesh,
+    start: &Start,
+    listener: SocketAddr,
+    orig_dst: SocketAddr,
+    src: SocketAddr,
+) -> Query {
+    let random_value = match start.pick {
+        Pick::All => None,
+        Pick::First => Some(0),
+        Pick::RandomValue(n) => Some(n),
+    };
+    Query {
+        listener_addr: listener,
+        listener_name: None,
+        dst: orig_dst,
+        src,
+        client: start.client.clone(),
+        request: start.request.clone(),
+        dns: mesh.names.clone(),
+        random_value,
+    }
 }
 
 /// From a chosen cluster to the upstream connection(s), one per endpoint branch.

@@ -35,6 +35,7 @@ pub fn cluster(c: &raw::Cluster<'_>, path: &str, state: ResourceState, ctx: &mut
                 health: HealthStatus::Unknown,
                 weight: None,
                 hostname: None,
+                istio_workload: None,
             })
             .collect();
         load_assignment = Some(LoadAssignment {
@@ -146,6 +147,11 @@ pub fn load_assignment(a: &raw::LoadAssignment<'_>, path: &str, ctx: &mut Ctx<'_
                             .uint(&e.load_balancing_weight, &pp, "load_balancing_weight", u64::from(u32::MAX))
                             .map(|w| w as u32),
                         hostname: ep.and_then(|e| owned(&e.hostname)),
+                        istio_workload: e
+                            .metadata
+                            .as_ref()
+                            .and_then(|m| m.filter_metadata.as_ref()?.istio.as_ref()?.workload.as_ref())
+                            .map(|w| w.as_str().to_string()),
                     }
                 })
                 .collect();

@@ -128,6 +128,8 @@ pub struct LbEndpoint {
     pub health: HealthStatus,
     pub weight: Option<u32>,
     pub hostname: Option<String>,
+    /// Istio's `filter_metadata.istio.workload` (`name;namespace;canonical-name;revision;cluster`).
+    pub istio_workload: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

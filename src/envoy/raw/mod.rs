@@ -288,6 +288,9 @@ pub struct FilterMetadata<'a> {
 pub struct IstioMetadata<'a> {
     #[serde(borrow)]
     pub config: Option<Str<'a>>,
+    /// On EDS endpoints: `name;namespace;canonical-name;revision;cluster`.
+    #[serde(borrow, default)]
+    pub workload: Option<Str<'a>>,
 }
 
 impl<'a> Metadata<'a> {

@@ -16,6 +16,7 @@ use super::model::{
     EnvoyConfig, FilterChain, Listener, NetworkFilterKind, RouteSource, TcpProxy, TcpV1Route,
 };
 use chain::{MatchInputs, Step};
+pub use http::HttpStep;
 use listener::{HandoffMatch, ListenerFilterStep, SocketState};
 use matcher::MatcherResult;
 pub use upstream::{NameTable, Upstream, UpstreamContext};

@@ -10,8 +10,9 @@ use crate::netfilter::model::*;
 use crate::netns::L4;
 
 impl Run<'_> {
-    pub(super) fn rule_matches(&mut self, rule: &Rule, hook: Hook) -> bool {
-        rule.matches.iter().all(|m| self.one(m, hook, rule.line))
+    /// The index of the first match of `rule` that does not hold (matches short-circuit).
+    pub(super) fn first_failing(&mut self, rule: &Rule, hook: Hook) -> Option<usize> {
+        rule.matches.iter().position(|m| !self.one(m, hook, rule.line))
     }
 
     fn one(&mut self, m: &Match, hook: Hook, line: u32) -> bool {

@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 pub use program::{CompileError, Program};
-pub use trace::{Branch, Disposition, Note, NoteKind, Outcome, Step, StepKind, Verdict};
+pub use trace::{Branch, Disposition, Miss, Note, NoteKind, Outcome, Step, StepKind, Verdict};
 
 use crate::netfilter::model::Protocol;
 use crate::netns::Netns;
@@ -125,6 +125,16 @@ pub const MAX_BRANCHES: usize = 4096;
 
 /// Walks `probe` through `ns` with `program`, returning every branch.
 pub fn trace(program: &Program, ns: &Netns, probe: &Probe) -> Result<Trace, EvalError> {
+    run_trace(program, ns, probe, false)
+}
+
+/// As [`trace`], and each branch also lists the rules reached that did not match, with the
+/// first failing match of each (for reports that say why a rule did not apply).
+pub fn trace_misses(program: &Program, ns: &Netns, probe: &Probe) -> Result<Trace, EvalError> {
+    run_trace(program, ns, probe, true)
+}
+
+fn run_trace(program: &Program, ns: &Netns, probe: &Probe, misses: bool) -> Result<Trace, EvalError> {
     let v6_rules = program.ruleset.family == crate::netfilter::model::Family::V6;
     if probe.dst.is_ipv6() != v6_rules || probe.src.is_ipv6() != v6_rules {
         return Err(EvalError::FamilyMismatch { rules: if v6_rules { "IPv6" } else { "IPv4" } });
@@ -133,6 +143,7 @@ pub fn trace(program: &Program, ns: &Netns, probe: &Probe) -> Result<Trace, Eval
     let mut pending: std::collections::VecDeque<Vec<bool>> = std::collections::VecDeque::from([Vec::new()]);
     while let Some(prefix) = pending.pop_front() {
         let mut run = path::Run::new(program, ns, probe, &prefix);
+        run.record_misses = misses;
         let result = run.walk()?;
         for j in prefix.len()..run.decisions.len() {
             let mut alt: Vec<bool> = run.decisions[..j].iter().map(|d| d.0).collect();
@@ -146,6 +157,7 @@ pub fn trace(program: &Program, ns: &Netns, probe: &Probe) -> Result<Trace, Eval
             notes: run.notes,
             result,
             unknown: run.unknown,
+            misses: run.misses,
         });
         if branches.len() + pending.len() > MAX_BRANCHES {
             return Err(EvalError::TooManyBranches { limit: MAX_BRANCHES });

@@ -66,6 +66,9 @@ pub(super) struct Run<'a> {
     pub out_iface: Option<String>,
     /// The packet comes from a local socket (owner matches apply).
     pub local_socket: bool,
+    /// Record the rules that did not match in `misses`.
+    pub record_misses: bool,
+    pub misses: Vec<super::trace::Miss>,
 }
 
 impl<'a> Run<'a> {
@@ -97,6 +100,8 @@ impl<'a> Run<'a> {
             in_iface: None,
             out_iface: None,
             local_socket: probe.entry == Entry::Output,
+            record_misses: false,
+            misses: Vec::new(),
         }
     }
 

@@ -5,7 +5,7 @@ use super::Hook;
 use crate::netfilter::model::*;
 
 /// One table ready to run.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct CompiledTable {
     pub table: usize,
     pub name: TableName,
@@ -16,7 +16,7 @@ pub(super) struct CompiledTable {
 }
 
 /// A rule set ready for [`super::trace`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Program {
     pub ruleset: Ruleset,
     pub(super) tables: Vec<CompiledTable>,

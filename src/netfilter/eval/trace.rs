@@ -49,6 +49,21 @@ pub struct Step {
     pub target: Option<String>,
 }
 
+/// A rule that was reached but did not match (recorded only by [`super::trace_misses`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Miss {
+    /// Index into `steps` of the first step after this rule.
+    pub before_step: usize,
+    pub hook: Hook,
+    pub table: TableName,
+    pub chain: String,
+    /// 1-based position of the rule in its chain.
+    pub rule: usize,
+    pub line: u32,
+    /// Index into the rule's matches of the first one that failed.
+    pub failed_match: usize,
+}
+
 /// Something the kernel decided between netfilter steps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Note {
@@ -118,6 +133,9 @@ pub struct Branch {
     /// Rules reached whose match or target is unknown (lenient parsing): line numbers.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unknown: Vec<u32>,
+    /// Rules reached that did not match (empty unless asked for: [`super::trace_misses`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub misses: Vec<Miss>,
 }
 
 pub(super) fn endpoint(ip: IpAddr, port: u16) -> String {

@@ -2,7 +2,7 @@
 //! (semantics §6), and what each target does to the packet and its connection.
 
 use super::path::{loopback_of, ChainVerdict, Run};
-use super::trace::{endpoint, NoteKind, Step, StepKind, Verdict};
+use super::trace::{endpoint, Miss, NoteKind, Step, StepKind, Verdict};
 use super::{EvalError, Hook};
 use crate::netfilter::model::*;
 use crate::netns::L4;
@@ -42,7 +42,18 @@ impl Run<'_> {
                 return Ok(self.policy(hook, name, &table.chains[base]));
             }
             let rule = &c.rules[i];
-            if !self.rule_matches(rule, hook) {
+            if let Some(failed) = self.first_failing(rule, hook) {
+                if self.record_misses {
+                    self.misses.push(Miss {
+                        before_step: self.steps.len(),
+                        hook,
+                        table: name,
+                        chain: c.name.clone(),
+                        rule: i + 1,
+                        line: rule.line,
+                        failed_match: failed,
+                    });
+                }
                 i += 1;
                 continue;
             }
