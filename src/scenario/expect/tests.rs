@@ -2,7 +2,7 @@ use super::*;
 use crate::engine::Step;
 
 fn path(weight: f64, ending: Ending, envoy: Vec<EnvoyHop>) -> Path {
-    Path { weight, ending, envoy, steps: Vec::<Step>::new() }
+    Path { weight, ending, envoy, steps: Vec::<Step>::new(), hops: Vec::new() }
 }
 
 fn hop(pod: &str, listener: &str, cluster: &str) -> EnvoyHop {
