@@ -61,3 +61,89 @@ fn a_broken_expectation_fails_the_check() {
     assert!(stdout.contains("FAIL "), "{stdout}");
     assert!(stdout.contains("expected delivered, got envoy_response"), "{stdout}");
 }
+
+fn explain(file: &str, probe: &str) -> String {
+    let o = meshpath()
+        .args(["explain", "--scenario", &format!("scenarios/{file}"), "--probe", probe])
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// One `explain` report per incident, on the probe that shows it.
+#[test]
+fn explain_each_incident() {
+    for (name, file, probe) in [
+        (
+            "incident_1_allow_any",
+            "1-serviceentry-two-addresses/before.scenario.yaml",
+            "172.16.0.1 falls through to allow_any",
+        ),
+        (
+            "incident_2_takeover",
+            "2-serviceentry-443-takeover/before.scenario.yaml",
+            "baidu.com goes to the internal service",
+        ),
+        (
+            "incident_2_sidecar_scope",
+            "2-serviceentry-443-takeover/sidecar-scope.scenario.yaml",
+            "www.googleapis.com goes to the internal service too",
+        ),
+        (
+            "incident_3_refused",
+            "3-app-on-pod-ip/istio-1.1.scenario.yaml",
+            "reviews calls productpage, Envoy's 127.0.0.1 upstream is refused",
+        ),
+        (
+            "incident_3_loop",
+            "3-app-on-pod-ip/pod-ip-endpoint.scenario.yaml",
+            "reviews calls productpage, Envoy loops into 15001",
+        ),
+        (
+            "incident_3_istio_1_25",
+            "3-app-on-pod-ip/istio-1.25.scenario.yaml",
+            "reviews calls productpage, delivered from 127.0.0.6",
+        ),
+        (
+            "incident_4_packet_life",
+            "4-bookinfo-packet-life/packet-life.scenario.yaml",
+            "productpage calls reviews, first endpoint",
+        ),
+        (
+            "incident_4_no_destination_rule",
+            "4-bookinfo-packet-life/vs-subset-without-dr.scenario.yaml",
+            "productpage calls reviews, 503 NC",
+        ),
+        (
+            "incident_5_short_host",
+            "5-vm-migration/short-host.scenario.yaml",
+            "vm.example.com goes to the VM and the pod by the default route",
+        ),
+        (
+            "incident_5_dns",
+            "5-vm-migration/short-host.scenario.yaml",
+            "pilot-agent answers vm.example.com with the auto-allocated address",
+        ),
+    ] {
+        insta::assert_snapshot!(name, explain(file, probe));
+    }
+}
+
+#[test]
+fn explain_markdown_of_the_loop() {
+    let o = meshpath()
+        .args([
+            "explain",
+            "--scenario",
+            "scenarios/3-app-on-pod-ip/pod-ip-endpoint.scenario.yaml",
+            "--probe",
+            "reviews calls productpage, Envoy loops into 15001",
+            "--format",
+            "markdown",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0));
+    insta::assert_snapshot!("incident_3_loop_markdown", String::from_utf8_lossy(&o.stdout));
+}

@@ -31,7 +31,13 @@ pub(super) fn decisions(
         push(format!("no Envoy listener is bound to {listener}"), String::new(), Vec::new());
         return out;
     };
-    let mut why = vec![format!("it is bound to {listener}, where the kernel delivered the connection")];
+    let bound = cfg.listeners.iter().find(|l| l.name == accepted.name).and_then(|l| l.address.socket());
+    let mut why = vec![match bound {
+        Some(b) if b != listener => {
+            format!("it is bound to {b}; the kernel delivered the connection to {listener}")
+        }
+        _ => format!("it is bound to {listener}, where the kernel delivered the connection"),
+    }];
     istio(accepted, &mut why);
     push(format!("listener {} accepts the connection", accepted.name), accepted.path.clone(), why);
     let mut current = accepted.name.clone();
