@@ -168,7 +168,7 @@ fn dns_query_is_answered_by_pilot_agent() {
             "udp",
             "--dst",
             "10.96.0.10:53",
-            "--host",
+            "--dns-query",
             "reviews.default.svc.cluster.local",
         ],
     );
