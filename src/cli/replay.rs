@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use miette::{miette, IntoDiagnostic, Result, WrapErr};
 use serde::Serialize;
 
@@ -39,18 +40,33 @@ pub struct ReplayArgs {
 }
 
 pub fn run(a: ReplayArgs) -> Result<ExitCode> {
-    let mesh = build_mesh(&a.mesh)?;
+    let mut mesh = build_mesh(&a.mesh)?;
     let local = a.mesh.addrs()?;
     let file = std::fs::File::open(&a.capture)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot read {}", a.capture.display()))?;
-    let mut cap = Capture::open(BufReader::new(file)).map_err(|e| miette!("{}: {e}", a.capture.display()))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut cap = Capture::open(BufReader::with_capacity(1 << 20, file))
+        .map_err(|e| miette!("{}: {e}", a.capture.display()))?;
+    let bar = progress(len);
     let mut table = FlowTable::new();
-    while let Some(p) = cap.next_packet() {
-        table.add(&p);
+    let mut done = false;
+    while !done {
+        // Sets the bar's position every few thousand packets: one update per packet would
+        // cost more than decoding it (docs/replay.md, "Progress").
+        for _ in 0..PROGRESS_EVERY {
+            let Some(p) = cap.next_packet() else {
+                done = true;
+                break;
+            };
+            table.add(&p);
+        }
+        bar.set_position(cap.bytes_read());
     }
+    bar.set_message(format!("walking {} flows", table.flows().len()));
     stitch_redirects(table.flows_mut(), &local, &REDIRECT_PORTS);
-    let result = replay(&mesh, 0, table.flows());
+    let result = replay(&mut mesh, 0, table.flows());
+    bar.finish_and_clear();
     let faults = cap.faults();
     if let Some(n) = a.flow {
         let row = result.rows.get(n).ok_or_else(|| {
@@ -83,6 +99,27 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Packets read between two updates of the progress bar.
+const PROGRESS_EVERY: usize = 4096;
+
+/// Captures smaller than this read too fast to need a progress bar.
+const PROGRESS_MIN_BYTES: u64 = 16 << 20;
+
+/// A progress bar by bytes of the capture on standard error; hidden when standard error is not
+/// a terminal (indicatif's own check) or the file is small.
+fn progress(len: u64) -> ProgressBar {
+    if len < PROGRESS_MIN_BYTES {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(10));
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} reading {binary_bytes}/{binary_total_bytes} {wide_bar} {percent}% {elapsed} {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
 const COLUMNS: [&str; 13] = [
     "#", "time", "proto", "client", "server", "name", "ending", "listener", "cluster", "endpoint", "packets",
     "bytes", "note",
@@ -96,6 +133,9 @@ fn cells(r: &Row) -> [String; 13] {
     let mut note = Vec::new();
     if let Some(o) = r.leg_of {
         note.push(format!("leg of #{o}"));
+    }
+    if let Some(d) = r.name_from {
+        note.push(format!("name from DNS #{d}"));
     }
     if r.paths > 1 {
         note.push(format!("{} paths", r.paths));
@@ -208,7 +248,7 @@ fn csv_field(s: &str) -> String {
 
 fn csv(r: &Replay) -> String {
     let mut out = String::from(
-        "index,time,proto,client,server,side,name,ending,detail,listener,cluster,endpoint,paths,packets,bytes,leg_of,disagrees\n",
+        "index,time,proto,client,server,side,name,name_from,ending,detail,listener,cluster,endpoint,paths,packets,bytes,leg_of,disagrees\n",
     );
     for x in &r.rows {
         let o = |v: &Option<String>| csv_field(v.as_deref().unwrap_or(""));
@@ -220,6 +260,7 @@ fn csv(r: &Replay) -> String {
             csv_field(&x.server),
             x.side.to_string(),
             o(&x.name),
+            x.name_from.map(|v| v.to_string()).unwrap_or_default(),
             csv_field(&x.ending),
             o(&x.detail),
             o(&x.listener),
