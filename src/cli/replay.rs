@@ -134,6 +134,9 @@ fn cells(r: &Row) -> [String; 13] {
     if let Some(o) = r.leg_of {
         note.push(format!("leg of #{o}"));
     }
+    if let Some(d) = r.upstream_of {
+        note.push(format!("Envoy's upstream of #{d}"));
+    }
     if let Some(d) = r.name_from {
         note.push(format!("name from DNS #{d}"));
     }
@@ -248,7 +251,7 @@ fn csv_field(s: &str) -> String {
 
 fn csv(r: &Replay) -> String {
     let mut out = String::from(
-        "index,time,proto,client,server,side,name,name_from,ending,detail,listener,cluster,endpoint,paths,packets,bytes,leg_of,disagrees\n",
+        "index,time,proto,client,server,side,name,name_from,ending,detail,listener,cluster,endpoint,paths,packets,bytes,leg_of,upstream_of,disagrees\n",
     );
     for x in &r.rows {
         let o = |v: &Option<String>| csv_field(v.as_deref().unwrap_or(""));
@@ -270,6 +273,7 @@ fn csv(r: &Replay) -> String {
             x.packets.to_string(),
             x.bytes.to_string(),
             x.leg_of.map(|v| v.to_string()).unwrap_or_default(),
+            x.upstream_of.map(|v| v.to_string()).unwrap_or_default(),
             o(&x.disagrees),
         ];
         out.push_str(&fields.join(","));

@@ -5,12 +5,12 @@
 //! summary; nothing is printed here (docs/replay.md).
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
-use super::{trace, Destination, Ending, From, Mesh, MeshTrace, Pick, Start, APP_UID};
-use crate::capture::{DnsRecord, Flow, FlowId, Side, Transport};
+use super::{trace, Destination, Ending, From, Mesh, MeshTrace, Pick, Start, APP_UID, ENVOY_UID};
+use crate::capture::{DnsRecord, Flow, FlowId, Side, Sniffed, Transport};
 use crate::envoy::select::{ClientBytes, HttpRequest};
 use crate::netns::L4;
 
@@ -23,7 +23,7 @@ pub struct Row {
     pub proto: &'static str,
     pub client: String,
     pub server: String,
-    /// `app` (the client is the pod) or `outside`.
+    /// `app` (the client is the pod), `envoy` (Envoy's own upstream connection) or `outside`.
     pub side: &'static str,
     /// SNI, else HTTP Host, else the first DNS question, else the name an earlier DNS answer
     /// in the capture gave the server's address.
@@ -50,6 +50,9 @@ pub struct Row {
     /// For a redirected leg: the flow (index) that shows the original destination.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leg_of: Option<FlowId>,
+    /// For Envoy's own upstream connection (`side` = `envoy`): the downstream flow it serves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_of: Option<FlowId>,
     /// What the capture shows that contradicts the prediction.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disagrees: Option<String>,
@@ -72,6 +75,8 @@ pub struct SummaryLine {
 pub struct Replay {
     pub rows: Vec<Row>,
     pub traces: Vec<MeshTrace>,
+    /// The engine start of each trace (same index): what `explain` or `trace` would take.
+    pub starts: Vec<Start>,
     pub summary: Vec<SummaryLine>,
 }
 
@@ -91,8 +96,22 @@ fn replay_with_names(mesh: &mut Mesh, pod: usize, flows: &[Flow]) -> Replay {
     let mut out = Replay::default();
     let mut cache: BTreeMap<String, Result<usize, String>> = BTreeMap::new();
     let mut learned = Learned::default();
+    let mut downstreams = Downstreams::default();
     for f in flows {
         let mut row = base_row(f, t0, mesh, pod);
+        row.name = sniffed_of(f, flows).name().map(str::to_string);
+        let envoy = f.stitch.is_none() && (row.side == "app" || f.client.ip() == INBOUND_PASSTHROUGH_SOURCE);
+        if envoy {
+            row.upstream_of = downstreams.claim(f, flows);
+            let predicted = row.upstream_of.and_then(|d| out.rows.get(d)).and_then(|d| d.endpoint.clone());
+            if let Some(p) = predicted.filter(|p| *p != f.server.to_string()) {
+                row.disagrees =
+                    Some(format!("capture: Envoy connected to {}; predicted endpoint {p}", f.server));
+            }
+            if row.upstream_of.is_some() || f.client.ip() == INBOUND_PASSTHROUGH_SOURCE {
+                row.side = "envoy";
+            }
+        }
         let dns_name = learned.by_addr.get(&f.server.ip()).cloned();
         if row.name.is_none() {
             if let Some((name, from)) = &dns_name {
@@ -106,7 +125,10 @@ fn replay_with_names(mesh: &mut Mesh, pod: usize, flows: &[Flow]) -> Replay {
                 row.leg_of = Some(s.original);
             }
             None => {
-                let mut start = start_of(f, mesh, pod);
+                let mut start = start_with(f, sniffed_of(f, flows), mesh, pod);
+                if row.side == "envoy" {
+                    start.from = From::Process { uid: ENVOY_UID, gid: ENVOY_UID };
+                }
                 if let Some((name, _)) = &dns_name {
                     by_name(&mut start, mesh, name);
                 }
@@ -118,6 +140,7 @@ fn replay_with_names(mesh: &mut Mesh, pod: usize, flows: &[Flow]) -> Replay {
                     .or_insert_with(|| match trace(mesh, &start) {
                         Ok(t) => {
                             out.traces.push(t);
+                            out.starts.push(start.clone());
                             Ok(out.traces.len() - 1)
                         }
                         Err(e) => Err(e.to_string()),
@@ -137,11 +160,58 @@ fn replay_with_names(mesh: &mut Mesh, pod: usize, flows: &[Flow]) -> Replay {
                 }
             }
         }
+        downstreams.offer(&row, f, mesh, pod);
         out.rows.push(row);
         learned.learn(f, &mut mesh.names);
     }
     out.summary = summary(&out.rows);
     out
+}
+
+/// The source address Istio's inbound listener connects to the app from (since 1.10); only
+/// Envoy binds it.
+const INBOUND_PASSTHROUGH_SOURCE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 6));
+
+/// Connections Envoy accepted, waiting for the upstream connection it opens for each
+/// (docs/replay.md, "Envoy's own connections"): in an `-i any` capture the app's redirected
+/// connection shows as a leg to 15001 plus its original destination, and Envoy's connection to
+/// the endpoint follows as a flow from the pod that nothing redirected; inbound, a connection
+/// to the pod is followed by Envoy's connection from 127.0.0.6 to the app.
+#[derive(Default)]
+struct Downstreams {
+    /// The server, and the endpoint predicted for it, of each downstream not yet claimed.
+    by_addr: BTreeMap<SocketAddr, Vec<FlowId>>,
+    claimed: Vec<bool>,
+}
+
+impl Downstreams {
+    fn offer(&mut self, row: &Row, f: &Flow, mesh: &Mesh, pod: usize) {
+        let outbound = f.stitch.is_some_and(|s| s.original == f.id && s.redirect_port == 15001);
+        let inbound = row.side == "outside" && mesh.pods.get(pod).is_some_and(|p| p.owns(f.server.ip()));
+        if !(outbound || inbound) {
+            return;
+        }
+        let endpoint = row.endpoint.as_deref().and_then(|e| e.parse::<SocketAddr>().ok());
+        for a in std::iter::once(f.server).chain(endpoint.filter(|e| *e != f.server)) {
+            self.by_addr.entry(a).or_default().push(f.id);
+        }
+    }
+
+    /// The latest unclaimed downstream that started before `f` and went to `f`'s server (as
+    /// its destination or its predicted endpoint).
+    fn claim(&mut self, f: &Flow, flows: &[Flow]) -> Option<FlowId> {
+        let list = self.by_addr.get_mut(&f.server)?;
+        let pos = list.iter().rposition(|&d| {
+            !self.claimed.get(d).copied().unwrap_or(false)
+                && flows.get(d).is_some_and(|x| x.first_nanos <= f.first_nanos)
+        })?;
+        let d = list.remove(pos);
+        if self.claimed.len() <= d {
+            self.claimed.resize(d + 1, false);
+        }
+        self.claimed[d] = true;
+        Some(d)
+    }
 }
 
 /// Names learned from the capture's DNS answers so far.
@@ -227,6 +297,7 @@ fn base_row(f: &Flow, t0: u64, mesh: &Mesh, pod: usize) -> Row {
         packets: f.packets(),
         bytes: f.bytes(),
         leg_of: None,
+        upstream_of: None,
         disagrees: None,
         trace: None,
     }
@@ -236,14 +307,28 @@ fn is_app(f: &Flow, mesh: &Mesh, pod: usize) -> bool {
     mesh.pods.get(pod).is_some_and(|p| p.owns(f.client.ip()))
 }
 
-/// The engine's start for a flow's first packet.
+/// The engine's start for a flow's first packet, with what the flow itself says it sends.
 pub fn start_of(f: &Flow, mesh: &Mesh, pod: usize) -> Start {
+    start_with(f, &f.sniffed, mesh, pod)
+}
+
+/// What the client of flow `f` sent: for the original-destination flow of a redirected
+/// connection, the client's bytes travel on the leg (to 15001), so they are read there.
+pub fn sniffed_of<'a>(f: &'a Flow, flows: &'a [Flow]) -> &'a Sniffed {
+    let own = &f.sniffed;
+    if own.tls.is_some() || own.http.is_some() || own.h2_preface || !own.dns_questions.is_empty() {
+        return own;
+    }
+    f.stitch.filter(|s| s.original == f.id).and_then(|s| flows.get(s.leg)).map_or(own, |leg| &leg.sniffed)
+}
+
+fn start_with(f: &Flow, sniffed: &Sniffed, mesh: &Mesh, pod: usize) -> Start {
     let from = if is_app(f, mesh, pod) {
         From::Process { uid: APP_UID, gid: APP_UID }
     } else {
         From::Outside { src: f.client.ip() }
     };
-    let (client, request) = client_bytes(f);
+    let (client, request) = client_bytes(sniffed);
     Start {
         pod,
         from,
@@ -259,8 +344,7 @@ pub fn start_of(f: &Flow, mesh: &Mesh, pod: usize) -> Start {
     }
 }
 
-fn client_bytes(f: &Flow) -> (ClientBytes, Option<HttpRequest>) {
-    let s = &f.sniffed;
+fn client_bytes(s: &Sniffed) -> (ClientBytes, Option<HttpRequest>) {
     if let Some(t) = &s.tls {
         return (ClientBytes::Tls { sni: t.sni.clone(), alpn: t.alpn.clone() }, None);
     }
@@ -320,7 +404,7 @@ fn fill(row: &mut Row, t: &MeshTrace, f: &Flow) {
         _ => None,
     });
     row.endpoint = hop(|h| h.endpoint.as_ref());
-    row.disagrees = disagreement(&p.ending, f);
+    row.disagrees = disagreement(&p.ending, f).or(row.disagrees.take());
 }
 
 /// When the capture itself contradicts the predicted ending (docs/replay.md, "disagrees").
