@@ -171,3 +171,30 @@ fn cname_answers_name_the_address_by_the_name_asked_for() {
     let r = replay(&mut mesh(), 0, &f);
     assert_eq!(r.rows[1].name.as_deref(), Some("www.example.com"), "{:?}", f[0].sniffed);
 }
+
+#[test]
+fn envoys_upstream_connections_pair_with_their_downstream() {
+    let f = flows(&[
+        // Outbound: the leg on lo, the original destination, then Envoy's connection out to
+        // another address than the endpoint it should pick (10.244.1.7:9080).
+        ("10.244.0.5:40000", "127.0.0.1:15001", true, false),
+        ("10.96.0.20:9080", "10.244.0.5:40000", true, true),
+        ("10.244.0.5:40010", "10.96.0.20:9080", true, false),
+        // Inbound: a client outside, then Envoy's connection to the app from 127.0.0.6.
+        ("10.244.1.9:51000", "10.244.0.5:9080", true, false),
+        ("127.0.0.6:41000", "10.244.0.5:9080", true, false),
+    ]);
+    let r = replay(&mut mesh(), 0, &f);
+    let sides: Vec<(&str, Option<FlowId>)> = r.rows.iter().map(|r| (r.side, r.upstream_of)).collect();
+    assert_eq!(
+        sides,
+        [("app", None), ("app", None), ("envoy", Some(1)), ("outside", None), ("envoy", Some(3))]
+    );
+    assert_eq!(r.starts[r.rows[2].trace.unwrap()].from, From::Process { uid: ENVOY_UID, gid: ENVOY_UID });
+    assert_eq!(r.rows[4].ending, "delivered", "{:?}", r.rows[4]);
+    assert_eq!(r.rows[4].disagrees, None);
+    // Opaque bytes to 10.96.0.20:9080 take the port's PassthroughFilterChain: its predicted
+    // endpoint is the original destination, which is where the connection went.
+    assert_eq!(r.rows[1].endpoint.as_deref(), Some("10.96.0.20:9080"));
+    assert_eq!(r.rows[2].disagrees, None);
+}
