@@ -157,3 +157,12 @@ fn written_capture_cluster_ip_and_external() {
     let one = replay(&path, "10.244.0.5", &["--flow", "1"]);
     assert!(one.starts_with("flow 1: tcp 10.244.0.5:40001 -> 93.184.216.34:443 (app)"), "{one}");
 }
+
+#[test]
+fn dns_corpus_csv_and_json() {
+    // Two interfaces, DNS queries and answers (a CNAME chain among them) from 172.17.0.2 and
+    // 10.0.0.4; the pod is 10.0.0.4.
+    let Some(p) = corpus_pcap("pcapng_two-interfaces_dns.pcapng") else { return };
+    insta::assert_snapshot!("replay_two_interfaces_dns_csv", replay(&p, "10.0.0.4", &["--format", "csv"]));
+    insta::assert_snapshot!("replay_two_interfaces_dns_json", replay(&p, "10.0.0.4", &["--format", "json"]));
+}

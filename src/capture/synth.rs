@@ -40,6 +40,17 @@ const CONCURRENT: usize = 1000;
 /// Writes `packets` packets spread evenly over `flows` flows (80% TCP, 20% UDP; of the TCP
 /// flows 10% open with a TLS ClientHello and 10% with an HTTP/1.1 GET).
 pub fn write_synthetic<W: Write>(out: W, packets: u64, flows: u64) -> io::Result<SynthStats> {
+    write_synthetic_from(out, packets, flows, None)
+}
+
+/// As [`write_synthetic`], with every flow's client at `client` when given (one pod's capture:
+/// the pod is one end of every flow; client ports stay distinct for up to 40,000 flows).
+pub fn write_synthetic_from<W: Write>(
+    out: W,
+    packets: u64,
+    flows: u64,
+    client: Option<[u8; 4]>,
+) -> io::Result<SynthStats> {
     let mut w = PcapWriter::new(out, linktype::ETHERNET, 262_144, false)?;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let per_flow = (packets / flows.max(1)).max(1);
@@ -58,7 +69,7 @@ pub fn write_synthetic<W: Write>(out: W, packets: u64, flows: u64) -> io::Result
                 ts += 1_000 + rng.below(1_000);
                 frame.clear();
                 let kind = f % 10; // 0-7 TCP, 8-9 UDP
-                let client = [10, (f >> 16) as u8 | 0x40, (f >> 8) as u8, f as u8];
+                let client = client.unwrap_or([10, (f >> 16) as u8 | 0x40, (f >> 8) as u8, f as u8]);
                 let server = [10, 96, (f % 200) as u8, 10];
                 let cport = 20_000 + (f % 40_000) as u16;
                 if kind < 8 {

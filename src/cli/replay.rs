@@ -6,11 +6,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use miette::{miette, IntoDiagnostic, Result, WrapErr};
 use serde::Serialize;
 
 use meshpath::capture::{stitch_redirects, Capture, Fault, FlowTable, REDIRECT_PORTS};
+use std::net::SocketAddr;
+
 use meshpath::engine::replay::{replay, Replay, Row, SummaryLine};
+use meshpath::engine::{Destination, Mesh, Start};
 use meshpath::render::trace as render;
 
 use super::trace::{build_mesh, PodArgs};
@@ -36,10 +40,13 @@ pub struct ReplayArgs {
     /// Print flow N's full trace instead of the table.
     #[arg(long, value_name = "N")]
     flow: Option<usize>,
+    /// With --flow N: print `meshpath explain`'s report for the flow instead of its trace.
+    #[arg(long, requires = "flow")]
+    explain: bool,
 }
 
 pub fn run(a: ReplayArgs) -> Result<ExitCode> {
-    let (mesh, pod) = build_mesh(&a.mesh)?;
+    let (mut mesh, pod) = build_mesh(&a.mesh)?;
     let local: Vec<std::net::IpAddr> = mesh
         .pods
         .get(pod)
@@ -49,13 +56,28 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     let file = std::fs::File::open(&a.capture)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot read {}", a.capture.display()))?;
-    let mut cap = Capture::open(BufReader::new(file)).map_err(|e| miette!("{}: {e}", a.capture.display()))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut cap = Capture::open(BufReader::with_capacity(1 << 20, file))
+        .map_err(|e| miette!("{}: {e}", a.capture.display()))?;
+    let bar = progress(len);
     let mut table = FlowTable::new();
-    while let Some(p) = cap.next_packet() {
-        table.add(&p);
+    let mut done = false;
+    while !done {
+        // Sets the bar's position every few thousand packets: one update per packet would
+        // cost more than decoding it (docs/replay.md, "Progress").
+        for _ in 0..PROGRESS_EVERY {
+            let Some(p) = cap.next_packet() else {
+                done = true;
+                break;
+            };
+            table.add(&p);
+        }
+        bar.set_position(cap.bytes_read());
     }
+    bar.set_message(format!("walking {} flows", table.flows().len()));
     stitch_redirects(table.flows_mut(), &local, &REDIRECT_PORTS);
-    let result = replay(&mesh, pod, table.flows());
+    let result = replay(&mut mesh, pod, table.flows());
+    bar.finish_and_clear();
     let faults = cap.faults();
     if let Some(n) = a.flow {
         let row = result.rows.get(n).ok_or_else(|| {
@@ -70,8 +92,15 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
                 println!("flow {n} is the redirected leg of flow {o}; see --flow {o}");
             }
             (None, Some(t)) => {
-                println!("flow {n}: {} {} -> {} ({})", row.proto, row.client, row.server, row.side);
-                print!("{}", render::text(t));
+                let title =
+                    format!("flow {n}: {} {} -> {} ({})", row.proto, row.client, row.server, row.side);
+                match (a.explain, row.trace.and_then(|i| result.starts.get(i))) {
+                    (true, Some(start)) => print!("{}", explain_flow(&mut mesh, start, row, title)?),
+                    _ => {
+                        println!("{title}");
+                        print!("{}", render::text(t));
+                    }
+                }
             }
             (None, None) => {
                 println!("flow {n}: not traced: {}", row.detail.as_deref().unwrap_or(&row.ending));
@@ -88,6 +117,38 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `explain`'s text report for a flow's start. A name the capture's DNS answers gave the
+/// server (the start goes to that name) is put back into the name table for the walk.
+fn explain_flow(mesh: &mut Mesh, start: &Start, row: &Row, title: String) -> Result<String> {
+    if let (Destination::Host { name, .. }, Ok(server)) = (&start.dst, row.server.parse::<SocketAddr>()) {
+        mesh.names.entry(name.to_ascii_lowercase()).or_insert_with(|| vec![server.ip()]);
+    }
+    let mut report = meshpath::explain::explain(mesh, start).map_err(|e| miette!("{e}"))?;
+    report.title = title;
+    Ok(meshpath::render::explain::text(&report))
+}
+
+/// Packets read between two updates of the progress bar.
+const PROGRESS_EVERY: usize = 4096;
+
+/// Captures smaller than this read too fast to need a progress bar.
+const PROGRESS_MIN_BYTES: u64 = 16 << 20;
+
+/// A progress bar by bytes of the capture on standard error; hidden when standard error is not
+/// a terminal (indicatif's own check) or the file is small.
+fn progress(len: u64) -> ProgressBar {
+    if len < PROGRESS_MIN_BYTES {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(10));
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} reading {binary_bytes}/{binary_total_bytes} {wide_bar} {percent}% {elapsed} {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
 const COLUMNS: [&str; 13] = [
     "#", "time", "proto", "client", "server", "name", "ending", "listener", "cluster", "endpoint", "packets",
     "bytes", "note",
@@ -101,6 +162,12 @@ fn cells(r: &Row) -> [String; 13] {
     let mut note = Vec::new();
     if let Some(o) = r.leg_of {
         note.push(format!("leg of #{o}"));
+    }
+    if let Some(d) = r.upstream_of {
+        note.push(format!("Envoy's upstream of #{d}"));
+    }
+    if let Some(d) = r.name_from {
+        note.push(format!("name from DNS #{d}"));
     }
     if r.paths > 1 {
         note.push(format!("{} paths", r.paths));
@@ -213,7 +280,7 @@ fn csv_field(s: &str) -> String {
 
 fn csv(r: &Replay) -> String {
     let mut out = String::from(
-        "index,time,proto,client,server,side,name,ending,detail,listener,cluster,endpoint,paths,packets,bytes,leg_of,disagrees\n",
+        "index,time,proto,client,server,side,name,name_from,ending,detail,listener,cluster,endpoint,paths,packets,bytes,leg_of,upstream_of,disagrees\n",
     );
     for x in &r.rows {
         let o = |v: &Option<String>| csv_field(v.as_deref().unwrap_or(""));
@@ -225,6 +292,7 @@ fn csv(r: &Replay) -> String {
             csv_field(&x.server),
             x.side.to_string(),
             o(&x.name),
+            x.name_from.map(|v| v.to_string()).unwrap_or_default(),
             csv_field(&x.ending),
             o(&x.detail),
             o(&x.listener),
@@ -234,6 +302,7 @@ fn csv(r: &Replay) -> String {
             x.packets.to_string(),
             x.bytes.to_string(),
             x.leg_of.map(|v| v.to_string()).unwrap_or_default(),
+            x.upstream_of.map(|v| v.to_string()).unwrap_or_default(),
             o(&x.disagrees),
         ];
         out.push_str(&fields.join(","));

@@ -1,14 +1,16 @@
 //! Replaying a capture's flows through a pod: each flow's first packet becomes one [`Start`]
 //! for the engine (side, addresses, protocol and what the client sent, as sniffed), walked
-//! once; identical flows share one trace. The result is one [`Row`] per flow plus a summary;
-//! nothing is printed here (docs/replay.md).
+//! once; identical flows share one trace. The A/AAAA answers of DNS flows join the name table
+//! for the flows after them, in capture order. The result is one [`Row`] per flow plus a
+//! summary; nothing is printed here (docs/replay.md).
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
-use super::{trace, Destination, Ending, From, Mesh, MeshTrace, Pick, Start, APP_UID};
-use crate::capture::{Flow, FlowId, Side, Transport};
+use super::{trace, Destination, Ending, From, Mesh, MeshTrace, Pick, Start, APP_UID, ENVOY_UID};
+use crate::capture::{DnsRecord, Flow, FlowId, Side, Sniffed, Transport};
 use crate::envoy::select::{ClientBytes, HttpRequest};
 use crate::netns::L4;
 
@@ -21,11 +23,15 @@ pub struct Row {
     pub proto: &'static str,
     pub client: String,
     pub server: String,
-    /// `app` (the client is the pod) or `outside`.
+    /// `app` (the client is the pod), `envoy` (Envoy's own upstream connection) or `outside`.
     pub side: &'static str,
-    /// SNI, else HTTP Host, else the first DNS question.
+    /// SNI, else HTTP Host, else the first DNS question, else the name an earlier DNS answer
+    /// in the capture gave the server's address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// When `name` comes from a DNS answer: the flow that carried it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_from: Option<FlowId>,
     /// The ending kind of the first path (`leg` for a redirected leg, `error` when the walk failed).
     pub ending: String,
     /// Status and/or response flag of an Envoy response; the reason of an error.
@@ -44,6 +50,9 @@ pub struct Row {
     /// For a redirected leg: the flow (index) that shows the original destination.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leg_of: Option<FlowId>,
+    /// For Envoy's own upstream connection (`side` = `envoy`): the downstream flow it serves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_of: Option<FlowId>,
     /// What the capture shows that contradicts the prediction.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disagrees: Option<String>,
@@ -66,29 +75,72 @@ pub struct SummaryLine {
 pub struct Replay {
     pub rows: Vec<Row>,
     pub traces: Vec<MeshTrace>,
+    /// The engine start of each trace (same index): what `explain` or `trace` would take.
+    pub starts: Vec<Start>,
     pub summary: Vec<SummaryLine>,
 }
 
-/// Walks every flow in `flows` (redirected legs already stitched) through pod `pod` of `mesh`.
-pub fn replay(mesh: &Mesh, pod: usize, flows: &[Flow]) -> Replay {
+/// Walks every flow in `flows` (redirected legs already stitched) through pod `pod` of `mesh`,
+/// in first-seen order. The DNS answers a flow carries are added to `mesh.names` for the flows
+/// after it (a name the capture resolved replaces the snapshot's addresses for that name);
+/// `mesh.names` is as it was when this returns.
+pub fn replay(mesh: &mut Mesh, pod: usize, flows: &[Flow]) -> Replay {
+    let given = mesh.names.clone();
+    let out = replay_with_names(mesh, pod, flows);
+    mesh.names = given;
+    out
+}
+
+fn replay_with_names(mesh: &mut Mesh, pod: usize, flows: &[Flow]) -> Replay {
     let t0 = flows.iter().map(|f| f.first_nanos).min().unwrap_or(0);
     let mut out = Replay::default();
     let mut cache: BTreeMap<String, Result<usize, String>> = BTreeMap::new();
+    let mut learned = Learned::default();
+    let mut downstreams = Downstreams::default();
     for f in flows {
         let mut row = base_row(f, t0, mesh, pod);
+        row.name = sniffed_of(f, flows).name().map(str::to_string);
+        let envoy = f.stitch.is_none() && (row.side == "app" || f.client.ip() == INBOUND_PASSTHROUGH_SOURCE);
+        if envoy {
+            row.upstream_of = downstreams.claim(f, flows);
+            let predicted = row.upstream_of.and_then(|d| out.rows.get(d)).and_then(|d| d.endpoint.clone());
+            if let Some(p) = predicted.filter(|p| *p != f.server.to_string()) {
+                row.disagrees =
+                    Some(format!("capture: Envoy connected to {}; predicted endpoint {p}", f.server));
+            }
+            if row.upstream_of.is_some() || f.client.ip() == INBOUND_PASSTHROUGH_SOURCE {
+                row.side = "envoy";
+            }
+        }
+        let dns_name = learned.by_addr.get(&f.server.ip()).cloned();
+        if row.name.is_none() {
+            if let Some((name, from)) = &dns_name {
+                row.name = Some(name.clone());
+                row.name_from = Some(*from);
+            }
+        }
         match f.stitch.filter(|s| s.leg == f.id) {
             Some(s) => {
                 row.ending = "leg".into();
                 row.leg_of = Some(s.original);
             }
             None => {
-                let start = start_of(f, mesh, pod);
-                let key = cache_key(&start);
+                let mut start = start_with(f, sniffed_of(f, flows), mesh, pod);
+                if row.side == "envoy" {
+                    start.from = From::Process { uid: ENVOY_UID, gid: ENVOY_UID };
+                }
+                if let Some((name, _)) = &dns_name {
+                    by_name(&mut start, mesh, name);
+                }
+                // Traces may depend on the names (DNS clusters, the DNS proxy): the key holds
+                // the generation of the learned names.
+                let key = format!("{}|{}", learned.generation, cache_key(&start));
                 let got = cache
                     .entry(key)
                     .or_insert_with(|| match trace(mesh, &start) {
                         Ok(t) => {
                             out.traces.push(t);
+                            out.starts.push(start.clone());
                             Ok(out.traces.len() - 1)
                         }
                         Err(e) => Err(e.to_string()),
@@ -108,10 +160,122 @@ pub fn replay(mesh: &Mesh, pod: usize, flows: &[Flow]) -> Replay {
                 }
             }
         }
+        downstreams.offer(&row, f, mesh, pod);
         out.rows.push(row);
+        learned.learn(f, &mut mesh.names);
     }
     out.summary = summary(&out.rows);
     out
+}
+
+/// The source address Istio's inbound listener connects to the app from (since 1.10); only
+/// Envoy binds it.
+const INBOUND_PASSTHROUGH_SOURCE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 6));
+
+/// Connections Envoy accepted, waiting for the upstream connection it opens for each
+/// (docs/replay.md, "Envoy's own connections"): in an `-i any` capture the app's redirected
+/// connection shows as a leg to 15001 plus its original destination, and Envoy's connection to
+/// the endpoint follows as a flow from the pod that nothing redirected; inbound, a connection
+/// to the pod is followed by Envoy's connection from 127.0.0.6 to the app.
+#[derive(Default)]
+struct Downstreams {
+    /// The server, and the endpoint predicted for it, of each downstream not yet claimed.
+    by_addr: BTreeMap<SocketAddr, Vec<FlowId>>,
+    claimed: Vec<bool>,
+}
+
+impl Downstreams {
+    fn offer(&mut self, row: &Row, f: &Flow, mesh: &Mesh, pod: usize) {
+        let outbound = f.stitch.is_some_and(|s| s.original == f.id && s.redirect_port == 15001);
+        let inbound = row.side == "outside" && mesh.pods.get(pod).is_some_and(|p| p.owns(f.server.ip()));
+        if !(outbound || inbound) {
+            return;
+        }
+        let endpoint = row.endpoint.as_deref().and_then(|e| e.parse::<SocketAddr>().ok());
+        for a in std::iter::once(f.server).chain(endpoint.filter(|e| *e != f.server)) {
+            self.by_addr.entry(a).or_default().push(f.id);
+        }
+    }
+
+    /// The latest unclaimed downstream that started before `f` and went to `f`'s server (as
+    /// its destination or its predicted endpoint).
+    fn claim(&mut self, f: &Flow, flows: &[Flow]) -> Option<FlowId> {
+        let list = self.by_addr.get_mut(&f.server)?;
+        let pos = list.iter().rposition(|&d| {
+            !self.claimed.get(d).copied().unwrap_or(false)
+                && flows.get(d).is_some_and(|x| x.first_nanos <= f.first_nanos)
+        })?;
+        let d = list.remove(pos);
+        if self.claimed.len() <= d {
+            self.claimed.resize(d + 1, false);
+        }
+        self.claimed[d] = true;
+        Some(d)
+    }
+}
+
+/// Names learned from the capture's DNS answers so far.
+#[derive(Default)]
+struct Learned {
+    /// Address → (the name the client asked for, the flow whose answer gave it).
+    by_addr: BTreeMap<IpAddr, (String, FlowId)>,
+    /// Bumped each time the name table changes.
+    generation: u64,
+}
+
+impl Learned {
+    /// Adds flow `f`'s A/AAAA answers: each name (and, through CNAMEs, the name asked for)
+    /// maps to the addresses of this flow's answers, in answer order.
+    fn learn(&mut self, f: &Flow, names: &mut crate::envoy::select::NameTable) {
+        let s = &f.sniffed;
+        if s.dns_answers.is_empty() {
+            return;
+        }
+        let mut per_name: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
+        for (name, ip) in s.dns_addresses() {
+            let asked = alias_head(s, name);
+            for n in [name, asked.as_str()] {
+                let v = per_name.entry(n.to_string()).or_default();
+                if !v.contains(&ip) {
+                    v.push(ip);
+                }
+            }
+            self.by_addr.insert(ip, (asked, f.id));
+        }
+        for (name, addrs) in per_name {
+            if names.get(&name) != Some(&addrs) {
+                names.insert(name, addrs);
+                self.generation += 1;
+            }
+        }
+    }
+}
+
+/// The name a CNAME chain in the same answers starts from (`name` itself without one).
+fn alias_head(s: &crate::capture::Sniffed, name: &str) -> String {
+    let mut head = name.to_string();
+    for _ in 0..8 {
+        let owner = s.dns_answers.iter().find_map(|a| match &a.record {
+            DnsRecord::Cname(target) if *target == head && a.name != head => Some(a.name.clone()),
+            _ => None,
+        });
+        match owner {
+            Some(o) => head = o,
+            None => break,
+        }
+    }
+    head
+}
+
+/// A flow to an address a DNS answer named: the walk starts from the name when the name table
+/// resolves it to that very address (so the trace shows the lookup and goes where the capture
+/// went); otherwise it keeps the address.
+fn by_name(start: &mut Start, mesh: &Mesh, name: &str) {
+    if let Destination::Addr(a) = start.dst {
+        if mesh.names.get(name).and_then(|v| v.first()) == Some(&a.ip()) {
+            start.dst = Destination::Host { name: name.to_string(), port: a.port() };
+        }
+    }
 }
 
 fn base_row(f: &Flow, t0: u64, mesh: &Mesh, pod: usize) -> Row {
@@ -123,6 +287,7 @@ fn base_row(f: &Flow, t0: u64, mesh: &Mesh, pod: usize) -> Row {
         server: f.server.to_string(),
         side: if is_app(f, mesh, pod) { "app" } else { "outside" },
         name: f.sniffed.name().map(str::to_string),
+        name_from: None,
         ending: String::new(),
         detail: None,
         listener: None,
@@ -132,6 +297,7 @@ fn base_row(f: &Flow, t0: u64, mesh: &Mesh, pod: usize) -> Row {
         packets: f.packets(),
         bytes: f.bytes(),
         leg_of: None,
+        upstream_of: None,
         disagrees: None,
         trace: None,
     }
@@ -141,14 +307,28 @@ fn is_app(f: &Flow, mesh: &Mesh, pod: usize) -> bool {
     mesh.pods.get(pod).is_some_and(|p| p.owns(f.client.ip()))
 }
 
-/// The engine's start for a flow's first packet.
+/// The engine's start for a flow's first packet, with what the flow itself says it sends.
 pub fn start_of(f: &Flow, mesh: &Mesh, pod: usize) -> Start {
+    start_with(f, &f.sniffed, mesh, pod)
+}
+
+/// What the client of flow `f` sent: for the original-destination flow of a redirected
+/// connection, the client's bytes travel on the leg (to 15001), so they are read there.
+pub fn sniffed_of<'a>(f: &'a Flow, flows: &'a [Flow]) -> &'a Sniffed {
+    let own = &f.sniffed;
+    if own.tls.is_some() || own.http.is_some() || own.h2_preface || !own.dns_questions.is_empty() {
+        return own;
+    }
+    f.stitch.filter(|s| s.original == f.id).and_then(|s| flows.get(s.leg)).map_or(own, |leg| &leg.sniffed)
+}
+
+fn start_with(f: &Flow, sniffed: &Sniffed, mesh: &Mesh, pod: usize) -> Start {
     let from = if is_app(f, mesh, pod) {
         From::Process { uid: APP_UID, gid: APP_UID }
     } else {
         From::Outside { src: f.client.ip() }
     };
-    let (client, request) = client_bytes(f);
+    let (client, request) = client_bytes(sniffed);
     Start {
         pod,
         from,
@@ -164,8 +344,7 @@ pub fn start_of(f: &Flow, mesh: &Mesh, pod: usize) -> Start {
     }
 }
 
-fn client_bytes(f: &Flow) -> (ClientBytes, Option<HttpRequest>) {
-    let s = &f.sniffed;
+fn client_bytes(s: &Sniffed) -> (ClientBytes, Option<HttpRequest>) {
     if let Some(t) = &s.tls {
         return (ClientBytes::Tls { sni: t.sni.clone(), alpn: t.alpn.clone() }, None);
     }
@@ -181,6 +360,17 @@ fn client_bytes(f: &Flow) -> (ClientBytes, Option<HttpRequest>) {
     }
     if s.h2_preface {
         return (ClientBytes::H2c, None);
+    }
+    // A DNS query: the engine's DNS proxy answers the name a start's request carries
+    // (docs/trace.md, "DNS"); the bytes stay opaque to Envoy.
+    if let Some(q) = s.dns_questions.first() {
+        let req = HttpRequest {
+            host: Some(q.name.clone()),
+            path: String::new(),
+            method: "DNS".into(),
+            headers: Vec::new(),
+        };
+        return (ClientBytes::Opaque, Some(req));
     }
     (ClientBytes::Opaque, None)
 }
@@ -214,7 +404,7 @@ fn fill(row: &mut Row, t: &MeshTrace, f: &Flow) {
         _ => None,
     });
     row.endpoint = hop(|h| h.endpoint.as_ref());
-    row.disagrees = disagreement(&p.ending, f);
+    row.disagrees = disagreement(&p.ending, f).or(row.disagrees.take());
 }
 
 /// When the capture itself contradicts the predicted ending (docs/replay.md, "disagrees").
@@ -248,93 +438,5 @@ fn summary(rows: &[Row]) -> Vec<SummaryLine> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::net::SocketAddr;
-
-    use etherparse::PacketBuilder;
-
-    use super::*;
-    use crate::capture::writer::PcapWriter;
-    use crate::capture::{linktype, stitch_redirects, Capture, FlowTable, REDIRECT_PORTS};
-    use crate::engine::Pod;
-    use crate::envoy::parse_dump;
-    use crate::netfilter::eval::Program;
-    use crate::netfilter::parse::{parse, ParseOptions};
-
-    const RULES: &str = include_str!("../../scenarios/istio-1.25-redirect.v4.iptables-save");
-    const DUMP: &str = include_str!("../../tests/fixtures/mesh/productpage.istio-1.25.config_dump.json");
-
-    fn mesh() -> Mesh {
-        let program = Program::new(parse("rules", RULES, ParseOptions::default()).unwrap().ruleset).unwrap();
-        let pod = Pod::new(
-            "productpage",
-            &["10.244.0.5/24".parse().unwrap()],
-            Some((program, RULES.into())),
-            None,
-            Some(parse_dump(DUMP.as_bytes()).unwrap()),
-            vec![crate::netns::parse_listen("tcp:0.0.0.0:9080").unwrap()],
-        );
-        Mesh { pods: vec![pod], names: Default::default() }
-    }
-
-    /// (src, dst, syn, ack) TCP packets without payload, as a raw-IPv4 pcap, read into flows.
-    fn flows(packets: &[(&str, &str, bool, bool)]) -> Vec<Flow> {
-        let mut w = PcapWriter::new(Vec::new(), linktype::RAW, 65535, false).unwrap();
-        for (i, (src, dst, syn, ack)) in packets.iter().enumerate() {
-            let (s, d): (SocketAddr, SocketAddr) = (src.parse().unwrap(), dst.parse().unwrap());
-            let ip = |a: SocketAddr| match a.ip() {
-                std::net::IpAddr::V4(v) => v.octets(),
-                std::net::IpAddr::V6(_) => unreachable!(),
-            };
-            let mut b = PacketBuilder::ipv4(ip(s), ip(d), 64).tcp(s.port(), d.port(), 1, 1024);
-            if *syn {
-                b = b.syn();
-            }
-            if *ack {
-                b = b.ack(2);
-            }
-            let mut data = Vec::new();
-            b.write(&mut data, &[]).unwrap();
-            w.write_packet(i as u64 * 1000, &data, data.len() as u32).unwrap();
-        }
-        let mut cap = Capture::open(std::io::Cursor::new(w.into_inner())).unwrap();
-        let mut table = FlowTable::new();
-        while let Some(p) = cap.next_packet() {
-            table.add(&p);
-        }
-        let local = ["10.244.0.5".parse().unwrap()];
-        stitch_redirects(table.flows_mut(), &local, &REDIRECT_PORTS);
-        table.into_flows()
-    }
-
-    #[test]
-    fn inbound_from_outside_is_delivered_and_agrees() {
-        let f = flows(&[
-            ("10.244.1.9:51000", "10.244.0.5:9080", true, false),
-            ("10.244.0.5:9080", "10.244.1.9:51000", true, true),
-        ]);
-        let r = replay(&mesh(), 0, &f);
-        assert_eq!(r.rows.len(), 1);
-        assert_eq!(r.rows[0].side, "outside");
-        assert_eq!(r.rows[0].ending, "delivered", "{:?}", r.rows[0]);
-        assert_eq!(r.rows[0].disagrees, None);
-    }
-
-    #[test]
-    fn redirected_leg_points_to_its_flow_and_is_not_traced() {
-        let f = flows(&[
-            ("10.244.0.5:40000", "127.0.0.1:15001", true, false),
-            ("10.96.0.20:9080", "10.244.0.5:40000", true, true),
-        ]);
-        let r = replay(&mesh(), 0, &f);
-        assert_eq!(r.rows.len(), 2);
-        assert_eq!((r.rows[0].ending.as_str(), r.rows[0].leg_of), ("leg", Some(1)));
-        assert_eq!(r.rows[0].trace, None);
-        assert_eq!(r.rows[1].side, "app");
-        assert_eq!(r.traces.len(), 1);
-        assert_eq!(
-            r.summary.iter().map(|s| (s.ending.as_str(), s.flows)).collect::<Vec<_>>(),
-            [("left", 1), ("leg", 1)]
-        );
-    }
-}
+#[path = "replay_tests.rs"]
+mod tests;

@@ -1,0 +1,200 @@
+//! Unit tests of the replay: flows written as captures, walked through the productpage fixture.
+
+use std::net::SocketAddr;
+
+use etherparse::PacketBuilder;
+
+use super::*;
+use crate::capture::writer::PcapWriter;
+use crate::capture::{linktype, stitch_redirects, Capture, FlowTable, REDIRECT_PORTS};
+use crate::engine::Pod;
+use crate::envoy::parse_dump;
+use crate::netfilter::eval::Program;
+use crate::netfilter::parse::{parse, ParseOptions};
+
+const RULES: &str = include_str!("../../scenarios/istio-1.25-redirect.v4.iptables-save");
+const DUMP: &str = include_str!("../../tests/fixtures/mesh/productpage.istio-1.25.config_dump.json");
+
+fn mesh() -> Mesh {
+    let program = Program::new(parse("rules", RULES, ParseOptions::default()).unwrap().ruleset).unwrap();
+    let pod = Pod::new(
+        "productpage",
+        &["10.244.0.5/24".parse().unwrap()],
+        Some((program, RULES.into())),
+        None,
+        Some(parse_dump(DUMP.as_bytes()).unwrap()),
+        vec![crate::netns::parse_listen("tcp:0.0.0.0:9080").unwrap()],
+    );
+    Mesh { pods: vec![pod], names: Default::default() }
+}
+
+fn v4(a: SocketAddr) -> [u8; 4] {
+    match a.ip() {
+        std::net::IpAddr::V4(v) => v.octets(),
+        std::net::IpAddr::V6(_) => unreachable!(),
+    }
+}
+
+/// One TCP packet without payload.
+fn tcp(src: &str, dst: &str, syn: bool, ack: bool) -> Vec<u8> {
+    let (s, d): (SocketAddr, SocketAddr) = (src.parse().unwrap(), dst.parse().unwrap());
+    let mut b = PacketBuilder::ipv4(v4(s), v4(d), 64).tcp(s.port(), d.port(), 1, 1024);
+    if syn {
+        b = b.syn();
+    }
+    if ack {
+        b = b.ack(2);
+    }
+    let mut data = Vec::new();
+    b.write(&mut data, &[]).unwrap();
+    data
+}
+
+/// One UDP datagram.
+fn udp(src: &str, dst: &str, payload: &[u8]) -> Vec<u8> {
+    let (s, d): (SocketAddr, SocketAddr) = (src.parse().unwrap(), dst.parse().unwrap());
+    let mut data = Vec::new();
+    PacketBuilder::ipv4(v4(s), v4(d), 64).udp(s.port(), d.port()).write(&mut data, payload).unwrap();
+    data
+}
+
+/// A DNS response for `name` (type A) with the given addresses.
+fn dns_answer(name: &str, addrs: &[[u8; 4]]) -> Vec<u8> {
+    let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, addrs.len() as u8, 0, 0, 0, 0];
+    for label in name.split('.') {
+        m.push(label.len() as u8);
+        m.extend_from_slice(label.as_bytes());
+    }
+    m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    for a in addrs {
+        m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4]);
+        m.extend_from_slice(a);
+    }
+    m
+}
+
+/// Raw IPv4 packets as a pcap, read into flows, redirected legs stitched.
+fn read(packets: &[Vec<u8>]) -> Vec<Flow> {
+    let mut w = PcapWriter::new(Vec::new(), linktype::RAW, 65535, false).unwrap();
+    for (i, data) in packets.iter().enumerate() {
+        w.write_packet(i as u64 * 1000, data, data.len() as u32).unwrap();
+    }
+    let mut cap = Capture::open(std::io::Cursor::new(w.into_inner())).unwrap();
+    let mut table = FlowTable::new();
+    while let Some(p) = cap.next_packet() {
+        table.add(&p);
+    }
+    let local = ["10.244.0.5".parse().unwrap()];
+    stitch_redirects(table.flows_mut(), &local, &REDIRECT_PORTS);
+    table.into_flows()
+}
+
+/// (src, dst, syn, ack) TCP packets without payload, read into flows.
+fn flows(packets: &[(&str, &str, bool, bool)]) -> Vec<Flow> {
+    read(&packets.iter().map(|(s, d, syn, ack)| tcp(s, d, *syn, *ack)).collect::<Vec<_>>())
+}
+
+#[test]
+fn inbound_from_outside_is_delivered_and_agrees() {
+    let f = flows(&[
+        ("10.244.1.9:51000", "10.244.0.5:9080", true, false),
+        ("10.244.0.5:9080", "10.244.1.9:51000", true, true),
+    ]);
+    let r = replay(&mut mesh(), 0, &f);
+    assert_eq!(r.rows.len(), 1);
+    assert_eq!(r.rows[0].side, "outside");
+    assert_eq!(r.rows[0].ending, "delivered", "{:?}", r.rows[0]);
+    assert_eq!(r.rows[0].disagrees, None);
+}
+
+#[test]
+fn redirected_leg_points_to_its_flow_and_is_not_traced() {
+    let f = flows(&[
+        ("10.244.0.5:40000", "127.0.0.1:15001", true, false),
+        ("10.96.0.20:9080", "10.244.0.5:40000", true, true),
+    ]);
+    let r = replay(&mut mesh(), 0, &f);
+    assert_eq!(r.rows.len(), 2);
+    assert_eq!((r.rows[0].ending.as_str(), r.rows[0].leg_of), ("leg", Some(1)));
+    assert_eq!(r.rows[0].trace, None);
+    assert_eq!(r.rows[1].side, "app");
+    assert_eq!(r.traces.len(), 1);
+    assert_eq!(
+        r.summary.iter().map(|s| (s.ending.as_str(), s.flows)).collect::<Vec<_>>(),
+        [("left", 1), ("leg", 1)]
+    );
+}
+
+#[test]
+fn dns_answers_name_later_flows_and_their_traces() {
+    let f = read(&[
+        tcp("10.244.0.5:40000", "240.240.0.5:80", true, false),
+        udp("10.244.0.5:50000", "127.0.0.1:15053", b"query"),
+        udp("10.96.0.10:53", "10.244.0.5:50000", &dns_answer("vm.example.com", &[[240, 240, 0, 5]])),
+        tcp("10.244.0.5:40001", "240.240.0.5:80", true, false),
+    ]);
+    let mut m = mesh();
+    let r = replay(&mut m, 0, &f);
+    assert!(m.names.is_empty(), "the mesh's names are restored");
+    let names: Vec<(Option<&str>, Option<FlowId>)> =
+        r.rows.iter().map(|r| (r.name.as_deref(), r.name_from)).collect();
+    // Before the answer the address has no name; the DNS query leg is stitched to the reply
+    // flow that shows kube-dns; after the answer the address is named, from flow 2.
+    assert_eq!(
+        names,
+        [(None, None), (None, None), (Some("vm.example.com"), None), (Some("vm.example.com"), Some(2))]
+    );
+    assert_eq!((r.rows[1].ending.as_str(), r.rows[1].leg_of), ("leg", Some(2)));
+    // The first and the last flow differ only by the client port but not in what the trace
+    // knows: two traces, the last one starts from the name.
+    let (a, b) = (r.rows[0].trace.unwrap(), r.rows[3].trace.unwrap());
+    assert_ne!(a, b);
+    let lookup = |t: usize| {
+        r.traces[t].paths[0].steps.iter().any(|s| s.what.contains("vm.example.com resolves to 240.240.0.5"))
+    };
+    assert!(!lookup(a));
+    assert!(lookup(b), "{:#?}", r.traces[b].paths[0].steps);
+}
+
+#[test]
+fn cname_answers_name_the_address_by_the_name_asked_for() {
+    // www.example.com CNAME edge.example.net, edge.example.net A 192.0.2.7
+    let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0];
+    m.extend_from_slice(b"\x03www\x07example\x03com\x00\x00\x01\x00\x01");
+    m.extend_from_slice(&[0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 30, 0, 18]);
+    m.extend_from_slice(b"\x04edge\x07example\x03net\x00");
+    m.extend_from_slice(&[0xc0, 33, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 192, 0, 2, 7]);
+    let f = read(&[
+        udp("10.96.0.10:53", "10.244.0.5:50000", &m),
+        tcp("10.244.0.5:40001", "192.0.2.7:443", true, false),
+    ]);
+    let r = replay(&mut mesh(), 0, &f);
+    assert_eq!(r.rows[1].name.as_deref(), Some("www.example.com"), "{:?}", f[0].sniffed);
+}
+
+#[test]
+fn envoys_upstream_connections_pair_with_their_downstream() {
+    let f = flows(&[
+        // Outbound: the leg on lo, the original destination, then Envoy's connection out to
+        // another address than the endpoint it should pick (10.244.1.7:9080).
+        ("10.244.0.5:40000", "127.0.0.1:15001", true, false),
+        ("10.96.0.20:9080", "10.244.0.5:40000", true, true),
+        ("10.244.0.5:40010", "10.96.0.20:9080", true, false),
+        // Inbound: a client outside, then Envoy's connection to the app from 127.0.0.6.
+        ("10.244.1.9:51000", "10.244.0.5:9080", true, false),
+        ("127.0.0.6:41000", "10.244.0.5:9080", true, false),
+    ]);
+    let r = replay(&mut mesh(), 0, &f);
+    let sides: Vec<(&str, Option<FlowId>)> = r.rows.iter().map(|r| (r.side, r.upstream_of)).collect();
+    assert_eq!(
+        sides,
+        [("app", None), ("app", None), ("envoy", Some(1)), ("outside", None), ("envoy", Some(3))]
+    );
+    assert_eq!(r.starts[r.rows[2].trace.unwrap()].from, From::Process { uid: ENVOY_UID, gid: ENVOY_UID });
+    assert_eq!(r.rows[4].ending, "delivered", "{:?}", r.rows[4]);
+    assert_eq!(r.rows[4].disagrees, None);
+    // Opaque bytes to 10.96.0.20:9080 take the port's PassthroughFilterChain: its predicted
+    // endpoint is the original destination, which is where the connection went.
+    assert_eq!(r.rows[1].endpoint.as_deref(), Some("10.96.0.20:9080"));
+    assert_eq!(r.rows[2].disagrees, None);
+}
