@@ -69,6 +69,9 @@ impl TestNet {
     pub fn create(addrs: &Addrs) -> Result<TestNet, String> {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
+        if n == 0 {
+            remove_stale();
+        }
         let net = TestNet { pod: format!("mpk{pid}-{n}-pod"), peer: format!("mpk{pid}-{n}-peer") };
         run(&["ip", "netns", "add", &net.pod], None)?;
         run(&["ip", "netns", "add", &net.peer], None)?;
@@ -197,6 +200,20 @@ impl TestNet {
         let restore = if v6 { "ip6tables-restore" } else { "iptables-restore" };
         run(&self.exec(&self.pod, &[restore]), Some(&text))?;
         Ok(())
+    }
+}
+
+/// Deletes namespaces left by an earlier run that was killed before its `Drop` ran
+/// (`mpk<pid>-...` whose process is gone).
+fn remove_stale() {
+    let Ok(list) = std::process::Command::new("ip").args(["netns", "list"]).output() else { return };
+    for line in String::from_utf8_lossy(&list.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else { continue };
+        let Some(pid) = name.strip_prefix("mpk").and_then(|r| r.split('-').next()) else { continue };
+        let alive = pid.parse::<u32>().is_ok_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let _ = std::process::Command::new("ip").args(["netns", "del", name]).output();
+        }
     }
 }
 
