@@ -12,6 +12,7 @@ use miette::{miette, Result};
 use serde::Serialize;
 
 use meshpath::engine::Path as TracePath;
+use meshpath::render::markup_escape;
 use meshpath::render::trace as render;
 use meshpath::scenario::run::{self, Change, ProbeOutcome, Verdict};
 use meshpath::scenario::{self, update, Scenario};
@@ -348,31 +349,12 @@ fn json(results: &[FileResult], bad: usize) -> String {
     out
 }
 
-fn xml(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' | '\t' => out.push(c),
-            '\r' => out.push_str("&#13;"),
-            // Not allowed in XML 1.0 at all.
-            c if (c as u32) < 0x20 => out.push('?'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// JUnit XML: deterministic (no timestamps, times fixed at 0).
 fn junit(results: &[FileResult]) -> String {
     let mut body = String::new();
     let (mut tests, mut failures, mut errors, mut skipped) = (0, 0, 0, 0);
     for r in results {
-        let file = xml(&r.path.display().to_string());
+        let file = markup_escape(&r.path.display().to_string());
         let n = r.outcomes.len();
         let f = r.outcomes.iter().filter(|o| o.verdict == Verdict::Fail).count();
         let sk = r.outcomes.iter().filter(|o| o.verdict == Verdict::NoExpectations).count();
@@ -390,12 +372,16 @@ fn junit(results: &[FileResult]) -> String {
             let _ = writeln!(
                 body,
                 "    <testcase classname=\"{file}\" name=\"(scenario file)\" time=\"0\">\n      <error message=\"{}\">{}</error>\n    </testcase>",
-                xml(err.lines().next().unwrap_or("")),
-                xml(err)
+                markup_escape(err.lines().next().unwrap_or("")),
+                markup_escape(err)
             );
         }
         for o in &r.outcomes {
-            let _ = write!(body, "    <testcase classname=\"{file}\" name=\"{}\" time=\"0\"", xml(&o.name));
+            let _ = write!(
+                body,
+                "    <testcase classname=\"{file}\" name=\"{}\" time=\"0\"",
+                markup_escape(&o.name)
+            );
             match o.verdict {
                 Verdict::Pass => body.push_str("/>\n"),
                 Verdict::NoExpectations => {
@@ -405,8 +391,8 @@ fn junit(results: &[FileResult]) -> String {
                     let _ = writeln!(
                         body,
                         ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
-                        xml(&o.mismatches.join("; ")),
-                        xml(&failure_detail(o, ""))
+                        markup_escape(&o.mismatches.join("; ")),
+                        markup_escape(&failure_detail(o, ""))
                     );
                 }
             }

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::markup_escape;
 use crate::explain::{Counterfactual, Decision, PathReport, Report};
 
 fn ending_line(r: &Report, i: usize, p: &PathReport) -> String {
@@ -114,29 +115,14 @@ fn md(s: &str) -> String {
     out
 }
 
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 /// Text with `code` spans as `<code>`.
 fn html_text(s: &str) -> String {
     let mut out = String::new();
     for (i, part) in s.split('`').enumerate() {
         if i % 2 == 1 {
-            let _ = write!(out, "<code>{}</code>", html_escape(part));
+            let _ = write!(out, "<code>{}</code>", markup_escape(part));
         } else {
-            out.push_str(&html_escape(part));
+            out.push_str(&markup_escape(part));
         }
     }
     out
@@ -154,7 +140,7 @@ code{background:#f5f5f5;padding:0 2px}ol,ul{margin:4px 0 4px 18px;padding:0}li{f
 
 pub fn html(r: &Report) -> String {
     let mut out = String::new();
-    let title = html_escape(&r.title);
+    let title = markup_escape(&r.title);
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>meshpath explain: {title}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<header><h1>{title}</h1></header>\n<main>\n<section id=\"graph\">\n"
@@ -182,12 +168,12 @@ pub fn html(r: &Report) -> String {
             let src = if d.source.is_empty() {
                 String::new()
             } else {
-                format!(" <span class=\"src\">{}</span>", html_escape(&d.source))
+                format!(" <span class=\"src\">{}</span>", markup_escape(&d.source))
             };
             let _ = write!(
                 out,
                 "<div class=\"d\"><span class=\"layer\">{} {}</span> {}{src}",
-                html_escape(&d.pod),
+                markup_escape(&d.pod),
                 d.layer,
                 html_text(&d.what)
             );

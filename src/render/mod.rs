@@ -5,3 +5,32 @@ pub mod explain;
 mod explain_graph;
 pub mod netfilter;
 pub mod trace;
+
+/// `s` as XML or HTML text or attribute value: markup characters as entities, and control
+/// characters XML 1.0 does not allow (all below U+0020 but tab and newline) as `?`, with
+/// carriage return as `&#13;`.
+pub fn markup_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' | '\t' => out.push(c),
+            '\r' => out.push_str("&#13;"),
+            c if (c as u32) < 0x20 => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn markup_escape_covers_markup_and_control_characters() {
+        assert_eq!(super::markup_escape("a<b>&\"c'\r\u{1}\n"), "a&lt;b&gt;&amp;&quot;c&#39;&#13;?\n");
+    }
+}
