@@ -218,7 +218,7 @@ pub struct MeshTrace {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
-    #[error("pod {pod} has no {family} rule set; give --{flag}")]
+    #[error("pod {pod} has no {family} rule set: give its {flag}-save output (--{flag}, or `{flag}:` under the pod in a scenario file)")]
     NoRules { pod: String, family: &'static str, flag: &'static str },
     #[error("{0}")]
     Netfilter(#[from] crate::netfilter::eval::EvalError),
