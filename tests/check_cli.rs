@@ -2,19 +2,15 @@
 //! (tests/fixtures/scenarios: `pass/` all pass, `fail/` has one failing probe, `bad/` files
 //! that must not load).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use common::meshpath;
 
 const PASS: &str = "tests/fixtures/scenarios/pass";
 const FAIL: &str = "tests/fixtures/scenarios/fail";
 const BAD: &str = "tests/fixtures/scenarios/bad";
-
-fn meshpath() -> Command {
-    let mut c = Command::cargo_bin("meshpath").expect("binary");
-    c.env("NO_COLOR", "1").env("COLUMNS", "120");
-    c
-}
 
 struct Out {
     code: i32,

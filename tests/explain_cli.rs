@@ -2,26 +2,12 @@
 //! (tests/fixtures/mesh/README.md): a text and a Markdown snapshot per case, and each test
 //! states what the report must say, so a snapshot can never bless a different answer.
 
-use assert_cmd::Command;
+mod common;
 
-const MESH: &str = "tests/fixtures/mesh";
-const RULES_1_1: &str = "scenarios/istio-1.1-redirect.v4.iptables-save";
-const RULES_1_25: &str = "scenarios/istio-1.25-redirect.v4.iptables-save";
-const RULES_1_25_TPROXY: &str = "tests/fixtures/mesh/istio-1.25-tproxy.v4.iptables-save";
-
-fn dump(name: &str) -> String {
-    format!("{MESH}/{name}.config_dump.json")
-}
+use common::{dump, meshpath, RULES_1_1, RULES_1_25, RULES_1_25_TPROXY};
 
 fn productpage(rules: &str, envoy: &str, listen: &str, rest: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = ["explain", "--pod", "productpage", "--iptables", rules, "--envoy"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.push(dump(envoy));
-    args.extend(["--pod-ip", "10.244.0.5", "--listen", listen].iter().map(|s| s.to_string()));
-    args.extend(rest.iter().map(|s| s.to_string()));
-    args
+    common::productpage("explain", rules, envoy, listen, rest)
 }
 
 fn inbound(rules: &str, envoy: &str, listen: &str) -> Vec<String> {
@@ -43,13 +29,7 @@ fn inbound(rules: &str, envoy: &str, listen: &str) -> Vec<String> {
 }
 
 fn run(args: &[String], format: &str) -> String {
-    let out = Command::cargo_bin("meshpath")
-        .expect("binary")
-        .env("NO_COLOR", "1")
-        .args(args)
-        .args(["--format", format])
-        .output()
-        .expect("runs");
+    let out = meshpath().args(args).args(["--format", format]).output().expect("runs");
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8")
 }

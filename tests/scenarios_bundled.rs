@@ -2,15 +2,11 @@
 //! expectation (a copy of an incident with the fix's expectation on the broken snapshot) makes
 //! `check` fail with exit code 1 and say what differed.
 
+mod common;
+
 use std::path::Path;
 
-use assert_cmd::Command;
-
-fn meshpath() -> Command {
-    let mut c = Command::cargo_bin("meshpath").expect("binary");
-    c.env("NO_COLOR", "1").env("COLUMNS", "120");
-    c
-}
+use common::meshpath;
 
 #[test]
 fn every_bundled_probe_passes() {

@@ -2,46 +2,14 @@
 //! snapshot of the text and one of the JSON per case, plus a DOT and a Mermaid drawing. Each
 //! test also states the ending it expects, so a snapshot can never bless a different outcome.
 
-use assert_cmd::Command;
+mod common;
+
+use common::{dump, meshpath, PRODUCTPAGE_IP, RULES_1_1, RULES_1_25, RULES_1_25_DNS, RULES_1_25_TPROXY};
 use serde_json::Value;
-
-const MESH: &str = "tests/fixtures/mesh";
-const RULES_1_1: &str = "scenarios/istio-1.1-redirect.v4.iptables-save";
-const RULES_1_25: &str = "scenarios/istio-1.25-redirect.v4.iptables-save";
-const RULES_1_25_DNS: &str = "tests/fixtures/mesh/istio-1.25-dns.v4.iptables-save";
-const RULES_1_25_TPROXY: &str = "tests/fixtures/mesh/istio-1.25-tproxy.v4.iptables-save";
-const PRODUCTPAGE_IP: &str = "10.244.0.5";
-
-fn dump(name: &str) -> String {
-    format!("{MESH}/{name}.config_dump.json")
-}
-
-fn meshpath() -> Command {
-    let mut c = Command::cargo_bin("meshpath").expect("binary");
-    c.env("NO_COLOR", "1").env("COLUMNS", "100");
-    c
-}
 
 /// A trace in pod productpage: its rule set and dump, then the case's own arguments.
 fn productpage(rules: &str, envoy: &str, listen: &str, rest: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "trace",
-        "--pod",
-        "productpage",
-        "--iptables",
-        rules,
-        "--envoy",
-        &dump(envoy),
-        "--pod-ip",
-        PRODUCTPAGE_IP,
-        "--listen",
-        listen,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(rest.iter().map(|s| s.to_string()));
-    args
+    common::productpage("trace", rules, envoy, listen, rest)
 }
 
 fn run(args: &[String], format: &str) -> String {
