@@ -68,6 +68,7 @@ fn bench(c: &mut Criterion) {
         src: None,
         client: Default::default(),
         request: None,
+        dns_query: None,
         pick: Pick::First,
     };
     let t = trace(&mesh, &start).expect("traces");

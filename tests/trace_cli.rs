@@ -406,7 +406,7 @@ fn dns_unknown_name_is_forwarded_by_pilot_agent() {
             "udp",
             "--dst",
             "10.96.0.10:53",
-            "--host",
+            "--dns-query",
             "www.example.com",
         ],
     );

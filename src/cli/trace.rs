@@ -174,11 +174,6 @@ impl ProbeArgs {
                     http: false,
                 }
                 .build();
-                // The engine reads a DNS query's name where it reads a request's Host.
-                let request = match &self.dns_query {
-                    Some(name) => Some(engine::dns_query(name)),
-                    None => request,
-                };
                 let start = Start {
                     pod,
                     from: syntax("--from", parse_from(&self.from))?,
@@ -190,6 +185,7 @@ impl ProbeArgs {
                     src: self.src.as_deref().map(|s| syntax("--src", parse_src(s))).transpose()?,
                     client,
                     request,
+                    dns_query: self.dns_query.clone(),
                     pick: match self.pick.as_deref() {
                         None => Pick::All,
                         Some(p) => syntax("--pick", parse_pick(p))?,

@@ -56,6 +56,8 @@ pub struct Start {
     pub src: Option<SocketAddr>,
     pub client: ClientBytes,
     pub request: Option<HttpRequest>,
+    /// The question of a DNS query the client sends (pilot-agent's DNS proxy answers it).
+    pub dns_query: Option<String>,
     pub pick: Pick,
 }
 
@@ -104,17 +106,6 @@ pub struct EnvoyHop {
     /// The Istio resources behind the objects used (`filter_metadata.istio.config`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub istio_config: Vec<String>,
-}
-
-/// The start's request for a DNS query of `name`: pilot-agent's DNS proxy reads the question
-/// where Envoy reads a request's Host, so both travel in [`Start::request`].
-pub fn dns_query(name: &str) -> HttpRequest {
-    HttpRequest {
-        host: Some(name.to_string()),
-        path: "/".into(),
-        method: "QUERY".into(),
-        headers: Vec::new(),
-    }
 }
 
 /// How a path ends.

@@ -340,6 +340,8 @@ fn start_with(f: &Flow, sniffed: &Sniffed, mesh: &Mesh, pod: usize) -> Start {
         src: Some(f.client),
         client,
         request,
+        // A DNS query: pilot-agent's DNS proxy answers its first question (docs/trace.md, "DNS").
+        dns_query: sniffed.dns_questions.first().map(|q| q.name.clone()),
         pick: Pick::All,
     }
 }
@@ -361,24 +363,16 @@ fn client_bytes(s: &Sniffed) -> (ClientBytes, Option<HttpRequest>) {
     if s.h2_preface {
         return (ClientBytes::H2c, None);
     }
-    // A DNS query: the engine's DNS proxy answers the name a start's request carries
-    // (docs/trace.md, "DNS"); the bytes stay opaque to Envoy.
-    if let Some(q) = s.dns_questions.first() {
-        let req = HttpRequest {
-            host: Some(q.name.clone()),
-            path: String::new(),
-            method: "DNS".into(),
-            headers: Vec::new(),
-        };
-        return (ClientBytes::Opaque, Some(req));
-    }
     (ClientBytes::Opaque, None)
 }
 
 /// What a trace depends on: everything of the start except the client's port.
 fn cache_key(s: &Start) -> String {
     let src_ip = s.src.map(|a| a.ip().to_string()).unwrap_or_default();
-    format!("{:?}|{src_ip}|{:?}|{:?}|{:?}|{:?}", s.from, s.dst, s.proto, s.client, s.request)
+    format!(
+        "{:?}|{src_ip}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        s.from, s.dst, s.proto, s.client, s.request, s.dns_query
+    )
 }
 
 fn fill(row: &mut Row, t: &MeshTrace, f: &Flow) {

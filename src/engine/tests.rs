@@ -52,6 +52,7 @@ fn start(from: From, dst: &str) -> Start {
         src: None,
         client: Default::default(),
         request: None,
+        dns_query: None,
         pick: Pick::All,
     }
 }

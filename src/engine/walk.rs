@@ -370,7 +370,7 @@ fn local_delivery(
             src,
         }),
         "pilot-agent" if q.proto == L4::Udp || orig.port() == 53 => {
-            let name = start.request.as_ref().and_then(|r| r.host.clone()).or_else(|| match &start.dst {
+            let name = start.dns_query.clone().or_else(|| match &start.dst {
                 Destination::Host { name, .. } => Some(name.clone()),
                 Destination::Addr(_) => None,
             });

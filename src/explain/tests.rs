@@ -44,6 +44,7 @@ fn start(from: From, dst: &str, host: &str) -> Start {
             method: "GET".into(),
             headers: Vec::new(),
         }),
+        dns_query: None,
         pick: Pick::All,
     }
 }

@@ -330,13 +330,8 @@ fn probe(p: &model::ProbeSpec, mesh: &Mesh, at: &At) -> Result<Probe, ScenarioEr
         None | Some(model::Protocol::Tcp) => L4::Tcp,
         Some(model::Protocol::Udp) => L4::Udp,
     };
-    // The engine reads a DNS query's name where it reads a request's Host: pilot-agent's
-    // proxy answers it from the name table (docs/trace.md, DNS).
-    let request = match &p.dns {
-        Some(d) => Some(engine::dns_query(&d.query.value)),
-        None => request,
-    };
-    let start = Start { pod, from, dst, proto, src, client, request, pick };
+    let dns_query = p.dns.as_ref().map(|d| d.query.value.clone());
+    let start = Start { pod, from, dst, proto, src, client, request, dns_query, pick };
     Ok(Probe { name: p.name.value.clone(), start, expect })
 }
 
