@@ -1,6 +1,6 @@
 """Builders of Envoy /config_dump objects in the shapes Istio generated, per release.
 
-Used by make-dumps.py (see there). The shapes, not the content, come from the Envoy corpus
+Used by make-dumps.py (see there) and by tests/fixtures/mesh/make-dumps.py. The shapes, not the content, come from the Envoy corpus
 dumps and from Istio's builders in pilot/pkg/networking/core: admin v3 snake_case with `@type`
 wrappers for Istio 1.10 and later. Only what a trace can reach is built: no telemetry filters,
 access logs, certificates or xDS bootstrap clusters. mTLS is off for the services (no `tlsMode`
@@ -44,9 +44,9 @@ def istio_config(kind, ns, name, version="v1alpha3"):
     return "/apis/networking.istio.io/%s/namespaces/%s/%s/%s" % (version, ns, kind, name)
 
 
-def tcp_proxy(cluster):
+def tcp_proxy(cluster, stat=None):
     return {"name": "envoy.filters.network.tcp_proxy",
-            "typed_config": {"@type": TCP, "stat_prefix": cluster, "cluster": cluster}}
+            "typed_config": {"@type": TCP, "stat_prefix": stat or cluster, "cluster": cluster}}
 
 
 def hcm_rds(stat, name):
@@ -68,6 +68,7 @@ def hcm_inline(stat, route_config):
 
 def listener_filter(kind, extra=None):
     names = {"original_dst": "original_dst.v3.OriginalDst",
+             "original_src": "original_src.v3.OriginalSrc",
              "tls_inspector": "tls_inspector.v3.TlsInspector",
              "http_inspector": "http_inspector.v3.HttpInspector"}
     tc = {"@type": V3 + "extensions.filters.listener." + names[kind]}
