@@ -93,7 +93,7 @@ pub fn run(a: CheckArgs) -> Result<ExitCode> {
                 continue;
             }
         };
-        let outcomes = run::run(&sc);
+        let outcomes = run::run(&sc, &meshpath::render::words::ending_reason);
         let mut changes = Vec::new();
         if a.update {
             match apply_update(&sc, &outcomes) {

@@ -121,7 +121,7 @@ pub fn diagnostic(path: &std::path::Path, bytes: &[u8], e: ParseError) -> miette
     miette::Report::new(diag).with_source_code(NamedSource::new(name, text))
 }
 
-fn query(args: &MatchArgs) -> miette::Result<Query> {
+fn query(args: &MatchArgs) -> miette::Result<Query<'static>> {
     let tls = args.sni.is_some() || !args.alpn.is_empty();
     let http =
         args.host.is_some() || args.path.is_some() || args.method.is_some() || !args.headers.is_empty();
@@ -179,7 +179,7 @@ fn query(args: &MatchArgs) -> miette::Result<Query> {
         src,
         client,
         request,
-        dns,
+        dns: std::borrow::Cow::Owned(dns),
         random_value: args.random_value,
     })
 }

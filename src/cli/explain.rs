@@ -18,6 +18,8 @@ pub enum ExplainFormat {
     Text,
     Markdown,
     Html,
+    /// The `meshpath.explain/v1` document (docs/explain.md).
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -33,7 +35,7 @@ pub struct ExplainArgs {
 
 pub fn run(a: ExplainArgs) -> Result<ExitCode> {
     let (mesh, start, probe) = a.probe.resolve()?;
-    let title = probe.unwrap_or_else(|| explain::title(&mesh, &start));
+    let title = probe.unwrap_or_else(|| render::title(&mesh, &start));
     report(&mesh, &start, &title, a.format, a.output.as_deref())
 }
 
@@ -52,6 +54,7 @@ fn report(
         ExplainFormat::Text => render::text(&r),
         ExplainFormat::Markdown => render::markdown(&r),
         ExplainFormat::Html => render::html(&r),
+        ExplainFormat::Json => render::json(&r).into_diagnostic()?,
     };
     match output {
         Some(path) => std::fs::write(path, out)

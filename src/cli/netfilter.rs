@@ -166,7 +166,7 @@ fn trace(a: TraceArgs) -> Result<ExitCode> {
     probe.in_iface = a.in_iface.clone();
     let trace = eval::trace(&program, &ns, &probe).map_err(|e| miette!("{e}"))?;
     match a.format {
-        Format::Json => print!("{}", render::trace_json(&trace)),
+        Format::Json => print!("{}", render::trace_json(&trace).into_diagnostic()?),
         Format::Text => print!("{}", render::trace_text(&trace, &probe, &program.ruleset, &text)),
     }
     // A large rule set takes longer to free than the process takes to exit.

@@ -203,7 +203,7 @@ pub fn run(a: TraceArgs) -> Result<ExitCode> {
     let trace = engine::trace(&mesh, &start).map_err(|e| miette!("{e}"))?;
     let out = match a.format {
         TraceFormat::Text => render::text(&trace),
-        TraceFormat::Json => render::json(&trace),
+        TraceFormat::Json => render::json(&trace).into_diagnostic()?,
         TraceFormat::Dot => render::dot(&trace),
         TraceFormat::Mermaid => render::mermaid(&trace),
     };

@@ -5,6 +5,7 @@ pub mod explain;
 mod explain_graph;
 pub mod netfilter;
 pub mod trace;
+pub mod words;
 
 /// `s` as XML or HTML text or attribute value: markup characters as entities, and control
 /// characters XML 1.0 does not allow (all below U+0020 but tab and newline) as `?`, with
