@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use meshpath::envoy::route::check::{load_route_config_for_listener, parse_test_file, run_suite};
+use meshpath::routecheck::{load_route_config_for_listener, parse_test_file, run_suite};
 
 /// Tests upstream expects to fail, per `config|tests` pairing.
 const EXPECTED_FAILURES: &[(&str, &[&str])] = &[

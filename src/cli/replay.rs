@@ -13,9 +13,9 @@ use serde::Serialize;
 use meshpath::capture::{stitch_redirects, Capture, Fault, FlowTable, REDIRECT_PORTS};
 use std::net::SocketAddr;
 
-use meshpath::engine::replay::{replay, Replay, Row, SummaryLine};
 use meshpath::engine::{Destination, Mesh, Start};
 use meshpath::render::trace as render;
+use meshpath::replay::{replay, Replay, Row, SummaryLine};
 
 use super::trace::{build_mesh, PodArgs};
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use meshpath::envoy::route::check::{
+use meshpath::routecheck::{
     format_g6, load_route_config_for_listener, parse_test_file, run_suite, InputError,
 };
 

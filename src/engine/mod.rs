@@ -3,7 +3,6 @@
 //! routes, clusters, endpoints), until it is delivered, refused, dropped, answered by Envoy,
 //! leaves the snapshot, cannot be resolved, or loops.
 
-pub mod replay;
 mod snapshot;
 mod walk;
 

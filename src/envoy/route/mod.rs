@@ -6,7 +6,7 @@
 //! * [`route`] picks the virtual host, the route and the action for a [`Request`] exactly as
 //!   Envoy does (envoy-semantics.md §4) and returns a [`RouteDecision`] that also lists what
 //!   was considered.
-//! * [`check`] runs Envoy `router_check_tool` test files against a route table.
+//! * [`crate::routecheck`] runs Envoy `router_check_tool` test files against a route table.
 //!
 //! ```
 //! use meshpath::envoy::route::{route, Outcome, Request, RouteConfig};
@@ -18,7 +18,6 @@
 //! assert!(matches!(d.outcome, Outcome::Forward { .. }));
 //! ```
 
-pub mod check;
 mod config;
 mod config_de;
 pub mod de;
@@ -54,6 +53,7 @@ pub use matchers::{
     FractionalPercent, HeaderMatcher, HeaderRule, QueryParameterMatcher, RegexMatcher, RuntimeFraction,
     StringMatcher, StringPattern,
 };
+pub(crate) use matching::matched_portion;
 pub use matching::{route, virtual_cluster};
 pub use metadata::{Metadata, MetadataMatcher, MetadataPathSegment, StructValue, ValueMatcher};
 pub use re2::Re2;

@@ -15,8 +15,8 @@ pub use testfile::{
     TestFormat, TestInput, TestSuite,
 };
 
-use super::legacy;
-use super::{RouteConfig, RouteConfigError};
+use crate::envoy::route::legacy;
+use crate::envoy::route::{RouteConfig, RouteConfigError};
 
 /// An input file router_check_tool would refuse: which file, what, and where (1-based line
 /// and column) when the parser knows.
@@ -109,7 +109,8 @@ pub fn load_route_config_for_listener(
     let value: serde_json::Value = if yaml {
         serde_saphyr::from_str(text).map_err(|e| InputError::yaml(name, &e))?
     } else {
-        serde_json::from_str(&super::strip_trailing_commas(text)).map_err(|e| InputError::json(name, &e))?
+        serde_json::from_str(&crate::envoy::route::strip_trailing_commas(text))
+            .map_err(|e| InputError::json(name, &e))?
     };
     let Some(obj) = value.as_object() else {
         return Err(InputError::new(

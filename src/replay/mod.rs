@@ -9,8 +9,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
-use super::{trace, Destination, Ending, From, Mesh, MeshTrace, Pick, Start, APP_UID, ENVOY_UID};
 use crate::capture::{DnsRecord, Flow, FlowId, Side, Sniffed, Transport};
+use crate::engine::{trace, Destination, Ending, From, Mesh, MeshTrace, Pick, Start, APP_UID, ENVOY_UID};
 use crate::envoy::select::{ClientBytes, HttpRequest};
 use crate::netns::L4;
 
@@ -390,7 +390,8 @@ fn fill(row: &mut Row, t: &MeshTrace, f: &Flow) {
         }
         _ => None,
     };
-    let hop = |pick: fn(&super::EnvoyHop) -> Option<&String>| p.envoy.iter().find_map(|h| pick(h).cloned());
+    let hop =
+        |pick: fn(&crate::engine::EnvoyHop) -> Option<&String>| p.envoy.iter().find_map(|h| pick(h).cloned());
     row.listener = hop(|h| h.listener.as_ref());
     row.cluster = hop(|h| h.cluster.as_ref()).or_else(|| match &p.ending {
         Ending::Blackhole { cluster, .. } => Some(cluster.clone()),
@@ -432,5 +433,4 @@ fn summary(rows: &[Row]) -> Vec<SummaryLine> {
 }
 
 #[cfg(test)]
-#[path = "replay_tests.rs"]
 mod tests;
