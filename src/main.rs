@@ -14,6 +14,8 @@ fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,
+        // The reader of standard output went away (`meshpath ... | head`): a quiet success.
+        Err(report) if cli::output::is_closed_pipe(&report) => std::process::ExitCode::SUCCESS,
         Err(report) => {
             eprintln!("{report:?}");
             std::process::ExitCode::from(2)

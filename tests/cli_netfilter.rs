@@ -188,3 +188,28 @@ fn trace_is_deterministic() {
     ];
     assert_eq!(stdout(&args), stdout(&args));
 }
+
+/// `meshpath ... | head`: when the reader closes the pipe early, the command ends quietly
+/// with status 0, as grep does (POSIX write(2): EPIPE once no process has the pipe open for
+/// reading; Rust ignores SIGPIPE, so the write returns the error). Any command's output goes
+/// through the same writer; `netfilter check` on the same file 2,000 times prints far more
+/// than a pipe buffer holds.
+#[test]
+fn closed_pipe_ends_quietly_with_status_0() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let bin = assert_cmd::cargo::cargo_bin("meshpath");
+    let mut child = std::process::Command::new(bin)
+        .args(["netfilter", "check"])
+        .args(std::iter::repeat_n(ISTIO_1_25, 2000))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut first = [0u8; 64];
+    child.stdout.take().expect("stdout").read_exact(&mut first).expect("first bytes");
+    // The read end is dropped here: the pipe is closed while meshpath still has output.
+    let out = child.wait_with_output().expect("waits");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}

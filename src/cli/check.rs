@@ -135,9 +135,9 @@ pub fn run(a: CheckArgs) -> Result<ExitCode> {
             if bad > 0 {
                 let _ = writeln!(out, "{bad} scenario file(s) or path(s) could not be read");
             }
-            print!("{out}");
+            super::output::print(out)?;
         }
-        CheckFormat::Json => print!("{}", json(&results, bad)),
+        CheckFormat::Json => super::output::print(json(&results, bad).map_err(super::output::json_error)?)?,
     }
     if let Some(j) = &a.junit {
         std::fs::write(j, junit(&results)).map_err(|e| miette!("cannot write {}: {e}", j.display()))?;
@@ -302,7 +302,7 @@ struct JsonSummary {
     unreadable: usize,
 }
 
-fn json(results: &[FileResult], bad: usize) -> String {
+fn json(results: &[FileResult], bad: usize) -> serde_json::Result<String> {
     let mut s = JsonSummary {
         probes: 0,
         passed: 0,
@@ -344,9 +344,9 @@ fn json(results: &[FileResult], bad: usize) -> String {
         })
         .collect();
     let doc = JsonDoc { schema: SCHEMA, files, summary: s };
-    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let mut out = serde_json::to_string_pretty(&doc)?;
     out.push('\n');
-    out
+    Ok(out)
 }
 
 /// JUnit XML: deterministic (no timestamps, times fixed at 0).

@@ -92,7 +92,7 @@ pub fn run(cmd: EnvoyCommand) -> miette::Result<ExitCode> {
     match cmd {
         EnvoyCommand::Summary { envoy } => {
             let cfg = load(&envoy)?;
-            print!("{}", summary::render(&cfg));
+            super::output::print(summary::render(&cfg))?;
             Ok(ExitCode::SUCCESS)
         }
         EnvoyCommand::Match(args) => run_match(*args),
@@ -208,10 +208,10 @@ fn run_match(args: MatchArgs) -> miette::Result<ExitCode> {
                 "trace": trace,
                 "notes": cfg.notes.len(),
             });
-            let text = serde_json::to_string_pretty(&doc).map_err(|e| miette::miette!("{e}"))?;
-            println!("{text}");
+            let text = serde_json::to_string_pretty(&doc).map_err(super::output::json_error)?;
+            super::output::println(text)?;
         }
-        Format::Text => print!("{}", render_text(&trace)),
+        Format::Text => super::output::print(render_text(&trace))?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -89,31 +89,35 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         })?;
         match (row.leg_of, row.trace.and_then(|i| result.traces.get(i))) {
             (Some(o), _) => {
-                println!("flow {n} is the redirected leg of flow {o}; see --flow {o}");
+                super::output::println(format!(
+                    "flow {n} is the redirected leg of flow {o}; see --flow {o}"
+                ))?;
             }
             (None, Some(t)) => {
                 let title =
                     format!("flow {n}: {} {} -> {} ({})", row.proto, row.client, row.server, row.side);
                 match (a.explain, row.trace.and_then(|i| result.starts.get(i))) {
-                    (true, Some(start)) => print!("{}", explain_flow(&mut mesh, start, row, title)?),
+                    (true, Some(start)) => super::output::print(explain_flow(&mut mesh, start, row, title)?)?,
                     _ => {
-                        println!("{title}");
-                        print!("{}", render::text(t));
+                        super::output::print(format!("{title}\n{}", render::text(t)))?;
                     }
                 }
             }
             (None, None) => {
-                println!("flow {n}: not traced: {}", row.detail.as_deref().unwrap_or(&row.ending));
+                super::output::println(format!(
+                    "flow {n}: not traced: {}",
+                    row.detail.as_deref().unwrap_or(&row.ending)
+                ))?;
             }
         }
         return Ok(ExitCode::SUCCESS);
     }
     let out = match a.format {
         ReplayFormat::Table => table_text(&result, faults),
-        ReplayFormat::Json => json(&result, faults),
+        ReplayFormat::Json => json(&result, faults).map_err(super::output::json_error)?,
         ReplayFormat::Csv => csv(&result),
     };
-    print!("{out}");
+    super::output::print(out)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -255,7 +259,7 @@ struct Document<'a> {
     faults: Vec<FaultJson<'a>>,
 }
 
-fn json(r: &Replay, faults: &[Fault]) -> String {
+fn json(r: &Replay, faults: &[Fault]) -> serde_json::Result<String> {
     let doc = Document {
         schema: SCHEMA,
         flows: &r.rows,
@@ -265,9 +269,9 @@ fn json(r: &Replay, faults: &[Fault]) -> String {
             .map(|f| FaultJson { index: f.index, kind: f.kind.name(), detail: &f.detail })
             .collect(),
     };
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let mut s = serde_json::to_string_pretty(&doc)?;
     s.push('\n');
-    s
+    Ok(s)
 }
 
 fn csv_field(s: &str) -> String {

@@ -29,7 +29,7 @@ pub struct TraceDocument<'a> {
     pub branches: Option<&'a [Branch]>,
 }
 
-pub fn trace_json(trace: &Trace) -> String {
+pub fn trace_json(trace: &Trace) -> serde_json::Result<String> {
     let doc = match trace.branches.as_slice() {
         [only] => TraceDocument {
             schema: TRACE_SCHEMA,
@@ -48,9 +48,9 @@ pub fn trace_json(trace: &Trace) -> String {
             branches: Some(many),
         },
     };
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let mut s = serde_json::to_string_pretty(&doc)?;
     s.push('\n');
-    s
+    Ok(s)
 }
 
 /// Text: one numbered line per step or decision, the rule as written, and the ending.

@@ -17,11 +17,10 @@ struct Document<'a> {
     paths: &'a [Path],
 }
 
-pub fn json(t: &MeshTrace) -> String {
-    let mut s = serde_json::to_string_pretty(&Document { schema: SCHEMA, paths: &t.paths })
-        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+pub fn json(t: &MeshTrace) -> serde_json::Result<String> {
+    let mut s = serde_json::to_string_pretty(&Document { schema: SCHEMA, paths: &t.paths })?;
     s.push('\n');
-    s
+    Ok(s)
 }
 
 /// One sentence for how a path ends.
