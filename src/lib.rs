@@ -11,6 +11,8 @@
 //! * [`scenario`]: scenario files (a snapshot plus probes with expectations) for `check`.
 //! * [`corpus`]: locating the shared conformance corpus for tests and benchmarks.
 
+#![forbid(unsafe_code)]
+
 pub mod capture;
 pub mod corpus;
 pub mod engine;

@@ -3,6 +3,8 @@
 //! Exit codes: 0 success; 1 the question was answered negatively (a check found problems, a
 //! probe failed); 2 bad input or usage (a diagnostic was printed).
 
+#![forbid(unsafe_code)]
+
 mod cli;
 
 use clap::Parser;
