@@ -1,6 +1,8 @@
 //! `meshpath route-check` end to end: output lines, coverage and exit codes as
 //! router_check_tool prints them.
 
+mod common;
+
 use assert_cmd::Command;
 use predicates::prelude::*;
 
@@ -77,9 +79,9 @@ fn swapped_arguments_are_rejected_like_upstream() {
 
 #[test]
 fn corpus_weighted_coverage_is_100_percent() {
-    let Ok(dir) = meshpath::corpus::dir("router-check") else {
-        println!("SKIP router-check corpus: not found");
-        return;
+    let dir = match meshpath::corpus::dir("router-check") {
+        Ok(dir) => dir,
+        Err(reason) => return common::skip("router-check corpus", reason),
     };
     cmd()
         .arg("route-check")
@@ -124,9 +126,9 @@ fn why_explains_the_routers_choice() {
 
 #[test]
 fn a_bootstrap_is_read_through_its_listener() {
-    let Ok(dir) = meshpath::corpus::dir("router-check") else {
-        println!("SKIP router-check corpus: not found");
-        return;
+    let dir = match meshpath::corpus::dir("router-check") {
+        Ok(dir) => dir,
+        Err(reason) => return common::skip("router-check corpus", reason),
     };
     let cfg = dir.join("extra-upstream-refs/ClusterHeaderBootstrap.yaml");
     let tests = dir.join("extra-upstream-refs/DefaultRuntime.golden.proto.json");
@@ -164,9 +166,9 @@ fn a_misspelt_route_field_is_rejected_with_its_path() {
 /// Full output (stdout then stderr) of upstream's own scenarios, snapshotted.
 #[test]
 fn corpus_outputs_are_stable() {
-    let Ok(dir) = meshpath::corpus::dir("router-check") else {
-        println!("SKIP router-check corpus: not found");
-        return;
+    let dir = match meshpath::corpus::dir("router-check") {
+        Ok(dir) => dir,
+        Err(reason) => return common::skip("router-check corpus", reason),
     };
     let cases: &[(&str, &str, &[&str])] = &[
         ("TestRoutes.yaml", "TestRoutes.golden.proto.json", &["--details", "--covall"]),
