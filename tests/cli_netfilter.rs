@@ -213,3 +213,36 @@ fn closed_pipe_ends_quietly_with_status_0() {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+/// A local delivery with no socket listening is one result, stated once: the kernel refuses
+/// it (RFC 1122 §4.1.3.1: UDP to a port without a listener gets ICMP port unreachable;
+/// RFC 9293 §3.10.7.1: TCP gets a RST), so the trace does not also say "delivered locally".
+#[test]
+fn trace_without_a_listening_socket_ends_refused_once() {
+    let out = stdout(&[
+        "netfilter",
+        "trace",
+        "--rules",
+        ISTIO_1_25,
+        "--hook",
+        "output",
+        "--proto",
+        "udp",
+        "--src",
+        "10.244.0.5",
+        "--dst",
+        "127.0.0.1",
+        "--dport",
+        "9999",
+    ]);
+    let last = out.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(
+            "result: refused: no known socket listens on udp 127.0.0.1:9999 (arrived via lo; \
+             the kernel answers ICMP port unreachable)"
+        ),
+        "{out}"
+    );
+    assert_eq!(out.matches("no known socket").count(), 1, "{out}");
+    assert!(!out.contains("delivered locally"), "{out}");
+}

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::netfilter::eval::{Branch, Note, Outcome, Probe, Step, StepKind, Trace, Verdict};
+use crate::netfilter::eval::{Branch, Note, NoteKind, Outcome, Probe, Step, StepKind, Trace, Verdict};
 use crate::netfilter::model::Ruleset;
 use crate::netfilter::parse::Note as ParseNote;
 
@@ -82,7 +82,7 @@ pub fn trace_text(trace: &Trace, probe: &Probe, ruleset: &Ruleset, source: &str)
                 b.probability
             );
         }
-        branch_text(&mut out, b, ruleset, &lines);
+        branch_text(&mut out, b, probe, ruleset, &lines);
     }
     out
 }
@@ -99,9 +99,20 @@ fn proto(p: &Probe) -> &'static str {
     }
 }
 
-fn branch_text(out: &mut String, b: &Branch, ruleset: &Ruleset, lines: &[&str]) {
+fn branch_text(out: &mut String, b: &Branch, probe: &Probe, ruleset: &Ruleset, lines: &[&str]) {
+    let r = &b.result;
+    let refused = refusal(r, probe);
+    // A refusal is the result: the socket lookup's own note at the end is not repeated.
+    let shown = match b.notes.split_last() {
+        Some((last, rest))
+            if refused.is_some() && last.what == NoteKind::Socket && last.before_step >= b.steps.len() =>
+        {
+            rest
+        }
+        _ => b.notes.as_slice(),
+    };
     let mut n = 0;
-    let mut notes = b.notes.iter().peekable();
+    let mut notes = shown.iter().peekable();
     for (i, step) in b.steps.iter().enumerate() {
         while let Some(note) = notes.next_if(|x| x.before_step <= i) {
             n += 1;
@@ -114,8 +125,8 @@ fn branch_text(out: &mut String, b: &Branch, ruleset: &Ruleset, lines: &[&str]) 
         n += 1;
         let _ = writeln!(out, "{n:>3}  {}", note.text);
     }
-    let r = &b.result;
     let ending = match r.disposition {
+        crate::netfilter::eval::Disposition::Local if refused.is_some() => refused.unwrap_or_default(),
         crate::netfilter::eval::Disposition::Local => format!(
             "delivered locally via {} to {}{}",
             r.in_iface.as_deref().unwrap_or("?"),
@@ -143,6 +154,27 @@ fn branch_text(out: &mut String, b: &Branch, ruleset: &Ruleset, lines: &[&str]) 
             l.join(", ")
         );
     }
+}
+
+/// How a TCP or UDP packet delivered locally ends when no known socket listens on its
+/// destination: the kernel refuses it (RFC 9293 §3.10.7.1: a segment for a CLOSED port gets a
+/// RST; RFC 1122 §4.1.3.1: UDP answers port unreachable).
+fn refusal(r: &Outcome, probe: &Probe) -> Option<String> {
+    use crate::netfilter::model::Protocol;
+    if r.disposition != crate::netfilter::eval::Disposition::Local || r.socket.is_some() {
+        return None;
+    }
+    let answer = match probe.proto {
+        Protocol::Tcp => "the kernel answers RST, connection refused",
+        Protocol::Udp => "the kernel answers ICMP port unreachable",
+        _ => return None,
+    };
+    Some(format!(
+        "refused: no known socket listens on {} {} (arrived via {}; {answer})",
+        proto(probe),
+        r.dst,
+        r.in_iface.as_deref().unwrap_or("?")
+    ))
 }
 
 fn step_text(s: &Step, ruleset: &Ruleset, lines: &[&str]) -> String {
