@@ -49,7 +49,7 @@ pub struct MatchArgs {
     #[arg(long, value_name = "IP:PORT", required_unless_present = "listener")]
     pub listener_addr: Option<SocketAddr>,
     /// Start at the listener with this name instead (e.g. an internal listener).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with = "listener_addr")]
     pub listener: Option<String>,
     /// The connection's original destination.
     #[arg(long, value_name = "IP:PORT")]
@@ -121,6 +121,27 @@ pub fn diagnostic(path: &std::path::Path, bytes: &[u8], e: ParseError) -> miette
     miette::Report::new(diag).with_source_code(NamedSource::new(name, text))
 }
 
+/// `--listener NAME` must name a listener of the dump; otherwise the error says which exist.
+fn known_listener(cfg: &EnvoyConfig, dump: &std::path::Path, name: &str) -> miette::Result<()> {
+    if cfg.listeners.iter().any(|l| l.name == name) {
+        return Ok(());
+    }
+    const SHOWN: usize = 12;
+    let mut names: Vec<&str> = cfg.listeners.iter().map(|l| l.name.as_str()).collect();
+    names.sort_unstable();
+    let more = names.len().saturating_sub(SHOWN);
+    names.truncate(SHOWN);
+    let help = match (names.is_empty(), more) {
+        (true, _) => "the dump has no listeners".to_string(),
+        (false, 0) => format!("listeners in the dump: {}", names.join(", ")),
+        (false, more) => format!(
+            "listeners in the dump: {}, and {more} more (`meshpath envoy summary` lists them all)",
+            names.join(", ")
+        ),
+    };
+    Err(miette::miette!(help = help, "--listener {name:?}: {} has no listener of that name", dump.display()))
+}
+
 fn query(args: &MatchArgs) -> miette::Result<Query> {
     let tls = args.sni.is_some() || !args.alpn.is_empty();
     let http =
@@ -186,6 +207,9 @@ fn query(args: &MatchArgs) -> miette::Result<Query> {
 
 fn run_match(args: MatchArgs) -> miette::Result<ExitCode> {
     let cfg = load(&args.envoy)?;
+    if let Some(name) = &args.listener {
+        known_listener(&cfg, &args.envoy, name)?;
+    }
     let q = query(&args)?;
     let trace = select::evaluate(&cfg, &q);
     match args.format {
