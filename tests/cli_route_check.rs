@@ -153,14 +153,37 @@ fn a_bootstrap_is_read_through_its_listener() {
         .stderr(predicate::str::contains("--listener"));
 }
 
+/// The strict loader's words (router_check_tool: `INVALID_ARGUMENT ... no such field`), with
+/// the file's own syntax named (YAML, not JSON) and the place of the field (file:line:col).
 #[test]
-fn a_misspelt_route_field_is_rejected_with_its_path() {
+fn a_misspelt_route_field_is_rejected_with_its_path_and_place() {
     cmd()
+        .env("NO_COLOR", "1")
         .args(["route-check", "-c", &format!("{DIR}/typo-route.yaml")])
         .args(["-t", &format!("{DIR}/tests.golden.proto.json")])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("no such field: 'clustr'"));
+        .stderr(predicate::str::contains(
+            "tests/fixtures/route-check/typo-route.yaml:6:13: Unable to parse YAML as proto \
+             (INVALID_ARGUMENT: invalid YAML in envoy.config.route.v3.RouteAction @ \
+             virtual_hosts[0].routes[0].route.clustr: no such field: 'clustr')",
+        ));
+}
+
+/// A YAML value of the wrong shape: one message at file:line:col, the source shown once.
+#[test]
+fn a_yaml_shape_error_is_located_once() {
+    let out = cmd()
+        .env("NO_COLOR", "1")
+        .args(["route-check", "-c", &format!("{DIR}/bad-shape.yaml")])
+        .args(["-t", &format!("{DIR}/tests.golden.proto.json")])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tests/fixtures/route-check/bad-shape.yaml:3:12: expected sequence start"), "{err}");
+    assert!(!err.contains("<input>"), "{err}");
+    assert_eq!(err.matches("domains: 5").count(), 1, "{err}");
 }
 
 /// Full output (stdout then stderr) of upstream's own scenarios, snapshotted.

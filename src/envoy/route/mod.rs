@@ -99,10 +99,14 @@ impl RouteConfig {
     /// Reads a RouteConfiguration from YAML text.
     pub fn from_yaml_str(text: &str, what: &str) -> Result<RouteConfig, RouteConfigError> {
         serde_saphyr::from_str(text).map_err(|e| {
+            use serde_saphyr::MessageFormatter as _;
             let loc = e.location();
             RouteConfigError::Yaml {
                 what: what.to_string(),
-                message: e.to_string(),
+                // The bare message; line and column are fields of their own.
+                message: serde_saphyr::DefaultMessageFormatter
+                    .format_message(e.without_snippet())
+                    .into_owned(),
                 line: loc.map(|l| l.line() as usize),
                 column: loc.map(|l| l.column() as usize),
             }
