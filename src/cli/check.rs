@@ -12,8 +12,8 @@ use miette::{miette, Result};
 use serde::Serialize;
 
 use meshpath::engine::Path as TracePath;
-use meshpath::render::markup_escape;
 use meshpath::render::trace as render;
+use meshpath::render::{markup_escape, plural};
 use meshpath::scenario::run::{self, Change, ProbeOutcome, Verdict};
 use meshpath::scenario::{self, update, Scenario};
 
@@ -125,15 +125,17 @@ pub fn run(a: CheckArgs) -> Result<ExitCode> {
         CheckFormat::Text => {
             let _ = write!(
                 out,
-                "{total} probes: {passed} passed, {failed} failed, {none} without expectations ({} scenario files)",
-                files.len()
+                "{}: {passed} passed, {failed} failed, {none} without expectations ({})",
+                plural(total, "probe"),
+                plural(files.len(), "scenario file")
             );
             if a.update {
-                let _ = write!(out, "; {updated} expectations updated");
+                let _ = write!(out, "; {} updated", plural(updated, "expectation"));
             }
             out.push('\n');
             if bad > 0 {
-                let _ = writeln!(out, "{bad} scenario file(s) or path(s) could not be read");
+                let what = if bad == 1 { "scenario file or path" } else { "scenario files or paths" };
+                let _ = writeln!(out, "{bad} {what} could not be read");
             }
             super::output::print(out)?;
         }

@@ -328,7 +328,10 @@ fn render_text(t: &Trace) -> String {
         let up = match &c.upstream {
             Upstream::Endpoint { address, source_address, via, candidates } => {
                 let src = source_address.map(|s| format!(" from {s}")).unwrap_or_default();
-                format!("endpoint {address}{src} via {via} ({} candidate(s))", candidates.len())
+                format!(
+                    "endpoint {address}{src} via {via} ({})",
+                    meshpath::render::plural(candidates.len(), "candidate")
+                )
             }
             Upstream::ClusterNotFound => "cluster not found".into(),
             Upstream::NoHealthyHost { reason } => format!("no healthy host: {reason}"),

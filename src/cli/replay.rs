@@ -82,8 +82,8 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     if let Some(n) = a.flow {
         let row = result.rows.get(n).ok_or_else(|| {
             miette!(
-                "--flow {n}: the capture has {} flows (0 to {})",
-                result.rows.len(),
+                "--flow {n}: the capture has {} (0 to {})",
+                meshpath::render::plural(result.rows.len(), "flow"),
                 result.rows.len().saturating_sub(1)
             )
         })?;
@@ -231,9 +231,10 @@ fn table_text(r: &Replay, faults: &[Fault]) -> String {
     let disagree = r.rows.iter().filter(|x| x.disagrees.is_some()).count();
     let _ = writeln!(
         out,
-        "\n{} flows, {} traces, {disagree} disagree with the capture",
-        r.rows.len(),
-        r.traces.len()
+        "\n{}, {}, {disagree} {} with the capture",
+        meshpath::render::plural(r.rows.len(), "flow"),
+        meshpath::render::plural(r.traces.len(), "trace"),
+        if disagree == 1 { "disagrees" } else { "disagree" }
     );
     if !faults.is_empty() {
         out.push_str("\nfaults\n");

@@ -150,8 +150,12 @@ fn branch_text(out: &mut String, b: &Branch, probe: &Probe, ruleset: &Ruleset, l
         let l: Vec<String> = b.unknown.iter().map(|l| l.to_string()).collect();
         let _ = writeln!(
             out,
-            "warning: rules on line(s) {} are not fully modelled; this path assumes they continue",
-            l.join(", ")
+            "warning: {} on {} {} not fully modelled; this path assumes {} continue{}",
+            if l.len() == 1 { "the rule" } else { "rules" },
+            if l.len() == 1 { "line" } else { "lines" },
+            l.join(", "),
+            if l.len() == 1 { "it" } else { "they" },
+            if l.len() == 1 { "s" } else { "" }
         );
     }
 }
@@ -214,10 +218,11 @@ pub fn check_text(rs: &Ruleset, notes: &[ParseNote], unknown: &[ParseNote]) -> S
     };
     let _ = writeln!(
         out,
-        "{}: {fam}, {} table(s), {chains} chain(s), {} rule(s)",
+        "{}: {fam}, {}, {}, {}",
         rs.source,
-        rs.tables.len(),
-        rs.rule_count()
+        super::plural(rs.tables.len(), "table"),
+        super::plural(chains, "chain"),
+        super::plural(rs.rule_count(), "rule")
     );
     for t in &rs.tables {
         let builtin = t.chains.iter().filter(|c| c.policy.is_some()).count();
@@ -232,9 +237,10 @@ pub fn check_text(rs: &Ruleset, notes: &[ParseNote], unknown: &[ParseNote]) -> S
             if policies.is_empty() { String::new() } else { format!("; policies: {}", policies.join(", ")) };
         let _ = writeln!(
             out,
-            "  {:<8} {builtin} built-in + {} user chain(s), {rules} rule(s){pol}",
+            "  {:<8} {builtin} built-in + {}, {}{pol}",
             t.name.as_str(),
-            t.chains.len() - builtin
+            super::plural(t.chains.len() - builtin, "user chain"),
+            super::plural(rules, "rule")
         );
     }
     for n in notes {
