@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 
 use meshpath::engine::{Destination, Mesh, Start};
 use meshpath::render::trace as render;
-use meshpath::replay::{replay, Replay, Row, SummaryLine};
+use meshpath::replay::{replay, NotThisPod, Replay, Row, SummaryLine, NOT_THIS_POD};
 
 use super::trace::{build_mesh, PodArgs};
 
@@ -103,6 +103,16 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
                     }
                 }
             }
+            (None, None) if row.ending == NOT_THIS_POD => {
+                let other = &result.not_this_pod;
+                super::output::println(format!(
+                    "flow {n}: not traced: {} -> {} involves none of pod {}'s addresses ({})",
+                    row.client,
+                    row.server,
+                    other.pod,
+                    list(&other.pod_addresses)
+                ))?;
+            }
             (None, None) => {
                 super::output::println(format!(
                     "flow {n}: not traced: {}",
@@ -115,7 +125,13 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     let out = match a.format {
         ReplayFormat::Table => table_text(&result, faults),
         ReplayFormat::Json => json(&result, faults).map_err(super::output::json_error)?,
-        ReplayFormat::Csv => csv(&result),
+        ReplayFormat::Csv => {
+            // CSV has rows only: the note goes to standard error.
+            if let Some(note) = not_this_pod_note(&result.not_this_pod) {
+                eprintln!("{note}");
+            }
+            csv(&result)
+        }
     };
     super::output::print(out)?;
     Ok(ExitCode::SUCCESS)
@@ -229,13 +245,20 @@ fn table_text(r: &Replay, faults: &[Fault]) -> String {
         let _ = writeln!(out, "  {:>6}  {}  {}", s.flows, s.ending, s.cluster.as_deref().unwrap_or("-"));
     }
     let disagree = r.rows.iter().filter(|x| x.disagrees.is_some()).count();
-    let _ = writeln!(
+    let _ = write!(
         out,
         "\n{}, {}, {disagree} {} with the capture",
         meshpath::render::plural(r.rows.len(), "flow"),
         meshpath::render::plural(r.traces.len(), "trace"),
         if disagree == 1 { "disagrees" } else { "disagree" }
     );
+    if r.not_this_pod.flows > 0 {
+        let _ = write!(out, ", {} not this pod", r.not_this_pod.flows);
+    }
+    out.push('\n');
+    if let Some(note) = not_this_pod_note(&r.not_this_pod) {
+        let _ = writeln!(out, "\n{note}");
+    }
     if !faults.is_empty() {
         out.push_str("\nfaults\n");
         for f in faults {
@@ -243,6 +266,34 @@ fn table_text(r: &Replay, faults: &[Fault]) -> String {
         }
     }
     out
+}
+
+fn list<T: ToString>(items: &[T]) -> String {
+    items.iter().map(T::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// What flows that involve none of the pod's addresses mean, and which addresses the capture
+/// holds instead; `None` when every flow involves the pod.
+fn not_this_pod_note(n: &NotThisPod) -> Option<String> {
+    if n.flows == 0 {
+        return None;
+    }
+    let busiest: Vec<String> = n
+        .busiest
+        .iter()
+        .map(|a| format!("{} ({})", a.address, meshpath::render::plural(a.flows as usize, "flow")))
+        .collect();
+    Some(format!(
+        "note: {} {} none of pod {}'s addresses ({}), so {} not walked: either the capture comes \
+         from another host or the pod's addresses (--pod-ip) are wrong. The capture's busiest \
+         addresses: {}",
+        meshpath::render::plural(n.flows as usize, "flow"),
+        if n.flows == 1 { "involves" } else { "involve" },
+        n.pod,
+        list(&n.pod_addresses),
+        if n.flows == 1 { "it is" } else { "they are" },
+        busiest.join(", ")
+    ))
 }
 
 #[derive(Serialize)]
@@ -258,6 +309,8 @@ struct Document<'a> {
     flows: &'a [Row],
     summary: &'a [SummaryLine],
     faults: Vec<FaultJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_this_pod: Option<&'a NotThisPod>,
 }
 
 fn json(r: &Replay, faults: &[Fault]) -> serde_json::Result<String> {
@@ -269,6 +322,7 @@ fn json(r: &Replay, faults: &[Fault]) -> serde_json::Result<String> {
             .iter()
             .map(|f| FaultJson { index: f.index, kind: f.kind.name(), detail: &f.detail })
             .collect(),
+        not_this_pod: (r.not_this_pod.flows > 0).then_some(&r.not_this_pod),
     };
     let mut s = serde_json::to_string_pretty(&doc)?;
     s.push('\n');
