@@ -6,8 +6,12 @@
 //! * [`netns`]: a pod's interfaces, addresses, routes, ip rules and sockets.
 //! * [`envoy`]: Envoy `/config_dump` parser, listener/route/cluster model and Envoy's matching.
 //! * [`capture`]: pcap/pcapng reading, packet decode, flows and what they say about themselves.
+//! * [`replay`]: a capture's flows walked through a pod, one row per flow plus a summary.
+//! * [`routecheck`]: a drop-in for Envoy's `router_check_tool` (test files against a route table).
 //! * [`scenario`]: scenario files (a snapshot plus probes with expectations) for `check`.
 //! * [`corpus`]: locating the shared conformance corpus for tests and benchmarks.
+
+#![forbid(unsafe_code)]
 
 pub mod capture;
 pub mod corpus;
@@ -17,4 +21,6 @@ pub mod explain;
 pub mod netfilter;
 pub mod netns;
 pub mod render;
+pub mod replay;
+pub mod routecheck;
 pub mod scenario;

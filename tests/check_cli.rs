@@ -38,7 +38,7 @@ fn passing_scenarios_exit_0() {
         .stdout
         .contains("NONE tests/fixtures/scenarios/pass/bookinfo.scenario.yaml: own pod ip (no expectations)"));
     assert!(
-        o.stdout.ends_with("4 probes: 3 passed, 0 failed, 1 without expectations (1 scenario files)\n"),
+        o.stdout.ends_with("4 probes: 3 passed, 0 failed, 1 without expectations (1 scenario file)\n"),
         "{}",
         o.stdout
     );
@@ -125,7 +125,7 @@ fn a_bad_file_does_not_stop_the_others() {
     assert!(o
         .stdout
         .contains("PASS tests/fixtures/scenarios/pass/bookinfo.scenario.yaml: productpage calls reviews"));
-    assert!(o.stdout.contains("7 scenario file(s) or path(s) could not be read"), "{}", o.stdout);
+    assert!(o.stdout.contains("7 scenario files or paths could not be read"), "{}", o.stdout);
 }
 
 #[test]

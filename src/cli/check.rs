@@ -12,8 +12,8 @@ use miette::{miette, Result};
 use serde::Serialize;
 
 use meshpath::engine::Path as TracePath;
-use meshpath::render::markup_escape;
 use meshpath::render::trace as render;
+use meshpath::render::{markup_escape, plural};
 use meshpath::scenario::run::{self, Change, ProbeOutcome, Verdict};
 use meshpath::scenario::{self, update, Scenario};
 
@@ -125,19 +125,21 @@ pub fn run(a: CheckArgs) -> Result<ExitCode> {
         CheckFormat::Text => {
             let _ = write!(
                 out,
-                "{total} probes: {passed} passed, {failed} failed, {none} without expectations ({} scenario files)",
-                files.len()
+                "{}: {passed} passed, {failed} failed, {none} without expectations ({})",
+                plural(total, "probe"),
+                plural(files.len(), "scenario file")
             );
             if a.update {
-                let _ = write!(out, "; {updated} expectations updated");
+                let _ = write!(out, "; {} updated", plural(updated, "expectation"));
             }
             out.push('\n');
             if bad > 0 {
-                let _ = writeln!(out, "{bad} scenario file(s) or path(s) could not be read");
+                let what = if bad == 1 { "scenario file or path" } else { "scenario files or paths" };
+                let _ = writeln!(out, "{bad} {what} could not be read");
             }
-            print!("{out}");
+            super::output::print(out)?;
         }
-        CheckFormat::Json => print!("{}", json(&results, bad)),
+        CheckFormat::Json => super::output::print(json(&results, bad).map_err(super::output::json_error)?)?,
     }
     if let Some(j) = &a.junit {
         std::fs::write(j, junit(&results)).map_err(|e| miette!("cannot write {}: {e}", j.display()))?;
@@ -302,7 +304,7 @@ struct JsonSummary {
     unreadable: usize,
 }
 
-fn json(results: &[FileResult], bad: usize) -> String {
+fn json(results: &[FileResult], bad: usize) -> serde_json::Result<String> {
     let mut s = JsonSummary {
         probes: 0,
         passed: 0,
@@ -344,9 +346,9 @@ fn json(results: &[FileResult], bad: usize) -> String {
         })
         .collect();
     let doc = JsonDoc { schema: SCHEMA, files, summary: s };
-    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let mut out = serde_json::to_string_pretty(&doc)?;
     out.push('\n');
-    out
+    Ok(out)
 }
 
 /// JUnit XML: deterministic (no timestamps, times fixed at 0).

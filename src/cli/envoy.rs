@@ -49,7 +49,7 @@ pub struct MatchArgs {
     #[arg(long, value_name = "IP:PORT", required_unless_present = "listener")]
     pub listener_addr: Option<SocketAddr>,
     /// Start at the listener with this name instead (e.g. an internal listener).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with = "listener_addr")]
     pub listener: Option<String>,
     /// The connection's original destination.
     #[arg(long, value_name = "IP:PORT")]
@@ -92,7 +92,7 @@ pub fn run(cmd: EnvoyCommand) -> miette::Result<ExitCode> {
     match cmd {
         EnvoyCommand::Summary { envoy } => {
             let cfg = load(&envoy)?;
-            print!("{}", summary::render(&cfg));
+            super::output::print(summary::render(&cfg))?;
             Ok(ExitCode::SUCCESS)
         }
         EnvoyCommand::Match(args) => run_match(*args),
@@ -119,6 +119,27 @@ pub fn diagnostic(path: &std::path::Path, bytes: &[u8], e: ParseError) -> miette
     let diag = MietteDiagnostic::new(format!("{name}: cannot read the Envoy config dump"))
         .with_labels(vec![LabeledSpan::at(offset..offset + 1, e.to_string())]);
     miette::Report::new(diag).with_source_code(NamedSource::new(name, text))
+}
+
+/// `--listener NAME` must name a listener of the dump; otherwise the error says which exist.
+fn known_listener(cfg: &EnvoyConfig, dump: &std::path::Path, name: &str) -> miette::Result<()> {
+    if cfg.listeners.iter().any(|l| l.name == name) {
+        return Ok(());
+    }
+    const SHOWN: usize = 12;
+    let mut names: Vec<&str> = cfg.listeners.iter().map(|l| l.name.as_str()).collect();
+    names.sort_unstable();
+    let more = names.len().saturating_sub(SHOWN);
+    names.truncate(SHOWN);
+    let help = match (names.is_empty(), more) {
+        (true, _) => "the dump has no listeners".to_string(),
+        (false, 0) => format!("listeners in the dump: {}", names.join(", ")),
+        (false, more) => format!(
+            "listeners in the dump: {}, and {more} more (`meshpath envoy summary` lists them all)",
+            names.join(", ")
+        ),
+    };
+    Err(miette::miette!(help = help, "--listener {name:?}: {} has no listener of that name", dump.display()))
 }
 
 fn query(args: &MatchArgs) -> miette::Result<Query<'static>> {
@@ -186,6 +207,9 @@ fn query(args: &MatchArgs) -> miette::Result<Query<'static>> {
 
 fn run_match(args: MatchArgs) -> miette::Result<ExitCode> {
     let cfg = load(&args.envoy)?;
+    if let Some(name) = &args.listener {
+        known_listener(&cfg, &args.envoy, name)?;
+    }
     let q = query(&args)?;
     let trace = select::evaluate(&cfg, &q);
     match args.format {
@@ -208,10 +232,10 @@ fn run_match(args: MatchArgs) -> miette::Result<ExitCode> {
                 "trace": trace,
                 "notes": cfg.notes.len(),
             });
-            let text = serde_json::to_string_pretty(&doc).map_err(|e| miette::miette!("{e}"))?;
-            println!("{text}");
+            let text = serde_json::to_string_pretty(&doc).map_err(super::output::json_error)?;
+            super::output::println(text)?;
         }
-        Format::Text => print!("{}", render_text(&trace)),
+        Format::Text => super::output::print(render_text(&trace))?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -304,7 +328,10 @@ fn render_text(t: &Trace) -> String {
         let up = match &c.upstream {
             Upstream::Endpoint { address, source_address, via, candidates } => {
                 let src = source_address.map(|s| format!(" from {s}")).unwrap_or_default();
-                format!("endpoint {address}{src} via {via} ({} candidate(s))", candidates.len())
+                format!(
+                    "endpoint {address}{src} via {via} ({})",
+                    meshpath::render::plural(candidates.len(), "candidate")
+                )
             }
             Upstream::ClusterNotFound => "cluster not found".into(),
             Upstream::NoHealthyHost { reason } => format!("no healthy host: {reason}"),

@@ -60,7 +60,7 @@ fn report(
         Some(path) => std::fs::write(path, out)
             .into_diagnostic()
             .wrap_err_with(|| format!("cannot write {}", path.display()))?,
-        None => print!("{out}"),
+        None => super::output::print(out)?,
     }
     Ok(ExitCode::SUCCESS)
 }

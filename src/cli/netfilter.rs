@@ -117,7 +117,7 @@ pub fn run(cmd: NetfilterCommand) -> Result<ExitCode> {
             for f in files {
                 let (_, parsed) = read_rules(&f, ParseOptions { lenient, family: None })?;
                 let program = Program::new(parsed.ruleset).map_err(|e| miette!("{e}"))?;
-                print!("{}", render::check_text(&program.ruleset, &parsed.notes, &parsed.unknown));
+                super::output::print(render::check_text(&program.ruleset, &parsed.notes, &parsed.unknown))?;
                 // A large rule set takes longer to free than the process takes to exit.
                 std::mem::forget(program);
             }
@@ -166,8 +166,8 @@ fn trace(a: TraceArgs) -> Result<ExitCode> {
     probe.in_iface = a.in_iface.clone();
     let trace = eval::trace(&program, &ns, &probe).map_err(|e| miette!("{e}"))?;
     match a.format {
-        Format::Json => print!("{}", render::trace_json(&trace).into_diagnostic()?),
-        Format::Text => print!("{}", render::trace_text(&trace, &probe, &program.ruleset, &text)),
+        Format::Json => super::output::print(render::trace_json(&trace).map_err(super::output::json_error)?)?,
+        Format::Text => super::output::print(render::trace_text(&trace, &probe, &program.ruleset, &text))?,
     }
     // A large rule set takes longer to free than the process takes to exit.
     std::mem::forget(program);

@@ -1,4 +1,11 @@
-//! Output formats shared by commands.
+//! Output formats shared by commands, and the one way commands write to standard output.
+//!
+//! Every command writes its report through [`print`] (or maps its own write errors with
+//! [`stdout_error`]): when the reader of a pipe goes away (`meshpath ... | head`), the write
+//! fails with `BrokenPipe`, which becomes [`ClosedPipe`]; `main` ends such a run quietly with
+//! status 0, as `grep` does. Any other write error is a diagnostic (status 2).
+
+use std::io::Write;
 
 use clap::ValueEnum;
 
@@ -6,4 +13,44 @@ use clap::ValueEnum;
 pub enum Format {
     Text,
     Json,
+}
+
+/// Standard output was closed by its reader: not an error, the run ends quietly.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("standard output was closed")]
+pub struct ClosedPipe;
+
+/// Writes `text` to standard output and flushes it.
+pub fn print(text: impl AsRef<str>) -> miette::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    out.write_all(text.as_ref().as_bytes()).and_then(|()| out.flush()).map_err(stdout_error)
+}
+
+/// Writes `text` and a newline to standard output.
+pub fn println(text: impl AsRef<str>) -> miette::Result<()> {
+    let text = text.as_ref();
+    let mut line = String::with_capacity(text.len() + 1);
+    line.push_str(text);
+    line.push('\n');
+    print(line)
+}
+
+/// A failed write to standard output as a report: [`ClosedPipe`] for a closed pipe.
+pub fn stdout_error(e: std::io::Error) -> miette::Report {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        miette::Report::new(ClosedPipe)
+    } else {
+        miette::miette!("cannot write to standard output: {e}")
+    }
+}
+
+/// A JSON document that could not be serialised: an error (status 2), never a document.
+pub fn json_error(e: serde_json::Error) -> miette::Report {
+    miette::miette!("cannot write the JSON document: {e}")
+}
+
+/// Whether `report` is a closed standard output (the run ends quietly with status 0).
+pub fn is_closed_pipe(report: &miette::Report) -> bool {
+    report.downcast_ref::<ClosedPipe>().is_some()
 }

@@ -13,9 +13,9 @@ use serde::Serialize;
 use meshpath::capture::{stitch_redirects, Capture, Fault, FlowTable, REDIRECT_PORTS};
 use std::net::SocketAddr;
 
-use meshpath::engine::replay::{replay, Replay, Row, SummaryLine};
 use meshpath::engine::{Destination, Mesh, Start};
 use meshpath::render::trace as render;
+use meshpath::replay::{replay, NotThisPod, Replay, Row, SummaryLine, NOT_THIS_POD};
 
 use super::trace::{build_mesh, PodArgs};
 
@@ -82,38 +82,58 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     if let Some(n) = a.flow {
         let row = result.rows.get(n).ok_or_else(|| {
             miette!(
-                "--flow {n}: the capture has {} flows (0 to {})",
-                result.rows.len(),
+                "--flow {n}: the capture has {} (0 to {})",
+                meshpath::render::plural(result.rows.len(), "flow"),
                 result.rows.len().saturating_sub(1)
             )
         })?;
         match (row.leg_of, row.trace.and_then(|i| result.traces.get(i))) {
             (Some(o), _) => {
-                println!("flow {n} is the redirected leg of flow {o}; see --flow {o}");
+                super::output::println(format!(
+                    "flow {n} is the redirected leg of flow {o}; see --flow {o}"
+                ))?;
             }
             (None, Some(t)) => {
                 let title =
                     format!("flow {n}: {} {} -> {} ({})", row.proto, row.client, row.server, row.side);
                 match (a.explain, row.trace.and_then(|i| result.starts.get(i))) {
-                    (true, Some(start)) => print!("{}", explain_flow(&mut mesh, start, row, title)?),
+                    (true, Some(start)) => super::output::print(explain_flow(&mut mesh, start, row, title)?)?,
                     _ => {
-                        println!("{title}");
-                        print!("{}", render::text(t));
+                        super::output::print(format!("{title}\n{}", render::text(t)))?;
                     }
                 }
             }
+            (None, None) if row.ending == NOT_THIS_POD => {
+                let other = &result.not_this_pod;
+                super::output::println(format!(
+                    "flow {n}: not traced: {} -> {} involves none of pod {}'s addresses ({})",
+                    row.client,
+                    row.server,
+                    other.pod,
+                    list(&other.pod_addresses)
+                ))?;
+            }
             (None, None) => {
-                println!("flow {n}: not traced: {}", row.detail.as_deref().unwrap_or(&row.ending));
+                super::output::println(format!(
+                    "flow {n}: not traced: {}",
+                    row.detail.as_deref().unwrap_or(&row.ending)
+                ))?;
             }
         }
         return Ok(ExitCode::SUCCESS);
     }
     let out = match a.format {
         ReplayFormat::Table => table_text(&result, faults),
-        ReplayFormat::Json => json(&result, faults),
-        ReplayFormat::Csv => csv(&result),
+        ReplayFormat::Json => json(&result, faults).map_err(super::output::json_error)?,
+        ReplayFormat::Csv => {
+            // CSV has rows only: the note goes to standard error.
+            if let Some(note) = not_this_pod_note(&result.not_this_pod) {
+                eprintln!("{note}");
+            }
+            csv(&result)
+        }
     };
-    print!("{out}");
+    super::output::print(out)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -225,12 +245,20 @@ fn table_text(r: &Replay, faults: &[Fault]) -> String {
         let _ = writeln!(out, "  {:>6}  {}  {}", s.flows, s.ending, s.cluster.as_deref().unwrap_or("-"));
     }
     let disagree = r.rows.iter().filter(|x| x.disagrees.is_some()).count();
-    let _ = writeln!(
+    let _ = write!(
         out,
-        "\n{} flows, {} traces, {disagree} disagree with the capture",
-        r.rows.len(),
-        r.traces.len()
+        "\n{}, {}, {disagree} {} with the capture",
+        meshpath::render::plural(r.rows.len(), "flow"),
+        meshpath::render::plural(r.traces.len(), "trace"),
+        if disagree == 1 { "disagrees" } else { "disagree" }
     );
+    if r.not_this_pod.flows > 0 {
+        let _ = write!(out, ", {} not this pod", r.not_this_pod.flows);
+    }
+    out.push('\n');
+    if let Some(note) = not_this_pod_note(&r.not_this_pod) {
+        let _ = writeln!(out, "\n{note}");
+    }
     if !faults.is_empty() {
         out.push_str("\nfaults\n");
         for f in faults {
@@ -238,6 +266,34 @@ fn table_text(r: &Replay, faults: &[Fault]) -> String {
         }
     }
     out
+}
+
+fn list<T: ToString>(items: &[T]) -> String {
+    items.iter().map(T::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// What flows that involve none of the pod's addresses mean, and which addresses the capture
+/// holds instead; `None` when every flow involves the pod.
+fn not_this_pod_note(n: &NotThisPod) -> Option<String> {
+    if n.flows == 0 {
+        return None;
+    }
+    let busiest: Vec<String> = n
+        .busiest
+        .iter()
+        .map(|a| format!("{} ({})", a.address, meshpath::render::plural(a.flows as usize, "flow")))
+        .collect();
+    Some(format!(
+        "note: {} {} none of pod {}'s addresses ({}), so {} not walked: either the capture comes \
+         from another host or the pod's addresses (--pod-ip) are wrong. The capture's busiest \
+         addresses: {}",
+        meshpath::render::plural(n.flows as usize, "flow"),
+        if n.flows == 1 { "involves" } else { "involve" },
+        n.pod,
+        list(&n.pod_addresses),
+        if n.flows == 1 { "it is" } else { "they are" },
+        busiest.join(", ")
+    ))
 }
 
 #[derive(Serialize)]
@@ -253,9 +309,11 @@ struct Document<'a> {
     flows: &'a [Row],
     summary: &'a [SummaryLine],
     faults: Vec<FaultJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_this_pod: Option<&'a NotThisPod>,
 }
 
-fn json(r: &Replay, faults: &[Fault]) -> String {
+fn json(r: &Replay, faults: &[Fault]) -> serde_json::Result<String> {
     let doc = Document {
         schema: SCHEMA,
         flows: &r.rows,
@@ -264,10 +322,11 @@ fn json(r: &Replay, faults: &[Fault]) -> String {
             .iter()
             .map(|f| FaultJson { index: f.index, kind: f.kind.name(), detail: &f.detail })
             .collect(),
+        not_this_pod: (r.not_this_pod.flows > 0).then_some(&r.not_this_pod),
     };
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let mut s = serde_json::to_string_pretty(&doc)?;
     s.push('\n');
-    s
+    Ok(s)
 }
 
 fn csv_field(s: &str) -> String {

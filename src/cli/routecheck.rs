@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use meshpath::envoy::route::check::{
+use meshpath::routecheck::{
     format_g6, load_route_config_for_listener, parse_test_file, run_suite, InputError,
 };
 
@@ -103,7 +103,7 @@ pub fn run(args: RouteCheckArgs) -> miette::Result<ExitCode> {
             continue;
         }
         if r.failures.is_empty() {
-            let _ = writeln!(out, "{}", r.test_name);
+            writeln!(out, "{}", r.test_name).map_err(super::output::stdout_error)?;
         } else {
             let _ = writeln!(err, "{}", r.test_name);
             for f in &r.failures {
@@ -128,16 +128,18 @@ pub fn run(args: RouteCheckArgs) -> miette::Result<ExitCode> {
     }
     if args.detailed_coverage && !args.covall {
         for (host, name) in run.missing_tests(&config, false) {
-            let _ = writeln!(out, "Missing test for host: {host}, route name: {name}");
+            writeln!(out, "Missing test for host: {host}, route name: {name}")
+                .map_err(super::output::stdout_error)?;
         }
     }
     if args.covall {
         for (host, text) in run.missing_tests(&config, true) {
-            let _ = writeln!(out, "Missing test for host: {host}, route: {text}");
+            writeln!(out, "Missing test for host: {host}, route: {text}")
+                .map_err(super::output::stdout_error)?;
         }
     }
     let coverage = run.coverage_percent(&config, args.covall);
-    let _ = writeln!(out, "Current route coverage: {}%", format_g6(coverage));
+    writeln!(out, "Current route coverage: {}%", format_g6(coverage)).map_err(super::output::stdout_error)?;
     if let Some(min) = args.fail_under.filter(|m| *m != 0.0) {
         if coverage < min || coverage.is_nan() {
             let _ = writeln!(err, "Failed to meet coverage requirement: {}%", format_g6(min));

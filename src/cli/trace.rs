@@ -203,11 +203,11 @@ pub fn run(a: TraceArgs) -> Result<ExitCode> {
     let trace = engine::trace(&mesh, &start).map_err(|e| miette!("{e}"))?;
     let out = match a.format {
         TraceFormat::Text => render::text(&trace),
-        TraceFormat::Json => render::json(&trace).into_diagnostic()?,
+        TraceFormat::Json => render::json(&trace).map_err(super::output::json_error)?,
         TraceFormat::Dot => render::dot(&trace),
         TraceFormat::Mermaid => render::mermaid(&trace),
     };
-    print!("{out}");
+    super::output::print(out)?;
     Ok(ExitCode::SUCCESS)
 }
 

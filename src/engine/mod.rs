@@ -6,7 +6,6 @@
 mod ending;
 mod envoy_hop;
 mod kernel_hop;
-pub mod replay;
 mod snapshot;
 mod step;
 mod walk;

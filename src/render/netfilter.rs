@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::words;
-use crate::netfilter::eval::{Branch, Probe, Step, StepKind, Trace};
+use crate::netfilter::eval::{Branch, NoteKind, Outcome, Probe, Step, StepKind, Trace};
 use crate::netfilter::model::Ruleset;
 use crate::netfilter::parse::Note as ParseNote;
 
@@ -146,7 +146,7 @@ pub fn trace_text(trace: &Trace, probe: &Probe, ruleset: &Ruleset, source: &str)
                 b.probability
             );
         }
-        branch_text(&mut out, b, ruleset, &lines);
+        branch_text(&mut out, b, probe, ruleset, &lines);
     }
     out
 }
@@ -163,9 +163,20 @@ fn proto(p: &Probe) -> &'static str {
     }
 }
 
-fn branch_text(out: &mut String, b: &Branch, ruleset: &Ruleset, lines: &[&str]) {
+fn branch_text(out: &mut String, b: &Branch, probe: &Probe, ruleset: &Ruleset, lines: &[&str]) {
+    let r = &b.result;
+    let refused = refusal(r, probe);
+    // A refusal is the result: the socket lookup's own note at the end is not repeated.
+    let shown = match b.notes.split_last() {
+        Some((last, rest))
+            if refused.is_some() && last.kind() == NoteKind::Socket && last.before_step >= b.steps.len() =>
+        {
+            rest
+        }
+        _ => b.notes.as_slice(),
+    };
     let mut n = 0;
-    let mut notes = b.notes.iter().peekable();
+    let mut notes = shown.iter().peekable();
     for (i, step) in b.steps.iter().enumerate() {
         while let Some(note) = notes.next_if(|x| x.before_step <= i) {
             n += 1;
@@ -178,8 +189,8 @@ fn branch_text(out: &mut String, b: &Branch, ruleset: &Ruleset, lines: &[&str]) 
         n += 1;
         let _ = writeln!(out, "{n:>3}  {}", words::event(&note.event));
     }
-    let r = &b.result;
     let ending = match r.disposition {
+        crate::netfilter::eval::Disposition::Local if refused.is_some() => refused.unwrap_or_default(),
         crate::netfilter::eval::Disposition::Local => format!(
             "delivered locally via {} to {}{}",
             r.in_iface.as_deref().unwrap_or("?"),
@@ -203,10 +214,35 @@ fn branch_text(out: &mut String, b: &Branch, ruleset: &Ruleset, lines: &[&str]) 
         let l: Vec<String> = b.unknown.iter().map(|l| l.to_string()).collect();
         let _ = writeln!(
             out,
-            "warning: rules on line(s) {} are not fully modelled; this path assumes they continue",
-            l.join(", ")
+            "warning: {} on {} {} not fully modelled; this path assumes {} continue{}",
+            if l.len() == 1 { "the rule" } else { "rules" },
+            if l.len() == 1 { "line" } else { "lines" },
+            l.join(", "),
+            if l.len() == 1 { "it" } else { "they" },
+            if l.len() == 1 { "s" } else { "" }
         );
     }
+}
+
+/// How a TCP or UDP packet delivered locally ends when no known socket listens on its
+/// destination: the kernel refuses it (RFC 9293 §3.10.7.1: a segment for a CLOSED port gets a
+/// RST; RFC 1122 §4.1.3.1: UDP answers port unreachable).
+fn refusal(r: &Outcome, probe: &Probe) -> Option<String> {
+    use crate::netfilter::model::Protocol;
+    if r.disposition != crate::netfilter::eval::Disposition::Local || r.socket.is_some() {
+        return None;
+    }
+    let answer = match probe.proto {
+        Protocol::Tcp => "the kernel answers RST, connection refused",
+        Protocol::Udp => "the kernel answers ICMP port unreachable",
+        _ => return None,
+    };
+    Some(format!(
+        "refused: no known socket listens on {} {} (arrived via {}; {answer})",
+        proto(probe),
+        r.dst,
+        r.in_iface.as_deref().unwrap_or("?")
+    ))
 }
 
 fn step_text(s: &Step, ruleset: &Ruleset, lines: &[&str]) -> String {
@@ -239,10 +275,11 @@ pub fn check_text(rs: &Ruleset, notes: &[ParseNote], unknown: &[ParseNote]) -> S
     };
     let _ = writeln!(
         out,
-        "{}: {fam}, {} table(s), {chains} chain(s), {} rule(s)",
+        "{}: {fam}, {}, {}, {}",
         rs.source,
-        rs.tables.len(),
-        rs.rule_count()
+        super::plural(rs.tables.len(), "table"),
+        super::plural(chains, "chain"),
+        super::plural(rs.rule_count(), "rule")
     );
     for t in &rs.tables {
         let builtin = t.chains.iter().filter(|c| c.policy.is_some()).count();
@@ -257,9 +294,10 @@ pub fn check_text(rs: &Ruleset, notes: &[ParseNote], unknown: &[ParseNote]) -> S
             if policies.is_empty() { String::new() } else { format!("; policies: {}", policies.join(", ")) };
         let _ = writeln!(
             out,
-            "  {:<8} {builtin} built-in + {} user chain(s), {rules} rule(s){pol}",
+            "  {:<8} {builtin} built-in + {}, {}{pol}",
             t.name.as_str(),
-            t.chains.len() - builtin
+            super::plural(t.chains.len() - builtin, "user chain"),
+            super::plural(rules, "rule")
         );
     }
     for n in notes {

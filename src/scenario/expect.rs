@@ -31,7 +31,12 @@ pub fn compare(expect: &Expect, trace: &MeshTrace, reason: ReasonWords) -> Vec<S
     if let Some(paths) = &expect.paths {
         let want = &paths.value;
         if want.len() != trace.paths.len() {
-            out.push(format!("paths: expected {} path(s), got {}", want.len(), trace.paths.len()));
+            let n = want.len();
+            out.push(format!(
+                "paths: expected {n} path{}, got {}",
+                if n == 1 { "" } else { "s" },
+                trace.paths.len()
+            ));
         } else {
             for (i, (w, p)) in want.iter().zip(&trace.paths).enumerate() {
                 if let Some(ww) = &w.weight {
@@ -156,8 +161,9 @@ fn compare_path(x: &Expect, p: &Path, reason: ReasonWords) -> Vec<String> {
         if hops.len() != p.envoy.len() {
             let got: Vec<String> = p.envoy.iter().map(hop_label).collect();
             out.push(format!(
-                "envoy: expected {} hop(s), got {}{}",
+                "envoy: expected {} hop{}, got {}{}",
                 hops.len(),
+                if hops.len() == 1 { "" } else { "s" },
                 p.envoy.len(),
                 if got.is_empty() { String::new() } else { format!(" ({})", got.join(", ")) }
             ));

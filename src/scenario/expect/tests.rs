@@ -77,7 +77,7 @@ fn envoy_hops_are_counted_and_compared_field_by_field() {
         ["envoy[0].cluster: expected outbound|9080||reviews, got outbound|9080|v1|reviews"]
     );
     let x = yaml("envoy: []\n");
-    assert_eq!(cmp(&x, &nc()), ["envoy: expected 0 hop(s), got 1 (productpage 0.0.0.0_9080)"]);
+    assert_eq!(cmp(&x, &nc()), ["envoy: expected 0 hops, got 1 (productpage 0.0.0.0_9080)"]);
 }
 
 fn two_endpoints() -> MeshTrace {
@@ -99,7 +99,7 @@ fn paths_are_compared_in_order_with_weights() {
         ["paths[0].weight: expected 0.25, got 0.5", "paths[1].dst: expected 10.0.0.3:80, got 10.0.0.2:80"]
     );
     let x = yaml("paths:\n  - dst: 10.0.0.1:80\n");
-    assert_eq!(cmp(&x, &two_endpoints()), ["paths: expected 1 path(s), got 2"]);
+    assert_eq!(cmp(&x, &two_endpoints()), ["paths: expected 1 path, got 2"]);
 }
 
 #[test]
