@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use meshpath::engine::{trace, Destination, From, Mesh, Pick, Pod, Start, APP_UID};
+use meshpath::engine::{trace, trace_recorded, Destination, From, Mesh, Pick, Pod, Start, APP_UID};
 use meshpath::netfilter::eval::Program;
 use meshpath::netfilter::parse::{parse, ParseOptions};
 use meshpath::netns::L4;
@@ -78,6 +78,10 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function(format!("trace app to service VIP, {services} services"), |b| {
         b.iter(|| trace(&mesh, std::hint::black_box(&start)).expect("traces"))
+    });
+    // With each hop's input kept, as `explain` and `replay --flow N --explain` need it.
+    g.bench_function(format!("trace recorded, app to service VIP, {services} services"), |b| {
+        b.iter(|| trace_recorded(&mesh, std::hint::black_box(&start)).expect("traces"))
     });
     g.finish();
 }

@@ -229,17 +229,17 @@ fn upstream(
                 let e = Ending::Blackhole { pod: name, cluster: cluster.into(), status: None, flag: None };
                 return end(p, hop, e);
             }
+            let fallback;
             let mut eps: Vec<&String> = match pick {
-                _ if candidates.is_empty() => Vec::new(),
+                _ if candidates.is_empty() => {
+                    fallback = address.to_string();
+                    vec![&fallback]
+                }
                 Pick::All => candidates.iter().collect(),
                 Pick::First => vec![&candidates[0]],
                 Pick::RandomValue(n) => vec![&candidates[(n % candidates.len() as u64) as usize]],
             };
             eps.dedup();
-            let fallback = address.to_string();
-            if eps.is_empty() {
-                eps.push(&fallback);
-            }
             let n = eps.len() as f64;
             let count = eps.len();
             let mut p = Some(p);

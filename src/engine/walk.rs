@@ -91,7 +91,7 @@ fn walk(mesh: &Mesh, start: &Start, record: bool) -> Result<MeshTrace, EngineErr
     let mut done: Vec<Path> = Vec::new();
     let first = Partial {
         weight: 1.0,
-        steps: Vec::with_capacity(24),
+        steps: Vec::with_capacity(16),
         envoy: Vec::new(),
         seen: Vec::with_capacity(8),
         last_cluster: None,
