@@ -66,23 +66,33 @@ fn no_socket_answer(proto: L4) -> &'static str {
 /// A kernel event as one sentence (as `netfilter trace` lists it).
 pub fn event(e: &Event) -> String {
     match e {
+        Event::Route { stage: RouteStage::Output, .. } => format!("route: {}", event_in_layer(e)),
+        Event::Socket { .. } => format!("socket: {}", event_in_layer(e)),
+        _ => event_in_layer(e),
+    }
+}
+
+/// A kernel event where the layer column already says "route" or "socket": the output route
+/// and the socket found are said without that word.
+fn event_in_layer(e: &Event) -> String {
+    match e {
         Event::Route { stage, dst, found } => {
             let what = match stage {
-                RouteStage::Output => "route",
-                RouteStage::RerouteAfterMangle => "re-route after mangle OUTPUT",
-                RouteStage::RerouteAfterNat => "re-route after nat OUTPUT",
-                RouteStage::Input => "input route",
+                RouteStage::Output => "",
+                RouteStage::RerouteAfterMangle => "re-route after mangle OUTPUT: ",
+                RouteStage::RerouteAfterNat => "re-route after nat OUTPUT: ",
+                RouteStage::Input => "input route: ",
             };
             match found {
                 Some(r) => format!(
-                    "{what}: {dst} via {} ({} route {} in table {}, ip rule {})",
+                    "{what}{dst} via {} ({} route {} in table {}, ip rule {})",
                     r.dev,
                     route_kind(r.kind),
                     r.prefix.map(|d| d.to_string()).unwrap_or_default(),
                     table::name(r.table),
                     r.rule_pref
                 ),
-                None => format!("{what}: no route to {dst}"),
+                None => format!("{what}no route to {dst}"),
             }
         }
         Event::ConntrackNew { proto, src, dst, zone } => {
@@ -99,7 +109,7 @@ pub fn event(e: &Event) -> String {
             format!("{}: {side} {from} -> {to}", nat_target(*target))
         }
         Event::Loopback { src, dst } => format!("loopback: re-enters the stack on lo as {src} -> {dst}"),
-        Event::Socket { proto, socket, owner } => format!("socket: {} {socket} ({owner})", proto.as_str()),
+        Event::Socket { proto, socket, owner } => format!("{} {socket} ({owner})", proto.as_str()),
         Event::NoSocket { proto, dst } => no_socket(*proto, *dst),
         Event::Tproxy { socket, owner, mark } => {
             format!("TPROXY: handed to transparent socket {socket} ({owner}), mark {mark:#x}")
@@ -185,14 +195,7 @@ pub fn step(pods: &[String], s: &Step) -> String {
             format!("{who} {} {src} -> {dst}", proto.as_str())
         }
         Detail::Rule(r) => rule_step(r),
-        Detail::Kernel { event: e } => {
-            let text = event(e);
-            // The layer column already says "route" or "socket".
-            match text.strip_prefix("route: ").or_else(|| text.strip_prefix("socket: ")) {
-                Some(rest) => rest.to_string(),
-                None => text,
-            }
-        }
+        Detail::Kernel { event: e } => event_in_layer(e),
         Detail::ToPod { to, dst } => {
             format!("leaves eth0 towards pod {} ({dst})", pods.get(*to).map_or("?", String::as_str))
         }
