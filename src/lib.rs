@@ -5,6 +5,8 @@
 //! * [`netfilter`]: `iptables-save` parser, rule model and the kernel-faithful evaluator.
 //! * [`netns`]: a pod's interfaces, addresses, routes, ip rules and sockets.
 //! * [`envoy`]: Envoy `/config_dump` parser, listener/route/cluster model and Envoy's matching.
+//! * [`istio`]: Istio's conventions (ports, proxy uid, addresses, table, marks, cluster names) as
+//!   defaults a pod's evidence can override.
 //! * [`capture`]: pcap/pcapng reading, packet decode, flows and what they say about themselves.
 //! * [`scenario`]: scenario files (a snapshot plus probes with expectations) for `check`.
 //! * [`corpus`]: locating the shared conformance corpus for tests and benchmarks.
@@ -14,6 +16,7 @@ pub mod corpus;
 pub mod engine;
 pub mod envoy;
 pub mod explain;
+pub mod istio;
 pub mod netfilter;
 pub mod netns;
 pub mod render;
