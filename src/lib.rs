@@ -7,12 +7,15 @@
 //! * [`envoy`]: Envoy `/config_dump` parser, listener/route/cluster model and Envoy's matching.
 //! * [`istio`]: Istio's conventions (ports, proxy uid, addresses, table, marks, cluster names) as
 //!   defaults a pod's evidence can override.
+//! * [`engine`]: a mesh snapshot built from evidence ([`engine::PodEvidence`]) and the walk.
+//! * [`diagnostic`]: errors located in a file (`file:line:col`, the line, a label).
 //! * [`capture`]: pcap/pcapng reading, packet decode, flows and what they say about themselves.
 //! * [`scenario`]: scenario files (a snapshot plus probes with expectations) for `check`.
 //! * [`corpus`]: locating the shared conformance corpus for tests and benchmarks.
 
 pub mod capture;
 pub mod corpus;
+pub mod diagnostic;
 pub mod engine;
 pub mod envoy;
 pub mod explain;

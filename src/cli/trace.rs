@@ -176,7 +176,7 @@ impl ProbeArgs {
                 .build();
                 let start = Start {
                     pod,
-                    from: syntax("--from", parse_from(&self.from))?,
+                    from: syntax("--from", parse_from(&self.from, &Default::default()))?,
                     dst: syntax("--dst", parse_dst(dst))?,
                     proto: match self.proto {
                         ProtoArg::Tcp => L4::Tcp,

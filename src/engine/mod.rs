@@ -3,6 +3,7 @@
 //! routes, clusters, endpoints), until it is delivered, refused, dropped, answered by Envoy,
 //! leaves the snapshot, cannot be resolved, or loops.
 
+pub mod evidence;
 pub mod replay;
 mod snapshot;
 mod walk;
