@@ -38,7 +38,7 @@ fn passing_scenarios_exit_0() {
         .stdout
         .contains("NONE tests/fixtures/scenarios/pass/bookinfo.scenario.yaml: own pod ip (no expectations)"));
     assert!(
-        o.stdout.ends_with("4 probes: 3 passed, 0 failed, 1 without expectations (1 scenario files)\n"),
+        o.stdout.ends_with("4 probes: 3 passed, 0 failed, 1 without expectations (1 scenario file)\n"),
         "{}",
         o.stdout
     );
