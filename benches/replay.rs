@@ -21,12 +21,12 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput};
 use meshpath::capture::synth::write_synthetic_from;
 use meshpath::capture::{stitch_redirects, Capture, FlowTable};
-use meshpath::engine::replay::replay;
 use meshpath::engine::{Mesh, Pod};
 use meshpath::envoy::parse_dump;
 use meshpath::istio::Conventions;
 use meshpath::netfilter::eval::Program;
 use meshpath::netfilter::parse::{parse, ParseOptions};
+use meshpath::replay::replay;
 
 const PACKETS: u64 = 1_000_000;
 const FLOWS: u64 = 20_000;

@@ -10,8 +10,12 @@
 //! * [`engine`]: a mesh snapshot built from evidence ([`engine::PodEvidence`]) and the walk.
 //! * [`diagnostic`]: errors located in a file (`file:line:col`, the line, a label).
 //! * [`capture`]: pcap/pcapng reading, packet decode, flows and what they say about themselves.
+//! * [`replay`]: a capture's flows walked through a pod, one row per flow plus a summary.
+//! * [`routecheck`]: a drop-in for Envoy's `router_check_tool` (test files against a route table).
 //! * [`scenario`]: scenario files (a snapshot plus probes with expectations) for `check`.
 //! * [`corpus`]: locating the shared conformance corpus for tests and benchmarks.
+
+#![forbid(unsafe_code)]
 
 pub mod capture;
 pub mod corpus;
@@ -23,4 +27,6 @@ pub mod istio;
 pub mod netfilter;
 pub mod netns;
 pub mod render;
+pub mod replay;
+pub mod routecheck;
 pub mod scenario;

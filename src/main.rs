@@ -3,6 +3,8 @@
 //! Exit codes: 0 success; 1 the question was answered negatively (a check found problems, a
 //! probe failed); 2 bad input or usage (a diagnostic was printed).
 
+#![forbid(unsafe_code)]
+
 mod cli;
 
 use clap::Parser;
@@ -14,6 +16,8 @@ fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,
+        // The reader of standard output went away (`meshpath ... | head`): a quiet success.
+        Err(report) if cli::output::is_closed_pipe(&report) => std::process::ExitCode::SUCCESS,
         Err(report) => {
             eprintln!("{report:?}");
             std::process::ExitCode::from(2)

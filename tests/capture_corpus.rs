@@ -2,6 +2,8 @@
 //! file's MANIFEST row states (packet count, records cut by snaplen, SNI, Host, DNS names) is
 //! what the reader and the flow table find. Every prefix of a few files reads without panic.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -176,7 +178,7 @@ fn corpus() -> Option<(Vec<PathBuf>, String)> {
     let dir = match meshpath::corpus::dir("pcap") {
         Ok(d) => d,
         Err(reason) => {
-            println!("SKIP capture corpus: {reason}");
+            common::skip("capture corpus", reason);
             return None;
         }
     };

@@ -125,7 +125,7 @@ fn a_bad_file_does_not_stop_the_others() {
     assert!(o
         .stdout
         .contains("PASS tests/fixtures/scenarios/pass/bookinfo.scenario.yaml: productpage calls reviews"));
-    assert!(o.stdout.contains("7 scenario file(s) or path(s) could not be read"), "{}", o.stdout);
+    assert!(o.stdout.contains("7 scenario files or paths could not be read"), "{}", o.stdout);
 }
 
 #[test]

@@ -161,3 +161,61 @@ fn trace_is_deterministic() {
     ];
     assert_eq!(stdout(&args), stdout(&args));
 }
+
+/// `meshpath ... | head`: when the reader closes the pipe early, the command ends quietly
+/// with status 0, as grep does (POSIX write(2): EPIPE once no process has the pipe open for
+/// reading; Rust ignores SIGPIPE, so the write returns the error). Any command's output goes
+/// through the same writer; `netfilter check` on the same file 2,000 times prints far more
+/// than a pipe buffer holds.
+#[test]
+fn closed_pipe_ends_quietly_with_status_0() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let bin = assert_cmd::cargo::cargo_bin("meshpath");
+    let mut child = std::process::Command::new(bin)
+        .args(["netfilter", "check"])
+        .args(std::iter::repeat_n(ISTIO_1_25, 2000))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut first = [0u8; 64];
+    child.stdout.take().expect("stdout").read_exact(&mut first).expect("first bytes");
+    // The read end is dropped here: the pipe is closed while meshpath still has output.
+    let out = child.wait_with_output().expect("waits");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+/// A local delivery with no socket listening is one result, stated once: the kernel refuses
+/// it (RFC 1122 §4.1.3.1: UDP to a port without a listener gets ICMP port unreachable;
+/// RFC 9293 §3.10.7.1: TCP gets a RST), so the trace does not also say "delivered locally".
+#[test]
+fn trace_without_a_listening_socket_ends_refused_once() {
+    let out = stdout(&[
+        "netfilter",
+        "trace",
+        "--iptables",
+        ISTIO_1_25,
+        "--pod-ip",
+        "10.244.0.5",
+        "--from",
+        "uid:0",
+        "--proto",
+        "udp",
+        "--src",
+        "10.244.0.5",
+        "--dst",
+        "127.0.0.1:9999",
+    ]);
+    let last = out.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(
+            "result: refused: no known socket listens on udp 127.0.0.1:9999 (arrived via lo; \
+             the kernel answers ICMP port unreachable)"
+        ),
+        "{out}"
+    );
+    assert_eq!(out.matches("no known socket").count(), 1, "{out}");
+    assert!(!out.contains("delivered locally"), "{out}");
+}

@@ -1,6 +1,8 @@
 //! `meshpath route-check` end to end: output lines, coverage and exit codes as
 //! router_check_tool prints them.
 
+mod common;
+
 use assert_cmd::Command;
 use predicates::prelude::*;
 
@@ -77,9 +79,9 @@ fn swapped_arguments_are_rejected_like_upstream() {
 
 #[test]
 fn corpus_weighted_coverage_is_100_percent() {
-    let Ok(dir) = meshpath::corpus::dir("router-check") else {
-        println!("SKIP router-check corpus: not found");
-        return;
+    let dir = match meshpath::corpus::dir("router-check") {
+        Ok(dir) => dir,
+        Err(reason) => return common::skip("router-check corpus", reason),
     };
     cmd()
         .arg("route-check")
@@ -124,9 +126,9 @@ fn why_explains_the_routers_choice() {
 
 #[test]
 fn a_bootstrap_is_read_through_its_listener() {
-    let Ok(dir) = meshpath::corpus::dir("router-check") else {
-        println!("SKIP router-check corpus: not found");
-        return;
+    let dir = match meshpath::corpus::dir("router-check") {
+        Ok(dir) => dir,
+        Err(reason) => return common::skip("router-check corpus", reason),
     };
     let cfg = dir.join("extra-upstream-refs/ClusterHeaderBootstrap.yaml");
     let tests = dir.join("extra-upstream-refs/DefaultRuntime.golden.proto.json");
@@ -151,22 +153,45 @@ fn a_bootstrap_is_read_through_its_listener() {
         .stderr(predicate::str::contains("--listener"));
 }
 
+/// The strict loader's words (router_check_tool: `INVALID_ARGUMENT ... no such field`), with
+/// the file's own syntax named (YAML, not JSON) and the place of the field (file:line:col).
 #[test]
-fn a_misspelt_route_field_is_rejected_with_its_path() {
+fn a_misspelt_route_field_is_rejected_with_its_path_and_place() {
     cmd()
+        .env("NO_COLOR", "1")
         .args(["route-check", "-c", &format!("{DIR}/typo-route.yaml")])
         .args(["-t", &format!("{DIR}/tests.golden.proto.json")])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("no such field: 'clustr'"));
+        .stderr(predicate::str::contains(
+            "tests/fixtures/route-check/typo-route.yaml:6:13: Unable to parse YAML as proto \
+             (INVALID_ARGUMENT: invalid YAML in envoy.config.route.v3.RouteAction @ \
+             virtual_hosts[0].routes[0].route.clustr: no such field: 'clustr')",
+        ));
+}
+
+/// A YAML value of the wrong shape: one message at file:line:col, the source shown once.
+#[test]
+fn a_yaml_shape_error_is_located_once() {
+    let out = cmd()
+        .env("NO_COLOR", "1")
+        .args(["route-check", "-c", &format!("{DIR}/bad-shape.yaml")])
+        .args(["-t", &format!("{DIR}/tests.golden.proto.json")])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tests/fixtures/route-check/bad-shape.yaml:3:12: expected sequence start"), "{err}");
+    assert!(!err.contains("<input>"), "{err}");
+    assert_eq!(err.matches("domains: 5").count(), 1, "{err}");
 }
 
 /// Full output (stdout then stderr) of upstream's own scenarios, snapshotted.
 #[test]
 fn corpus_outputs_are_stable() {
-    let Ok(dir) = meshpath::corpus::dir("router-check") else {
-        println!("SKIP router-check corpus: not found");
-        return;
+    let dir = match meshpath::corpus::dir("router-check") {
+        Ok(dir) => dir,
+        Err(reason) => return common::skip("router-check corpus", reason),
     };
     let cases: &[(&str, &str, &[&str])] = &[
         ("TestRoutes.yaml", "TestRoutes.golden.proto.json", &["--details", "--covall"]),

@@ -111,3 +111,36 @@ fn unreadable_dump_is_a_diagnostic_with_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2"), "{err}");
 }
+
+/// `--listener` names a listener of the dump; an unknown name is bad input (exit 2) that says
+/// which listeners exist, not an answer "no listener" with status 0.
+#[test]
+fn unknown_listener_name_is_an_error_listing_the_listeners() {
+    let out = meshpath()
+        .env("NO_COLOR", "1")
+        .args(["envoy", "match", "--envoy", DUMP, "--listener", "nosuch", "--dst", "10.0.0.1:80"])
+        .output()
+        .unwrap_or_else(|e| panic!("run: {e}"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--listener \"nosuch\": tests/fixtures/envoy/sidecar.json has no listener"),
+        "{err}"
+    );
+    assert!(err.contains("listeners in the dump: 0.0.0.0_9080, virtualInbound, virtualOutbound"), "{err}");
+}
+
+/// `--listener` and `--listener-addr` are two ways to say where Envoy starts: both at once is
+/// a usage error (exit 2), not one of them silently ignored.
+#[test]
+fn listener_and_listener_addr_conflict() {
+    let out = meshpath()
+        .args(["envoy", "match", "--envoy", DUMP, "--listener", "virtualOutbound"])
+        .args(["--listener-addr", "10.0.0.1:15001", "--dst", "10.0.0.1:80"])
+        .output()
+        .unwrap_or_else(|e| panic!("run: {e}"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot be used with"), "{err}");
+}

@@ -1,5 +1,7 @@
 //! Every Envoy dump in the shared corpus parses, and `envoy summary` over each is stable.
 
+mod common;
+
 use meshpath::corpus;
 use meshpath::envoy::{parse_dump, summary};
 
@@ -15,7 +17,7 @@ fn dumps() -> Option<Vec<std::path::PathBuf>> {
                 .collect(),
         ),
         Err(reason) => {
-            println!("SKIP envoy corpus: {reason}");
+            common::skip("envoy corpus", reason);
             None
         }
     }

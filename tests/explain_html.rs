@@ -2,6 +2,8 @@
 //! `meshpath explain --format html`, opened in headless Chromium, screenshot decoded and
 //! checked for a drawn graph (skipped with one line when Chromium is not installed).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -87,7 +89,7 @@ fn html_has_no_external_resource_and_is_deterministic() {
 #[test]
 fn html_graph_renders_in_headless_chromium() {
     let Some(browser) = chromium() else {
-        println!("SKIP explain html screenshot: chromium not installed");
+        common::skip("explain html screenshot", "chromium not installed");
         return;
     };
     let dir = temp_dir("explain-screenshot");

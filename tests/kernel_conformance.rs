@@ -4,7 +4,8 @@
 //!
 //! Needs root, iproute2, iptables (nf_tables backend), nftables and python3; otherwise it prints
 //! one `SKIP kernel conformance: <reason>` line and passes. Rule sets with `-m set` also need the
-//! ipset tool; without it they are listed as NOT CHECKED.
+//! ipset tool; without it they are listed as NOT CHECKED. In CI (`CI` or
+//! `MESHPATH_REQUIRE_ALL=1` set) a SKIP or a NOT CHECKED fails the test instead.
 //!
 //! Environment knobs (all optional):
 //!   MESHPATH_KERNEL_FILTER=substr   only rule sets whose file name contains `substr`
@@ -12,6 +13,8 @@
 //!   MESHPATH_KERNEL_ONLY=1          capture the kernel side only, do not run meshpath
 //!   MESHPATH_KERNEL_JOBS=N          rule sets checked in parallel (default 4)
 //!   MESHPATH_KERNEL_BIN=path        the meshpath binary to check (default: this build's)
+
+mod common;
 
 #[path = "kernel/meshpath.rs"]
 mod meshpath_side;
@@ -329,7 +332,7 @@ fn check_ruleset(file: &Path) -> Result<RulesetOutcome, String> {
 #[test]
 fn kernel_agrees_with_meshpath() {
     if let Some(reason) = skip_reason() {
-        println!("SKIP kernel conformance: {reason}");
+        common::skip("kernel conformance", reason);
         return;
     }
     let files = match ::meshpath::corpus::files("iptables", ".iptables-save") {
@@ -341,7 +344,7 @@ fn kernel_agrees_with_meshpath() {
             })
             .collect::<Vec<_>>(),
         Err(reason) => {
-            println!("SKIP kernel conformance: {reason}");
+            common::skip("kernel conformance", reason);
             return;
         }
     };
@@ -349,7 +352,7 @@ fn kernel_agrees_with_meshpath() {
     let files: Vec<PathBuf> =
         files.into_iter().filter(|f| f.to_string_lossy().contains(filter.as_str())).collect();
     if files.is_empty() {
-        println!("SKIP kernel conformance: no rule set matches `{filter}`");
+        common::skip("kernel conformance", format!("no rule set matches `{filter}`"));
         return;
     }
     // Rule sets run in parallel, each in its own namespaces; most of the time goes to waiting
@@ -422,5 +425,10 @@ fn kernel_agrees_with_meshpath() {
     assert!(
         mismatches == 0 && errors == 0 && stale == 0,
         "meshpath disagrees with the kernel (see the report above)"
+    );
+    // A rule set left unchecked for a missing tool (ipset) must not pass silently in CI.
+    assert!(
+        not_checked == 0 || !common::require_all(),
+        "{not_checked} rule sets not checked (see NOT CHECKED above); CI needs every tool"
     );
 }

@@ -1,6 +1,8 @@
 //! Every rule set in the shared corpus parses: the kernel-canonical `iptables-save` output
 //! and the restore-style inputs that produced it.
 
+mod common;
+
 use meshpath::corpus;
 use meshpath::netfilter::parse::{parse, ParseOptions};
 
@@ -8,7 +10,7 @@ fn parse_all(suffix: &str, sub: &str) -> Option<usize> {
     let files = match corpus::files(sub, suffix) {
         Ok(f) => f,
         Err(reason) => {
-            println!("SKIP netfilter corpus ({sub}/*{suffix}): {reason}");
+            common::skip(&format!("netfilter corpus ({sub}/*{suffix})"), reason);
             return None;
         }
     };
@@ -46,7 +48,7 @@ fn every_restore_input_parses_or_fails_like_the_kernel() {
     let (files, manifest) = match (corpus::files("iptables/inputs", ".restore"), corpus::dir("iptables")) {
         (Ok(f), Ok(d)) => (f, std::fs::read_to_string(d.join("MANIFEST.tsv")).unwrap_or_default()),
         (Err(reason), _) | (_, Err(reason)) => {
-            println!("SKIP netfilter corpus (restore inputs): {reason}");
+            common::skip("netfilter corpus (restore inputs)", reason);
             return;
         }
     };
@@ -76,9 +78,9 @@ fn every_restore_input_parses_or_fails_like_the_kernel() {
 
 #[test]
 fn rule_counts_match_the_files() {
-    let Ok(files) = corpus::files("iptables", ".iptables-save") else {
-        println!("SKIP netfilter corpus rule counts: no corpus");
-        return;
+    let files = match corpus::files("iptables", ".iptables-save") {
+        Ok(files) => files,
+        Err(reason) => return common::skip("netfilter corpus rule counts", reason),
     };
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();

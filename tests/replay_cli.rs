@@ -3,6 +3,8 @@
 //! and a capture written here with two SYNs from the pod (to a ClusterIP and to an external
 //! address, the latter reset by the server).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -50,11 +52,11 @@ fn corpus_pcap(name: &str) -> Option<PathBuf> {
     match meshpath::corpus::dir("pcap") {
         Ok(d) if d.join(name).is_file() => Some(d.join(name)),
         Ok(d) => {
-            println!("SKIP replay {name}: {} is missing", d.join(name).display());
+            common::skip(&format!("replay {name}"), format!("{} is missing", d.join(name).display()));
             None
         }
         Err(reason) => {
-            println!("SKIP replay {name}: {reason}");
+            common::skip(&format!("replay {name}"), reason);
             None
         }
     }

@@ -26,6 +26,11 @@ fn pcap(name: &str) -> PathBuf {
 }
 
 fn replay(capture: &str, rules: &str, extra: &[&str]) -> String {
+    replay_as(capture, rules, "10.244.0.5", extra)
+}
+
+/// `replay` with the pod's address given as `pod_ip`.
+fn replay_as(capture: &str, rules: &str, pod_ip: &str, extra: &[&str]) -> String {
     let out = Command::cargo_bin("meshpath")
         .expect("binary")
         .arg("replay")
@@ -38,7 +43,7 @@ fn replay(capture: &str, rules: &str, extra: &[&str]) -> String {
             "--envoy",
             "tests/fixtures/mesh/productpage.istio-1.25.config_dump.json",
             "--pod-ip",
-            "10.244.0.5",
+            pod_ip,
             "--listen",
             "tcp:0.0.0.0:9080",
         ])
@@ -121,4 +126,48 @@ fn dns_answer_names_the_vip_flows_after_it() {
     assert!(why.starts_with("flow 3: tcp 10.244.0.5:"), "{why}");
     assert!(why.contains("Ending: leaves pod"), "{why}");
     assert!(why.contains("Why:"), "{why}");
+}
+
+/// The captures were taken in the pod 10.244.0.5 (pcaps/README.md). Given another address, no
+/// flow involves the pod: none is walked as if it had arrived on the pod's eth0 (which would
+/// end in made-up `left` or `envoy_response` rows); each is `not_this_pod`, counted in the
+/// summary, and a note names the addresses the capture does hold.
+#[test]
+fn a_wrong_pod_ip_walks_nothing_and_names_the_captures_addresses() {
+    let table = replay_as("inbound-http.pcap", RULES_REDIRECT, "10.244.0.99", &[]);
+    let rows: Vec<&str> = table.lines().skip(1).take_while(|l| !l.is_empty()).collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(rows.iter().all(|r| r.contains(" not_this_pod ")), "{table}");
+    assert!(table.contains("\nsummary\n       2  not_this_pod  -\n"), "{table}");
+    assert!(table.contains("2 flows, 0 traces, 0 disagree with the capture, 2 not this pod\n"), "{table}");
+    assert!(
+        table.contains(
+            "note: 2 flows involve none of pod productpage's addresses (10.244.0.99), so they are \
+             not walked"
+        ),
+        "{table}"
+    );
+    assert!(table.contains("busiest addresses: 10.244.0.5 (2 flows), 10.244.1.9 (1 flow)\n"), "{table}");
+
+    let json = replay_as("inbound-http.pcap", RULES_REDIRECT, "10.244.0.99", &["--format", "json"]);
+    let v: Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(v["flows"][0]["ending"], "not_this_pod");
+    assert_eq!(v["flows"][0]["paths"], 0);
+    assert_eq!(v["not_this_pod"]["flows"], 2);
+    assert_eq!(v["not_this_pod"]["pod_addresses"][0], "10.244.0.99");
+    assert_eq!(v["not_this_pod"]["busiest"][0]["address"], "10.244.0.5");
+
+    let flow = replay_as("inbound-http.pcap", RULES_REDIRECT, "10.244.0.99", &["--flow", "0"]);
+    assert!(flow.starts_with("flow 0: not traced: 10.244.1.9:"), "{flow}");
+    assert!(flow.contains("involves none of pod productpage's addresses (10.244.0.99)"), "{flow}");
+}
+
+/// With the right address, the note and the count are absent: every flow involves the pod.
+#[test]
+fn the_right_pod_ip_has_no_flow_of_another_host() {
+    let json = replay("outbound-http.pcap", RULES_REDIRECT, &["--format", "json"]);
+    let v: Value = serde_json::from_str(&json).expect("JSON");
+    assert!(v.get("not_this_pod").is_none(), "{json}");
+    let table = replay("outbound-http.pcap", RULES_REDIRECT, &[]);
+    assert!(!table.contains("not this pod") && !table.contains("not_this_pod"), "{table}");
 }

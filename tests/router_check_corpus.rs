@@ -6,10 +6,12 @@
 //! docs/route-check.md). Pairings meshpath cannot match are listed in `KNOWN_DEVIATIONS`
 //! (and in docs/route-check.md); the test fails if that list is not exactly what happens.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use meshpath::envoy::route::check::{load_route_config_for_listener, parse_test_file, run_suite};
+use meshpath::routecheck::{load_route_config_for_listener, parse_test_file, run_suite};
 
 /// Tests upstream expects to fail, per `config|tests` pairing.
 const EXPECTED_FAILURES: &[(&str, &[&str])] = &[
@@ -79,7 +81,7 @@ fn router_check_pairs_match_upstream() {
     let dir = match meshpath::corpus::dir("router-check") {
         Ok(d) => d,
         Err(reason) => {
-            println!("SKIP router-check corpus: {reason}");
+            common::skip("router-check corpus", reason);
             return;
         }
     };

@@ -22,7 +22,7 @@ fn run(args: &[String], format: &str) -> String {
 fn single_path(args: &[String]) -> (String, Value) {
     let json = run(args, "json");
     let v: Value = serde_json::from_str(&json).expect("valid JSON");
-    assert_eq!(v["schema"], "meshpath.trace/v1");
+    assert_eq!(v["schema"], "meshpath.trace/v2");
     let paths = v["paths"].as_array().expect("paths");
     assert_eq!(paths.len(), 1, "{json}");
     (json, paths[0].clone())
@@ -204,7 +204,9 @@ fn tproxy_inbound_to_app() {
 fn tproxy_inbound_to_15006_is_closed_by_virtual_inbound_blackhole() {
     let args = inbound(RULES_1_25_TPROXY, "productpage.istio-1.25-tproxy", "tcp:0.0.0.0:9080", "15006");
     let (json, path) = single_path(&args);
-    assert_eq!(path["ending"]["kind"], "envoy_response");
+    // virtualInbound-blackhole's tcp_proxy names BlackHoleCluster, which has no hosts: Envoy
+    // closes with UH (tcp_proxy.cc, `NoHealthyUpstream`).
+    assert_eq!(path["ending"]["kind"], "blackhole");
     assert_eq!(path["ending"]["flag"], "UH");
     assert_eq!(envoy_objects(&path, "filter_chain"), ["virtualInbound-blackhole"]);
     assert!(json.contains("TPROXY"), "{json}");
@@ -373,7 +375,10 @@ fn two_endpoints_mermaid() {
 
 /// From outside to 10.244.0.5:15001: 15006 -> passthrough chain `virtualInbound` ->
 /// InboundPassthroughCluster from 127.0.0.6 -> RETURN -> Envoy's own 0.0.0.0:15001 ->
-/// `virtualOutbound-blackhole` -> BlackHoleCluster: accepted, then closed (UH).
+/// `virtualOutbound-blackhole` -> BlackHoleCluster: accepted, then closed (UH). Envoy's
+/// tcp_proxy closes a connection whose cluster has no healthy host with the UH flag
+/// (source/common/tcp_proxy/tcp_proxy.cc, `NoHealthyUpstream`); meshpath names Istio's
+/// BlackHoleCluster as the ending whether a route or a TCP proxy reached it.
 #[test]
 fn inbound_to_15001_is_closed_by_virtual_outbound_blackhole() {
     let args = productpage(
@@ -383,8 +388,10 @@ fn inbound_to_15001_is_closed_by_virtual_outbound_blackhole() {
         &["--from", "outside:10.244.1.9", "--dst", "10.244.0.5:15001"],
     );
     let (json, path) = single_path(&args);
-    assert_eq!(path["ending"]["kind"], "envoy_response");
+    assert_eq!(path["ending"]["kind"], "blackhole");
+    assert_eq!(path["ending"]["cluster"], "BlackHoleCluster");
     assert_eq!(path["ending"]["flag"], "UH");
+    assert!(path["ending"].get("status").is_none(), "a TCP proxy has no status to answer");
     assert_eq!(envoy_objects(&path, "filter_chain"), ["virtualInbound", "virtualOutbound-blackhole"]);
     insta::assert_snapshot!("inbound_to_15001_json", json);
     insta::assert_snapshot!("inbound_to_15001_text", run(&args, "text"));

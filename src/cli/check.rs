@@ -79,7 +79,7 @@ pub fn run(a: CheckArgs) -> Result<ExitCode> {
                 continue;
             }
         };
-        let outcomes = run::run(&sc);
+        let outcomes = run::run(&sc, &meshpath::render::words::ending_reason);
         let mut changes = Vec::new();
         if a.update {
             match apply_update(&sc, &outcomes) {
@@ -100,7 +100,7 @@ pub fn run(a: CheckArgs) -> Result<ExitCode> {
         });
     }
     let out = match a.format {
-        Format::Json => render::json(&report).map_err(|e| miette!("cannot write the JSON report: {e}"))?,
+        Format::Json => render::json(&report).map_err(output::json_error)?,
         _ => render::text(&report),
     };
     output::emit(&a.output, &out)?;

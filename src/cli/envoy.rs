@@ -143,7 +143,7 @@ fn config(args: &MatchArgs) -> Result<(EnvoyConfig, select::NameTable)> {
     Ok((cfg, mesh.names))
 }
 
-fn query(args: &MatchArgs, mut dns: select::NameTable) -> Result<Query> {
+fn query(args: &MatchArgs, mut dns: select::NameTable) -> Result<Query<'static>> {
     let (client, request) = resolve::client(&args.request)?;
     let client = match args.client {
         None => client,
@@ -175,20 +175,48 @@ fn query(args: &MatchArgs, mut dns: select::NameTable) -> Result<Query> {
         src,
         client,
         request,
-        dns,
+        dns: std::borrow::Cow::Owned(dns),
         random_value,
     })
 }
 
 fn run_match(args: MatchArgs) -> Result<ExitCode> {
     let (cfg, names) = config(&args)?;
+    if let Some(name) = &args.listener {
+        known_listener(&cfg, &dump_name(&args), name)?;
+    }
     let q = query(&args, names)?;
     let trace = select::evaluate(&cfg, &q);
     let out = match args.format {
-        Format::Json => render::match_json(&q, &trace, cfg.notes.len())
-            .map_err(|e| miette!("cannot write the JSON report: {e}"))?,
+        Format::Json => render::match_json(&q, &trace, cfg.notes.len()).map_err(output::json_error)?,
         _ => render::match_text(&trace),
     };
     output::emit(&args.output, &out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The file the dump came from, for messages.
+fn dump_name(args: &MatchArgs) -> String {
+    args.envoy.as_ref().or(args.scenario.as_ref()).map(|p| p.display().to_string()).unwrap_or_default()
+}
+
+/// `--listener NAME` must name a listener of the dump; otherwise the error says which exist.
+fn known_listener(cfg: &EnvoyConfig, dump: &str, name: &str) -> Result<()> {
+    if cfg.listeners.iter().any(|l| l.name == name) {
+        return Ok(());
+    }
+    const SHOWN: usize = 12;
+    let mut names: Vec<&str> = cfg.listeners.iter().map(|l| l.name.as_str()).collect();
+    names.sort_unstable();
+    let more = names.len().saturating_sub(SHOWN);
+    names.truncate(SHOWN);
+    let help = match (names.is_empty(), more) {
+        (true, _) => "the dump has no listeners".to_string(),
+        (false, 0) => format!("listeners in the dump: {}", names.join(", ")),
+        (false, more) => format!(
+            "listeners in the dump: {}, and {more} more (`meshpath envoy summary` lists them all)",
+            names.join(", ")
+        ),
+    };
+    Err(miette!(help = help, "--listener {name:?}: {dump} has no listener of that name"))
 }

@@ -13,7 +13,7 @@ use super::args::{after_help, Format, Formats, OutputArgs, OUTPUT};
 use super::trace::ProbeArgs;
 use super::{diagnose, output};
 
-const EXPLAIN_FORMATS: Formats = Formats(&[Format::Text, Format::Markdown, Format::Html]);
+const EXPLAIN_FORMATS: Formats = Formats(&[Format::Text, Format::Markdown, Format::Html, Format::Json]);
 
 #[derive(Debug, Args)]
 #[command(after_help = after_help(
@@ -28,7 +28,8 @@ const EXPLAIN_FORMATS: Formats = Formats(&[Format::Text, Format::Markdown, Forma
 pub struct ExplainArgs {
     #[command(flatten)]
     probe: ProbeArgs,
-    /// text, markdown, or html (one self-contained page with the paths drawn as SVG).
+    /// text, markdown, html (one self-contained page with the paths drawn as SVG), or json
+    /// (meshpath.explain/v1, docs/explain.md).
     #[arg(long, value_name = "FORMAT", value_parser = EXPLAIN_FORMATS, default_value = "text", help_heading = OUTPUT)]
     format: Format,
     #[command(flatten)]
@@ -37,12 +38,13 @@ pub struct ExplainArgs {
 
 pub fn run(a: ExplainArgs) -> Result<ExitCode> {
     let (mesh, start, probe) = a.probe.resolve()?;
-    let title = probe.unwrap_or_else(|| explain::title(&mesh, &start));
+    let title = probe.unwrap_or_else(|| render::title(&mesh, &start));
     let mut r = explain::explain(&mesh, &start).map_err(|e| diagnose::engine(e, &mesh))?;
     r.title = title;
     let out = match a.format {
         Format::Markdown => render::markdown(&r),
         Format::Html => render::html(&r),
+        Format::Json => render::json(&r).map_err(output::json_error)?,
         _ => render::text(&r),
     };
     output::emit(&a.output, &out)?;

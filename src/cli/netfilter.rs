@@ -221,7 +221,7 @@ fn trace(a: TraceArgs) -> Result<ExitCode> {
     let text = pod.rules_text(v6).unwrap_or("");
     let trace = eval::trace(program, &pod.netns, &probe).map_err(|e| diagnose::eval(e, |_| Some(text)))?;
     let out = match a.format {
-        Format::Json => render::trace_json(&trace),
+        Format::Json => render::trace_json(&trace).map_err(output::json_error)?,
         _ => {
             let mut s = render::trace_text(&trace, &probe, &program.ruleset, text);
             s.push_str(&meshpath::render::pod::assumptions(&pod.assumed));

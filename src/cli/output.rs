@@ -1,27 +1,52 @@
-//! Where a report goes: standard output, or the file `--output` names. A reader that stops
-//! early (`meshpath ... | head`) is not an error.
+//! The one way commands write their report: to `--output FILE` ([`emit`]) or to standard
+//! output.
+//!
+//! Every command writes its report through [`emit`] or [`print`] (or maps its own write
+//! errors with [`stdout_error`]): when the reader of a pipe goes away (`meshpath ... | head`), the write
+//! fails with `BrokenPipe`, which becomes [`ClosedPipe`]; `main` ends such a run quietly with
+//! status 0, as `grep` does. Any other write error is a diagnostic (status 2).
 
 use std::io::Write;
 
-use miette::{miette, Result};
-
 use super::args::OutputArgs;
 
-/// Writes `report` to `--output FILE`, or to standard output.
-pub fn emit(to: &OutputArgs, report: &str) -> Result<()> {
+/// Writes `report` to the file `--output` names, or to standard output.
+pub fn emit(to: &OutputArgs, report: &str) -> miette::Result<()> {
     match &to.output {
         Some(path) => {
-            std::fs::write(path, report).map_err(|e| miette!("cannot write {}: {e}", path.display()))
+            std::fs::write(path, report).map_err(|e| miette::miette!("cannot write {}: {e}", path.display()))
         }
-        None => stdout(report),
+        None => print(report),
     }
 }
 
-/// Writes `text` to standard output; a closed pipe ends the output quietly.
-pub fn stdout(text: &str) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(miette!("cannot write the report: {e}")),
-        _ => Ok(()),
+/// Standard output was closed by its reader: not an error, the run ends quietly.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("standard output was closed")]
+pub struct ClosedPipe;
+
+/// Writes `text` to standard output and flushes it.
+pub fn print(text: impl AsRef<str>) -> miette::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    out.write_all(text.as_ref().as_bytes()).and_then(|()| out.flush()).map_err(stdout_error)
+}
+
+/// A failed write to standard output as a report: [`ClosedPipe`] for a closed pipe.
+pub fn stdout_error(e: std::io::Error) -> miette::Report {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        miette::Report::new(ClosedPipe)
+    } else {
+        miette::miette!("cannot write to standard output: {e}")
     }
+}
+
+/// A JSON document that could not be serialised: an error (status 2), never a document.
+pub fn json_error(e: serde_json::Error) -> miette::Report {
+    miette::miette!("cannot write the JSON document: {e}")
+}
+
+/// Whether `report` is a closed standard output (the run ends quietly with status 0).
+pub fn is_closed_pipe(report: &miette::Report) -> bool {
+    report.downcast_ref::<ClosedPipe>().is_some()
 }

@@ -10,9 +10,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use miette::{miette, IntoDiagnostic, Result, WrapErr};
 
 use meshpath::capture::{stitch_redirects, Capture, FlowTable};
-use meshpath::engine::replay::{replay, Replay, Row};
 use meshpath::engine::{Destination, Mesh, Start};
 use meshpath::render::replay as render;
+use meshpath::replay::{replay, Replay, Row};
 
 use super::args::{after_help, Format, Formats, MeshArgs, OutputArgs, OUTPUT};
 use super::resolve::{self, PodOptions};
@@ -112,9 +112,14 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     let out = match a.flow {
         Some(n) => flow(&a, &mut mesh, &result, n)?,
         None => match a.format {
-            Format::Json => render::json(&result, cap.faults())
-                .map_err(|e| miette!("cannot write the JSON report: {e}"))?,
-            Format::Csv => render::csv(&result),
+            Format::Json => render::json(&result, cap.faults()).map_err(output::json_error)?,
+            Format::Csv => {
+                // CSV has rows only: the note goes to standard error.
+                if let Some(note) = render::not_this_pod_note(&result.not_this_pod) {
+                    eprintln!("{note}");
+                }
+                render::csv(&result)
+            }
             _ => render::text(&result, cap.faults()),
         },
     };
@@ -127,8 +132,8 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
 fn flow(a: &ReplayArgs, mesh: &mut Mesh, result: &Replay, n: usize) -> Result<String> {
     let row = result.rows.get(n).ok_or_else(|| {
         miette!(
-            "--flow {n}: the capture has {} flows (0 to {})",
-            result.rows.len(),
+            "--flow {n}: the capture has {} (0 to {})",
+            meshpath::render::plural(result.rows.len(), "flow"),
             result.rows.len().saturating_sub(1)
         )
     })?;
@@ -136,11 +141,9 @@ fn flow(a: &ReplayArgs, mesh: &mut Mesh, result: &Replay, n: usize) -> Result<St
     let start = row.trace.and_then(|i| result.starts.get(i));
     let title = render::flow_title(n, row);
     Ok(match (a.format, trace) {
-        (Format::Json, t) => {
-            render::flow_json(row, t).map_err(|e| miette!("cannot write the JSON report: {e}"))?
-        }
+        (Format::Json, t) => render::flow_json(row, t).map_err(output::json_error)?,
         (Format::Csv, _) => render::csv_rows(std::slice::from_ref(row)),
-        (_, None) => render::untraced_flow(n, row),
+        (_, None) => render::untraced_flow(n, row, &result.not_this_pod),
         (Format::Dot, Some(t)) => meshpath::render::trace::dot(t),
         (Format::Mermaid, Some(t)) => meshpath::render::trace::mermaid(t),
         (f, Some(t)) => match (a.explain, start) {

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use meshpath::envoy::route::check::{load_route_config_for_listener, parse_test_file, run_suite, InputError};
 use meshpath::render::routecheck as render;
+use meshpath::routecheck::{load_route_config_for_listener, parse_test_file, run_suite, InputError};
 
 #[derive(Debug, Args)]
 #[command(after_help = super::args::after_help(
@@ -103,6 +103,6 @@ pub fn run(args: RouteCheckArgs) -> miette::Result<ExitCode> {
     let report = render::report(&config_name, &config, &run, options);
     // Each stream is written whole (a terminal shows standard error's lines first).
     let _ = std::io::stderr().lock().write_all(report.stderr.as_bytes());
-    super::output::stdout(&report.stdout)?;
+    super::output::print(&report.stdout)?;
     Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -63,7 +63,7 @@ const TRACE_FORMATS: Formats = Formats(&[Format::Text, Format::Json, Format::Dot
 pub struct TraceArgs {
     #[command(flatten)]
     probe: ProbeArgs,
-    /// text (one numbered line per step), json (meshpath.trace/v1, docs/trace.md), dot or
+    /// text (one numbered line per step), json (meshpath.trace/v2, docs/trace.md), dot or
     /// mermaid (the paths as a graph).
     #[arg(long, value_name = "FORMAT", value_parser = TRACE_FORMATS, default_value = "text", help_heading = OUTPUT)]
     format: Format,
@@ -140,7 +140,7 @@ pub fn run(a: TraceArgs) -> Result<ExitCode> {
     let (mesh, start, _) = a.probe.resolve()?;
     let trace = engine::trace(&mesh, &start).map_err(|e| diagnose::engine(e, &mesh))?;
     let out = match a.format {
-        Format::Json => render::json(&trace),
+        Format::Json => render::json(&trace).map_err(output::json_error)?,
         Format::Dot => render::dot(&trace),
         Format::Mermaid => render::mermaid(&trace),
         _ => render::text(&trace),

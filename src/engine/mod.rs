@@ -3,17 +3,23 @@
 //! routes, clusters, endpoints), until it is delivered, refused, dropped, answered by Envoy,
 //! leaves the snapshot, cannot be resolved, or loops.
 
+mod ending;
+mod envoy_hop;
 pub mod evidence;
-pub mod replay;
+mod kernel_hop;
 mod snapshot;
+mod step;
 mod walk;
 
 use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
+pub use ending::{Ending, Refusal, Undetermined};
+pub use envoy_hop::{envoy_hop_trace, envoy_query};
 pub use snapshot::{Mesh, Pod, APP_UID, DNS_PROXY_PORT, ENVOY_UID};
-pub use walk::{envoy_query, trace, trace_recorded};
+pub use step::{Detail, DnsProxyAnswer, HttpRoute, Layer, RuleStep, Sender, Step};
+pub use walk::{trace, trace_recorded, HOP_BUDGET};
 
 use crate::envoy::select::{ClientBytes, HttpRequest};
 use crate::netns::L4;
@@ -62,28 +68,6 @@ pub struct Start {
     pub pick: Pick,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Layer {
-    Netfilter,
-    Route,
-    Socket,
-    Envoy,
-    Dns,
-    Wire,
-}
-
-/// One step of a path.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Step {
-    pub pod: String,
-    pub layer: Layer,
-    pub what: String,
-    /// `file:line` of a rule, or the Envoy object's name and JSON path.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub source: String,
-}
-
 /// Envoy's decisions for one connection through one proxy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct EnvoyHop {
@@ -107,77 +91,6 @@ pub struct EnvoyHop {
     /// The Istio resources behind the objects used (`filter_metadata.istio.config`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub istio_config: Vec<String>,
-}
-
-/// How a path ends.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Ending {
-    Delivered {
-        pod: String,
-        socket: String,
-        process: String,
-    },
-    Refused {
-        pod: String,
-        dst: String,
-        reason: String,
-    },
-    Dropped {
-        pod: String,
-        reason: String,
-    },
-    /// Envoy answered (HTTP status and flag) or closed the connection (flag, no status).
-    EnvoyResponse {
-        pod: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        status: Option<u16>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        flag: Option<String>,
-        details: String,
-    },
-    Blackhole {
-        pod: String,
-        cluster: String,
-    },
-    /// Leaves the snapshot towards an outside address.
-    Left {
-        pod: String,
-        dst: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        cluster: Option<String>,
-    },
-    Unresolved {
-        pod: String,
-        host: String,
-    },
-    /// The path comes back to a state it was in: `cycle` is [first step, last step] of the
-    /// repeating part (0-based indexes into `steps`).
-    Loop {
-        cycle: [usize; 2],
-        closed_by: Vec<String>,
-    },
-    /// meshpath cannot decide (a feature it does not model); the reason says which.
-    Undetermined {
-        pod: String,
-        reason: String,
-    },
-}
-
-impl Ending {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Ending::Delivered { .. } => "delivered",
-            Ending::Refused { .. } => "refused",
-            Ending::Dropped { .. } => "dropped",
-            Ending::EnvoyResponse { .. } => "envoy_response",
-            Ending::Blackhole { .. } => "blackhole",
-            Ending::Left { .. } => "left",
-            Ending::Unresolved { .. } => "unresolved",
-            Ending::Loop { .. } => "loop",
-            Ending::Undetermined { .. } => "undetermined",
-        }
-    }
 }
 
 /// One way the connection can go.
@@ -205,7 +118,16 @@ pub enum Hop {
 /// Every path, in a deterministic order; weights sum to 1.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MeshTrace {
+    /// The snapshot's pod names; [`Step::pod`] indexes them.
+    pub pods: Vec<String>,
     pub paths: Vec<Path>,
+}
+
+impl MeshTrace {
+    /// The name of pod `i` (`?` for an index outside the snapshot).
+    pub fn pod_name(&self, i: usize) -> &str {
+        self.pods.get(i).map_or("?", String::as_str)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

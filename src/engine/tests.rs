@@ -2,6 +2,7 @@ use super::*;
 use crate::envoy::parse_dump;
 use crate::netfilter::eval::Program;
 use crate::netfilter::parse::{parse, ParseOptions};
+use crate::netns::L4;
 
 const RULES_2019: &str = include_str!("../../scenarios/istio-1.1-redirect.v4.iptables-save");
 const RULES_1_25: &str = include_str!("../../scenarios/istio-1.25-redirect.v4.iptables-save");
@@ -73,7 +74,7 @@ fn external_call_leaves_through_passthrough_cluster() {
         p.ending,
         Ending::Left {
             pod: "app".into(),
-            dst: "93.184.216.34:443".into(),
+            dst: "93.184.216.34:443".parse().unwrap(),
             cluster: Some("PassthroughCluster".into())
         }
     );
@@ -86,7 +87,11 @@ fn app_to_its_own_pod_ip_bypasses_envoy() {
     let p = only(trace(&m, &start(APP, "10.244.0.5:9080")).unwrap());
     assert_eq!(
         p.ending,
-        Ending::Delivered { pod: "app".into(), socket: "0.0.0.0:9080".into(), process: "app".into() }
+        Ending::Delivered {
+            pod: "app".into(),
+            socket: "0.0.0.0:9080".parse().unwrap(),
+            process: "app".into()
+        }
     );
     assert!(p.envoy.is_empty());
 }
@@ -97,19 +102,37 @@ fn inbound_cluster_to_localhost_fails_upstream_when_the_app_binds_the_pod_ip() {
     let p = only(trace(&m, &start(ENVOY, "10.244.0.5:9080")).unwrap());
     // Envoy accepted the connection; its own connection to 127.0.0.1:9080 is refused, so the
     // TCP proxy closes the downstream connection with UF.
-    let Ending::EnvoyResponse { status, flag, details, .. } = &p.ending else { panic!("{:?}", p.ending) };
+    let Ending::EnvoyResponse { status, flag, upstream, .. } = &p.ending else { panic!("{:?}", p.ending) };
     assert_eq!((status, flag.as_deref()), (&None, Some("UF")));
-    assert!(details.contains("127.0.0.1:9080"), "{details}");
+    let refused = Ending::Refused {
+        pod: "app".into(),
+        dst: "127.0.0.1:9080".parse().unwrap(),
+        by: Refusal::NoSocket { proto: L4::Tcp },
+    };
+    assert_eq!(upstream.as_deref(), Some(&refused));
 }
 
 #[test]
 fn inbound_cluster_to_the_pod_ip_loops_with_2019_rules() {
     let m = mesh(RULES_2019, &dump("10.244.0.5:9080"), "tcp:10.244.0.5:9080");
     let p = only(trace(&m, &start(ENVOY, "10.244.0.5:9080")).unwrap());
-    let Ending::Loop { cycle, closed_by } = &p.ending else { panic!("{:?}", p.ending) };
+    let Ending::Loop { cycle, closed_by, budget: None } = &p.ending else { panic!("{:?}", p.ending) };
     assert!(cycle[0] < cycle[1]);
-    assert!(closed_by.iter().any(|c| c.contains("ISTIO_REDIRECT #1 accept REDIRECT")), "{closed_by:?}");
-    assert!(closed_by.iter().any(|c| c.contains("listener virtual")), "{closed_by:?}");
+    let closing: Vec<&Detail> = closed_by.iter().map(|&i| &p.steps[i].detail).collect();
+    // The 2019 rules send Envoy's connection to its own pod IP back to 15001 (ISTIO_REDIRECT
+    // #1, REDIRECT --to-ports 15001), where the `virtual` listener takes it again.
+    assert!(
+        closing.iter().any(|d| matches!(d, Detail::Rule(r)
+            if &*r.step.chain == "ISTIO_REDIRECT" && r.step.rule == Some(1) && r.step.target.as_deref() == Some("REDIRECT"))),
+        "{closing:?}"
+    );
+    assert!(
+        closing
+            .iter()
+            .any(|d| matches!(d, Detail::ListenerAccepts { listener, .. } if listener.name == "virtual")),
+        "{closing:?}"
+    );
+    assert!(closed_by.iter().all(|&i| (cycle[0]..=cycle[1]).contains(&i)));
 }
 
 #[test]

@@ -207,7 +207,8 @@ fn route_table(o: &mut String, rc: &RouteConfig, indent: &str) -> std::fmt::Resu
             let extra = if r.r#match.headers.is_empty() {
                 String::new()
             } else {
-                format!(" +{} headers", r.r#match.headers.len())
+                let n = r.r#match.headers.len();
+                format!(" +{n} header{}", if n == 1 { "" } else { "s" })
             };
             let a = match &r.action {
                 Action::Route(ra) => {

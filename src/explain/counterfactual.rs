@@ -7,9 +7,13 @@ use std::net::{IpAddr, SocketAddr};
 use serde::Serialize;
 
 use super::rules;
-use crate::engine::{self, Ending, From, Hop, Layer, Mesh, MeshTrace, Path, Start, APP_UID, ENVOY_UID};
+use crate::engine::{
+    self, Detail, Ending, EngineError, From, Hop, Mesh, MeshTrace, Path, Start, APP_UID, ENVOY_UID,
+};
 use crate::envoy::model::{EnvoyConfig, LoadAssignment};
 use crate::netfilter::eval::{self, Disposition};
+use crate::netfilter::eval::{Hook, StepKind, Verdict};
+use crate::netfilter::model::TableName;
 use crate::netns::L4;
 
 /// One change and what happens then.
@@ -22,8 +26,19 @@ pub struct Counterfactual {
     pub assumed: Vec<String>,
     /// `Ending::kind()` of each resulting path.
     pub kinds: Vec<&'static str>,
-    /// Each resulting path's ending in words (the error, if the walk failed).
-    pub endings: Vec<String>,
+    /// For a walk that looped: whether the change removes the loop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loop_verdict: Option<LoopVerdict>,
+    /// The re-simulated walk, or why it failed.
+    #[serde(skip)]
+    pub outcome: Result<MeshTrace, EngineError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoopVerdict {
+    StillLoops,
+    Disappears,
 }
 
 /// Every counterfactual that applies to `t`, at most [`super::MAX_COUNTERFACTUALS`].
@@ -31,7 +46,7 @@ pub(super) fn all(mesh: &Mesh, start: &Start, t: &MeshTrace) -> Vec<Counterfactu
     let mut changes: Vec<Change> = Vec::new();
     for p in &t.paths {
         wildcard_socket(mesh, p, &mut changes);
-        loop_rules(mesh, p, &mut changes);
+        loop_rules(mesh, t, p, &mut changes);
         subset_cluster(mesh, start, p, &mut changes);
         allow_any_domain(mesh, start, p, &mut changes);
         catch_all_chain(mesh, start, p, &mut changes);
@@ -47,30 +62,30 @@ pub(super) fn all(mesh: &Mesh, start: &Start, t: &MeshTrace) -> Vec<Counterfactu
             continue;
         }
         let start = c.start.as_ref().unwrap_or(start);
-        let (kinds, endings) = match engine::trace(&c.mesh, start) {
-            Ok(t) => (t.paths.iter().map(|p| p.ending.kind()).collect(), super::endings_of(&t)),
-            Err(e) => (Vec::new(), vec![format!("the walk fails: {e}")]),
+        let outcome = engine::trace(&c.mesh, start);
+        let kinds: Vec<&'static str> = match &outcome {
+            Ok(t) => t.paths.iter().map(|p| p.ending.kind()).collect(),
+            Err(_) => Vec::new(),
         };
-        if c.only_if_different && kinds_and_endings_equal(t, &endings) {
+        if c.only_if_different && outcome.as_ref().is_ok_and(|n| same_endings(t, n)) {
             continue;
         }
-        let endings = if looped && !kinds.is_empty() {
-            let verdict = if kinds.contains(&"loop") { "it still loops" } else { "the loop disappears" };
-            let mut e = endings;
-            if let Some(first) = e.first_mut() {
-                *first = format!("{verdict}: {first}");
+        let loop_verdict = (looped && !kinds.is_empty()).then(|| {
+            if kinds.contains(&"loop") {
+                LoopVerdict::StillLoops
+            } else {
+                LoopVerdict::Disappears
             }
-            e
-        } else {
-            endings
-        };
-        out.push(Counterfactual { change: c.change, assumed: c.assumed, kinds, endings });
+        });
+        out.push(Counterfactual { change: c.change, assumed: c.assumed, kinds, loop_verdict, outcome });
     }
     out
 }
 
-fn kinds_and_endings_equal(t: &MeshTrace, endings: &[String]) -> bool {
-    super::endings_of(t) == endings
+/// Whether two walks end the same way, path by path (weights included).
+fn same_endings(a: &MeshTrace, b: &MeshTrace) -> bool {
+    a.paths.len() == b.paths.len()
+        && a.paths.iter().zip(&b.paths).all(|(x, y)| x.ending == y.ending && x.weight == y.weight)
 }
 
 /// A modified snapshot (and start) to re-simulate.
@@ -104,7 +119,7 @@ fn last_kernel(mesh: &Mesh, p: &Path) -> Option<(usize, eval::Outcome)> {
 fn wildcard_socket(mesh: &Mesh, p: &Path, out: &mut Vec<Change>) {
     let refused = match &p.ending {
         Ending::Refused { .. } => true,
-        Ending::EnvoyResponse { flag: Some(f), .. } => f == "UF",
+        Ending::EnvoyResponse { upstream, .. } => upstream.is_some(),
         _ => false,
     };
     if !refused {
@@ -135,54 +150,57 @@ fn wildcard_socket(mesh: &Mesh, p: &Path, out: &mut Vec<Change>) {
     }
 }
 
+/// The protocol of the path's connection (as its first packet was sent).
 fn p_proto(p: &Path) -> L4 {
-    let udp = p.steps.iter().any(|s| s.layer == Layer::Wire && s.what.contains(" udp "));
-    if udp {
-        L4::Udp
-    } else {
-        L4::Tcp
-    }
+    p.steps
+        .iter()
+        .find_map(|s| match s.detail {
+            Detail::Send { proto, .. } => Some(proto),
+            _ => None,
+        })
+        .unwrap_or(L4::Tcp)
 }
 
 /// The rules of a loop's cycle that send the connection on (jumps, gotos, NAT): each one
-/// removed; and an exemption for Envoy's uid inserted before the first one in nat OUTPUT.
-fn loop_rules(mesh: &Mesh, p: &Path, out: &mut Vec<Change>) {
+/// removed; and an exemption for Envoy's uid inserted before the closing one in nat OUTPUT.
+fn loop_rules(mesh: &Mesh, t: &MeshTrace, p: &Path, out: &mut Vec<Change>) {
     let Ending::Loop { cycle, .. } = &p.ending else { return };
-    let mut rules_in_cycle: Vec<(&engine::Step, Vec<&str>)> = Vec::new();
+    let mut rules_in_cycle: Vec<(usize, &engine::RuleStep)> = Vec::new();
     for s in p.steps.iter().skip(cycle[0]).take(cycle[1].saturating_sub(cycle[0]) + 1) {
-        if s.layer != Layer::Netfilter || s.source.is_empty() {
+        let Detail::Rule(r) = &s.detail else { continue };
+        let st = &r.step;
+        if st.kind != StepKind::Rule || st.line.is_none() {
             continue;
         }
-        let words: Vec<&str> = s.what.split_whitespace().collect();
-        // "<HOOK> <table> <chain> #<n> <verdict> [target]"
-        let [_, _, _, num, verdict, ..] = words[..] else { continue };
-        if !matches!(verdict, "jump" | "goto" | "accept") || !num.starts_with('#') {
+        match st.verdict {
+            Verdict::Jump | Verdict::Goto => {}
+            Verdict::Accept if st.target.is_some() => {}
+            _ => continue,
+        }
+        let same = |(pod, o): &(usize, &engine::RuleStep)| {
+            *pod == s.pod && o.file == r.file && o.step.line == st.line
+        };
+        if rules_in_cycle.iter().any(same) || rules_in_cycle.len() >= 4 {
             continue;
         }
-        if verdict == "accept" && words.len() < 6 {
-            continue;
-        }
-        if rules_in_cycle.iter().any(|(o, _)| o.pod == s.pod && o.source == s.source)
-            || rules_in_cycle.len() >= 4
-        {
-            continue;
-        }
-        rules_in_cycle.push((s, words));
+        rules_in_cycle.push((s.pod, r));
     }
     // The closing rule: the one that sends the packet into the NAT rule (the jump right before
     // it in nat OUTPUT), else the NAT rule itself.
-    let nat_at = rules_in_cycle.iter().position(|(_, w)| w.get(4) == Some(&"accept"));
+    let in_nat_output = |r: &engine::RuleStep| r.step.hook == Hook::Output && r.step.table == TableName::Nat;
+    let nat_at = rules_in_cycle.iter().position(|(_, r)| r.step.verdict == Verdict::Accept);
     let closing = nat_at.and_then(|i| {
-        let before = i.checked_sub(1).filter(|&b| rules_in_cycle[b].1[..2] == ["OUTPUT", "nat"]);
-        before.or(Some(i)).filter(|&c| rules_in_cycle[c].1[..2] == ["OUTPUT", "nat"])
+        let before = i.checked_sub(1).filter(|&b| in_nat_output(rules_in_cycle[b].1));
+        before.or(Some(i)).filter(|&c| in_nat_output(rules_in_cycle[c].1))
     });
-    for (ri, (s, words)) in rules_in_cycle.iter().enumerate() {
-        let [_, table, chain, num, ..] = words[..] else { continue };
-        let Some((file, line)) = s.source.rsplit_once(':') else { continue };
-        let Ok(line) = line.parse::<u32>() else { continue };
-        let Some(pi) = mesh.pod_index(&s.pod) else { continue };
+    for (ri, &(pi, r)) in rules_in_cycle.iter().enumerate() {
+        let st = &r.step;
+        let (table, chain, num) = (st.table, &st.chain, st.rule.unwrap_or(0));
+        let Some(line) = st.line else { continue };
         let Some(pod) = mesh.pods.get(pi) else { continue };
-        let Some(v6) = rules::family_of_file(pod, file) else { continue };
+        let pod_name = t.pod_name(pi);
+        let v6 = r.v6;
+        let source = format!("{}:{line}", r.file);
         let text = rules::line_text(pod, v6, line).unwrap_or_default();
         let idx = (line as usize).saturating_sub(1);
         if let Some(edited) = rules::edited(pod, v6, |lines| {
@@ -194,12 +212,8 @@ fn loop_rules(mesh: &Mesh, p: &Path, out: &mut Vec<Change>) {
             if let Some(pm) = m.pods.get_mut(pi) {
                 rules::replace(pm, v6, edited);
             }
-            let change = format!(
-                "without rule {table} {chain} {num} ({}) `{}` in pod {}",
-                s.source,
-                text.trim(),
-                s.pod
-            );
+            let change =
+                format!("without rule {table} {chain} #{num} ({source}) `{}` in pod {pod_name}", text.trim());
             out.push(Change::new(change, m));
         }
         if closing == Some(ri) {
@@ -213,10 +227,8 @@ fn loop_rules(mesh: &Mesh, p: &Path, out: &mut Vec<Change>) {
                 if let Some(pm) = m.pods.get_mut(pi) {
                     rules::replace(pm, v6, edited);
                 }
-                let change = format!(
-                    "with `{rule}` inserted before {} (rule {chain} {num}) in pod {}",
-                    s.source, s.pod
-                );
+                let change =
+                    format!("with `{rule}` inserted before {source} (rule {chain} #{num}) in pod {pod_name}");
                 out.push(Change::new(change, m));
             }
         }
@@ -256,8 +268,7 @@ fn missing_cluster(mesh: &Mesh, start: &Start, p: &Path) -> Option<String> {
         Hop::Envoy { pod, listener, orig_dst, src, .. } => Some((*pod, *listener, *orig_dst, *src)),
         Hop::Kernel { .. } => None,
     })?;
-    let cfg = mesh.pods.get(pi)?.envoy.as_ref()?;
-    let t = crate::envoy::select::evaluate(cfg, &engine::envoy_query(mesh, start, l, d, s));
+    let t = engine::envoy_hop_trace(mesh, start, pi, (l, d, s))?;
     t.clusters
         .iter()
         .find(|c| matches!(c.upstream, crate::envoy::select::Upstream::ClusterNotFound))
@@ -338,7 +349,7 @@ fn allow_any_domain(mesh: &Mesh, start: &Start, p: &Path, out: &mut Vec<Change>)
         return;
     };
     let Some(rc_name) = &hop.route_config else { return };
-    let Ok(dst) = dst.parse::<SocketAddr>() else { return };
+    let dst = *dst;
     let Some(pi) = mesh.pod_index(pod) else { return };
     let Some(cfg) = mesh.pods.get(pi).and_then(|p| p.envoy.as_ref()) else { return };
     let Some(rc) = cfg.route_configs.iter().find(|r| &r.name == rc_name) else { return };

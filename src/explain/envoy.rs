@@ -6,8 +6,8 @@
 
 use std::net::SocketAddr;
 
-use super::Decision;
-use crate::engine::{envoy_query, Mesh, Start};
+use super::{Decision, Said};
+use crate::engine::{self, Mesh, Start};
 use crate::envoy::model::{EnvoyConfig, FilterChain, Listener};
 use crate::envoy::select::{self, ObjectRef, Upstream};
 
@@ -22,10 +22,13 @@ pub(super) fn decisions(
 ) -> Vec<Decision> {
     let Some(pod) = mesh.pods.get(pi) else { return Vec::new() };
     let Some(cfg) = &pod.envoy else { return Vec::new() };
-    let t = select::evaluate(cfg, &envoy_query(mesh, start, listener, orig_dst, src));
+    let Some(t) = engine::envoy_hop_trace(mesh, start, pi, (listener, orig_dst, src)) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     let mut push = |what: String, source: String, why: Vec<String>| {
-        out.push(Decision { pod: pod.name.clone(), layer: "envoy", what, source, why });
+        let why = why.into_iter().map(Said::Text).collect();
+        out.push(Decision { pod: pod.name.clone(), layer: "envoy", what: Said::Text(what), source, why });
     };
     let Some(accepted) = &t.accepted_by else {
         push(format!("no Envoy listener is bound to {listener}"), String::new(), Vec::new());

@@ -2,7 +2,7 @@
 //! chain that did not match, and the match that failed in each), then where the packet went.
 
 use super::rules::{describe, line_text};
-use super::Decision;
+use super::{Decision, Said};
 use crate::engine::{EngineError, Mesh};
 use crate::netfilter::eval::{self, Disposition, NoteKind, Probe, StepKind, Verdict};
 use crate::netfilter::model::Protocol;
@@ -81,31 +81,33 @@ pub(super) fn decisions(
             }
         }
         let source = s.line.map(|l| format!("{file}:{l}")).unwrap_or_default();
-        out.push(Decision { pod: pod.name.clone(), layer: "netfilter", what, source, why });
+        let why = why.into_iter().map(Said::Text).collect();
+        out.push(Decision { pod: pod.name.clone(), layer: "netfilter", what: Said::Text(what), source, why });
     }
     let r = &b.result;
     let what = match r.disposition {
         Disposition::Local => match &r.socket {
-            Some(sock) => {
-                let owner = pod
-                    .netns
-                    .sockets
-                    .iter()
-                    .find(|s| &s.endpoint() == sock)
-                    .map(|s| s.owner.clone())
-                    .unwrap_or_else(|| "unknown".into());
-                format!("the kernel delivers it to {owner} on {sock} (original destination {})", r.orig_dst)
-            }
-            None => format!("nothing listens on {}: the connection is refused", r.dst),
+            Some(sock) => Said::Text(format!(
+                "the kernel delivers it to {} on {} (original destination {})",
+                sock.owner,
+                sock.endpoint_addr(),
+                r.orig_dst
+            )),
+            None => Said::Text(format!("nothing listens on {}: the connection is refused", r.dst)),
         },
-        Disposition::Out | Disposition::Forwarded => format!("the packet leaves for {}", r.dst),
-        Disposition::Dropped => format!("dropped: {}", r.reason.as_deref().unwrap_or("")),
+        Disposition::Out | Disposition::Forwarded => Said::Text(format!("the packet leaves for {}", r.dst)),
+        Disposition::Dropped => match &r.reason {
+            Some(reason) => Said::Dropped(reason.clone()),
+            None => Said::Text("dropped".into()),
+        },
     };
     let why = b
         .notes
         .iter()
-        .filter(|n| matches!(n.what, NoteKind::Nat | NoteKind::Route | NoteKind::Socket | NoteKind::Loopback))
-        .map(|n| n.text.clone())
+        .filter(|n| {
+            matches!(n.kind(), NoteKind::Nat | NoteKind::Route | NoteKind::Socket | NoteKind::Loopback)
+        })
+        .map(|n| Said::Event(n.event.clone()))
         .collect();
     out.push(Decision { pod: pod.name.clone(), layer: "kernel", what, source: String::new(), why });
     Ok(out)

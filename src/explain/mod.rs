@@ -14,10 +14,10 @@ mod rules;
 
 use serde::Serialize;
 
-use crate::engine::{self, Destination, Ending, EngineError, From, Hop, Mesh, MeshTrace, Start};
-use crate::render::trace::ending_sentence;
+use crate::engine::{self, Destination, EngineError, From, Hop, Mesh, MeshTrace, Start};
+use crate::netfilter::eval::{Event, Reason};
 
-pub use counterfactual::Counterfactual;
+pub use counterfactual::{Counterfactual, LoopVerdict};
 
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,20 +31,13 @@ pub struct Report {
     pub trace: MeshTrace,
 }
 
-/// One path of the trace, explained.
+/// One path of the trace (the same index in [`Report::trace`]), explained: its decisions.
+/// The ending, and for a loop its cycle and closing steps, are the trace path's own.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PathReport {
     pub weight: f64,
     /// `Ending::kind()`.
     pub kind: &'static str,
-    /// The ending in one sentence.
-    pub ending: String,
-    /// For a loop: the repeating steps, in words.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub cycle: Vec<String>,
-    /// For a loop: the rules and Envoy objects in the cycle that send the connection back.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub closed_by: Vec<String>,
     pub decisions: Vec<Decision>,
 }
 
@@ -55,12 +48,40 @@ pub struct Decision {
     /// `netfilter`, `kernel` or `envoy`.
     pub layer: &'static str,
     /// The step in a few words.
-    pub what: String,
+    pub what: Said,
     /// `file:line` of a rule, or the Envoy object's JSON path.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub source: String,
-    /// Why: one line each.
-    pub why: Vec<String>,
+    /// Why: one line each (an indented line details the one before).
+    pub why: Vec<Said>,
+}
+
+/// A line of a decision: a phrase of this report, or a kernel fact that `crate::render` words
+/// as every report does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Said {
+    Text(String),
+    /// A kernel decision (routing, NAT, socket lookup ...).
+    Event(Event),
+    /// The packet is dropped, and why.
+    Dropped(Reason),
+}
+
+impl Said {
+    /// The phrase, for a line of this report's own words.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Said::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+impl std::convert::From<String> for Said {
+    fn from(s: String) -> Said {
+        Said::Text(s)
+    }
 }
 
 /// The most counterfactuals re-simulated for one report.
@@ -82,34 +103,7 @@ pub fn explain(mesh: &Mesh, start: &Start) -> Result<Report, EngineError> {
                 }
             }
         }
-        let cycle = match &p.ending {
-            Ending::Loop { cycle, .. } => p
-                .steps
-                .iter()
-                .enumerate()
-                .skip(cycle[0])
-                .take(cycle[1].saturating_sub(cycle[0]) + 1)
-                .map(|(i, s)| {
-                    let src = if s.source.is_empty() { String::new() } else { format!(" [{}]", s.source) };
-                    format!("{}. {}: {}{src}", i + 1, s.pod, s.what)
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        let (ending, closed_by) = match &p.ending {
-            Ending::Loop { cycle, closed_by } => {
-                (format!("loops: steps {} to {} repeat", cycle[0] + 1, cycle[1] + 1), closed_by.clone())
-            }
-            e => (ending_sentence(e), Vec::new()),
-        };
-        paths.push(PathReport {
-            weight: p.weight,
-            kind: p.ending.kind(),
-            ending,
-            cycle,
-            closed_by,
-            decisions,
-        });
+        paths.push(PathReport { weight: p.weight, kind: p.ending.kind(), decisions });
     }
     let counterfactuals = counterfactual::all(mesh, start, &trace);
     Ok(Report { title: title(mesh, start), paths, counterfactuals, trace })
@@ -136,22 +130,6 @@ pub fn title(mesh: &Mesh, start: &Start) -> String {
     };
     let proto = if start.proto == crate::netns::L4::Udp { "udp" } else { "tcp" };
     format!("{who} connects to {dst} over {proto}{what}")
-}
-
-/// Each path's ending in one line (with its weight when there are several).
-fn endings_of(t: &MeshTrace) -> Vec<String> {
-    let many = t.paths.len() > 1;
-    t.paths
-        .iter()
-        .map(|p| {
-            let s = ending_sentence(&p.ending);
-            if many {
-                format!("{s} (weight {:.4})", p.weight)
-            } else {
-                s
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

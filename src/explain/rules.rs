@@ -133,8 +133,3 @@ pub fn replace(pod: &mut Pod, v6: bool, (program, text): (Program, String)) {
         pod.rules_text.0 = Some(text);
     }
 }
-
-/// Which family's rule file `file` is in this pod (`Some(v6)`).
-pub fn family_of_file(pod: &Pod, file: &str) -> Option<bool> {
-    [false, true].into_iter().find(|&v6| pod.program(v6).is_some_and(|p| p.ruleset.source == file))
-}

@@ -64,10 +64,10 @@ fn loop_rules_removed_one_by_one_and_the_exemption_break_the_loop() {
     let m = mesh(RULES_2019, DUMP_2019_PODIP, "tcp:10.244.0.5:9080");
     let r = explain(&m, &start(OUTSIDE(), "10.244.0.5:9080", "productpage:9080")).expect("explains");
     assert_eq!(r.paths[0].kind, "loop");
-    assert!(!r.paths[0].cycle.is_empty());
+    assert!(matches!(r.trace.paths[0].ending, crate::engine::Ending::Loop { .. }));
     let without = find(&r, "without rule nat ISTIO_OUTPUT #1 (rules.iptables-save:14)");
     assert_eq!(without.kinds, ["delivered"]);
-    assert!(without.endings[0].starts_with("the loop disappears: delivered"), "{:?}", without.endings);
+    assert_eq!(without.loop_verdict, Some(crate::explain::LoopVerdict::Disappears));
     let exempt = find(&r, "with `-A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN` inserted before");
     assert_eq!(exempt.kinds, ["delivered"]);
 }
@@ -79,10 +79,18 @@ fn loop_decisions_name_the_rule_that_matched_and_those_that_did_not() {
     let d = r.paths[0]
         .decisions
         .iter()
-        .find(|d| d.what.starts_with("OUTPUT nat ISTIO_OUTPUT #1 jumps to ISTIO_REDIRECT"))
+        .find(|d| {
+            d.what
+                .as_text()
+                .is_some_and(|w| w.starts_with("OUTPUT nat ISTIO_OUTPUT #1 jumps to ISTIO_REDIRECT"))
+        })
         .expect("the closing rule is explained");
     assert_eq!(d.source, "rules.iptables-save:14");
-    assert!(d.why.iter().any(|w| w.contains("! -d 127.0.0.1/32 -o lo")), "{:?}", d.why);
+    assert!(
+        d.why.iter().any(|w| w.as_text().unwrap_or("").contains("! -d 127.0.0.1/32 -o lo")),
+        "{:?}",
+        d.why
+    );
 }
 
 #[test]
@@ -92,7 +100,12 @@ fn refused_by_a_pod_ip_bind_is_delivered_on_the_wildcard_address() {
     assert_eq!(r.paths[0].kind, "envoy_response");
     let c = find(&r, "listened on 0.0.0.0:9080 instead of 10.244.0.5:9080");
     assert_eq!(c.kinds, ["delivered"]);
-    assert!(c.endings[0].contains("on 0.0.0.0:9080"), "{:?}", c.endings);
+    let t = c.outcome.as_ref().expect("walks");
+    assert!(
+        matches!(&t.paths[0].ending, crate::engine::Ending::Delivered { socket, .. } if socket.to_string() == "0.0.0.0:9080"),
+        "{:?}",
+        t.paths[0].ending
+    );
 }
 
 #[test]
@@ -102,14 +115,19 @@ fn rules_that_did_not_match_say_which_match_failed() {
     let d = r.paths[0]
         .decisions
         .iter()
-        .find(|d| d.what.contains("ISTIO_OUTPUT #5"))
+        .find(|d| d.what.as_text().is_some_and(|w| w.contains("ISTIO_OUTPUT #5")))
         .expect("the catch-all ISTIO_OUTPUT rule");
-    assert!(d
+    assert!(d.why.iter().any(|w| w.as_text().unwrap_or("").contains("#2 (line 15)")
+        && w.as_text().unwrap_or("").contains("`-m owner --uid-owner 1337` does not hold")));
+    let vh = r.paths[0]
+        .decisions
+        .iter()
+        .find(|d| d.what.as_text().is_some_and(|w| w.starts_with("route config 9080")))
+        .expect("route");
+    assert!(vh
         .why
         .iter()
-        .any(|w| w.contains("#2 (line 15)") && w.contains("`-m owner --uid-owner 1337` does not hold")));
-    let vh = r.paths[0].decisions.iter().find(|d| d.what.starts_with("route config 9080")).expect("route");
-    assert!(vh.why.iter().any(|w| w.contains("no virtual host's domains match Host nothere:9080")));
+        .any(|w| w.as_text().unwrap_or("").contains("no virtual host's domains match Host nothere:9080")));
 }
 
 #[test]
@@ -122,11 +140,23 @@ fn missing_subset_cluster_is_added_from_the_service_cluster() {
     let m = mesh(RULES_1_25, &dump, "tcp:0.0.0.0:9080");
     let r = explain(&m, &start(APP, "10.96.0.20:9080", "reviews:9080")).expect("explains");
     assert_eq!(r.paths[0].kind, "envoy_response");
-    let nc = r.paths[0].decisions.iter().find(|d| d.what.contains("does not exist (NC)")).expect("NC");
-    assert!(nc.why.iter().any(|w| w.contains("outbound|9080||reviews.default.svc.cluster.local")));
+    let nc = r.paths[0]
+        .decisions
+        .iter()
+        .find(|d| d.what.as_text().is_some_and(|w| w.contains("does not exist (NC)")))
+        .expect("NC");
+    assert!(nc
+        .why
+        .iter()
+        .any(|w| w.as_text().unwrap_or("").contains("outbound|9080||reviews.default.svc.cluster.local")));
     let c = find(&r, "with a DestinationRule subset v1 for reviews.default.svc.cluster.local");
     assert_eq!(c.kinds, ["left"]);
-    assert!(c.endings[0].contains("10.244.1.7:9080"), "{:?}", c.endings);
+    let t = c.outcome.as_ref().expect("walks");
+    assert!(
+        matches!(&t.paths[0].ending, crate::engine::Ending::Left { dst, .. } if dst.to_string() == "10.244.1.7:9080"),
+        "{:?}",
+        t.paths[0].ending
+    );
     assert!(c.assumed.iter().any(|a| a.contains("istio.workload revision is v1")), "{:?}", c.assumed);
 }
 
@@ -140,7 +170,7 @@ fn subset_keeps_only_the_endpoints_of_that_revision() {
     let m = mesh(RULES_1_25, &dump, "tcp:0.0.0.0:9080");
     let r = explain(&m, &start(APP, "10.96.0.20:9080", "reviews:9080")).expect("explains");
     let c = find(&r, "with a DestinationRule subset v3");
-    assert_eq!(c.kinds, ["envoy_response"], "reviews' only endpoint is v1: {:?}", c.endings);
+    assert_eq!(c.kinds, ["envoy_response"], "reviews' only endpoint is v1: {:?}", c.outcome);
 }
 
 #[test]
@@ -149,7 +179,8 @@ fn allow_any_passthrough_gets_the_address_added_to_a_virtual_host() {
     let r = explain(&m, &start(APP, "10.96.0.99:9080", "10.96.0.99:9080")).expect("explains");
     assert_eq!(r.paths[0].kind, "left");
     let c = find(&r, "also had the domain 10.96.0.99");
-    assert!(c.endings.iter().all(|e| !e.contains("PassthroughCluster")), "{:?}", c.endings);
+    let t = c.outcome.as_ref().expect("walks");
+    assert!(t.paths.iter().all(|p| p.ending.cluster() != Some("PassthroughCluster")), "{t:?}");
 }
 
 #[test]
@@ -183,7 +214,11 @@ fn tls_on_a_catch_all_chain_is_re_walked_without_it() {
     s.request = None;
     s.client = ClientBytes::Tls { sni: Some("baidu.com".into()), alpn: Vec::new() };
     let r = explain(&m, &s).expect("explains");
-    assert!(r.paths[0].ending.contains("10.244.1.7:9080"), "{}", r.paths[0].ending);
+    let e = &r.trace.paths[0].ending;
+    assert!(
+        matches!(e, crate::engine::Ending::Left { dst, .. } if dst.to_string() == "10.244.1.7:9080"),
+        "{e:?}"
+    );
     let c = find(&r, "without filter chain virtualOutbound-catchall-tcp (it has no match criteria)");
-    assert_eq!(c.kinds, ["envoy_response"], "{:?}", c.endings);
+    assert_eq!(c.kinds, ["envoy_response"], "{:?}", c.outcome);
 }

@@ -7,7 +7,8 @@ use ipnet::IpNet;
 use super::{table, Netns};
 use crate::netfilter::model::MarkMask;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RouteKind {
     Unicast,
     Local,

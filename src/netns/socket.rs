@@ -2,7 +2,8 @@
 
 use std::net::IpAddr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum L4 {
     Tcp,
     Udp,
@@ -38,6 +39,11 @@ impl Socket {
     }
 
     /// `ip:port`, with brackets for IPv6.
+    /// The bound address and port.
+    pub fn endpoint_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(self.addr, self.port)
+    }
+
     pub fn endpoint(&self) -> String {
         match self.addr {
             IpAddr::V4(a) => format!("{a}:{}", self.port),

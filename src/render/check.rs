@@ -7,8 +7,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::engine::Path as TracePath;
-use crate::render::markup_escape;
 use crate::render::trace as render;
+use crate::render::{markup_escape, plural};
 use crate::scenario::run::{Change, CheckReport, FileReport, ProbeOutcome, Verdict};
 use crate::scenario::update;
 
@@ -25,19 +25,20 @@ pub fn text(r: &CheckReport) -> String {
     let (passed, failed, none) =
         (r.count(Verdict::Pass), r.count(Verdict::Fail), r.count(Verdict::NoExpectations));
     let total = passed + failed + none;
-    let files = r.files.len();
     let _ = write!(
         out,
-        "{total} probes: {passed} passed, {failed} failed, {none} without expectations ({files} scenario {})",
-        if files == 1 { "file" } else { "files" }
+        "{}: {passed} passed, {failed} failed, {none} without expectations ({})",
+        plural(total, "probe"),
+        plural(r.files.len(), "scenario file")
     );
     if r.update {
         let updated: usize = r.files.iter().map(|f| f.changes.len()).sum();
-        let _ = write!(out, "; {updated} expectations updated");
+        let _ = write!(out, "; {} updated", plural(updated, "expectation"));
     }
     out.push('\n');
     if r.unreadable > 0 {
-        let _ = writeln!(out, "{} scenario file(s) or path(s) could not be read", r.unreadable);
+        let what = if r.unreadable == 1 { "scenario file or path" } else { "scenario files or paths" };
+        let _ = writeln!(out, "{} {what} could not be read", r.unreadable);
     }
     out
 }

@@ -10,7 +10,7 @@ pub const MATCH_SCHEMA: &str = "meshpath.envoy-match/v1";
 
 /// `envoy match --format json`: the query as evaluated, Envoy's decisions, and how many notes
 /// the dump's reading left (`notes`).
-pub fn match_json(q: &Query, trace: &Trace, notes: usize) -> Result<String, serde_json::Error> {
+pub fn match_json(q: &Query<'_>, trace: &Trace, notes: usize) -> Result<String, serde_json::Error> {
     let (sni, alpn) = match &q.client {
         select::ClientBytes::Tls { sni, alpn } => (sni.as_deref(), alpn.as_slice()),
         _ => (None, &[][..]),
@@ -128,7 +128,10 @@ pub fn match_text(t: &Trace) -> String {
         let up = match &c.upstream {
             Upstream::Endpoint { address, source_address, via, candidates } => {
                 let src = source_address.map(|s| format!(" from {s}")).unwrap_or_default();
-                format!("endpoint {address}{src} via {via} ({} candidate(s))", candidates.len())
+                format!(
+                    "endpoint {address}{src} via {via} ({})",
+                    crate::render::plural(candidates.len(), "candidate")
+                )
             }
             Upstream::ClusterNotFound => "cluster not found".into(),
             Upstream::NoHealthyHost { reason } => format!("no healthy host: {reason}"),

@@ -43,16 +43,9 @@ fn graph(t: &MeshTrace) -> (Vec<Node>, Vec<(usize, usize, bool)>) {
         let mut parent: Option<usize> = None;
         let mut ids = Vec::new();
         for s in &p.steps {
-            let layer = match s.layer {
-                Layer::Netfilter => "netfilter",
-                Layer::Route => "route",
-                Layer::Socket => "socket",
-                Layer::Envoy => "envoy",
-                Layer::Dns => "dns",
-                Layer::Wire => "wire",
-            };
-            let label = format!("{} {layer}: {}", s.pod, s.what);
-            let fill = match s.layer {
+            let layer = super::trace::layer_name(s);
+            let label = format!("{} {layer}: {}", t.pod_name(s.pod), super::words::step(&t.pods, s));
+            let fill = match s.layer() {
                 Layer::Envoy => "#e3f2fd",
                 Layer::Netfilter => "#fff3e0",
                 Layer::Wire => "#eeeeee",
@@ -74,8 +67,8 @@ fn graph(t: &MeshTrace) -> (Vec<Node>, Vec<(usize, usize, bool)>) {
                     edges.push((from, to, true));
                 }
             }
-            e => {
-                let label = crate::render::trace::ending_sentence(e);
+            _ => {
+                let label = super::words::ending(&t.pods, p);
                 let weight =
                     if t.paths.len() > 1 { format!(" (weight {:.4})", p.weight) } else { String::new() };
                 nodes.push(Node { label: wrap(&format!("=> {label}{weight}")), fill: "#ffebee" });

@@ -10,6 +10,23 @@ pub mod pod;
 pub mod replay;
 pub mod routecheck;
 pub mod trace;
+pub mod words;
+
+/// `n` and the noun `one` in agreement with it: `1 file`, `2 files` (`many` when the plural is
+/// not `one` + `s`: `plural_of(2, "match", "matches")`).
+pub fn plural_of(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `n` and a regular noun in agreement with it: `plural(1, "file")` is `1 file`,
+/// `plural(0, "file")` is `0 files`.
+pub fn plural(n: usize, one: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {one}s")
+    }
+}
 
 /// `s` as XML or HTML text or attribute value: markup characters as entities, and control
 /// characters XML 1.0 does not allow (all below U+0020 but tab and newline) as `?`, with
@@ -34,6 +51,14 @@ pub fn markup_escape(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn plural_agrees_with_the_count() {
+        assert_eq!(super::plural(1, "scenario file"), "1 scenario file");
+        assert_eq!(super::plural(0, "flow"), "0 flows");
+        assert_eq!(super::plural(2, "probe"), "2 probes");
+        assert_eq!(super::plural_of(2, "match", "matches"), "2 matches");
+    }
+
     #[test]
     fn markup_escape_covers_markup_and_control_characters() {
         assert_eq!(super::markup_escape("a<b>&\"c'\r\u{1}\n"), "a&lt;b&gt;&amp;&quot;c&#39;&#13;?\n");

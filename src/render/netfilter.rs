@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::netfilter::eval::{Branch, Note, Outcome, Probe, Step, StepKind, Trace, Verdict};
+use super::words;
+use crate::netfilter::eval::{Branch, NoteKind, Outcome, Probe, Step, StepKind, Trace};
 use crate::netfilter::model::Ruleset;
 use crate::netfilter::parse::Note as ParseNote;
 
@@ -15,42 +16,105 @@ pub const TRACE_SCHEMA: &str = "meshpath.netfilter-trace/v1";
 /// A single path has its `steps` and `result` at the top level; a packet split by
 /// `statistic` rules has `branches` instead.
 #[derive(Debug, Serialize)]
-pub struct TraceDocument<'a> {
-    pub schema: &'static str,
+struct TraceDocument<'a> {
+    schema: &'static str,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    only: Option<BranchView<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub steps: Option<&'a [Step]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub notes: Option<&'a [Note]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<&'a Outcome>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unknown: Option<&'a [u32]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub branches: Option<&'a [Branch]>,
+    branches: Option<Vec<BranchView<'a>>>,
 }
 
-pub fn trace_json(trace: &Trace) -> String {
-    let doc = match trace.branches.as_slice() {
-        [only] => TraceDocument {
-            schema: TRACE_SCHEMA,
-            steps: Some(&only.steps),
-            notes: Some(&only.notes),
-            result: Some(&only.result),
-            unknown: (!only.unknown.is_empty()).then_some(only.unknown.as_slice()),
-            branches: None,
+#[derive(Debug, Serialize)]
+struct BranchView<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    probability: Option<f64>,
+    steps: &'a [Step],
+    notes: Vec<NoteView<'a>>,
+    result: OutcomeView<'a>,
+    #[serde(skip_serializing_if = "<[u32]>::is_empty")]
+    unknown: &'a [u32],
+}
+
+#[derive(Debug, Serialize)]
+struct NoteView<'a> {
+    before_step: usize,
+    hook: Option<crate::netfilter::eval::Hook>,
+    what: crate::netfilter::eval::NoteKind,
+    text: String,
+    #[serde(flatten)]
+    event: &'a crate::netfilter::eval::Event,
+}
+
+#[derive(Debug, Serialize)]
+struct OutcomeView<'a> {
+    disposition: crate::netfilter::eval::Disposition,
+    #[serde(rename = "in", skip_serializing_if = "Option::is_none")]
+    in_iface: Option<&'a str>,
+    #[serde(rename = "out", skip_serializing_if = "Option::is_none")]
+    out_iface: Option<&'a str>,
+    src: String,
+    dst: String,
+    orig_dst: String,
+    mark: String,
+    ctmark: String,
+    zone: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    socket: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drop: Option<&'a crate::netfilter::eval::Reason>,
+}
+
+fn branch_view(b: &Branch, probability: bool) -> BranchView<'_> {
+    let r = &b.result;
+    BranchView {
+        probability: probability.then_some(b.probability),
+        steps: &b.steps,
+        notes: b
+            .notes
+            .iter()
+            .map(|n| NoteView {
+                before_step: n.before_step,
+                hook: n.hook,
+                what: n.kind(),
+                text: words::event(&n.event),
+                event: &n.event,
+            })
+            .collect(),
+        result: OutcomeView {
+            disposition: r.disposition,
+            in_iface: r.in_iface.as_deref(),
+            out_iface: r.out_iface.as_deref(),
+            src: r.src.to_string(),
+            dst: r.dst.to_string(),
+            orig_dst: r.orig_dst.to_string(),
+            mark: format!("{:#x}", r.mark),
+            ctmark: format!("{:#x}", r.ctmark),
+            zone: r.zone,
+            socket: r.socket.as_ref().map(|s| s.endpoint()),
+            reason: r.reason.as_ref().map(words::reason),
+            drop: r.reason.as_ref(),
         },
+        unknown: &b.unknown,
+    }
+}
+
+/// The `meshpath.netfilter-trace/v1` document of a trace.
+pub fn trace_json(trace: &Trace) -> Result<String, serde_json::Error> {
+    let doc = match trace.branches.as_slice() {
+        [only] => {
+            TraceDocument { schema: TRACE_SCHEMA, only: Some(branch_view(only, false)), branches: None }
+        }
         many => TraceDocument {
             schema: TRACE_SCHEMA,
-            steps: None,
-            notes: None,
-            result: None,
-            unknown: None,
-            branches: Some(many),
+            only: None,
+            branches: Some(many.iter().map(|b| branch_view(b, true)).collect()),
         },
     };
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let mut s = serde_json::to_string_pretty(&doc)?;
     s.push('\n');
-    s
+    Ok(s)
 }
 
 /// Text: one numbered line per step or decision, the rule as written, and the ending.
@@ -82,7 +146,7 @@ pub fn trace_text(trace: &Trace, probe: &Probe, ruleset: &Ruleset, source: &str)
                 b.probability
             );
         }
-        branch_text(&mut out, b, ruleset, &lines);
+        branch_text(&mut out, b, probe, ruleset, &lines);
     }
     out
 }
@@ -99,28 +163,39 @@ fn proto(p: &Probe) -> &'static str {
     }
 }
 
-fn branch_text(out: &mut String, b: &Branch, ruleset: &Ruleset, lines: &[&str]) {
+fn branch_text(out: &mut String, b: &Branch, probe: &Probe, ruleset: &Ruleset, lines: &[&str]) {
+    let r = &b.result;
+    let refused = refusal(r, probe);
+    // A refusal is the result: the socket lookup's own note at the end is not repeated.
+    let shown = match b.notes.split_last() {
+        Some((last, rest))
+            if refused.is_some() && last.kind() == NoteKind::Socket && last.before_step >= b.steps.len() =>
+        {
+            rest
+        }
+        _ => b.notes.as_slice(),
+    };
     let mut n = 0;
-    let mut notes = b.notes.iter().peekable();
+    let mut notes = shown.iter().peekable();
     for (i, step) in b.steps.iter().enumerate() {
         while let Some(note) = notes.next_if(|x| x.before_step <= i) {
             n += 1;
-            let _ = writeln!(out, "{n:>3}  {}", note.text);
+            let _ = writeln!(out, "{n:>3}  {}", words::event(&note.event));
         }
         n += 1;
         let _ = writeln!(out, "{n:>3}  {}", step_text(step, ruleset, lines));
     }
     for note in notes {
         n += 1;
-        let _ = writeln!(out, "{n:>3}  {}", note.text);
+        let _ = writeln!(out, "{n:>3}  {}", words::event(&note.event));
     }
-    let r = &b.result;
     let ending = match r.disposition {
+        crate::netfilter::eval::Disposition::Local if refused.is_some() => refused.unwrap_or_default(),
         crate::netfilter::eval::Disposition::Local => format!(
             "delivered locally via {} to {}{}",
             r.in_iface.as_deref().unwrap_or("?"),
             r.dst,
-            r.socket.as_ref().map(|s| format!(" (socket {s})")).unwrap_or_default()
+            r.socket.as_ref().map(|s| format!(" (socket {})", s.endpoint())).unwrap_or_default()
         ),
         crate::netfilter::eval::Disposition::Out => {
             format!("leaves through {} to {}", r.out_iface.as_deref().unwrap_or("?"), r.dst)
@@ -129,31 +204,49 @@ fn branch_text(out: &mut String, b: &Branch, ruleset: &Ruleset, lines: &[&str]) 
             format!("forwarded out of {} to {}", r.out_iface.as_deref().unwrap_or("?"), r.dst)
         }
         crate::netfilter::eval::Disposition::Dropped => {
-            format!("dropped: {}", r.reason.as_deref().unwrap_or(""))
+            format!("dropped: {}", r.reason.as_ref().map(words::reason).unwrap_or_default())
         }
     };
     let orig =
         if r.orig_dst != r.dst { format!(", original destination {}", r.orig_dst) } else { String::new() };
-    let _ = writeln!(out, "result: {ending}{orig}; source {}, mark {}", r.src, r.mark);
+    let _ = writeln!(out, "result: {ending}{orig}; source {}, mark {:#x}", r.src, r.mark);
     if !b.unknown.is_empty() {
         let l: Vec<String> = b.unknown.iter().map(|l| l.to_string()).collect();
         let _ = writeln!(
             out,
-            "warning: rules on line(s) {} are not fully modelled; this path assumes they continue",
-            l.join(", ")
+            "warning: {} on {} {} not fully modelled; this path assumes {} continue{}",
+            if l.len() == 1 { "the rule" } else { "rules" },
+            if l.len() == 1 { "line" } else { "lines" },
+            l.join(", "),
+            if l.len() == 1 { "it" } else { "they" },
+            if l.len() == 1 { "s" } else { "" }
         );
     }
 }
 
-fn step_text(s: &Step, ruleset: &Ruleset, lines: &[&str]) -> String {
-    let verdict = match s.verdict {
-        Verdict::Continue => "continue",
-        Verdict::Jump => "jump",
-        Verdict::Goto => "goto",
-        Verdict::Return => "return",
-        Verdict::Accept => "accept",
-        Verdict::Drop => "drop",
+/// How a TCP or UDP packet delivered locally ends when no known socket listens on its
+/// destination: the kernel refuses it (RFC 9293 §3.10.7.1: a segment for a CLOSED port gets a
+/// RST; RFC 1122 §4.1.3.1: UDP answers port unreachable).
+fn refusal(r: &Outcome, probe: &Probe) -> Option<String> {
+    use crate::netfilter::model::Protocol;
+    if r.disposition != crate::netfilter::eval::Disposition::Local || r.socket.is_some() {
+        return None;
+    }
+    let answer = match probe.proto {
+        Protocol::Tcp => "the kernel answers RST, connection refused",
+        Protocol::Udp => "the kernel answers ICMP port unreachable",
+        _ => return None,
     };
+    Some(format!(
+        "refused: no known socket listens on {} {} (arrived via {}; {answer})",
+        proto(probe),
+        r.dst,
+        r.in_iface.as_deref().unwrap_or("?")
+    ))
+}
+
+fn step_text(s: &Step, ruleset: &Ruleset, lines: &[&str]) -> String {
+    let verdict = words::verdict(s.verdict);
     let head = format!("{:<11} {:<8}", s.hook.as_str(), s.table.as_str());
     match s.kind {
         StepKind::Rule => {
@@ -182,10 +275,11 @@ pub fn check_text(rs: &Ruleset, notes: &[ParseNote], unknown: &[ParseNote]) -> S
     };
     let _ = writeln!(
         out,
-        "{}: {fam}, {} table(s), {chains} chain(s), {} rule(s)",
+        "{}: {fam}, {}, {}, {}",
         rs.source,
-        rs.tables.len(),
-        rs.rule_count()
+        super::plural(rs.tables.len(), "table"),
+        super::plural(chains, "chain"),
+        super::plural(rs.rule_count(), "rule")
     );
     for t in &rs.tables {
         let builtin = t.chains.iter().filter(|c| c.policy.is_some()).count();
@@ -200,9 +294,10 @@ pub fn check_text(rs: &Ruleset, notes: &[ParseNote], unknown: &[ParseNote]) -> S
             if policies.is_empty() { String::new() } else { format!("; policies: {}", policies.join(", ")) };
         let _ = writeln!(
             out,
-            "  {:<8} {builtin} built-in + {} user chain(s), {rules} rule(s){pol}",
+            "  {:<8} {builtin} built-in + {}, {}{pol}",
             t.name.as_str(),
-            t.chains.len() - builtin
+            super::plural(t.chains.len() - builtin, "user chain"),
+            super::plural(rules, "rule")
         );
     }
     for n in notes {

@@ -5,9 +5,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::plural;
 use crate::capture::Fault;
-use crate::engine::replay::{Replay, Row, SummaryLine};
 use crate::engine::MeshTrace;
+use crate::replay::{NotThisPod, Replay, Row, SummaryLine, NOT_THIS_POD};
 
 /// The JSON schema identifier of `replay --format json`.
 pub const SCHEMA: &str = "meshpath.replay/v1";
@@ -20,11 +21,43 @@ pub fn flow_title(n: usize, row: &Row) -> String {
 }
 
 /// What `--flow N` says of a flow that has no trace of its own.
-pub fn untraced_flow(n: usize, row: &Row) -> String {
+pub fn untraced_flow(n: usize, row: &Row, other: &NotThisPod) -> String {
     match row.leg_of {
         Some(o) => format!("flow {n} is the redirected leg of flow {o}; see --flow {o}\n"),
+        None if row.ending == NOT_THIS_POD => format!(
+            "flow {n}: not traced: {} -> {} involves none of pod {}'s addresses ({})\n",
+            row.client,
+            row.server,
+            other.pod,
+            list(&other.pod_addresses)
+        ),
         None => format!("flow {n}: not traced: {}\n", row.detail.as_deref().unwrap_or(&row.ending)),
     }
+}
+
+fn list<T: ToString>(items: &[T]) -> String {
+    items.iter().map(T::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// What flows that involve none of the pod's addresses mean, and which addresses the capture
+/// holds instead; `None` when every flow involves the pod.
+pub fn not_this_pod_note(n: &NotThisPod) -> Option<String> {
+    if n.flows == 0 {
+        return None;
+    }
+    let busiest: Vec<String> =
+        n.busiest.iter().map(|a| format!("{} ({})", a.address, plural(a.flows as usize, "flow"))).collect();
+    Some(format!(
+        "note: {} {} none of pod {}'s addresses ({}), so {} not walked: either the capture comes \
+         from another host or the pod's addresses (--pod-ip) are wrong. The capture's busiest \
+         addresses: {}",
+        plural(n.flows as usize, "flow"),
+        if n.flows == 1 { "involves" } else { "involve" },
+        n.pod,
+        list(&n.pod_addresses),
+        if n.flows == 1 { "it is" } else { "they are" },
+        busiest.join(", ")
+    ))
 }
 
 #[derive(Serialize)]
@@ -32,13 +65,21 @@ struct FlowDocument<'a> {
     schema: &'static str,
     flow: &'a Row,
     #[serde(skip_serializing_if = "Option::is_none")]
-    paths: Option<&'a [crate::engine::Path]>,
+    paths: Option<serde_json::Value>,
 }
 
 /// `--flow N --format json`: the flow's row (as in `flows` of the replay document) and its
-/// paths (as in `meshpath.trace/v1`; absent when the flow was not traced).
+/// paths (as in the `meshpath trace --format json` document; absent when the flow was not
+/// traced).
 pub fn flow_json(row: &Row, trace: Option<&MeshTrace>) -> Result<String, serde_json::Error> {
-    let doc = FlowDocument { schema: FLOW_SCHEMA, flow: row, paths: trace.map(|t| t.paths.as_slice()) };
+    let paths = match trace {
+        None => None,
+        Some(t) => {
+            let doc: serde_json::Value = serde_json::from_str(&super::trace::json(t)?)?;
+            doc.get("paths").cloned()
+        }
+    };
+    let doc = FlowDocument { schema: FLOW_SCHEMA, flow: row, paths };
     let mut s = serde_json::to_string_pretty(&doc)?;
     s.push('\n');
     Ok(s)
@@ -121,12 +162,20 @@ pub fn text(r: &Replay, faults: &[Fault]) -> String {
         let _ = writeln!(out, "  {:>6}  {}  {}", s.flows, s.ending, s.cluster.as_deref().unwrap_or("-"));
     }
     let disagree = r.rows.iter().filter(|x| x.disagrees.is_some()).count();
-    let _ = writeln!(
+    let _ = write!(
         out,
-        "\n{} flows, {} traces, {disagree} disagree with the capture",
-        r.rows.len(),
-        r.traces.len()
+        "\n{}, {}, {disagree} {} with the capture",
+        plural(r.rows.len(), "flow"),
+        plural(r.traces.len(), "trace"),
+        if disagree == 1 { "disagrees" } else { "disagree" }
     );
+    if r.not_this_pod.flows > 0 {
+        let _ = write!(out, ", {} not this pod", r.not_this_pod.flows);
+    }
+    out.push('\n');
+    if let Some(note) = not_this_pod_note(&r.not_this_pod) {
+        let _ = writeln!(out, "\n{note}");
+    }
     if !faults.is_empty() {
         out.push_str("\nfaults\n");
         for f in faults {
@@ -149,6 +198,8 @@ struct Document<'a> {
     flows: &'a [Row],
     summary: &'a [SummaryLine],
     faults: Vec<FaultJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_this_pod: Option<&'a NotThisPod>,
 }
 
 /// The `meshpath.replay/v1` document.
@@ -161,6 +212,7 @@ pub fn json(r: &Replay, faults: &[Fault]) -> Result<String, serde_json::Error> {
             .iter()
             .map(|f| FaultJson { index: f.index, kind: f.kind.name(), detail: &f.detail })
             .collect(),
+        not_this_pod: (r.not_this_pod.flows > 0).then_some(&r.not_this_pod),
     };
     let mut s = serde_json::to_string_pretty(&doc)?;
     s.push('\n');

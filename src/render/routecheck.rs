@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use crate::envoy::route::check::{format_g6, CheckRun};
 use crate::envoy::route::RouteConfig;
+use crate::routecheck::{format_g6, CheckRun};
 
 /// What to print (the tool's flags).
 #[derive(Debug, Clone, Copy, Default)]

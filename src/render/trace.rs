@@ -6,68 +6,109 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
+use serde_json::{json, Value};
 
-use crate::engine::{Ending, MeshTrace, Path, Step};
+use super::words;
+use crate::engine::{Ending, Layer, MeshTrace, Path, Step};
 
-pub const SCHEMA: &str = "meshpath.trace/v1";
+/// The JSON document's schema name and version (docs/trace.md).
+pub const SCHEMA: &str = "meshpath.trace/v2";
 
 #[derive(Serialize)]
 struct Document<'a> {
     schema: &'static str,
-    paths: &'a [Path],
+    paths: Vec<PathView<'a>>,
 }
 
-pub fn json(t: &MeshTrace) -> String {
-    let mut s = serde_json::to_string_pretty(&Document { schema: SCHEMA, paths: &t.paths })
-        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+#[derive(Serialize)]
+struct PathView<'a> {
+    weight: f64,
+    ending: Value,
+    envoy: &'a [crate::engine::EnvoyHop],
+    steps: Vec<StepView<'a>>,
+}
+
+#[derive(Serialize)]
+struct StepView<'a> {
+    /// 1-based, as the text numbers steps.
+    n: usize,
+    pod: &'a str,
+    layer: Layer,
+    what: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    source: String,
+    detail: &'a crate::engine::Detail,
+}
+
+/// The `meshpath.trace/v2` document of a trace.
+pub fn json(t: &MeshTrace) -> Result<String, serde_json::Error> {
+    let paths = t.paths.iter().map(|p| path_view(t, p)).collect::<Result<Vec<_>, _>>()?;
+    let mut s = serde_json::to_string_pretty(&Document { schema: SCHEMA, paths })?;
     s.push('\n');
-    s
+    Ok(s)
+}
+
+fn path_view<'a>(t: &'a MeshTrace, p: &'a Path) -> Result<PathView<'a>, serde_json::Error> {
+    let steps = p
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| StepView {
+            n: i + 1,
+            pod: t.pod_name(s.pod),
+            layer: s.layer(),
+            what: words::step(&t.pods, s),
+            source: words::source(s),
+            detail: &s.detail,
+        })
+        .collect();
+    Ok(PathView { weight: p.weight, ending: ending_json(t, p)?, envoy: &p.envoy, steps })
+}
+
+/// The ending as data, with its sentence (`text`) and, for kinds that have one, its reason in
+/// words; a loop's steps are numbered from 1, as the text numbers them.
+pub fn ending_json(t: &MeshTrace, p: &Path) -> Result<Value, serde_json::Error> {
+    let mut v = serde_json::to_value(&p.ending)?;
+    if let Value::Object(m) = &mut v {
+        if let Ending::Loop { cycle, closed_by, .. } = &p.ending {
+            m.insert("cycle".into(), json!([cycle[0] + 1, cycle[1] + 1]));
+            let by: Vec<Value> = closed_by
+                .iter()
+                .filter_map(|&i| p.steps.get(i).map(|s| (i, s)))
+                .map(|(i, s)| json!({"step": i + 1, "what": words::step(&t.pods, s), "source": words::source(s)}))
+                .collect();
+            m.insert("closed_by".into(), Value::Array(by));
+        }
+        if let Ending::EnvoyResponse { details, upstream, .. } = &p.ending {
+            m.insert("details".into(), Value::String(words::envoy_details(details, upstream.as_deref())));
+        }
+        if let Some(r) = words::ending_reason(&p.ending) {
+            m.insert("reason_text".into(), Value::String(r));
+        }
+        m.insert("text".into(), Value::String(words::ending(&t.pods, p)));
+    }
+    Ok(v)
 }
 
 /// One sentence for how a path ends.
-pub fn ending_sentence(e: &Ending) -> String {
-    match e {
-        Ending::Delivered { pod, socket, process } => {
-            format!("delivered in pod {pod} to {process} on {socket}")
-        }
-        Ending::Refused { pod, reason, .. } => format!("refused in pod {pod}: {reason}"),
-        Ending::Dropped { pod, reason } => format!("dropped in pod {pod}: {reason}"),
-        Ending::EnvoyResponse { pod, status, flag, details } => {
-            let flag = flag.as_deref().map(|f| format!(" {f}")).unwrap_or_default();
-            match status {
-                Some(s) => format!("Envoy in pod {pod} answers {s}{flag} ({details})"),
-                None => format!("Envoy in pod {pod} accepts, then closes the connection{flag} ({details})"),
-            }
-        }
-        Ending::Blackhole { pod, cluster } => {
-            format!("Envoy in pod {pod} sends it to {cluster}: the connection is dropped")
-        }
-        Ending::Left { pod, dst, cluster } => match cluster {
-            Some(c) => format!("leaves pod {pod} for {dst} through cluster {c}"),
-            None => format!("leaves pod {pod} for {dst}"),
-        },
-        Ending::Unresolved { pod, host } => format!("{host} cannot be resolved in pod {pod}"),
-        Ending::Loop { cycle, closed_by } => {
-            let by = if closed_by.is_empty() {
-                String::new()
-            } else {
-                format!("; closed by {}", closed_by.join(", "))
-            };
-            format!("loops: steps {} to {} repeat{by}", cycle[0] + 1, cycle[1] + 1)
-        }
-        Ending::Undetermined { pod, reason } => format!("undetermined in pod {pod}: {reason}"),
-    }
+pub fn ending_sentence(t: &MeshTrace, p: &Path) -> String {
+    words::ending(&t.pods, p)
 }
 
 fn layer(s: &Step) -> &'static str {
-    match s.layer {
-        crate::engine::Layer::Netfilter => "netfilter",
-        crate::engine::Layer::Route => "route",
-        crate::engine::Layer::Socket => "socket",
-        crate::engine::Layer::Envoy => "envoy",
-        crate::engine::Layer::Dns => "dns",
-        crate::engine::Layer::Wire => "wire",
+    match s.layer() {
+        Layer::Netfilter => "netfilter",
+        Layer::Route => "route",
+        Layer::Socket => "socket",
+        Layer::Envoy => "envoy",
+        Layer::Dns => "dns",
+        Layer::Wire => "wire",
     }
+}
+
+/// A step's layer as a word.
+pub fn layer_name(s: &Step) -> &'static str {
+    layer(s)
 }
 
 pub fn text(t: &MeshTrace) -> String {
@@ -78,10 +119,12 @@ pub fn text(t: &MeshTrace) -> String {
             let _ = writeln!(out, "path {} of {} (weight {:.4}):", i + 1, t.paths.len(), p.weight);
         }
         for (n, s) in p.steps.iter().enumerate() {
-            let src = if s.source.is_empty() { String::new() } else { format!("  [{}]", s.source) };
-            let _ = writeln!(out, "{:>3}  {:<12} {:<9} {}{src}", n + 1, s.pod, layer(s), s.what);
+            let src = words::source(s);
+            let src = if src.is_empty() { String::new() } else { format!("  [{src}]") };
+            let what = words::step(&t.pods, s);
+            let _ = writeln!(out, "{:>3}  {:<12} {:<9} {what}{src}", n + 1, t.pod_name(s.pod), layer(s));
         }
-        let _ = writeln!(out, "=> {}", ending_sentence(&p.ending));
+        let _ = writeln!(out, "=> {}", words::ending(&t.pods, p));
         if many && i + 1 < t.paths.len() {
             out.push('\n');
         }
@@ -108,12 +151,13 @@ fn graph(t: &MeshTrace) -> Graph {
         let mut parent: Option<usize> = None;
         let mut ids = Vec::new();
         for s in &p.steps {
-            let label = format!("{}: {}", layer(s), s.what);
-            let key = (parent, s.pod.clone(), label.clone());
+            let label = format!("{}: {}", layer(s), words::step(&t.pods, s));
+            let pod = t.pod_name(s.pod).to_string();
+            let key = (parent, pod.clone(), label.clone());
             let id = match children.get(&key) {
                 Some(&id) => id,
                 None => {
-                    g.nodes.push((s.pod.clone(), label));
+                    g.nodes.push((pod, label));
                     let id = g.nodes.len() - 1;
                     children.insert(key, id);
                     if let Some(a) = parent {
@@ -125,7 +169,7 @@ fn graph(t: &MeshTrace) -> Graph {
             ids.push(id);
             parent = Some(id);
         }
-        g.nodes.push((String::new(), format!("path {}: {}", pi + 1, ending_sentence(&p.ending))));
+        g.nodes.push((String::new(), format!("path {}: {}", pi + 1, words::ending(&t.pods, p))));
         let end = g.nodes.len() - 1;
         if let Some(a) = parent {
             let w = if t.paths.len() > 1 { format!("{:.3}", p.weight) } else { String::new() };

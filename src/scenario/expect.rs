@@ -6,27 +6,37 @@
 
 use std::fmt::Write as _;
 
-use crate::engine::{Ending, EnvoyHop, MeshTrace, Path};
+use crate::engine::{Detail, Ending, EnvoyHop, MeshTrace, Path, Step};
+use crate::netfilter::eval::StepKind;
 
 use super::model::{EndingKind, Expect, HopExpect};
 
 /// How far a path's weight may be from the expected one.
 pub const WEIGHT_TOLERANCE: f64 = 1e-6;
 
+/// The prose reason of a refused, dropped or undetermined ending, which an expectation's
+/// `reason` is a substring of; the caller supplies the wording (`crate::render::words`).
+pub type ReasonWords<'a> = &'a dyn Fn(&Ending) -> Option<String>;
+
 /// Every way `trace` differs from `expect`; empty when it passes.
-pub fn compare(expect: &Expect, trace: &MeshTrace) -> Vec<String> {
+pub fn compare(expect: &Expect, trace: &MeshTrace, reason: ReasonWords) -> Vec<String> {
     let mut out = Vec::new();
     let many = trace.paths.len() > 1;
     for (i, p) in trace.paths.iter().enumerate() {
         let prefix = if many { format!("path {} of {}: ", i + 1, trace.paths.len()) } else { String::new() };
-        for m in compare_path(expect, p) {
+        for m in compare_path(expect, p, reason) {
             out.push(format!("{prefix}{m}"));
         }
     }
     if let Some(paths) = &expect.paths {
         let want = &paths.value;
         if want.len() != trace.paths.len() {
-            out.push(format!("paths: expected {} path(s), got {}", want.len(), trace.paths.len()));
+            let n = want.len();
+            out.push(format!(
+                "paths: expected {n} path{}, got {}",
+                if n == 1 { "" } else { "s" },
+                trace.paths.len()
+            ));
         } else {
             for (i, (w, p)) in want.iter().zip(&trace.paths).enumerate() {
                 if let Some(ww) = &w.weight {
@@ -34,7 +44,7 @@ pub fn compare(expect: &Expect, trace: &MeshTrace) -> Vec<String> {
                         out.push(format!("paths[{i}].weight: expected {}, got {}", ww.value, p.weight));
                     }
                 }
-                for m in compare_path(w, p) {
+                for m in compare_path(w, p, reason) {
                     out.push(format!("paths[{i}].{m}"));
                 }
             }
@@ -54,17 +64,18 @@ fn field(e: &Ending, name: &str) -> Option<String> {
         | (Ending::Left { pod, .. }, "pod")
         | (Ending::Unresolved { pod, .. }, "pod")
         | (Ending::Undetermined { pod, .. }, "pod") => Some(pod.clone()),
-        (Ending::Delivered { socket, .. }, "socket") => Some(socket.clone()),
+        (Ending::Delivered { socket, .. }, "socket") => Some(socket.to_string()),
         (Ending::Delivered { process, .. }, "process") => Some(process.clone()),
-        (Ending::Refused { dst, .. }, "dst") | (Ending::Left { dst, .. }, "dst") => Some(dst.clone()),
+        (Ending::Refused { dst, .. }, "dst") | (Ending::Left { dst, .. }, "dst") => Some(dst.to_string()),
         (Ending::Blackhole { cluster, .. }, "cluster") => Some(cluster.clone()),
         (Ending::Left { cluster, .. }, "cluster") => cluster.clone(),
-        (Ending::EnvoyResponse { status, .. }, "status") => status.map(|s| s.to_string()),
-        (Ending::EnvoyResponse { flag, .. }, "flag") => flag.clone(),
+        (Ending::EnvoyResponse { status, .. }, "status") | (Ending::Blackhole { status, .. }, "status") => {
+            status.map(|s| s.to_string())
+        }
+        (Ending::EnvoyResponse { flag, .. }, "flag") | (Ending::Blackhole { flag, .. }, "flag") => {
+            flag.clone()
+        }
         (Ending::Unresolved { host, .. }, "host") => Some(host.clone()),
-        (Ending::Refused { reason, .. }, "reason")
-        | (Ending::Dropped { reason, .. }, "reason")
-        | (Ending::Undetermined { reason, .. }, "reason") => Some(reason.clone()),
         _ => None,
     }
 }
@@ -74,7 +85,7 @@ pub fn ending_summary(e: &Ending) -> String {
     match e {
         Ending::Delivered { pod, socket, process } => format!("delivered to {process} on {socket} in {pod}"),
         Ending::Refused { pod, dst, .. } => format!("refused {dst} in {pod}"),
-        Ending::Dropped { pod, reason } => format!("dropped in {pod} ({reason})"),
+        Ending::Dropped { pod, .. } => format!("dropped in {pod}"),
         Ending::EnvoyResponse { pod, status, flag, .. } => {
             let mut s = "envoy_response".to_string();
             if let Some(st) = status {
@@ -86,24 +97,18 @@ pub fn ending_summary(e: &Ending) -> String {
             let _ = write!(s, " in {pod}");
             s
         }
-        Ending::Blackhole { pod, cluster } => format!("blackhole {cluster} in {pod}"),
+        Ending::Blackhole { pod, cluster, .. } => format!("blackhole {cluster} in {pod}"),
         Ending::Left { pod, dst, cluster } => match cluster {
             Some(c) => format!("left {pod} for {dst} via {c}"),
             None => format!("left {pod} for {dst}"),
         },
         Ending::Unresolved { pod, host } => format!("unresolved {host} in {pod}"),
-        Ending::Loop { closed_by, .. } => {
-            if closed_by.is_empty() {
-                "loop".into()
-            } else {
-                format!("loop closed by {}", closed_by.join(", "))
-            }
-        }
-        Ending::Undetermined { pod, reason } => format!("undetermined in {pod} ({reason})"),
+        Ending::Loop { .. } => "loop".into(),
+        Ending::Undetermined { pod, .. } => format!("undetermined in {pod}"),
     }
 }
 
-fn compare_path(x: &Expect, p: &Path) -> Vec<String> {
+fn compare_path(x: &Expect, p: &Path, reason: ReasonWords) -> Vec<String> {
     let mut out = Vec::new();
     let e = &p.ending;
     if let Some(kind) = x.ending {
@@ -130,7 +135,7 @@ fn compare_path(x: &Expect, p: &Path) -> Vec<String> {
         }
     }
     if let Some(want) = &x.reason {
-        match field(e, "reason") {
+        match reason(e) {
             Some(got) if got.contains(want.as_str()) => {}
             Some(got) => out.push(format!("reason: expected it to contain \"{want}\", got \"{got}\"")),
             None => out.push(format!("reason: expected \"{want}\", the ending ({}) has none", e.kind())),
@@ -138,12 +143,13 @@ fn compare_path(x: &Expect, p: &Path) -> Vec<String> {
     }
     if let Some(want) = &x.closed_by {
         match e {
-            Ending::Loop { closed_by, .. } => {
+            Ending::Loop { .. } => {
+                let ids = closing_ids(p);
                 for w in want {
-                    if !closed_by.contains(w) {
+                    if !ids.iter().any(|id| names(w, id)) {
                         out.push(format!(
                             "closed_by: expected \"{w}\" among [{}]",
-                            closed_by.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ")
+                            ids.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ")
                         ));
                     }
                 }
@@ -155,8 +161,9 @@ fn compare_path(x: &Expect, p: &Path) -> Vec<String> {
         if hops.len() != p.envoy.len() {
             let got: Vec<String> = p.envoy.iter().map(hop_label).collect();
             out.push(format!(
-                "envoy: expected {} hop(s), got {}{}",
+                "envoy: expected {} hop{}, got {}{}",
                 hops.len(),
+                if hops.len() == 1 { "" } else { "s" },
                 p.envoy.len(),
                 if got.is_empty() { String::new() } else { format!(" ({})", got.join(", ")) }
             ));
@@ -169,6 +176,49 @@ fn compare_path(x: &Expect, p: &Path) -> Vec<String> {
         }
     }
     out
+}
+
+/// How a scenario names a loop's closing step: a rule as `TABLE CHAIN #N` (its position in
+/// its chain), an Envoy listener as `listener NAME`, an upstream connection as
+/// `cluster NAME`. Names the scenario syntax defines, so expectations survive rewording.
+pub fn step_id(s: &Step) -> Option<String> {
+    match &s.detail {
+        Detail::Rule(r) if r.step.kind == StepKind::Rule => {
+            Some(format!("{} {} #{}", r.step.table, r.step.chain, r.step.rule.unwrap_or(0)))
+        }
+        Detail::ListenerAccepts { listener: o, .. } | Detail::Handoff { target: o, .. } => {
+            Some(format!("listener {}", o.name))
+        }
+        Detail::Endpoint { cluster, .. } => Some(format!("cluster {cluster}")),
+        _ => None,
+    }
+}
+
+/// The names of a loop's closing steps, in order, each once.
+fn closing_ids(p: &Path) -> Vec<String> {
+    let Ending::Loop { closed_by, .. } = &p.ending else { return Vec::new() };
+    let mut ids: Vec<String> = Vec::new();
+    for id in closed_by.iter().filter_map(|&i| p.steps.get(i)).filter_map(step_id) {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+/// Whether an expectation names `id`: it is `id`, or (the longer form earlier versions wrote,
+/// a step in words) holds `id` as a whole phrase.
+fn names(want: &str, id: &str) -> bool {
+    if want == id {
+        return true;
+    }
+    want.match_indices(id).any(|(at, _)| {
+        let before = want[..at].chars().next_back();
+        let after = want[at + id.len()..].chars().next();
+        let boundary =
+            |c: Option<char>| c.is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.' || c == '|'));
+        boundary(before) && boundary(after)
+    })
 }
 
 fn hop_label(h: &EnvoyHop) -> String {
@@ -251,15 +301,14 @@ fn path_expect(p: &Path) -> Expect {
     x.dst = field(e, "dst");
     x.cluster = field(e, "cluster");
     x.status = match e {
-        Ending::EnvoyResponse { status, .. } => *status,
+        Ending::EnvoyResponse { status, .. } | Ending::Blackhole { status, .. } => *status,
         _ => None,
     };
     x.flag = field(e, "flag");
     x.host = field(e, "host");
-    if let Ending::Loop { closed_by, .. } = e {
-        if !closed_by.is_empty() {
-            x.closed_by = Some(closed_by.clone());
-        }
+    let ids = closing_ids(p);
+    if !ids.is_empty() {
+        x.closed_by = Some(ids);
     }
     x.envoy = Some(
         p.envoy

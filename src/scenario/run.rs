@@ -38,7 +38,7 @@ pub struct ProbeOutcome {
 }
 
 /// Traces every probe of `sc`, in file order.
-pub fn run(sc: &Scenario) -> Vec<ProbeOutcome> {
+pub fn run(sc: &Scenario, reason: super::expect::ReasonWords) -> Vec<ProbeOutcome> {
     sc.probes
         .iter()
         .map(|p| match engine::trace(&sc.mesh, &p.start) {
@@ -53,7 +53,7 @@ pub fn run(sc: &Scenario) -> Vec<ProbeOutcome> {
                 let (verdict, mismatches) = match &p.expect {
                     None => (Verdict::NoExpectations, Vec::new()),
                     Some(x) => {
-                        let m = compare(x, &t);
+                        let m = compare(x, &t, reason);
                         (if m.is_empty() { Verdict::Pass } else { Verdict::Fail }, m)
                     }
                 };

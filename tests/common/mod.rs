@@ -46,3 +46,22 @@ pub fn productpage(command: &str, rules: &str, envoy: &str, listen: &str, rest: 
     args.extend(rest.iter().map(|s| s.to_string()));
     args
 }
+
+/// Whether every test must really run: in CI (`CI` set, as CI services do, to anything but
+/// empty, `0` or `false`) or when `MESHPATH_REQUIRE_ALL=1` (set by `.ci/run`).
+pub fn require_all() -> bool {
+    let set = |name: &str| {
+        std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+    };
+    set("CI") || set("MESHPATH_REQUIRE_ALL")
+}
+
+/// A test that cannot run here (no root, a missing tool, no corpus): prints one
+/// `SKIP <what>: <reason>` line so the caller can return and pass. Where every test must run
+/// ([`require_all`]), it fails instead, so a missing tool or corpus cannot pass silently.
+pub fn skip(what: &str, reason: impl std::fmt::Display) {
+    if require_all() {
+        panic!("SKIP {what}: {reason} (not allowed in CI: CI or MESHPATH_REQUIRE_ALL is set)");
+    }
+    println!("SKIP {what}: {reason}");
+}

@@ -6,7 +6,7 @@
 //! * [`route`] picks the virtual host, the route and the action for a [`Request`] exactly as
 //!   Envoy does (envoy-semantics.md §4) and returns a [`RouteDecision`] that also lists what
 //!   was considered.
-//! * [`check`] runs Envoy `router_check_tool` test files against a route table.
+//! * [`crate::routecheck`] runs Envoy `router_check_tool` test files against a route table.
 //!
 //! ```
 //! use meshpath::envoy::route::{route, Outcome, Request, RouteConfig};
@@ -18,7 +18,6 @@
 //! assert!(matches!(d.outcome, Outcome::Forward { .. }));
 //! ```
 
-pub mod check;
 mod config;
 mod config_de;
 pub mod de;
@@ -54,6 +53,7 @@ pub use matchers::{
     FractionalPercent, HeaderMatcher, HeaderRule, QueryParameterMatcher, RegexMatcher, RuntimeFraction,
     StringMatcher, StringPattern,
 };
+pub(crate) use matching::matched_portion;
 pub use matching::{route, virtual_cluster};
 pub use metadata::{Metadata, MetadataMatcher, MetadataPathSegment, StructValue, ValueMatcher};
 pub use re2::Re2;
@@ -99,10 +99,14 @@ impl RouteConfig {
     /// Reads a RouteConfiguration from YAML text.
     pub fn from_yaml_str(text: &str, what: &str) -> Result<RouteConfig, RouteConfigError> {
         serde_saphyr::from_str(text).map_err(|e| {
+            use serde_saphyr::MessageFormatter as _;
             let loc = e.location();
             RouteConfigError::Yaml {
                 what: what.to_string(),
-                message: e.to_string(),
+                // The bare message; line and column are fields of their own.
+                message: serde_saphyr::DefaultMessageFormatter
+                    .format_message(e.without_snippet())
+                    .into_owned(),
                 line: loc.map(|l| l.line() as usize),
                 column: loc.map(|l| l.column() as usize),
             }

@@ -17,7 +17,8 @@ use super::model::{
 };
 use chain::{MatchInputs, Step};
 pub use http::HttpStep;
-use listener::{HandoffMatch, ListenerFilterStep, SocketState};
+pub use listener::HandoffMatch;
+use listener::{ListenerFilterStep, SocketState};
 use matcher::MatcherResult;
 pub use upstream::{NameTable, Upstream, UpstreamContext};
 
@@ -49,7 +50,7 @@ pub struct HttpRequest {
 
 /// One connection to evaluate.
 #[derive(Debug, Clone)]
-pub struct Query {
+pub struct Query<'a> {
     /// Where the kernel delivered the connection (e.g. `10.1.2.3:15001` after REDIRECT).
     pub listener_addr: SocketAddr,
     /// Start at this listener instead of looking one up by `listener_addr` (internal
@@ -61,7 +62,8 @@ pub struct Query {
     pub src: SocketAddr,
     pub client: ClientBytes,
     pub request: Option<HttpRequest>,
-    pub dns: NameTable,
+    /// DNS answers for STRICT_DNS / LOGICAL_DNS hosts; borrowed from the caller's table.
+    pub dns: std::borrow::Cow<'a, NameTable>,
     /// Selects among weighted clusters (`r % total`); `None` keeps every branch.
     pub random_value: Option<u64>,
 }

@@ -4,7 +4,6 @@
 use std::net::IpAddr;
 
 use super::path::Run;
-use super::trace::NoteKind;
 use super::Hook;
 use crate::netfilter::model::*;
 use crate::netns::L4;
@@ -121,8 +120,11 @@ impl Run<'_> {
             }
             Match::Unknown { module, .. } => {
                 self.unknown.push(line);
-                let text = format!("match module {module} on line {line} is not modelled: assumed to match");
-                self.note(NoteKind::Unknown, text);
+                self.note(super::trace::Event::Unknown {
+                    what: super::trace::UnknownKind::Match,
+                    name: module.clone(),
+                    line,
+                });
                 true
             }
         }

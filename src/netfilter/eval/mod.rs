@@ -18,7 +18,10 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 pub use program::{CompileError, Program};
-pub use trace::{Branch, Disposition, Miss, Note, NoteKind, Outcome, Step, StepKind, Verdict};
+pub use trace::{
+    Branch, Disposition, Event, Miss, NatTarget, Note, NoteKind, Outcome, Reason, RouteHit, RouteStage,
+    RuleAt, RuleDrop, Step, StepKind, UnknownKind, Verdict,
+};
 
 use crate::netfilter::model::Protocol;
 use crate::netns::Netns;
@@ -105,7 +108,7 @@ impl Probe {
 }
 
 /// Every way the packet can go, with probabilities summing to 1.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Trace {
     pub branches: Vec<Branch>,
 }

@@ -3,10 +3,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::trace::{endpoint, Disposition, Note, NoteKind, Outcome, Step};
+use super::trace::{Disposition, Event, Note, Outcome, Reason, RouteHit, RouteStage, Step};
 use super::{Entry, EvalError, Hook, Probe, Program};
 use crate::netfilter::model::{Protocol, TableName};
-use crate::netns::{table, Netns, RouteKind, Socket, L4};
+use crate::netns::{Netns, RouteKind, Socket, L4};
 
 /// The packet as the current hook sees it.
 #[derive(Debug, Clone)]
@@ -42,7 +42,7 @@ pub(super) struct Conn {
 #[derive(Debug)]
 pub(super) enum ChainVerdict {
     Accept,
-    Drop(String),
+    Drop(Reason),
 }
 
 /// One walk of the packet, following `oracle` at `statistic` forks.
@@ -113,8 +113,8 @@ impl<'a> Run<'a> {
         taken
     }
 
-    pub fn note(&mut self, what: NoteKind, text: String) {
-        self.notes.push(Note { before_step: self.steps.len(), hook: Some(self.hook), what, text });
+    pub fn note(&mut self, event: Event) {
+        self.notes.push(Note { before_step: self.steps.len(), hook: Some(self.hook), event });
     }
 
     pub fn walk(&mut self) -> Result<Outcome, EvalError> {
@@ -128,7 +128,7 @@ impl<'a> Run<'a> {
     }
 
     /// Runs the tables of `hook` in priority order; stops at the first drop.
-    fn run_hook(&mut self, hook: Hook, tables: &[TableName]) -> Result<Option<String>, EvalError> {
+    fn run_hook(&mut self, hook: Hook, tables: &[TableName]) -> Result<Option<Reason>, EvalError> {
         self.hook = hook;
         for &t in tables {
             if t == TableName::Nat && !self.nat_applies(hook) {
@@ -171,41 +171,33 @@ impl<'a> Run<'a> {
             return;
         }
         self.conn.created = true;
-        let zone = if self.conn.zone != 0 { format!(" in zone {}", self.conn.zone) } else { String::new() };
-        let text = format!(
-            "conntrack: new {} connection {} -> {}{zone}",
-            proto_name(self.pkt.proto),
-            endpoint(self.pkt.src, self.pkt.sport),
-            endpoint(self.pkt.dst, self.pkt.dport)
-        );
-        self.note(NoteKind::Conntrack, text);
+        self.note(Event::ConntrackNew {
+            proto: self.pkt.proto,
+            src: SocketAddr::new(self.pkt.src, self.pkt.sport),
+            dst: SocketAddr::new(self.pkt.dst, self.pkt.dport),
+            zone: self.conn.zone,
+        });
     }
 
-    fn route_note(&mut self, what: &str, r: &crate::netns::RouteLookup) {
-        let dst = r.dst.map(|d| d.to_string()).unwrap_or_default();
-        let text = match r.kind {
-            Some(k) => format!(
-                "{what}: {} via {} ({} route {dst} in table {}, ip rule {})",
-                self.pkt.dst,
-                r.dev,
-                kind_name(k),
-                table::name(r.table),
-                r.rule_pref
-            ),
-            None => format!("{what}: no route to {}", self.pkt.dst),
-        };
-        self.note(NoteKind::Route, text);
+    fn route_note(&mut self, stage: RouteStage, r: &crate::netns::RouteLookup) {
+        let found = r.kind.map(|kind| RouteHit {
+            kind,
+            dev: r.dev.clone(),
+            prefix: r.dst,
+            table: r.table,
+            rule_pref: r.rule_pref,
+        });
+        self.note(Event::Route { stage, dst: self.pkt.dst, found });
     }
 
     fn output_path(&mut self) -> Result<Outcome, EvalError> {
         self.hook = Hook::Output;
         let r = self.ns.route(self.pkt.dst, Some(self.pkt.src), self.pkt.mark, None);
-        self.route_note("route", &r);
+        self.route_note(RouteStage::Output, &r);
         if !matches!(r.kind, Some(RouteKind::Unicast | RouteKind::Local)) {
-            return Ok(self.outcome(
-                Disposition::Dropped,
-                Some(format!("no route to {} (the socket call fails)", self.pkt.dst)),
-            ));
+            return Ok(
+                self.outcome(Disposition::Dropped, Some(Reason::NoRoute { dst: self.pkt.dst, local: true }))
+            );
         }
         // The output device every OUTPUT chain sees is fixed here (semantics §2.1).
         let hook_out = r.dev.clone();
@@ -221,21 +213,23 @@ impl<'a> Run<'a> {
             return Ok(self.outcome(Disposition::Dropped, Some(reason)));
         }
         if before != (self.pkt.mark, self.pkt.src, self.pkt.dst) {
-            route = self.reroute("re-route after mangle OUTPUT")?;
+            route = self.reroute(RouteStage::RerouteAfterMangle)?;
         }
         let dst_before = self.pkt.dst;
         if let Some(reason) = self.run_hook(Hook::Output, &[TableName::Nat])? {
             return Ok(self.outcome(Disposition::Dropped, Some(reason)));
         }
         if self.pkt.dst != dst_before {
-            route = self.reroute("re-route after nat OUTPUT")?;
+            route = self.reroute(RouteStage::RerouteAfterNat)?;
         }
         self.out_iface = Some(hook_out);
         if let Some(reason) = self.run_hook(Hook::Output, &[TableName::Filter, TableName::Security])? {
             return Ok(self.outcome(Disposition::Dropped, Some(reason)));
         }
         if !matches!(route.kind, Some(RouteKind::Unicast | RouteKind::Local)) {
-            return Ok(self.outcome(Disposition::Dropped, Some(format!("no route to {}", self.pkt.dst))));
+            return Ok(
+                self.outcome(Disposition::Dropped, Some(Reason::NoRoute { dst: self.pkt.dst, local: false }))
+            );
         }
         self.out_iface = Some(route.dev.clone());
         if let Some(reason) = self.run_hook(Hook::Postrouting, &[TableName::Mangle, TableName::Nat])? {
@@ -243,22 +237,18 @@ impl<'a> Run<'a> {
         }
         if route.kind == Some(RouteKind::Local) || route.dev == "lo" {
             // loopback_xmit re-injects the same skb: mark and conntrack entry are kept.
-            self.note(
-                NoteKind::Loopback,
-                format!(
-                    "loopback: re-enters the stack on lo as {} -> {}",
-                    endpoint(self.pkt.src, self.pkt.sport),
-                    endpoint(self.pkt.dst, self.pkt.dport)
-                ),
-            );
+            self.note(Event::Loopback {
+                src: SocketAddr::new(self.pkt.src, self.pkt.sport),
+                dst: SocketAddr::new(self.pkt.dst, self.pkt.dport),
+            });
             return self.prerouting_path("lo", true);
         }
         Ok(self.outcome(Disposition::Out, None))
     }
 
-    fn reroute(&mut self, what: &str) -> Result<crate::netns::RouteLookup, EvalError> {
+    fn reroute(&mut self, stage: RouteStage) -> Result<crate::netns::RouteLookup, EvalError> {
         let r = self.ns.route(self.pkt.dst, Some(self.pkt.src), self.pkt.mark, None);
-        self.route_note(what, &r);
+        self.route_note(stage, &r);
         Ok(r)
     }
 
@@ -278,24 +268,21 @@ impl<'a> Run<'a> {
         }
         // Input routing decision (ip_route_input_slow).
         if in_dev != "lo" && is_loopback(self.pkt.dst) && !self.ns.route_localnet {
-            return Ok(self.outcome(
-                Disposition::Dropped,
-                Some(format!(
-                    "martian destination {} arriving on {in_dev} (route_localnet is off)",
-                    self.pkt.dst
-                )),
-            ));
+            let reason = Reason::Martian { dst: self.pkt.dst, dev: in_dev.to_string() };
+            return Ok(self.outcome(Disposition::Dropped, Some(reason)));
         }
         let r = self.ns.route(self.pkt.dst, Some(self.pkt.src), self.pkt.mark, Some(in_dev));
-        self.route_note("input route", &r);
+        self.route_note(RouteStage::Input, &r);
         match r.kind {
             Some(RouteKind::Local) => self.input_path(),
             Some(RouteKind::Unicast) if self.ns.forwarding => self.forward_path(&r.dev),
-            Some(RouteKind::Unicast) => Ok(self.outcome(
-                Disposition::Dropped,
-                Some(format!("{} is not local and forwarding is off in this namespace", self.pkt.dst)),
-            )),
-            _ => Ok(self.outcome(Disposition::Dropped, Some(format!("no route to {}", self.pkt.dst)))),
+            Some(RouteKind::Unicast) => {
+                Ok(self.outcome(Disposition::Dropped, Some(Reason::NotLocal { dst: self.pkt.dst })))
+            }
+            _ => {
+                Ok(self
+                    .outcome(Disposition::Dropped, Some(Reason::NoRoute { dst: self.pkt.dst, local: false })))
+            }
         }
     }
 
@@ -314,34 +301,22 @@ impl<'a> Run<'a> {
             _ => None,
         };
         let Some(l4) = l4 else {
-            return Ok(self
-                .outcome(Disposition::Local, Some("delivered to the kernel's own protocol handler".into())));
+            return Ok(self.outcome(Disposition::Local, Some(Reason::KernelHandler)));
         };
-        let socket = match self.tproxy_socket.clone() {
+        let socket = match self.tproxy_socket.take() {
             Some(s) => Some(s),
             None => self.ns.listener(l4, self.pkt.dst, self.pkt.dport).cloned(),
         };
         let mut out = self.outcome(Disposition::Local, None);
         match socket {
             Some(s) => {
-                self.note(
-                    NoteKind::Socket,
-                    format!("socket: {} {} ({})", l4.as_str(), s.endpoint(), s.owner),
-                );
-                out.socket = Some(s.endpoint());
+                self.note(Event::Socket { proto: l4, socket: s.endpoint_addr(), owner: s.owner.clone() });
+                out.socket = Some(s);
             }
             None => {
-                let what = match l4 {
-                    L4::Tcp => "the kernel answers RST (connection refused)",
-                    L4::Udp => "the kernel answers ICMP port unreachable",
-                };
-                let text = format!(
-                    "no known socket listens on {} {}; without one {what}",
-                    l4.as_str(),
-                    endpoint(self.pkt.dst, self.pkt.dport)
-                );
-                self.note(NoteKind::Socket, text.clone());
-                out.reason = Some(text);
+                let dst = SocketAddr::new(self.pkt.dst, self.pkt.dport);
+                self.note(Event::NoSocket { proto: l4, dst });
+                out.reason = Some(Reason::NoSocket { proto: l4, dst });
             }
         }
         Ok(out)
@@ -361,7 +336,7 @@ impl<'a> Run<'a> {
         Ok(self.outcome(Disposition::Forwarded, None))
     }
 
-    fn outcome(&self, disposition: Disposition, reason: Option<String>) -> Outcome {
+    fn outcome(&self, disposition: Disposition, reason: Option<Reason>) -> Outcome {
         Outcome {
             disposition,
             in_iface: self.in_iface.clone(),
@@ -369,8 +344,8 @@ impl<'a> Run<'a> {
             src: SocketAddr::new(self.pkt.src, self.pkt.sport),
             dst: SocketAddr::new(self.pkt.dst, self.pkt.dport),
             orig_dst: SocketAddr::new(self.probe.dst, self.probe.dport),
-            mark: format!("{:#x}", self.pkt.mark),
-            ctmark: format!("{:#x}", self.conn.ctmark),
+            mark: self.pkt.mark,
+            ctmark: self.conn.ctmark,
             zone: self.conn.zone,
             socket: None,
             reason,
@@ -389,28 +364,5 @@ pub(super) fn loopback_of(a: IpAddr) -> IpAddr {
     match a {
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
-    }
-}
-
-fn proto_name(p: Protocol) -> String {
-    match p {
-        Protocol::Tcp => "tcp".into(),
-        Protocol::Udp => "udp".into(),
-        Protocol::Icmp => "icmp".into(),
-        Protocol::Icmpv6 => "icmpv6".into(),
-        Protocol::Sctp => "sctp".into(),
-        Protocol::All => "ip".into(),
-        Protocol::Number(n) => format!("proto {n}"),
-    }
-}
-
-fn kind_name(k: RouteKind) -> &'static str {
-    match k {
-        RouteKind::Unicast => "unicast",
-        RouteKind::Local => "local",
-        RouteKind::Blackhole => "blackhole",
-        RouteKind::Unreachable => "unreachable",
-        RouteKind::Prohibit => "prohibit",
-        RouteKind::Throw => "throw",
     }
 }

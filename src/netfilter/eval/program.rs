@@ -1,6 +1,8 @@
 //! A rule set prepared for evaluation: jump targets resolved to chain indices, built-in
 //! chains found per hook, jump loops refused (as the kernel refuses to load them).
 
+use std::sync::Arc;
+
 use super::Hook;
 use crate::netfilter::model::*;
 
@@ -13,12 +15,18 @@ pub(super) struct CompiledTable {
     pub jumps: Vec<Vec<Option<usize>>>,
     /// The built-in chain for each hook, when the table has it and it exists in the kernel.
     pub hooks: [Option<usize>; 5],
+    /// Chain names, shared by every step that names them.
+    pub chain_names: Vec<Arc<str>>,
+    /// Per chain, per rule: the target's name as written (`None` for no target).
+    pub target_names: Vec<Vec<Option<Arc<str>>>>,
 }
 
 /// A rule set ready for [`super::trace`].
 #[derive(Debug, Clone)]
 pub struct Program {
     pub ruleset: Ruleset,
+    /// The rules file's name (`ruleset.source`), shared by the steps that cite it.
+    pub file: Arc<str>,
     pub(super) tables: Vec<CompiledTable>,
     /// Whether any rule makes the kernel load conntrack in this namespace (semantics §3:
     /// without such a rule, nat chains are never traversed).
@@ -94,9 +102,28 @@ impl Program {
                 }
             }
             check_loops(&ruleset.source, t, &jumps)?;
-            tables.push(CompiledTable { table: ti, name: t.name, jumps, hooks });
+            let chain_names: Vec<Arc<str>> = t.chains.iter().map(|c| Arc::from(c.name.as_str())).collect();
+            let target_names = t
+                .chains
+                .iter()
+                .map(|c| {
+                    c.rules
+                        .iter()
+                        .map(|r| match &r.target {
+                            Target::None => None,
+                            Target::Jump(n) | Target::Goto(n) => index
+                                .get(&**n)
+                                .map(|&i| chain_names[i].clone())
+                                .or_else(|| Some(Arc::from(&**n))),
+                            t => Some(Arc::from(t.name())),
+                        })
+                        .collect()
+                })
+                .collect();
+            tables.push(CompiledTable { table: ti, name: t.name, jumps, hooks, chain_names, target_names });
         }
-        Ok(Program { ruleset, tables, conntrack, tproxy_marks, tproxy_ports })
+        let file = Arc::from(ruleset.source.as_str());
+        Ok(Program { ruleset, file, tables, conntrack, tproxy_marks, tproxy_ports })
     }
 
     pub(super) fn table(&self, name: TableName) -> Option<&CompiledTable> {

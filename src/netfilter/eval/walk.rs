@@ -1,8 +1,11 @@
 //! Running one table's base chain: rules in order, jumps, gotos, RETURN and policies
 //! (semantics §6), and what each target does to the packet and its connection.
 
+use std::net::SocketAddr;
+
 use super::path::{loopback_of, ChainVerdict, Run};
-use super::trace::{endpoint, Miss, NoteKind, Step, StepKind, Verdict};
+use super::program::CompiledTable;
+use super::trace::{Event, Miss, NatTarget, Reason, RuleAt, RuleDrop, Step, StepKind, UnknownKind, Verdict};
 use super::{EvalError, Hook};
 use crate::netfilter::model::*;
 use crate::netns::L4;
@@ -33,13 +36,13 @@ impl Run<'_> {
             let c = &table.chains[chain];
             if i >= c.rules.len() {
                 if chain != base {
-                    self.push_step(hook, name, &c.name, StepKind::Return, None, None, Verdict::Return, None);
+                    self.push_step(hook, ct, chain, StepKind::Return, None, None, Verdict::Return);
                     if let Some((up, at)) = stack.pop() {
                         (chain, i) = (up, at);
                         continue;
                     }
                 }
-                return Ok(self.policy(hook, name, &table.chains[base]));
+                return Ok(self.policy(hook, ct, base, &table.chains[base]));
             }
             let rule = &c.rules[i];
             if let Some(failed) = self.first_failing(rule, hook) {
@@ -48,7 +51,7 @@ impl Run<'_> {
                         before_step: self.steps.len(),
                         hook,
                         table: name,
-                        chain: c.name.clone(),
+                        chain: ct.chain_names[chain].clone(),
                         rule: i + 1,
                         line: rule.line,
                         failed_match: failed,
@@ -57,7 +60,7 @@ impl Run<'_> {
                 i += 1;
                 continue;
             }
-            let flow = self.apply_target(hook, name, c, i, ct.jumps[chain][i])?;
+            let flow = self.apply_target(hook, ct, chain, c, i)?;
             match flow {
                 Flow::Next => i += 1,
                 Flow::Jump(next) => {
@@ -79,21 +82,24 @@ impl Run<'_> {
                             continue;
                         }
                     }
-                    return Ok(self.policy(hook, name, &table.chains[base]));
+                    return Ok(self.policy(hook, ct, base, &table.chains[base]));
                 }
                 Flow::Stop(v) => return Ok(v),
             }
         }
     }
 
-    fn policy(&mut self, hook: Hook, table: TableName, base: &Chain) -> ChainVerdict {
+    fn policy(&mut self, hook: Hook, ct: &CompiledTable, base_index: usize, base: &Chain) -> ChainVerdict {
         let policy = base.policy.unwrap_or(Policy::Accept);
         let verdict = if policy == Policy::Accept { Verdict::Accept } else { Verdict::Drop };
         let line = (base.line != 0).then_some(base.line);
-        self.push_step(hook, table, &base.name, StepKind::Policy, None, line, verdict, None);
+        self.push_step(hook, ct, base_index, StepKind::Policy, None, line, verdict);
         match policy {
             Policy::Accept => ChainVerdict::Accept,
-            Policy::Drop => ChainVerdict::Drop(format!("policy DROP of {table} {}", base.name)),
+            Policy::Drop => ChainVerdict::Drop(Reason::Policy {
+                table: ct.name,
+                chain: ct.chain_names[base_index].clone(),
+            }),
         }
     }
 
@@ -101,43 +107,46 @@ impl Run<'_> {
     fn push_step(
         &mut self,
         hook: Hook,
-        table: TableName,
-        chain: &str,
+        ct: &CompiledTable,
+        chain: usize,
         kind: StepKind,
         rule: Option<usize>,
         line: Option<u32>,
         verdict: Verdict,
-        target: Option<String>,
     ) {
-        self.steps.push(Step { hook, table, chain: chain.to_string(), kind, rule, line, verdict, target });
+        let target = match (kind, rule) {
+            (StepKind::Rule, Some(r)) => ct.target_names[chain][r - 1].clone(),
+            _ => None,
+        };
+        self.steps.push(Step {
+            hook,
+            table: ct.name,
+            chain_index: chain,
+            chain: ct.chain_names[chain].clone(),
+            kind,
+            rule,
+            line,
+            verdict,
+            target,
+        });
     }
 
     fn apply_target(
         &mut self,
         hook: Hook,
-        table: TableName,
+        ct: &CompiledTable,
+        ci: usize,
         chain: &Chain,
         i: usize,
-        jump: Option<usize>,
     ) -> Result<Flow, EvalError> {
         let rule = &chain.rules[i];
-        let mut step = |run: &mut Self, verdict: Verdict| {
-            let target = match &rule.target {
-                Target::None => None,
-                t => Some(t.name().to_string()),
-            };
-            run.push_step(
-                hook,
-                table,
-                &chain.name,
-                StepKind::Rule,
-                Some(i + 1),
-                Some(rule.line),
-                verdict,
-                target,
-            );
+        let jump = ct.jumps[ci][i];
+        let step = |run: &mut Self, verdict: Verdict| {
+            run.push_step(hook, ct, ci, StepKind::Rule, Some(i + 1), Some(rule.line), verdict);
         };
-        let here = || format!("{table} {} rule {} (line {})", chain.name, i + 1, rule.line);
+        let here =
+            || RuleAt { table: ct.name, chain: ct.chain_names[ci].clone(), rule: i + 1, line: rule.line };
+        let stop = |drop: RuleDrop| Flow::Stop(ChainVerdict::Drop(Reason::Rule { at: here(), drop }));
         Ok(match &rule.target {
             Target::None | Target::Log { .. } | Target::Nflog { .. } | Target::Trace => {
                 step(self, Verdict::Continue);
@@ -149,12 +158,12 @@ impl Run<'_> {
             }
             Target::Drop => {
                 step(self, Verdict::Drop);
-                Flow::Stop(ChainVerdict::Drop(format!("DROP by {}", here())))
+                stop(RuleDrop::Drop)
             }
             Target::Reject { with } => {
                 step(self, Verdict::Drop);
                 let with = with.clone().unwrap_or_else(|| "icmp-port-unreachable".into());
-                Flow::Stop(ChainVerdict::Drop(format!("REJECT (--reject-with {with}) by {}", here())))
+                stop(RuleDrop::Reject { with })
             }
             Target::Return => {
                 step(self, Verdict::Return);
@@ -174,7 +183,7 @@ impl Run<'_> {
                 self.pkt.mark = (old & !mm.mask) ^ mm.value;
                 step(self, Verdict::Continue);
                 if old != self.pkt.mark {
-                    self.note(NoteKind::Mark, format!("mark {old:#x} -> {:#x}", self.pkt.mark));
+                    self.note(Event::Mark { old, new: self.pkt.mark });
                 }
                 Flow::Next
             }
@@ -198,10 +207,7 @@ impl Run<'_> {
             Target::Ct { zone, notrack } => {
                 if *notrack {
                     self.conn.untracked = true;
-                    self.note(
-                        NoteKind::Conntrack,
-                        "conntrack: not tracked (CT --notrack); nat chains are skipped".into(),
-                    );
+                    self.note(Event::Untracked);
                 }
                 if let Some(z) = zone {
                     self.conn.zone = *z;
@@ -216,10 +222,7 @@ impl Run<'_> {
                         Some(a) => a,
                         None => {
                             step(self, Verdict::Drop);
-                            return Ok(Flow::Stop(ChainVerdict::Drop(format!(
-                                "REDIRECT by {}: {dev} has no usable address",
-                                here()
-                            ))));
+                            return Ok(stop(RuleDrop::RedirectNoAddress { dev }));
                         }
                     }
                 } else {
@@ -227,21 +230,21 @@ impl Run<'_> {
                 };
                 let port = ports.map_or(self.pkt.dport, |p| p.lo);
                 step(self, Verdict::Accept);
-                self.nat_dst(new_dst, port, "REDIRECT");
+                self.nat_dst(new_dst, port, NatTarget::Redirect);
                 Flow::Stop(ChainVerdict::Accept)
             }
             Target::Dnat { to } => {
                 let addr = to.addr.unwrap_or(self.pkt.dst);
                 let port = to.ports.map_or(self.pkt.dport, |p| p.lo);
                 step(self, Verdict::Accept);
-                self.nat_dst(addr, port, "DNAT");
+                self.nat_dst(addr, port, NatTarget::Dnat);
                 Flow::Stop(ChainVerdict::Accept)
             }
             Target::Snat { to } => {
                 let addr = to.addr.unwrap_or(self.pkt.src);
                 let port = to.ports.map_or(self.pkt.sport, |p| p.lo);
                 step(self, Verdict::Accept);
-                self.nat_src(addr, port, "SNAT");
+                self.nat_src(addr, port, NatTarget::Snat);
                 Flow::Stop(ChainVerdict::Accept)
             }
             Target::Masquerade { ports } => {
@@ -249,99 +252,79 @@ impl Run<'_> {
                 let addr = self.ns.source_for(&dev, self.pkt.dst).unwrap_or(self.pkt.src);
                 let port = ports.map_or(self.pkt.sport, |p| p.lo);
                 step(self, Verdict::Accept);
-                self.nat_src(addr, port, "MASQUERADE");
+                self.nat_src(addr, port, NatTarget::Masquerade);
                 Flow::Stop(ChainVerdict::Accept)
             }
             Target::Tproxy { on_port, on_ip, mark } => {
-                self.tproxy(*on_port, *on_ip, *mark, &mut step, &here)?
+                let (verdict, drop) = self.tproxy(*on_port, *on_ip, *mark);
+                step(self, verdict);
+                if let Some(sock) = &self.tproxy_socket {
+                    let (socket, owner) = (sock.endpoint_addr(), sock.owner.clone());
+                    self.note(Event::Tproxy { socket, owner, mark: self.pkt.mark });
+                }
+                match drop {
+                    Some(d) => stop(d),
+                    None => Flow::Stop(ChainVerdict::Accept),
+                }
             }
             Target::Unknown { name, .. } => {
                 step(self, Verdict::Continue);
                 self.unknown.push(rule.line);
-                self.note(
-                    NoteKind::Unknown,
-                    format!("target {name} on line {} is not modelled: assumed to continue", rule.line),
-                );
+                self.note(Event::Unknown { what: UnknownKind::Target, name: name.clone(), line: rule.line });
                 Flow::Next
             }
         })
     }
 
-    fn nat_dst(&mut self, addr: std::net::IpAddr, port: u16, what: &str) {
-        let from = endpoint(self.pkt.dst, self.pkt.dport);
+    fn nat_dst(&mut self, addr: std::net::IpAddr, port: u16, target: NatTarget) {
+        let from = SocketAddr::new(self.pkt.dst, self.pkt.dport);
         self.pkt.dst = addr;
         self.pkt.dport = port;
         self.conn.dnat = true;
-        self.note(NoteKind::Nat, format!("{what}: destination {from} -> {}", endpoint(addr, port)));
+        self.note(Event::Nat { target, from, to: SocketAddr::new(addr, port) });
     }
 
-    fn nat_src(&mut self, addr: std::net::IpAddr, port: u16, what: &str) {
-        let from = endpoint(self.pkt.src, self.pkt.sport);
+    fn nat_src(&mut self, addr: std::net::IpAddr, port: u16, target: NatTarget) {
+        let from = SocketAddr::new(self.pkt.src, self.pkt.sport);
         self.pkt.src = addr;
         self.pkt.sport = port;
         self.conn.snat = true;
-        self.note(NoteKind::Nat, format!("{what}: source {from} -> {}", endpoint(addr, port)));
+        self.note(Event::Nat { target, from, to: SocketAddr::new(addr, port) });
     }
 
     /// TPROXY (xt_TPROXY.c): find a listener on (--on-ip or the incoming interface's address,
-    /// --on-port); only a transparent one takes the packet, else it is silently dropped.
+    /// --on-port); only a transparent one takes the packet (and the mark), else it is
+    /// silently dropped. Returns the rule's verdict and, for a drop, why.
     fn tproxy(
         &mut self,
         on_port: u16,
         on_ip: Option<std::net::IpAddr>,
         mark: Option<MarkMask>,
-        step: &mut dyn FnMut(&mut Self, Verdict),
-        here: &dyn Fn() -> String,
-    ) -> Result<Flow, EvalError> {
+    ) -> (Verdict, Option<RuleDrop>) {
         let l4 = match self.pkt.proto {
             Protocol::Tcp => L4::Tcp,
             Protocol::Udp => L4::Udp,
-            _ => {
-                step(self, Verdict::Drop);
-                return Ok(Flow::Stop(ChainVerdict::Drop(format!(
-                    "TPROXY by {} handles only TCP and UDP",
-                    here()
-                ))));
-            }
+            _ => return (Verdict::Drop, Some(RuleDrop::TproxyProtocol)),
         };
         let laddr = match on_ip {
             Some(a) if !a.is_unspecified() => a,
             _ => {
-                let dev = self.in_iface.clone().unwrap_or_default();
-                self.ns.redirect_address(&dev, self.pkt.dst).unwrap_or(self.pkt.dst)
+                let dev = self.in_iface.as_deref().unwrap_or_default();
+                self.ns.redirect_address(dev, self.pkt.dst).unwrap_or(self.pkt.dst)
             }
         };
         let port = if on_port == 0 { self.pkt.dport } else { on_port };
-        match self.ns.listener(l4, laddr, port).cloned() {
+        match self.ns.listener(l4, laddr, port) {
             Some(sock) if sock.transparent => {
                 if let Some(mm) = mark {
                     let old = self.pkt.mark;
                     self.pkt.mark = (old & !mm.mask) ^ mm.value;
                 }
-                step(self, Verdict::Accept);
-                self.note(
-                    NoteKind::Socket,
-                    format!(
-                        "TPROXY: handed to transparent socket {} ({}), mark {:#x}",
-                        sock.endpoint(),
-                        sock.owner,
-                        self.pkt.mark
-                    ),
-                );
-                self.tproxy_socket = Some(sock);
-                Ok(Flow::Stop(ChainVerdict::Accept))
+                self.tproxy_socket = Some(sock.clone());
+                (Verdict::Accept, None)
             }
-            found => {
-                step(self, Verdict::Drop);
-                let why = match found {
-                    Some(s) => format!("socket {} is not transparent", s.endpoint()),
-                    None => format!("no socket listens on {}", endpoint(laddr, port)),
-                };
-                Ok(Flow::Stop(ChainVerdict::Drop(format!(
-                    "TPROXY by {}: {why}; the packet is dropped silently",
-                    here()
-                ))))
-            }
+            Some(s) => (Verdict::Drop, Some(RuleDrop::TproxyNotTransparent { socket: s.endpoint_addr() })),
+            None => (Verdict::Drop, Some(RuleDrop::TproxyNoSocket { addr: SocketAddr::new(laddr, port) })),
         }
     }
 }

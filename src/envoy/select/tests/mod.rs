@@ -58,7 +58,7 @@ pub(super) fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
 }
 
-pub(super) fn query(listener: &str, dst: &str) -> Query {
+pub(super) fn query(listener: &str, dst: &str) -> Query<'static> {
     Query {
         listener_addr: sa(listener),
         listener_name: None,
@@ -66,7 +66,7 @@ pub(super) fn query(listener: &str, dst: &str) -> Query {
         src: sa("10.0.0.9:40000"),
         client: ClientBytes::Opaque,
         request: None,
-        dns: NameTable::new(),
+        dns: Default::default(),
         random_value: None,
     }
 }

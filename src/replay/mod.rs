@@ -9,8 +9,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
-use super::{trace, Destination, Ending, From, Mesh, MeshTrace, Pick, Start};
 use crate::capture::{DnsRecord, Flow, FlowId, Side, Sniffed, Transport};
+use crate::engine::{trace, Destination, Ending, From, Mesh, MeshTrace, Pick, Start};
 use crate::envoy::select::{ClientBytes, HttpRequest};
 use crate::istio::Conventions;
 use crate::netns::L4;
@@ -79,7 +79,35 @@ pub struct Replay {
     /// The engine start of each trace (same index): what `explain` or `trace` would take.
     pub starts: Vec<Start>,
     pub summary: Vec<SummaryLine>,
+    /// The flows that involve none of the pod's addresses (row ending [`NOT_THIS_POD`]).
+    pub not_this_pod: NotThisPod,
 }
+
+/// The row ending of a flow that involves none of the pod's addresses: neither end is one of
+/// them, and it is not a loopback flow. Such a flow is not walked (it would be walked as if
+/// it arrived on the pod's eth0, which it did not).
+pub const NOT_THIS_POD: &str = "not_this_pod";
+
+/// Flows of another host, or a wrong `--pod-ip`: how many, the pod's addresses, and the
+/// addresses the whole capture holds most often (to say which host it comes from).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NotThisPod {
+    pub flows: u64,
+    pub pod: String,
+    pub pod_addresses: Vec<IpAddr>,
+    /// At most [`BUSIEST_SHOWN`] addresses (loopback left out), by flows then address.
+    pub busiest: Vec<AddressFlows>,
+}
+
+/// How many flows of the capture have this address at one end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AddressFlows {
+    pub address: IpAddr,
+    pub flows: u64,
+}
+
+/// How many of the capture's busiest addresses [`NotThisPod`] lists.
+pub const BUSIEST_SHOWN: usize = 5;
 
 /// Walks every flow in `flows` (redirected legs already stitched) through pod `pod` of `mesh`,
 /// in first-seen order. The DNS answers a flow carries are added to `mesh.names` for the flows
@@ -102,6 +130,13 @@ fn replay_with_names(mesh: &mut Mesh, pod: usize, flows: &[Flow]) -> Replay {
     for f in flows {
         let mut row = base_row(f, t0, mesh, pod);
         row.name = sniffed_of(f, flows).name().map(str::to_string);
+        if !involves_pod(f, mesh, pod) {
+            // Not walked, and its DNS answers were not given to this pod.
+            row.ending = NOT_THIS_POD.into();
+            out.not_this_pod.flows += 1;
+            out.rows.push(row);
+            continue;
+        }
         let passthrough = istio.is_inbound_passthrough_source(f.client.ip());
         let envoy = f.stitch.is_none() && (row.side == "app" || passthrough);
         if envoy {
@@ -168,12 +203,49 @@ fn replay_with_names(mesh: &mut Mesh, pod: usize, flows: &[Flow]) -> Replay {
         learned.learn(f, &mut mesh.names);
     }
     out.summary = summary(&out.rows);
+    if out.not_this_pod.flows > 0 {
+        out.not_this_pod.pod = mesh.pods.get(pod).map(|p| p.name.clone()).unwrap_or_default();
+        out.not_this_pod.pod_addresses = pod_addresses(mesh, pod);
+        out.not_this_pod.busiest = busiest_addresses(flows);
+    }
     out
 }
 
 /// The conventions of pod `pod` (Istio's when there is no such pod).
 fn conventions(mesh: &Mesh, pod: usize) -> Conventions {
     mesh.pods.get(pod).map_or(Conventions::ISTIO, |p| p.istio)
+}
+
+/// Whether flow `f` was seen in pod `pod`: one end is one of the pod's addresses, or both ends
+/// are loopback addresses (the pod's own `lo`).
+fn involves_pod(f: &Flow, mesh: &Mesh, pod: usize) -> bool {
+    let (c, s) = (f.client.ip(), f.server.ip());
+    (c.is_loopback() && s.is_loopback()) || mesh.pods.get(pod).is_some_and(|p| p.owns(c) || p.owns(s))
+}
+
+fn pod_addresses(mesh: &Mesh, pod: usize) -> Vec<IpAddr> {
+    mesh.pods
+        .get(pod)
+        .and_then(|p| p.netns.interface("eth0"))
+        .map(|i| i.addrs.iter().map(|a| a.addr()).collect())
+        .unwrap_or_default()
+}
+
+/// The addresses at either end of the most flows, loopback left out.
+fn busiest_addresses(flows: &[Flow]) -> Vec<AddressFlows> {
+    let mut counts: BTreeMap<IpAddr, u64> = BTreeMap::new();
+    for f in flows {
+        for ip in [f.client.ip(), f.server.ip()] {
+            if !ip.is_loopback() {
+                *counts.entry(ip).or_default() += 1;
+            }
+        }
+    }
+    let mut list: Vec<AddressFlows> =
+        counts.into_iter().map(|(address, flows)| AddressFlows { address, flows }).collect();
+    list.sort_by(|a, b| b.flows.cmp(&a.flows).then(a.address.cmp(&b.address)));
+    list.truncate(BUSIEST_SHOWN);
+    list
 }
 
 /// Connections Envoy accepted, waiting for the upstream connection it opens for each
@@ -396,7 +468,8 @@ fn fill(row: &mut Row, t: &MeshTrace, f: &Flow) {
         }
         _ => None,
     };
-    let hop = |pick: fn(&super::EnvoyHop) -> Option<&String>| p.envoy.iter().find_map(|h| pick(h).cloned());
+    let hop =
+        |pick: fn(&crate::engine::EnvoyHop) -> Option<&String>| p.envoy.iter().find_map(|h| pick(h).cloned());
     row.listener = hop(|h| h.listener.as_ref());
     row.cluster = hop(|h| h.cluster.as_ref()).or_else(|| match &p.ending {
         Ending::Blackhole { cluster, .. } => Some(cluster.clone()),
@@ -438,5 +511,4 @@ fn summary(rows: &[Row]) -> Vec<SummaryLine> {
 }
 
 #[cfg(test)]
-#[path = "replay_tests.rs"]
 mod tests;

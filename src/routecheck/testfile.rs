@@ -9,10 +9,10 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
-use super::super::de::{bool_lenient, u32_lenient, u64_lenient};
-use super::super::matchers::{HeaderMatcher, StructValue};
-use super::super::strip_trailing_commas;
 use super::{pbtext, InputError};
+use crate::envoy::route::de::{bool_lenient, u32_lenient, u64_lenient};
+use crate::envoy::route::strip_trailing_commas;
+use crate::envoy::route::{HeaderMatcher, StructValue};
 
 /// Which form a test file had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,8 +15,8 @@ pub use testfile::{
     TestFormat, TestInput, TestSuite,
 };
 
-use super::legacy;
-use super::{RouteConfig, RouteConfigError};
+use crate::envoy::route::legacy;
+use crate::envoy::route::{RouteConfig, RouteConfigError};
 
 /// An input file router_check_tool would refuse: which file, what, and where (1-based line
 /// and column) when the parser knows.
@@ -48,9 +48,22 @@ impl InputError {
     }
 
     pub(crate) fn yaml(file: &str, e: &serde_saphyr::Error) -> InputError {
+        use serde_saphyr::MessageFormatter as _;
+        // The bare message: the position is ours to show, not repeated with a snippet.
+        let message = serde_saphyr::DefaultMessageFormatter.format_message(e.without_snippet()).into_owned();
         match e.location() {
-            Some(l) => InputError::at(file, e.to_string(), l.line() as usize, l.column() as usize),
-            None => InputError::new(file, e.to_string()),
+            Some(l) => InputError::at(file, message, l.line() as usize, l.column() as usize),
+            None => InputError::new(file, message),
+        }
+    }
+
+    /// A field the API does not have, in the words of router_check_tool for the syntax the
+    /// file is written in, at the first place the field is written in `text`.
+    fn unknown_field(file: &str, text: &str, yaml: bool, e: &strict::UnknownField) -> InputError {
+        let message = e.text(if yaml { "YAML" } else { "JSON" });
+        match key_position(text, &e.key) {
+            Some((line, column)) => InputError::at(file, message, line, column),
+            None => InputError::new(file, message),
         }
     }
 
@@ -109,7 +122,8 @@ pub fn load_route_config_for_listener(
     let value: serde_json::Value = if yaml {
         serde_saphyr::from_str(text).map_err(|e| InputError::yaml(name, &e))?
     } else {
-        serde_json::from_str(&super::strip_trailing_commas(text)).map_err(|e| InputError::json(name, &e))?
+        serde_json::from_str(&crate::envoy::route::strip_trailing_commas(text))
+            .map_err(|e| InputError::json(name, &e))?
     };
     let Some(obj) = value.as_object() else {
         return Err(InputError::new(
@@ -123,15 +137,45 @@ pub fn load_route_config_for_listener(
         return Ok((cfg, ConfigFormat::LegacyV1Json));
     }
     if obj.contains_key("static_resources") || obj.contains_key("staticResources") {
-        return bootstrap_route_config(&value, name, listener).map(|c| (c, ConfigFormat::Bootstrap));
+        return bootstrap_route_config(&value, name, text, yaml, listener)
+            .map(|c| (c, ConfigFormat::Bootstrap));
     }
     strict::check(&value, "envoy.config.route.v3.RouteConfiguration", "")
-        .map_err(|e| InputError::new(name, e))?;
+        .map_err(|e| InputError::unknown_field(name, text, yaml, &e))?;
     let cfg =
         if yaml { RouteConfig::from_yaml_str(text, name) } else { RouteConfig::from_json_str(text, name) }
             .map_err(|e| InputError::from_config(name, &e))?;
     let fmt = if yaml { ConfigFormat::V3Yaml } else { ConfigFormat::V3Json };
     Ok((cfg, fmt))
+}
+
+/// 1-based line and column (in bytes) of the first place `key` is written as a key in JSON or
+/// YAML text: `"key":`, `key:` or `'key':`, after the start of a line, blanks, `{`, `,` or `- `.
+fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
+    for (line_no, line) in text.split('\n').enumerate() {
+        let bytes = line.as_bytes();
+        let mut from = 0;
+        while let Some(found) = line.get(from..).and_then(|rest| rest.find(key)) {
+            let at = from + found;
+            from = at + key.len();
+            let quote = at.checked_sub(1).and_then(|i| bytes.get(i)).filter(|c| matches!(c, b'"' | b'\''));
+            let start = at - usize::from(quote.is_some());
+            let before_ok = start == 0
+                || bytes.get(start - 1).is_some_and(|c| matches!(c, b' ' | b'\t' | b'{' | b',' | b'-'));
+            let mut end = at + key.len();
+            if let Some(q) = quote {
+                if bytes.get(end) != Some(q) {
+                    continue;
+                }
+                end += 1;
+            }
+            let after = line.get(end..).unwrap_or("").trim_start_matches([' ', '\t']);
+            if before_ok && after.starts_with(':') {
+                return Some((line_no + 1, start + 1));
+            }
+        }
+    }
+    None
 }
 
 fn field<'a>(v: &'a serde_json::Value, snake: &str, camel: &str) -> Option<&'a serde_json::Value> {
@@ -141,6 +185,8 @@ fn field<'a>(v: &'a serde_json::Value, snake: &str, camel: &str) -> Option<&'a s
 fn bootstrap_route_config(
     doc: &serde_json::Value,
     name: &str,
+    text: &str,
+    yaml: bool,
     listener: Option<&str>,
 ) -> Result<RouteConfig, InputError> {
     let listeners: Vec<&serde_json::Value> = field(doc, "static_resources", "staticResources")
@@ -188,7 +234,7 @@ fn bootstrap_route_config(
                 "static_resources.listeners[{li}].filter_chains[{ci}].filters[{fi}].typed_config.route_config"
             );
             strict::check(rc, "envoy.config.route.v3.RouteConfiguration", &at)
-                .map_err(|e| InputError::new(name, e))?;
+                .map_err(|e| InputError::unknown_field(name, text, yaml, &e))?;
             let mut cfg: RouteConfig = serde_json::from_value(rc.clone())
                 .map_err(|e| InputError::new(name, format!("{at}: {e}")))?;
             cfg.assign_sources();

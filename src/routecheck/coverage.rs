@@ -2,7 +2,7 @@
 //! is covered once a passing check touched it; weighted routes count once per cluster;
 //! `--covall` weighs each route by the share of its checkable fields that were checked.
 
-use super::super::config::{Action, Route, RouteConfig};
+use crate::envoy::route::{Action, Route, RouteConfig};
 
 /// Which entry a coverage mark belongs to (Envoy keys coverage by route object).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -96,7 +96,7 @@ fn field_fraction(k: &CoverKey, f: &CoverFields) -> f64 {
 
 /// The route's match in protobuf text format, as the tool prints missing tests.
 fn match_text(r: &Route) -> String {
-    use super::super::config::PathSpecifier;
+    use crate::envoy::route::PathSpecifier;
     let m = &r.r#match;
     let mut s = match &m.path {
         PathSpecifier::Prefix(p) => format!("prefix: {p:?}\n"),

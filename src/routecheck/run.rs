@@ -5,17 +5,17 @@
 
 use std::collections::BTreeMap;
 
-use super::super::config::{Action, RouteConfig, VirtualHost};
-use super::super::de::format_duration;
-use super::super::decision::{ClusterTarget, Outcome, Request, RouteDecision, RuntimeMode};
-use super::super::finalize::{
-    finalize_request_headers, finalize_response_headers, redirect_location, rewrite_path, ssl_redirect_uri,
-};
-use super::super::headers::FormatContext;
-use super::super::matchers::{HeaderMap, HeaderMatcher, HeaderRule, StringPattern, StructValue};
-use super::super::matching::{matched_portion, route, virtual_cluster};
 use super::coverage::{coverage_percent, missing_tests, CoverFields, CoverKey};
 use super::testfile::{TestCase, TestFormat, TestSuite};
+use crate::envoy::route::de::format_duration;
+use crate::envoy::route::FormatContext;
+use crate::envoy::route::{
+    finalize_request_headers, finalize_response_headers, redirect_location, rewrite_path, ssl_redirect_uri,
+};
+use crate::envoy::route::{matched_portion, route, virtual_cluster};
+use crate::envoy::route::{Action, RouteConfig, VirtualHost};
+use crate::envoy::route::{ClusterTarget, Outcome, Request, RouteDecision, RuntimeMode};
+use crate::envoy::route::{HeaderMap, HeaderMatcher, HeaderRule, StringPattern, StructValue};
 
 /// The downstream peer router_check_tool gives every request.
 const TOOL_REMOTE_ADDRESS: &str = "127.0.0.1:0";

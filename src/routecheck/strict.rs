@@ -5,15 +5,11 @@
 
 use serde_json::Value;
 
-use super::schema::{Field, MESSAGES};
+use super::schema::MESSAGES;
 
 /// v2 spellings the model still reads (and Envoy's v2 API had).
 const V2_FIELDS: &[(&str, &str)] =
     &[("envoy.config.route.v3.RouteMatch", "regex"), ("envoy.config.route.v3.RouteAction", "host_rewrite")];
-
-fn fields_of(message: &str) -> Option<&'static [Field]> {
-    MESSAGES.iter().find(|(m, _)| *m == message).map(|(_, f)| *f)
-}
 
 fn camel(snake: &str) -> String {
     let mut out = String::with_capacity(snake.len());
@@ -31,13 +27,34 @@ fn camel(snake: &str) -> String {
     out
 }
 
+/// A field the API does not have: the message it appeared in, its path from the document's
+/// root and its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct UnknownField {
+    pub message: &'static str,
+    pub path: String,
+    pub key: String,
+}
+
+impl UnknownField {
+    /// router_check_tool's words (protobuf's JSON parser status; Envoy reads YAML by
+    /// converting it to JSON), with `syntax` (`JSON` or `YAML`) naming what the user wrote.
+    pub fn text(&self, syntax: &str) -> String {
+        format!(
+            "Unable to parse {syntax} as proto (INVALID_ARGUMENT: invalid {syntax} in {} @ {}: no such \
+             field: '{}')",
+            self.message, self.path, self.key
+        )
+    }
+}
+
 /// Checks `value` (a `message`) and everything below it; the error names the message, the
 /// JSON path and the field.
-pub(super) fn check(value: &Value, message: &str, path: &str) -> Result<(), String> {
+pub(super) fn check(value: &Value, message: &str, path: &str) -> Result<(), UnknownField> {
     let Some(obj) = value.as_object() else {
         return Ok(());
     };
-    let Some(fields) = fields_of(message) else {
+    let Some((message, fields)) = MESSAGES.iter().find(|(m, _)| *m == message).map(|(m, f)| (*m, *f)) else {
         return Ok(());
     };
     for (key, child) in obj {
@@ -50,10 +67,7 @@ pub(super) fn check(value: &Value, message: &str, path: &str) -> Result<(), Stri
             if V2_FIELDS.iter().any(|(m, f)| *m == message && f == key) {
                 continue;
             }
-            return Err(format!(
-                "Unable to parse JSON as proto (INVALID_ARGUMENT: invalid JSON in {message} @ \
-                 {here}: no such field: '{key}')"
-            ));
+            return Err(UnknownField { message, path: here, key: key.clone() });
         };
         let Some(held) = held else { continue };
         match child {
@@ -79,7 +93,7 @@ mod tests {
             "route":{"clustr":"x"}}]}]}"#,
         )
         .unwrap();
-        let e = check(&v, "envoy.config.route.v3.RouteConfiguration", "").unwrap_err();
+        let e = check(&v, "envoy.config.route.v3.RouteConfiguration", "").unwrap_err().text("JSON");
         assert!(
             e.contains("envoy.config.route.v3.RouteAction @ virtualHosts[0].routes[0].route.clustr"),
             "{e}"

@@ -151,7 +151,10 @@ fn dns_answers_name_later_flows_and_their_traces() {
     let (a, b) = (r.rows[0].trace.unwrap(), r.rows[3].trace.unwrap());
     assert_ne!(a, b);
     let lookup = |t: usize| {
-        r.traces[t].paths[0].steps.iter().any(|s| s.what.contains("vm.example.com resolves to 240.240.0.5"))
+        r.traces[t].paths[0].steps.iter().any(|s| {
+            matches!(&s.detail, crate::engine::Detail::Resolve { name, addr: Some(a) }
+                if name == "vm.example.com" && a.to_string() == "240.240.0.5")
+        })
     };
     assert!(!lookup(a));
     assert!(lookup(b), "{:#?}", r.traces[b].paths[0].steps);

@@ -1,0 +1,323 @@
+//! An Envoy hop: a connection handed to a pod's Envoy goes through its listener, filter chain,
+//! route and cluster; each chosen endpoint becomes Envoy's own upstream connection, which
+//! re-enters the pod's kernel as the proxy's uid.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+
+use super::ending::{Ending, Refusal, Undetermined};
+use super::step::{Detail, HttpRoute};
+use super::walk::{default_source, take_or_clone, Next, Partial, State};
+use super::{EnvoyHop, Hop, Mesh, Pick, Pod, Start, ENVOY_UID};
+use crate::envoy::model::EndpointAddress;
+use crate::envoy::select::{self, ObjectRef, Outcome, Query, Upstream};
+use crate::netfilter::eval::Entry;
+
+/// The socket mark Istio configures for the `original_src` listener filter.
+const ORIGINAL_SRC_MARK: u32 = 1337;
+
+pub(super) fn envoy(
+    mesh: &Mesh,
+    start: &Start,
+    mut p: Partial,
+    pi: usize,
+    listener: SocketAddr,
+    orig_dst: SocketAddr,
+    src: SocketAddr,
+) -> Vec<Next> {
+    let pod = &mesh.pods[pi];
+    let Some(cfg) = &pod.envoy else {
+        let why = Undetermined::NoConfigDump;
+        return vec![(p, Err(Ending::Undetermined { pod: pod.name.clone(), why }))];
+    };
+    if p.record {
+        let first_step = p.steps.len();
+        p.hops.push(Hop::Envoy { pod: pi, first_step, listener, orig_dst, src });
+    }
+    let query = envoy_query(mesh, start, listener, orig_dst, src);
+    let t = select::evaluate(cfg, &query);
+    let mut hop = EnvoyHop { pod: pod.name.clone(), ..EnvoyHop::default() };
+    let mut istio = Vec::new();
+    let remember = |o: &ObjectRef, istio: &mut Vec<String>| {
+        if let Some(c) = &o.istio_config {
+            if !istio.contains(c) {
+                istio.push(c.clone());
+            }
+        }
+    };
+    if let Some(a) = t.accepted_by {
+        hop.listener = Some(a.name.clone());
+        remember(&a, &mut istio);
+        p.step(pi, Detail::ListenerAccepts { listener: a, orig_dst });
+    }
+    if let Some(h) = t.handoff {
+        if h.matched.is_some() {
+            hop.listener = Some(h.target.name.clone());
+            remember(&h.target, &mut istio);
+        }
+        p.step(
+            pi,
+            Detail::Handoff { target: h.target, matched: h.matched, restored: h.restored_destination },
+        );
+    }
+    if let Some(fc) = t.filter_chain {
+        let name = if fc.chain.name.is_empty() {
+            format!("#{}", fc.index.unwrap_or(0))
+        } else {
+            fc.chain.name.clone()
+        };
+        hop.filter_chain = Some(name);
+        remember(&fc.chain, &mut istio);
+        p.step(pi, Detail::FilterChain { chain: fc.chain, index: fc.index, via: fc.via });
+    }
+    let http = t.http.is_some();
+    if let Some(h) = t.http {
+        hop.route_config = Some(h.route_config.name.clone());
+        if let Some(vh) = &h.virtual_host {
+            hop.virtual_host = Some(vh.name.clone());
+            remember(vh, &mut istio);
+        }
+        if let Some(r) = &h.route {
+            hop.route = Some(if r.name.is_empty() { r.path.clone() } else { r.name.clone() });
+            remember(r, &mut istio);
+        }
+        let route = HttpRoute {
+            method: h.method,
+            authority: h.authority,
+            path: h.path,
+            route_config: h.route_config,
+            virtual_host: h.virtual_host,
+            route: h.route,
+            decision: h.decision,
+        };
+        p.step(pi, Detail::HttpRoute(Box::new(route)));
+    }
+    let mut out = Vec::new();
+    // Istio's original_src listener filter marks upstream sockets with 1337 (0x539).
+    let mark = if t.socket.as_ref().is_some_and(|s| s.original_src) { ORIGINAL_SRC_MARK } else { 0 };
+    let chosen = t.clusters.iter().find(|c| c.selected).map(|c| c.cluster.clone());
+    let name = || pod.name.clone();
+    match t.outcome {
+        Outcome::Forwarded { .. } | Outcome::Weighted => {
+            let weighted = matches!(t.outcome, Outcome::Weighted);
+            let total: u64 = t.clusters.iter().map(|c| u64::from(c.weight.unwrap_or(1))).sum::<u64>().max(1);
+            let picks: Vec<_> = if weighted {
+                t.clusters.iter().collect()
+            } else {
+                t.clusters.iter().filter(|c| c.selected).take(1).collect()
+            };
+            let n = picks.len();
+            let mut p = Some(p);
+            for (ci, c) in picks.into_iter().enumerate() {
+                let Some(mut q) = take_or_clone(&mut p, ci + 1 == n) else { break };
+                let mut h = hop.clone();
+                h.istio_config = istio.clone();
+                if let Some(ic) = c.origin.as_ref().and_then(|o| o.istio_config.as_ref()) {
+                    if !h.istio_config.contains(ic) {
+                        h.istio_config.push(ic.clone());
+                    }
+                }
+                if weighted {
+                    q.weight *= f64::from(c.weight.unwrap_or(1)) / total as f64;
+                }
+                h.cluster = Some(c.cluster.clone());
+                q.last_cluster = Some(c.cluster.clone());
+                q.upstream_of = Some((pod.name.clone(), http));
+                out.extend(upstream(pod, pi, q, h, (&c.cluster, &c.upstream), start.pick, mark));
+            }
+        }
+        Outcome::HttpResponse { status, flag, details, .. } => {
+            out.push(answer(p, hop, istio, chosen, (Some(status), flag, details)));
+        }
+        Outcome::Closed { flag, details } => out.push(answer(p, hop, istio, chosen, (None, flag, details))),
+        Outcome::Unresolved { cluster, host } => {
+            hop.cluster = Some(cluster);
+            hop.istio_config = istio;
+            p.envoy.push(hop);
+            out.push((p, Err(Ending::Unresolved { pod: name(), host })));
+        }
+        Outcome::NoListener => {
+            out.push((p, Err(Ending::Refused { pod: name(), dst: listener, by: Refusal::NoEnvoyListener })));
+        }
+        Outcome::Undetermined { reason } => {
+            hop.istio_config = istio;
+            p.envoy.push(hop);
+            out.push((p, Err(Ending::Undetermined { pod: name(), why: Undetermined::Envoy { reason } })));
+        }
+    }
+    out
+}
+
+/// Envoy answers the request itself or closes the connection. Whether reached through a route
+/// or a TCP proxy, Istio's blackhole cluster is one ending: the connection goes nowhere (its
+/// lack of hosts is the design).
+fn answer(
+    mut p: Partial,
+    mut hop: EnvoyHop,
+    istio: Vec<String>,
+    cluster: Option<String>,
+    (status, flag, details): (Option<u16>, Option<String>, String),
+) -> Next {
+    hop.istio_config = istio;
+    hop.cluster = cluster;
+    let pod = hop.pod.clone();
+    let e = match hop.cluster.as_deref() {
+        Some(c) if is_blackhole_cluster(c) => Ending::Blackhole { pod, cluster: c.to_string(), status, flag },
+        _ => Ending::EnvoyResponse { pod, status, flag, details, upstream: None },
+    };
+    p.envoy.push(hop);
+    (p, Err(e))
+}
+
+/// Envoy's whole decision for a connection of the walk of `start` that reached pod `pod`'s
+/// Envoy at `listener` (original destination `orig_dst`, peer `src`), as the walk made it: for
+/// reports that show the alternatives (see [`super::Hop::Envoy`]). `None` without a dump.
+pub fn envoy_hop_trace(
+    mesh: &Mesh,
+    start: &Start,
+    pod: usize,
+    (listener, orig_dst, src): (SocketAddr, SocketAddr, SocketAddr),
+) -> Option<select::Trace> {
+    let cfg = mesh.pods.get(pod)?.envoy.as_ref()?;
+    Some(select::evaluate(cfg, &envoy_query(mesh, start, listener, orig_dst, src)))
+}
+
+/// What Envoy is asked for a connection delivered to `listener` (original destination
+/// `orig_dst`, peer `src`) during the walk of `start`.
+pub fn envoy_query<'m>(
+    mesh: &'m Mesh,
+    start: &Start,
+    listener: SocketAddr,
+    orig_dst: SocketAddr,
+    src: SocketAddr,
+) -> Query<'m> {
+    let random_value = match start.pick {
+        Pick::All => None,
+        Pick::First => Some(0),
+        Pick::RandomValue(n) => Some(n),
+    };
+    Query {
+        listener_addr: listener,
+        listener_name: None,
+        dst: orig_dst,
+        src,
+        client: start.client.clone(),
+        request: start.request.clone(),
+        dns: Cow::Borrowed(&mesh.names),
+        random_value,
+    }
+}
+
+/// From a chosen cluster to the upstream connection(s), one per endpoint branch.
+fn upstream(
+    pod: &Pod,
+    pi: usize,
+    p: Partial,
+    hop: EnvoyHop,
+    (cluster, up): (&str, &Upstream),
+    pick: Pick,
+    mark: u32,
+) -> Vec<Next> {
+    let name = pod.name.clone();
+    let end = |mut p: Partial, hop: EnvoyHop, e: Ending| {
+        p.envoy.push(hop);
+        vec![(p, Err(e))]
+    };
+    match up {
+        Upstream::Endpoint { address, source_address, via, candidates } => {
+            if is_blackhole_cluster(cluster) {
+                let e = Ending::Blackhole { pod: name, cluster: cluster.into(), status: None, flag: None };
+                return end(p, hop, e);
+            }
+            let mut eps: Vec<&String> = match pick {
+                _ if candidates.is_empty() => Vec::new(),
+                Pick::All => candidates.iter().collect(),
+                Pick::First => vec![&candidates[0]],
+                Pick::RandomValue(n) => vec![&candidates[(n % candidates.len() as u64) as usize]],
+            };
+            eps.dedup();
+            let fallback = address.to_string();
+            if eps.is_empty() {
+                eps.push(&fallback);
+            }
+            let n = eps.len() as f64;
+            let count = eps.len();
+            let mut p = Some(p);
+            eps.into_iter()
+                .enumerate()
+                .filter_map(|(ei, ep)| {
+                    let mut q = take_or_clone(&mut p, ei + 1 == count)?;
+                    q.weight /= n;
+                    let mut h = hop.clone();
+                    h.endpoint = Some(ep.clone());
+                    h.source_address = source_address.map(|s| s.to_string());
+                    q.step(
+                        pi,
+                        Detail::Endpoint {
+                            cluster: cluster.to_string(),
+                            endpoint: ep.clone(),
+                            source: *source_address,
+                            via: via.clone(),
+                        },
+                    );
+                    q.envoy.push(h);
+                    let next = match ep.parse::<SocketAddr>() {
+                        Ok(dst) => {
+                            let src_ip = source_address.unwrap_or_else(|| default_source(pod, dst.ip()));
+                            let src = SocketAddr::new(src_ip, 40000 + q.hop_count() as u16);
+                            Ok(State::Kernel {
+                                pod: pi,
+                                entry: Entry::Output,
+                                src,
+                                dst,
+                                uid: ENVOY_UID,
+                                gid: ENVOY_UID,
+                                mark,
+                            })
+                        }
+                        Err(_) => match address {
+                            EndpointAddress::Dns { host, .. } => {
+                                Err(Ending::Unresolved { pod: name.clone(), host: host.clone() })
+                            }
+                            _ => Err(Ending::Undetermined {
+                                pod: name.clone(),
+                                why: Undetermined::EndpointNotAnAddress { endpoint: ep.clone() },
+                            }),
+                        },
+                    };
+                    Some((q, next))
+                })
+                .collect()
+        }
+        Upstream::ClusterNotFound | Upstream::NoHealthyHost { .. } => {
+            let flag = up.flag().map(str::to_string);
+            let ending = if is_blackhole_cluster(cluster) {
+                Ending::Blackhole { pod: name, cluster: cluster.into(), status: Some(503), flag }
+            } else {
+                let details = match up {
+                    Upstream::NoHealthyHost { reason } => reason.clone(),
+                    _ => format!("cluster {cluster} not found"),
+                };
+                Ending::EnvoyResponse { pod: name, status: Some(503), flag, details, upstream: None }
+            };
+            end(p, hop, ending)
+        }
+        Upstream::Unresolved { host } => end(p, hop, Ending::Unresolved { pod: name, host: host.clone() }),
+        Upstream::EndpointsUnknown { service_name } => {
+            let why = Undetermined::EndpointsNotInDump {
+                cluster: cluster.to_string(),
+                service_name: service_name.clone(),
+            };
+            end(p, hop, Ending::Undetermined { pod: name, why })
+        }
+        Upstream::Unsupported { reason } => {
+            let why = Undetermined::Envoy { reason: reason.clone() };
+            end(p, hop, Ending::Undetermined { pod: name, why })
+        }
+    }
+}
+
+/// Istio's cluster that drops every connection (REGISTRY_ONLY, or a Sidecar without the host).
+fn is_blackhole_cluster(name: &str) -> bool {
+    name == "BlackHoleCluster"
+}

@@ -1,0 +1,153 @@
+//! A path's steps as data: what happened at each turn, with the rule, routing decision, socket
+//! or Envoy object that decided it. `crate::render` turns steps into words, JSON and graphs;
+//! `explain` and loop detection read them as they are.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::envoy::select::{HandoffMatch, ObjectRef};
+use crate::netfilter::eval::{self, Event, NoteKind, StepKind, Verdict};
+use crate::netns::L4;
+
+/// Which part of the system a step belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layer {
+    Netfilter,
+    Route,
+    Socket,
+    Envoy,
+    Dns,
+    Wire,
+}
+
+/// One step of a path.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// Index of the pod in [`super::MeshTrace::pods`] (and the snapshot's pods).
+    pub pod: usize,
+    #[serde(flatten)]
+    pub detail: Detail,
+}
+
+impl Step {
+    pub fn layer(&self) -> Layer {
+        self.detail.layer()
+    }
+}
+
+/// Who puts the packet on its way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "sender", rename_all = "snake_case")]
+pub enum Sender {
+    /// A local process with these credentials calls `connect()`/`sendto()`.
+    Process { uid: u32, gid: u32 },
+    /// The packet arrives on the pod's eth0.
+    Arrives,
+}
+
+/// A netfilter rule that matched, or a base chain's policy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleStep {
+    /// The rule set's family (`false`: IPv4).
+    pub v6: bool,
+    /// The rules file, as named in the snapshot.
+    pub file: Arc<str>,
+    #[serde(flatten)]
+    pub step: eval::Step,
+}
+
+impl RuleStep {
+    /// Whether this rule sends the packet somewhere else (REDIRECT, TPROXY, DNAT that took it).
+    pub fn rewrites_destination(&self) -> bool {
+        self.step.kind == StepKind::Rule
+            && self.step.verdict == Verdict::Accept
+            && matches!(self.step.target.as_deref(), Some("REDIRECT" | "TPROXY" | "DNAT"))
+    }
+}
+
+/// What pilot-agent's DNS proxy does with a query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "answer", rename_all = "snake_case")]
+pub enum DnsProxyAnswer {
+    /// The name is in the proxy's table: it answers with these addresses.
+    Addresses { addrs: Vec<IpAddr> },
+    /// The proxy does not know the name and forwards the query upstream.
+    Forwards { to: SocketAddr },
+}
+
+/// What happened, as data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Detail {
+    /// The connection's first packet starts in this pod's kernel.
+    Send { sender: Sender, proto: L4, src: SocketAddr, dst: SocketAddr },
+    /// A rule matched or a policy applied.
+    Rule(RuleStep),
+    /// The kernel's own decision: routing, NAT, loopback, socket lookup, TPROXY.
+    Kernel { event: Event },
+    /// The packet leaves eth0 for another pod of the snapshot.
+    ToPod { to: usize, dst: SocketAddr },
+    /// The snapshot's name table resolves (or does not know) a name.
+    Resolve { name: String, addr: Option<IpAddr> },
+    /// pilot-agent's DNS proxy answers or forwards a query.
+    DnsProxy { name: Option<String>, answer: DnsProxyAnswer },
+    /// An Envoy listener accepts the connection.
+    ListenerAccepts { listener: ObjectRef, orig_dst: SocketAddr },
+    /// `use_original_dst`: the connection goes to the listener of its original destination
+    /// (`matched`), or stays where it is when there is none.
+    Handoff { target: ObjectRef, matched: Option<HandoffMatch>, restored: SocketAddr },
+    /// The filter chain that takes the connection and by which rule (`filter_chain_match` ...).
+    FilterChain { chain: ObjectRef, index: Option<usize>, via: &'static str },
+    /// The HTTP request on a route configuration: the virtual host, the route, the decision.
+    HttpRoute(Box<HttpRoute>),
+    /// The cluster's load balancer picks an endpoint; Envoy connects to it.
+    Endpoint { cluster: String, endpoint: String, source: Option<IpAddr>, via: String },
+}
+
+/// The HTTP connection manager's routing of one request (Envoy's route table lookup).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HttpRoute {
+    pub method: String,
+    pub authority: String,
+    pub path: String,
+    pub route_config: ObjectRef,
+    pub virtual_host: Option<ObjectRef>,
+    pub route: Option<ObjectRef>,
+    /// What the router did: `forward`, `direct_response`, `redirect`, `not_found` ...
+    pub decision: String,
+}
+
+impl Detail {
+    pub fn layer(&self) -> Layer {
+        match self {
+            Detail::Send { .. } | Detail::ToPod { .. } => Layer::Wire,
+            Detail::Rule(_) => Layer::Netfilter,
+            Detail::Kernel { event } => match event.kind() {
+                NoteKind::Route => Layer::Route,
+                NoteKind::Socket => Layer::Socket,
+                _ => Layer::Netfilter,
+            },
+            Detail::Resolve { .. } | Detail::DnsProxy { .. } => Layer::Dns,
+            Detail::ListenerAccepts { .. }
+            | Detail::Handoff { .. }
+            | Detail::FilterChain { .. }
+            | Detail::HttpRoute(_)
+            | Detail::Endpoint { .. } => Layer::Envoy,
+        }
+    }
+
+    /// Whether the step sends the connection on to another place: a rule that rewrites the
+    /// destination, a listener that takes it, a hand-off, a cluster's upstream connection. A
+    /// loop's cycle is closed by these.
+    pub fn sends_on(&self) -> bool {
+        match self {
+            Detail::Rule(r) => r.rewrites_destination(),
+            Detail::ListenerAccepts { .. } | Detail::Endpoint { .. } => true,
+            Detail::Handoff { matched, .. } => matched.is_some(),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! The words for the library's data: a kernel event, a drop reason, a path's step and its
+//! source, an ending. Every report (trace, explain, check, replay, netfilter trace) takes its
+//! sentences from here, so one wording serves them all.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use crate::engine::{Detail, DnsProxyAnswer, Ending, Path, Refusal, RuleStep, Sender, Step, Undetermined};
+use crate::netfilter::eval::{
+    Event, NatTarget, Reason, RouteStage, RuleDrop, StepKind, UnknownKind, Verdict,
+};
+use crate::netfilter::model::Protocol;
+use crate::netns::{table, RouteKind, L4};
+
+pub fn verdict(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Continue => "continue",
+        Verdict::Jump => "jump",
+        Verdict::Goto => "goto",
+        Verdict::Return => "return",
+        Verdict::Accept => "accept",
+        Verdict::Drop => "drop",
+    }
+}
+
+pub fn protocol(p: Protocol) -> String {
+    match p {
+        Protocol::Tcp => "tcp".into(),
+        Protocol::Udp => "udp".into(),
+        Protocol::Icmp => "icmp".into(),
+        Protocol::Icmpv6 => "icmpv6".into(),
+        Protocol::Sctp => "sctp".into(),
+        Protocol::All => "ip".into(),
+        Protocol::Number(n) => format!("proto {n}"),
+    }
+}
+
+fn route_kind(k: RouteKind) -> &'static str {
+    match k {
+        RouteKind::Unicast => "unicast",
+        RouteKind::Local => "local",
+        RouteKind::Blackhole => "blackhole",
+        RouteKind::Unreachable => "unreachable",
+        RouteKind::Prohibit => "prohibit",
+        RouteKind::Throw => "throw",
+    }
+}
+
+fn nat_target(t: NatTarget) -> &'static str {
+    match t {
+        NatTarget::Redirect => "REDIRECT",
+        NatTarget::Dnat => "DNAT",
+        NatTarget::Snat => "SNAT",
+        NatTarget::Masquerade => "MASQUERADE",
+    }
+}
+
+/// What the kernel answers a connection nobody listens for.
+fn no_socket_answer(proto: L4) -> &'static str {
+    match proto {
+        L4::Tcp => "the kernel answers RST (connection refused)",
+        L4::Udp => "the kernel answers ICMP port unreachable",
+    }
+}
+
+/// A kernel event as one sentence (as `netfilter trace` lists it).
+pub fn event(e: &Event) -> String {
+    match e {
+        Event::Route { stage, dst, found } => {
+            let what = match stage {
+                RouteStage::Output => "route",
+                RouteStage::RerouteAfterMangle => "re-route after mangle OUTPUT",
+                RouteStage::RerouteAfterNat => "re-route after nat OUTPUT",
+                RouteStage::Input => "input route",
+            };
+            match found {
+                Some(r) => format!(
+                    "{what}: {dst} via {} ({} route {} in table {}, ip rule {})",
+                    r.dev,
+                    route_kind(r.kind),
+                    r.prefix.map(|d| d.to_string()).unwrap_or_default(),
+                    table::name(r.table),
+                    r.rule_pref
+                ),
+                None => format!("{what}: no route to {dst}"),
+            }
+        }
+        Event::ConntrackNew { proto, src, dst, zone } => {
+            let zone = if *zone != 0 { format!(" in zone {zone}") } else { String::new() };
+            format!("conntrack: new {} connection {src} -> {dst}{zone}", protocol(*proto))
+        }
+        Event::Untracked => "conntrack: not tracked (CT --notrack); nat chains are skipped".into(),
+        Event::Mark { old, new } => format!("mark {old:#x} -> {new:#x}"),
+        Event::Nat { target, from, to } => {
+            let side = match target {
+                NatTarget::Redirect | NatTarget::Dnat => "destination",
+                NatTarget::Snat | NatTarget::Masquerade => "source",
+            };
+            format!("{}: {side} {from} -> {to}", nat_target(*target))
+        }
+        Event::Loopback { src, dst } => format!("loopback: re-enters the stack on lo as {src} -> {dst}"),
+        Event::Socket { proto, socket, owner } => format!("socket: {} {socket} ({owner})", proto.as_str()),
+        Event::NoSocket { proto, dst } => no_socket(*proto, *dst),
+        Event::Tproxy { socket, owner, mark } => {
+            format!("TPROXY: handed to transparent socket {socket} ({owner}), mark {mark:#x}")
+        }
+        Event::Unknown { what: UnknownKind::Match, name, line } => {
+            format!("match module {name} on line {line} is not modelled: assumed to match")
+        }
+        Event::Unknown { what: UnknownKind::Target, name, line } => {
+            format!("target {name} on line {line} is not modelled: assumed to continue")
+        }
+    }
+}
+
+fn no_socket(proto: L4, dst: SocketAddr) -> String {
+    format!("no known socket listens on {} {dst}; without one {}", proto.as_str(), no_socket_answer(proto))
+}
+
+/// Why the kernel dropped a packet (or what a delivery without a socket gets).
+pub fn reason(r: &Reason) -> String {
+    match r {
+        Reason::Rule { at, drop } => {
+            let here = format!("{} {} rule {} (line {})", at.table, at.chain, at.rule, at.line);
+            match drop {
+                RuleDrop::Drop => format!("DROP by {here}"),
+                RuleDrop::Reject { with } => format!("REJECT (--reject-with {with}) by {here}"),
+                RuleDrop::RedirectNoAddress { dev } => {
+                    format!("REDIRECT by {here}: {dev} has no usable address")
+                }
+                RuleDrop::TproxyProtocol => format!("TPROXY by {here} handles only TCP and UDP"),
+                RuleDrop::TproxyNotTransparent { socket } => {
+                    format!("TPROXY by {here}: socket {socket} is not transparent; the packet is dropped silently")
+                }
+                RuleDrop::TproxyNoSocket { addr } => {
+                    format!("TPROXY by {here}: no socket listens on {addr}; the packet is dropped silently")
+                }
+            }
+        }
+        Reason::Policy { table, chain } => format!("policy DROP of {table} {chain}"),
+        Reason::NoRoute { dst, local: true } => format!("no route to {dst} (the socket call fails)"),
+        Reason::NoRoute { dst, local: false } => format!("no route to {dst}"),
+        Reason::Martian { dst, dev } => {
+            format!("martian destination {dst} arriving on {dev} (route_localnet is off)")
+        }
+        Reason::NotLocal { dst } => format!("{dst} is not local and forwarding is off in this namespace"),
+        Reason::KernelHandler => "delivered to the kernel's own protocol handler".into(),
+        Reason::NoSocket { proto, dst } => no_socket(*proto, *dst),
+    }
+}
+
+/// A netfilter rule or policy step of a path, in a few words.
+fn rule_step(r: &RuleStep) -> String {
+    let s = &r.step;
+    match s.kind {
+        StepKind::Policy => {
+            format!("{} {} {} policy {}", s.hook.as_str(), s.table, s.chain, verdict(s.verdict))
+                .to_lowercase()
+        }
+        _ => {
+            let mut out = format!(
+                "{} {} {} #{} {}",
+                s.hook.as_str(),
+                s.table,
+                s.chain,
+                s.rule.unwrap_or(0),
+                verdict(s.verdict)
+            );
+            if let Some(t) = &s.target {
+                let _ = write!(out, " {t}");
+            }
+            out
+        }
+    }
+}
+
+/// A step of a path in a few words (the layer and the pod are said apart).
+pub fn step(pods: &[String], s: &Step) -> String {
+    match &s.detail {
+        Detail::Send { sender, proto, src, dst } => {
+            let who = match sender {
+                Sender::Process { uid, .. } => format!("uid {uid} sends"),
+                Sender::Arrives => "arrives on eth0:".to_string(),
+            };
+            format!("{who} {} {src} -> {dst}", proto.as_str())
+        }
+        Detail::Rule(r) => rule_step(r),
+        Detail::Kernel { event: e } => {
+            let text = event(e);
+            // The layer column already says "route" or "socket".
+            match text.strip_prefix("route: ").or_else(|| text.strip_prefix("socket: ")) {
+                Some(rest) => rest.to_string(),
+                None => text,
+            }
+        }
+        Detail::ToPod { to, dst } => {
+            format!("leaves eth0 towards pod {} ({dst})", pods.get(*to).map_or("?", String::as_str))
+        }
+        Detail::Resolve { name, addr: Some(ip) } => format!("{name} resolves to {ip}"),
+        Detail::Resolve { name, addr: None } => format!("{name} is not in the name table"),
+        Detail::DnsProxy { name, answer } => {
+            let n = name.as_deref().unwrap_or("the query");
+            match answer {
+                DnsProxyAnswer::Addresses { addrs } => {
+                    let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+                    format!("pilot-agent's DNS proxy answers {n} with {}", list.join(", "))
+                }
+                DnsProxyAnswer::Forwards { to } => {
+                    format!("pilot-agent's DNS proxy does not know {n}: forwards it to {to}")
+                }
+            }
+        }
+        Detail::ListenerAccepts { listener, orig_dst } => {
+            format!("listener {} accepts the connection (original destination {orig_dst})", listener.name)
+        }
+        Detail::Handoff { target, matched: Some(_), .. } => {
+            format!("use_original_dst hands it to listener {}", target.name)
+        }
+        Detail::Handoff { target, matched: None, restored } => {
+            format!("no listener for {restored}: stays on {}", target.name)
+        }
+        Detail::FilterChain { chain, index, via } => {
+            if chain.name.is_empty() {
+                format!("filter chain #{} (by {via})", index.unwrap_or(0))
+            } else {
+                format!("filter chain {} (by {via})", chain.name)
+            }
+        }
+        Detail::HttpRoute(h) => {
+            let mut what =
+                format!("{} {}{} on route config {}", h.method, h.authority, h.path, h.route_config.name);
+            if let Some(vh) = &h.virtual_host {
+                let _ = write!(what, ", virtual host {}", vh.name);
+            }
+            if let Some(r) = &h.route {
+                let _ = write!(what, ", route {}", if r.name.is_empty() { &r.path } else { &r.name });
+            }
+            let _ = write!(what, ": {}", h.decision);
+            what
+        }
+        Detail::Endpoint { cluster, endpoint, source, via } => {
+            let from = source.map(|s| format!(" from {s}")).unwrap_or_default();
+            format!("cluster {cluster} picks endpoint {endpoint}{from} ({via})")
+        }
+    }
+}
+
+/// Where the step's decision is written: a rule's `file:line`, an Envoy object's JSON path,
+/// the name table, the cluster; empty when nothing in the evidence decided it.
+pub fn source(s: &Step) -> String {
+    match &s.detail {
+        Detail::Rule(r) => r.step.line.map(|l| format!("{}:{l}", r.file)).unwrap_or_default(),
+        Detail::Resolve { .. } | Detail::DnsProxy { .. } => "name table".into(),
+        Detail::ListenerAccepts { listener: o, .. }
+        | Detail::Handoff { target: o, .. }
+        | Detail::FilterChain { chain: o, .. } => o.path.clone(),
+        Detail::HttpRoute(h) => h.route_config.path.clone(),
+        Detail::Endpoint { cluster, .. } => cluster.clone(),
+        Detail::Send { .. } | Detail::Kernel { .. } | Detail::ToPod { .. } => String::new(),
+    }
+}
+
+/// A step with its source, as a loop's `closed by` list and explain's cycle show it.
+pub fn step_with_source(pods: &[String], s: &Step) -> String {
+    let src = source(s);
+    if src.is_empty() {
+        step(pods, s)
+    } else {
+        format!("{} ({src})", step(pods, s))
+    }
+}
+
+/// Why a refused, dropped or undetermined path ended, in words (`None` for other endings).
+pub fn ending_reason(e: &Ending) -> Option<String> {
+    Some(match e {
+        Ending::Refused { dst, by: Refusal::NoSocket { proto }, .. } => {
+            let what = match proto {
+                L4::Tcp => "connection refused (RST)",
+                L4::Udp => "ICMP port unreachable",
+            };
+            format!("no socket listens on {dst}: {what}")
+        }
+        Ending::Refused { dst, by: Refusal::NoEnvoyListener, .. } => {
+            format!("no Envoy listener accepts {dst}")
+        }
+        Ending::Dropped { reason: r, .. } => reason(r),
+        Ending::Undetermined { why, .. } => match why {
+            Undetermined::NoConfigDump => {
+                "the connection reached Envoy, but the pod has no config dump".into()
+            }
+            Undetermined::Envoy { reason } => reason.clone(),
+            Undetermined::EndpointNotAnAddress { endpoint } => {
+                format!("endpoint {endpoint} is not an IP address")
+            }
+            Undetermined::EndpointsNotInDump { cluster, service_name } => format!(
+                "cluster {cluster}: the dump has no endpoints for {service_name} (take it with ?include_eds)"
+            ),
+        },
+        _ => return None,
+    })
+}
+
+/// Envoy's reason for its answer: its own details, or the upstream connection's failure.
+pub fn envoy_details(details: &str, upstream: Option<&Ending>) -> String {
+    match upstream.and_then(ending_reason) {
+        Some(r) => format!("upstream connection failure: {r}"),
+        None => details.to_string(),
+    }
+}
+
+/// The closing steps of a loop, each with its source.
+pub fn closed_by(pods: &[String], p: &Path) -> Vec<String> {
+    match &p.ending {
+        Ending::Loop { budget: Some(b), .. } => vec![format!("hop budget of {b} exhausted")],
+        Ending::Loop { closed_by, .. } => {
+            closed_by.iter().filter_map(|&i| p.steps.get(i)).map(|s| step_with_source(pods, s)).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// One sentence for how a path ends.
+pub fn ending(pods: &[String], p: &Path) -> String {
+    match &p.ending {
+        Ending::Delivered { pod, socket, process } => {
+            format!("delivered in pod {pod} to {process} on {socket}")
+        }
+        Ending::Refused { pod, .. } => {
+            format!("refused in pod {pod}: {}", ending_reason(&p.ending).unwrap_or_default())
+        }
+        Ending::Dropped { pod, reason: r } => format!("dropped in pod {pod}: {}", reason(r)),
+        Ending::EnvoyResponse { pod, status, flag, details, upstream } => {
+            let flag = flag.as_deref().map(|f| format!(" {f}")).unwrap_or_default();
+            let details = envoy_details(details, upstream.as_deref());
+            match status {
+                Some(s) => format!("Envoy in pod {pod} answers {s}{flag} ({details})"),
+                None => format!("Envoy in pod {pod} accepts, then closes the connection{flag} ({details})"),
+            }
+        }
+        Ending::Blackhole { pod, cluster, status, flag } => {
+            let answer = match (status, flag) {
+                (Some(s), Some(f)) => format!(" (Envoy answers {s} {f})"),
+                (None, Some(f)) => format!(" (Envoy closes it, {f})"),
+                _ => String::new(),
+            };
+            format!("Envoy in pod {pod} sends it to {cluster}: the connection is dropped{answer}")
+        }
+        Ending::Left { pod, dst, cluster } => match cluster {
+            Some(c) => format!("leaves pod {pod} for {dst} through cluster {c}"),
+            None => format!("leaves pod {pod} for {dst}"),
+        },
+        Ending::Unresolved { pod, host } => format!("{host} cannot be resolved in pod {pod}"),
+        Ending::Loop { cycle, .. } => {
+            let by = closed_by(pods, p);
+            let by = if by.is_empty() { String::new() } else { format!("; closed by {}", by.join(", ")) };
+            format!("loops: steps {} to {} repeat{by}", cycle[0] + 1, cycle[1] + 1)
+        }
+        Ending::Undetermined { pod, .. } => {
+            format!("undetermined in pod {pod}: {}", ending_reason(&p.ending).unwrap_or_default())
+        }
+    }
+}
