@@ -130,7 +130,7 @@ impl Conventions {
 
     /// The ports Istio's rules redirect to (outbound and inbound capture, DNS proxy): a
     /// connection to one of them on `lo` is the redirected leg of another connection.
-    pub fn redirect_ports(&self) -> [u16; 3] {
+    pub const fn redirect_ports(&self) -> [u16; 3] {
         [self.outbound_capture_port, self.inbound_capture_port, self.dns_proxy_port]
     }
 
