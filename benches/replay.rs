@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use meshpath::capture::synth::write_synthetic_from;
-use meshpath::capture::{stitch_redirects, Capture, FlowTable, REDIRECT_PORTS};
+use meshpath::capture::{stitch_redirects, Capture, FlowTable};
 use meshpath::engine::{Mesh, Pod};
 use meshpath::envoy::parse_dump;
+use meshpath::istio::Conventions;
 use meshpath::netfilter::eval::Program;
 use meshpath::netfilter::parse::{parse, ParseOptions};
 use meshpath::replay::replay;
@@ -73,7 +74,7 @@ fn full_replay(path: &Path, mesh: &mut Mesh) -> (usize, usize) {
         table.add(&p);
     }
     let local = [std::net::IpAddr::from(POD)];
-    stitch_redirects(table.flows_mut(), &local, &REDIRECT_PORTS);
+    stitch_redirects(table.flows_mut(), &local, &Conventions::ISTIO.redirect_ports());
     let r = replay(mesh, 0, table.flows());
     assert_eq!(r.rows.len() as u64, FLOWS);
     (r.rows.len(), r.traces.len())

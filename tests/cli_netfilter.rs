@@ -11,6 +11,7 @@ fn meshpath() -> Command {
 fn stdout(args: &[&str]) -> String {
     let out = meshpath().args(args).output().expect("runs");
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
@@ -60,20 +61,14 @@ fn trace_app_to_cluster_ip_text() {
     insta::assert_snapshot!(stdout(&[
         "netfilter",
         "trace",
-        "--rules",
+        "--iptables",
         ISTIO_1_25,
-        "--hook",
-        "output",
-        "--src",
+        "--pod-ip",
         "10.244.0.5",
+        "--from",
+        "uid:1000",
         "--dst",
-        "10.96.0.10",
-        "--dport",
-        "80",
-        "--uid",
-        "1000",
-        "--gid",
-        "1000",
+        "10.96.0.10:80",
     ]));
 }
 
@@ -82,18 +77,14 @@ fn trace_app_to_cluster_ip_json() {
     insta::assert_snapshot!(stdout(&[
         "netfilter",
         "trace",
-        "--rules",
+        "--iptables",
         ISTIO_1_25,
-        "--hook",
-        "output",
-        "--src",
+        "--pod-ip",
         "10.244.0.5",
+        "--from",
+        "uid:1000:0",
         "--dst",
-        "10.96.0.10",
-        "--dport",
-        "80",
-        "--uid",
-        "1000",
+        "10.96.0.10:80",
         "--format",
         "json",
     ]));
@@ -104,18 +95,14 @@ fn trace_inbound_redirect_to_15006() {
     insta::assert_snapshot!(stdout(&[
         "netfilter",
         "trace",
-        "--rules",
+        "--iptables",
         ISTIO_1_25,
-        "--hook",
-        "prerouting",
-        "--src",
-        "10.244.1.7",
+        "--pod-ip",
+        "10.244.0.5",
+        "--from",
+        "outside:10.244.1.7",
         "--dst",
-        "10.244.0.5",
-        "--dport",
-        "9080",
-        "--local",
-        "10.244.0.5",
+        "10.244.0.5:9080",
         "--listen",
         "tcp:0.0.0.0:15006",
     ]));
@@ -126,46 +113,36 @@ fn trace_envoy_to_own_pod_ip_with_2019_rules_returns_to_15001() {
     insta::assert_snapshot!(stdout(&[
         "netfilter",
         "trace",
-        "--rules",
+        "--iptables",
         ISTIO_1_1,
-        "--hook",
-        "output",
-        "--src",
+        "--pod-ip",
         "10.244.0.5",
+        "--from",
+        "envoy",
         "--dst",
-        "10.244.0.5",
-        "--dport",
-        "9080",
-        "--uid",
-        "1337",
-        "--gid",
-        "1337",
+        "10.244.0.5:9080",
         "--listen",
         "tcp:0.0.0.0:15001:envoy",
     ]));
 }
 
 #[test]
-fn trace_needs_local_addresses_for_inbound() {
+fn trace_needs_the_pods_addresses_for_inbound() {
     let out = meshpath()
         .args([
             "netfilter",
             "trace",
-            "--rules",
+            "--iptables",
             ISTIO_1_25,
-            "--hook",
-            "prerouting",
-            "--src",
-            "10.0.0.1",
+            "--from",
+            "outside:10.0.0.1",
             "--dst",
-            "10.244.0.5",
-            "--dport",
-            "80",
+            "10.244.0.5:80",
         ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--local"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--pod-ip"));
 }
 
 #[test]
@@ -173,16 +150,12 @@ fn trace_is_deterministic() {
     let args = [
         "netfilter",
         "trace",
-        "--rules",
+        "--iptables",
         ISTIO_1_25,
-        "--hook",
-        "output",
-        "--src",
+        "--pod-ip",
         "10.244.0.5",
         "--dst",
-        "1.1.1.1",
-        "--dport",
-        "443",
+        "1.1.1.1:443",
         "--format",
         "json",
     ];
@@ -222,18 +195,18 @@ fn trace_without_a_listening_socket_ends_refused_once() {
     let out = stdout(&[
         "netfilter",
         "trace",
-        "--rules",
+        "--iptables",
         ISTIO_1_25,
-        "--hook",
-        "output",
+        "--pod-ip",
+        "10.244.0.5",
+        "--from",
+        "uid:0",
         "--proto",
         "udp",
         "--src",
         "10.244.0.5",
         "--dst",
-        "127.0.0.1",
-        "--dport",
-        "9999",
+        "127.0.0.1:9999",
     ]);
     let last = out.lines().last().unwrap_or_default();
     assert!(

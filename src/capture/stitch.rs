@@ -14,8 +14,9 @@ use std::net::{IpAddr, SocketAddr};
 use super::flow::{Flow, FlowId, Transport};
 
 /// Envoy's outbound (15001) and inbound (15006) capture ports in Istio, and the DNS proxy's
-/// (15053) that DNS capture redirects port 53 to.
-pub const REDIRECT_PORTS: [u16; 3] = [15001, 15006, 15053];
+/// (15053) that DNS capture redirects port 53 to: Istio's defaults. A pod's own are
+/// `pod.istio.redirect_ports()`.
+pub const REDIRECT_PORTS: [u16; 3] = crate::istio::Conventions::ISTIO.redirect_ports();
 
 /// A pairing of a redirected leg with the flow that shows the original destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,66 +1,52 @@
 //! `meshpath explain`: the same inputs as `trace`; a report that says why the connection goes
 //! the way it does, with re-simulated counterfactuals.
 
-use std::path::{Path as FsPath, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
-use miette::{miette, IntoDiagnostic, Result, WrapErr};
+use clap::Args;
+use miette::Result;
 
-use meshpath::engine::{Mesh, Start};
 use meshpath::explain;
 use meshpath::render::explain as render;
 
+use super::args::{after_help, Format, Formats, OutputArgs, OUTPUT};
 use super::trace::ProbeArgs;
+use super::{diagnose, output};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExplainFormat {
-    Text,
-    Markdown,
-    Html,
-    /// The `meshpath.explain/v1` document (docs/explain.md).
-    Json,
-}
+const EXPLAIN_FORMATS: Formats = Formats(&[Format::Text, Format::Markdown, Format::Html, Format::Json]);
 
 #[derive(Debug, Args)]
+#[command(after_help = after_help(
+    "the report was written",
+    None,
+    "meshpath explain --scenario scenarios/3-app-on-pod-ip/pod-ip-endpoint.scenario.yaml \\\n  \
+     --probe \"reviews calls productpage, Envoy loops into 15001\"",
+))]
+#[command(
+    override_usage = "meshpath explain --iptables FILE [--ip6tables FILE] --pod-ip IP [--envoy FILE] [OPTIONS] --dst DST\n       meshpath explain --scenario FILE [--pod NAME] [OPTIONS] --dst DST\n       meshpath explain --scenario FILE --probe NAME [--format FORMAT] [--output FILE]"
+)]
 pub struct ExplainArgs {
     #[command(flatten)]
     probe: ProbeArgs,
-    #[arg(long, value_enum, default_value = "text")]
-    format: ExplainFormat,
-    /// Write the report to FILE instead of standard output.
-    #[arg(long, value_name = "FILE")]
-    output: Option<PathBuf>,
+    /// text, markdown, html (one self-contained page with the paths drawn as SVG), or json
+    /// (meshpath.explain/v1, docs/explain.md).
+    #[arg(long, value_name = "FORMAT", value_parser = EXPLAIN_FORMATS, default_value = "text", help_heading = OUTPUT)]
+    format: Format,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 pub fn run(a: ExplainArgs) -> Result<ExitCode> {
     let (mesh, start, probe) = a.probe.resolve()?;
     let title = probe.unwrap_or_else(|| render::title(&mesh, &start));
-    report(&mesh, &start, &title, a.format, a.output.as_deref())
-}
-
-/// Explains `start` in `mesh` under `title` and writes the report (standard output when
-/// `output` is `None`). A scenario probe comes in here with its name as the title.
-fn report(
-    mesh: &Mesh,
-    start: &Start,
-    title: &str,
-    format: ExplainFormat,
-    output: Option<&FsPath>,
-) -> Result<ExitCode> {
-    let mut r = explain::explain(mesh, start).map_err(|e| miette!("{e}"))?;
-    r.title = title.to_string();
-    let out = match format {
-        ExplainFormat::Text => render::text(&r),
-        ExplainFormat::Markdown => render::markdown(&r),
-        ExplainFormat::Html => render::html(&r),
-        ExplainFormat::Json => render::json(&r).into_diagnostic()?,
+    let mut r = explain::explain(&mesh, &start).map_err(|e| diagnose::engine(e, &mesh))?;
+    r.title = title;
+    let out = match a.format {
+        Format::Markdown => render::markdown(&r),
+        Format::Html => render::html(&r),
+        Format::Json => render::json(&r).map_err(output::json_error)?,
+        _ => render::text(&r),
     };
-    match output {
-        Some(path) => std::fs::write(path, out)
-            .into_diagnostic()
-            .wrap_err_with(|| format!("cannot write {}", path.display()))?,
-        None => super::output::print(out)?,
-    }
+    output::emit(&a.output, &out)?;
     Ok(ExitCode::SUCCESS)
 }

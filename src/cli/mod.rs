@@ -1,26 +1,45 @@
-//! Command-line front end: clap argument structs (what the user typed) and the wiring from
-//! validated arguments to the library. One file per command group.
+//! Command-line front end: clap argument structs (what the user typed, [`args`] for the groups
+//! every command shares) converted once to validated library values ([`resolve`]), and the
+//! wiring from them to the library and its renderers. One file per command group.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod args;
 mod check;
+mod diagnose;
 mod envoy;
 mod explain;
 mod netfilter;
 pub mod output;
 mod replay;
+pub mod resolve;
 mod routecheck;
 mod trace;
 
 /// Where does this packet really go inside a pod with an Istio sidecar, and why?
 #[derive(Debug, Parser)]
-#[command(name = "meshpath", version, about, long_about = None)]
+#[command(name = "meshpath", version, about, long_about = None, after_help = EXIT_STATUS)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+const EXIT_STATUS: &str = "Exit status:
+  0  success
+  1  the question was answered negatively (check: a probe failed; route-check: a test failed)
+  2  bad input or usage: a diagnostic names the file, line and column
+
+Spellings of earlier releases (they still work, with a warning on standard error):
+  --local IP                 now --pod-ip IP
+  --dns HOST=IP              now --name HOST=IP
+  --random-value N           now --pick random-value=N
+  --uid N --gid G            now --from uid:N:G
+  --sport N, --dport N       now --src IP:PORT, --dst IP:PORT
+  --rules FILE               now --iptables FILE (--ip6tables FILE for IPv6)
+  --hook output|prerouting   now --from (a process: output; outside: prerouting)
+  --format table             now --format text";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {

@@ -1,18 +1,23 @@
-//! Output formats shared by commands, and the one way commands write to standard output.
+//! The one way commands write their report: to `--output FILE` ([`emit`]) or to standard
+//! output.
 //!
-//! Every command writes its report through [`print`] (or maps its own write errors with
-//! [`stdout_error`]): when the reader of a pipe goes away (`meshpath ... | head`), the write
+//! Every command writes its report through [`emit`] or [`print`] (or maps its own write
+//! errors with [`stdout_error`]): when the reader of a pipe goes away (`meshpath ... | head`), the write
 //! fails with `BrokenPipe`, which becomes [`ClosedPipe`]; `main` ends such a run quietly with
 //! status 0, as `grep` does. Any other write error is a diagnostic (status 2).
 
 use std::io::Write;
 
-use clap::ValueEnum;
+use super::args::OutputArgs;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
+/// Writes `report` to the file `--output` names, or to standard output.
+pub fn emit(to: &OutputArgs, report: &str) -> miette::Result<()> {
+    match &to.output {
+        Some(path) => {
+            std::fs::write(path, report).map_err(|e| miette::miette!("cannot write {}: {e}", path.display()))
+        }
+        None => print(report),
+    }
 }
 
 /// Standard output was closed by its reader: not an error, the run ends quietly.
@@ -25,15 +30,6 @@ pub fn print(text: impl AsRef<str>) -> miette::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     out.write_all(text.as_ref().as_bytes()).and_then(|()| out.flush()).map_err(stdout_error)
-}
-
-/// Writes `text` and a newline to standard output.
-pub fn println(text: impl AsRef<str>) -> miette::Result<()> {
-    let text = text.as_ref();
-    let mut line = String::with_capacity(text.len() + 1);
-    line.push_str(text);
-    line.push('\n');
-    print(line)
 }
 
 /// A failed write to standard output as a report: [`ClosedPipe`] for a closed pipe.

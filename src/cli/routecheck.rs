@@ -9,11 +9,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use meshpath::routecheck::{
-    format_g6, load_route_config_for_listener, parse_test_file, run_suite, InputError,
-};
+use meshpath::render::routecheck as render;
+use meshpath::routecheck::{load_route_config_for_listener, parse_test_file, run_suite, InputError};
 
 #[derive(Debug, Args)]
+#[command(after_help = super::args::after_help(
+    "every test passed (and coverage is met)",
+    Some("a test failed, or coverage is below --fail-under"),
+    "meshpath route-check --config tests/fixtures/route-check/routes.yaml \\\n  --tests tests/fixtures/route-check/tests.golden.proto.json --details",
+))]
 pub struct RouteCheckArgs {
     /// Route configuration (RouteConfiguration YAML/JSON, or Envoy v1 route JSON).
     #[arg(long = "config", short = 'c', visible_alias = "config-path", value_name = "ROUTES")]
@@ -88,63 +92,17 @@ pub fn run(args: RouteCheckArgs) -> miette::Result<ExitCode> {
     let tests_text = read(&args.tests)?;
     let suite = parse_test_file(&tests_text, &tests_name).map_err(|e| diagnose(e, &tests_text))?;
     let run = run_suite(&config, &suite);
-
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    let mut out = stdout.lock();
-    let mut err = stderr.lock();
-    for note in &config.unsupported {
-        let _ = writeln!(err, "note: {config_name}: {note}");
-    }
-    for r in &run.results {
-        let show =
-            (args.details && !args.only_show_failures) || (args.only_show_failures && !r.failures.is_empty());
-        if !show {
-            continue;
-        }
-        if r.failures.is_empty() {
-            writeln!(out, "{}", r.test_name).map_err(super::output::stdout_error)?;
-        } else {
-            let _ = writeln!(err, "{}", r.test_name);
-            for f in &r.failures {
-                let _ = writeln!(err, "{f}");
-            }
-            if args.why {
-                for c in &r.decision.considered {
-                    let verdict = if c.matched { "chosen" } else { "skipped" };
-                    let _ = writeln!(
-                        err,
-                        "  why: {} {:?} {verdict}: {}",
-                        if c.source.is_empty() { "route table" } else { c.source.as_str() },
-                        c.name,
-                        c.detail
-                    );
-                }
-            }
-        }
-    }
-    if !run.passed() {
-        return Ok(ExitCode::from(1));
-    }
-    if args.detailed_coverage && !args.covall {
-        for (host, name) in run.missing_tests(&config, false) {
-            writeln!(out, "Missing test for host: {host}, route name: {name}")
-                .map_err(super::output::stdout_error)?;
-        }
-    }
-    if args.covall {
-        for (host, text) in run.missing_tests(&config, true) {
-            writeln!(out, "Missing test for host: {host}, route: {text}")
-                .map_err(super::output::stdout_error)?;
-        }
-    }
-    let coverage = run.coverage_percent(&config, args.covall);
-    writeln!(out, "Current route coverage: {}%", format_g6(coverage)).map_err(super::output::stdout_error)?;
-    if let Some(min) = args.fail_under.filter(|m| *m != 0.0) {
-        if coverage < min || coverage.is_nan() {
-            let _ = writeln!(err, "Failed to meet coverage requirement: {}%", format_g6(min));
-            return Ok(ExitCode::from(1));
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    let options = render::Options {
+        details: args.details,
+        only_show_failures: args.only_show_failures,
+        why: args.why,
+        covall: args.covall,
+        detailed_coverage: args.detailed_coverage,
+        fail_under: args.fail_under,
+    };
+    let report = render::report(&config_name, &config, &run, options);
+    // Each stream is written whole (a terminal shows standard error's lines first).
+    let _ = std::io::stderr().lock().write_all(report.stderr.as_bytes());
+    super::output::print(&report.stdout)?;
+    Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -5,6 +5,7 @@
 
 mod ending;
 mod envoy_hop;
+pub mod evidence;
 mod kernel_hop;
 mod snapshot;
 mod step;

@@ -5,20 +5,23 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::evidence::{Assumption, PodEvidence};
 use crate::envoy::model::EnvoyConfig;
 use crate::envoy::select::NameTable;
+use crate::istio::Conventions;
 use crate::netfilter::eval::Program;
-use crate::netfilter::model::Target;
-use crate::netns::{Netns, Socket, L4};
+use crate::netns::{Netns, Socket};
 
-/// Istio's proxy user and group.
-pub const ENVOY_UID: u32 = 1337;
-/// The app's uid when the user does not say.
-pub const APP_UID: u32 = 1000;
-/// pilot-agent's DNS proxy port.
-pub const DNS_PROXY_PORT: u16 = 15053;
+/// Istio's proxy uid ([`Conventions::proxy_uid`]); kept for the code that does not read the
+/// pod's conventions yet. To be removed: use `pod.istio.proxy_uid`.
+pub const ENVOY_UID: u32 = Conventions::ISTIO.proxy_uid;
+/// The app's default uid ([`Conventions::app_uid`]). To be removed: use `pod.istio.app_uid`.
+pub const APP_UID: u32 = Conventions::ISTIO.app_uid;
+/// pilot-agent's DNS proxy port ([`Conventions::dns_proxy_port`]). To be removed: use
+/// `pod.istio.dns_proxy_port`.
+pub const DNS_PROXY_PORT: u16 = Conventions::ISTIO.dns_proxy_port;
 
-/// One pod of the snapshot.
+/// One pod of the snapshot, as [`PodEvidence::build`] makes it.
 #[derive(Debug, Clone)]
 pub struct Pod {
     pub name: String,
@@ -28,13 +31,15 @@ pub struct Pod {
     /// The rule files' text, for showing rules in reports (v4, v6).
     pub rules_text: (Option<String>, Option<String>),
     pub envoy: Option<EnvoyConfig>,
+    /// Istio's conventions in this pod (the proxy's uid, ports, addresses, names).
+    pub istio: Conventions,
+    /// What the pod was assumed to have because the evidence did not say otherwise.
+    pub assumed: Vec<Assumption>,
 }
 
 impl Pod {
-    /// A pod with `addrs` on eth0, its rule sets, Envoy config and the app's sockets. Envoy's
-    /// sockets come from its listeners (`bind_to_port`, `transparent`); pilot-agent's DNS
-    /// proxy listens on 127.0.0.1:15053 when the rules capture DNS; TPROXY rules get Istio's
-    /// policy routing (fwmark to table 133, `local default dev lo`).
+    /// A pod with `addrs` on eth0, its rule sets, Envoy config and the app's sockets, and
+    /// Istio's defaults for the rest ([`PodEvidence::build`]).
     pub fn new(
         name: &str,
         addrs: &[IpNet],
@@ -43,44 +48,8 @@ impl Pod {
         envoy: Option<EnvoyConfig>,
         app_sockets: Vec<Socket>,
     ) -> Pod {
-        let mut netns = Netns::pod(addrs);
-        let (p4, t4) = split(rules_v4);
-        let (p6, t6) = split(rules_v6);
-        for (prog, v6) in [(&p4, false), (&p6, true)] {
-            let Some(prog) = prog else { continue };
-            netns.add_istio_tproxy_routing(&prog.tproxy_marks, v6);
-            if captures_dns(prog) {
-                let lo: IpAddr = if v6 { "::1" } else { "127.0.0.1" }.parse().expect("literal");
-                for proto in [L4::Udp, L4::Tcp] {
-                    let s = Socket {
-                        proto,
-                        addr: lo,
-                        port: DNS_PROXY_PORT,
-                        transparent: false,
-                        owner: "pilot-agent".into(),
-                        uid: Some(ENVOY_UID),
-                    };
-                    if !netns.sockets.contains(&s) {
-                        netns.sockets.push(s);
-                    }
-                }
-            }
-        }
-        if let Some(cfg) = &envoy {
-            for l in cfg.listeners.iter().filter(|l| l.bind_to_port) {
-                let Some(sa) = l.address.socket() else { continue };
-                netns.sockets.push(Socket {
-                    proto: L4::Tcp,
-                    addr: sa.ip(),
-                    port: sa.port(),
-                    transparent: l.transparent,
-                    owner: "envoy".into(),
-                    uid: Some(ENVOY_UID),
-                });
-            }
-        }
-        netns.sockets.extend(app_sockets);
-        Pod { name: name.to_string(), netns, rules_v4: p4, rules_v6: p6, rules_text: (t4, t6), envoy }
+        PodEvidence { rules_v4, rules_v6, envoy, sockets: app_sockets, ..PodEvidence::new(name, addrs) }
+            .build()
     }
 
     pub fn owns(&self, addr: IpAddr) -> bool {
@@ -90,6 +59,20 @@ impl Pod {
     /// The pod's first address of `addr`'s family.
     pub fn primary(&self, v6: bool) -> Option<IpAddr> {
         self.netns.interface("eth0")?.addrs.iter().map(|a| a.addr()).find(|a| a.is_ipv6() == v6)
+    }
+
+    /// The source address the kernel picks in this pod for a connection to `dst`: `dst`
+    /// itself when it is local (loopback or the pod's own), else the pod's address of that
+    /// family (the unspecified address when it has none).
+    pub fn source_for(&self, dst: IpAddr) -> IpAddr {
+        if dst.is_loopback() || self.owns(dst) {
+            return dst;
+        }
+        self.primary(dst.is_ipv6()).unwrap_or(if dst.is_ipv6() {
+            IpAddr::from([0u16; 8])
+        } else {
+            IpAddr::from([0u8; 4])
+        })
     }
 
     pub fn program(&self, v6: bool) -> Option<&Program> {
@@ -109,23 +92,6 @@ impl Pod {
     }
 }
 
-fn split(x: Option<(Program, String)>) -> (Option<Program>, Option<String>) {
-    match x {
-        Some((p, t)) => (Some(p), Some(t)),
-        None => (None, None),
-    }
-}
-
-/// Whether the rules send DNS to pilot-agent's proxy (REDIRECT --to-ports 15053).
-fn captures_dns(p: &Program) -> bool {
-    p.ruleset
-        .tables
-        .iter()
-        .flat_map(|t| &t.chains)
-        .flat_map(|c| &c.rules)
-        .any(|r| matches!(r.target, Target::Redirect { ports: Some(pr) } if pr.lo == DNS_PROXY_PORT))
-}
-
 /// Several pods and the names they resolve.
 #[derive(Debug, Clone, Default)]
 pub struct Mesh {
@@ -136,6 +102,12 @@ pub struct Mesh {
 }
 
 impl Mesh {
+    /// The pods the evidence describes (in order; a start names a pod by index) and the name
+    /// table.
+    pub fn build(pods: Vec<PodEvidence>, names: NameTable) -> Mesh {
+        Mesh { pods: pods.into_iter().map(PodEvidence::build).collect(), names }
+    }
+
     pub fn pod_index(&self, name: &str) -> Option<usize> {
         self.pods.iter().position(|p| p.name == name)
     }

@@ -26,8 +26,6 @@ pub mod table {
     pub const LOCAL: u32 = 255;
     pub const MAIN: u32 = 254;
     pub const DEFAULT: u32 = 253;
-    /// Istio's TPROXY table (`ip rule add fwmark 0x539 lookup 133`).
-    pub const ISTIO_TPROXY: u32 = 133;
 
     pub fn name(t: u32) -> String {
         match t {
@@ -53,10 +51,10 @@ pub struct Netns {
 }
 
 impl Netns {
-    /// A pod as Kubernetes and Istio set it up: `lo` with 127.0.0.1/8 and ::1 (plus Istio's
-    /// 127.0.0.6 fallback is within 127/8), `eth0` with the pod's addresses in the order
-    /// given, the kernel's local routes, a connected route and a default route via eth0, and
-    /// the three default `ip rule`s.
+    /// A pod as Kubernetes sets it up: `lo` with 127.0.0.1/8 and ::1 (Istio's 127.0.0.6 is
+    /// within 127/8), `eth0` with the pod's addresses in the order given, the kernel's local
+    /// routes, a connected route and a default route via eth0, and the three default
+    /// `ip rule`s. What Istio adds beside its rules is added by `engine::evidence`.
     pub fn pod(addrs: &[IpNet]) -> Netns {
         let lo = Interface {
             name: "lo".into(),
@@ -117,41 +115,6 @@ impl Netns {
         for r in add {
             if !self.routes.contains(&r) {
                 self.routes.push(r);
-            }
-        }
-    }
-
-    /// Istio's TPROXY policy routing (tools/common/tproxy `configureTProxyRoutes`): for each
-    /// mark `ip rule add fwmark MARK lookup 133` (preference 32765, as the kernel assigns it)
-    /// and `ip route add local default dev lo table 133`, for one address family.
-    pub fn add_istio_tproxy_routing(&mut self, marks: &[crate::netfilter::model::MarkMask], v6: bool) {
-        for m in marks {
-            let rule = IpRule {
-                pref: 32765,
-                fwmark: Some(*m),
-                from: None,
-                to: None,
-                iif: None,
-                not: false,
-                table: table::ISTIO_TPROXY,
-                v6: Some(v6),
-            };
-            if !self.rules.contains(&rule) {
-                self.rules.push(rule);
-            }
-        }
-        if !marks.is_empty() {
-            let any = if v6 { IpAddr::from([0u16; 8]) } else { IpAddr::from([0u8; 4]) };
-            let route = Route {
-                table: table::ISTIO_TPROXY,
-                kind: RouteKind::Local,
-                dst: IpNet::new(any, 0).expect("a zero prefix is always valid"),
-                dev: "lo".into(),
-                via: None,
-                src: None,
-            };
-            if !self.routes.contains(&route) {
-                self.routes.push(route);
             }
         }
     }

@@ -1,9 +1,14 @@
 //! Rendering: pure functions from what the library computed to text and JSON documents.
 //! Nothing here decides anything about packets.
 
+pub mod check;
+pub mod envoy;
 pub mod explain;
 mod explain_graph;
 pub mod netfilter;
+pub mod pod;
+pub mod replay;
+pub mod routecheck;
 pub mod trace;
 pub mod words;
 

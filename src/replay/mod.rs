@@ -10,8 +10,9 @@ use std::net::{IpAddr, SocketAddr};
 use serde::Serialize;
 
 use crate::capture::{DnsRecord, Flow, FlowId, Side, Sniffed, Transport};
-use crate::engine::{trace, Destination, Ending, From, Mesh, MeshTrace, Pick, Start, APP_UID, ENVOY_UID};
+use crate::engine::{trace, Destination, Ending, From, Mesh, MeshTrace, Pick, Start};
 use crate::envoy::select::{ClientBytes, HttpRequest};
+use crate::istio::Conventions;
 use crate::netns::L4;
 
 /// One flow of the capture and how meshpath predicts it goes.
@@ -125,6 +126,7 @@ fn replay_with_names(mesh: &mut Mesh, pod: usize, flows: &[Flow]) -> Replay {
     let mut cache: BTreeMap<String, Result<usize, String>> = BTreeMap::new();
     let mut learned = Learned::default();
     let mut downstreams = Downstreams::default();
+    let istio = conventions(mesh, pod);
     for f in flows {
         let mut row = base_row(f, t0, mesh, pod);
         row.name = sniffed_of(f, flows).name().map(str::to_string);
@@ -135,7 +137,8 @@ fn replay_with_names(mesh: &mut Mesh, pod: usize, flows: &[Flow]) -> Replay {
             out.rows.push(row);
             continue;
         }
-        let envoy = f.stitch.is_none() && (row.side == "app" || f.client.ip() == INBOUND_PASSTHROUGH_SOURCE);
+        let passthrough = istio.is_inbound_passthrough_source(f.client.ip());
+        let envoy = f.stitch.is_none() && (row.side == "app" || passthrough);
         if envoy {
             row.upstream_of = downstreams.claim(f, flows);
             let predicted = row.upstream_of.and_then(|d| out.rows.get(d)).and_then(|d| d.endpoint.clone());
@@ -143,7 +146,7 @@ fn replay_with_names(mesh: &mut Mesh, pod: usize, flows: &[Flow]) -> Replay {
                 row.disagrees =
                     Some(format!("capture: Envoy connected to {}; predicted endpoint {p}", f.server));
             }
-            if row.upstream_of.is_some() || f.client.ip() == INBOUND_PASSTHROUGH_SOURCE {
+            if row.upstream_of.is_some() || passthrough {
                 row.side = "envoy";
             }
         }
@@ -162,7 +165,7 @@ fn replay_with_names(mesh: &mut Mesh, pod: usize, flows: &[Flow]) -> Replay {
             None => {
                 let mut start = start_with(f, sniffed_of(f, flows), mesh, pod);
                 if row.side == "envoy" {
-                    start.from = From::Process { uid: ENVOY_UID, gid: ENVOY_UID };
+                    start.from = From::Process { uid: istio.proxy_uid, gid: istio.proxy_gid };
                 }
                 if let Some((name, _)) = &dns_name {
                     by_name(&mut start, mesh, name);
@@ -208,6 +211,11 @@ fn replay_with_names(mesh: &mut Mesh, pod: usize, flows: &[Flow]) -> Replay {
     out
 }
 
+/// The conventions of pod `pod` (Istio's when there is no such pod).
+fn conventions(mesh: &Mesh, pod: usize) -> Conventions {
+    mesh.pods.get(pod).map_or(Conventions::ISTIO, |p| p.istio)
+}
+
 /// Whether flow `f` was seen in pod `pod`: one end is one of the pod's addresses, or both ends
 /// are loopback addresses (the pod's own `lo`).
 fn involves_pod(f: &Flow, mesh: &Mesh, pod: usize) -> bool {
@@ -240,10 +248,6 @@ fn busiest_addresses(flows: &[Flow]) -> Vec<AddressFlows> {
     list
 }
 
-/// The source address Istio's inbound listener connects to the app from (since 1.10); only
-/// Envoy binds it.
-const INBOUND_PASSTHROUGH_SOURCE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 6));
-
 /// Connections Envoy accepted, waiting for the upstream connection it opens for each
 /// (docs/replay.md, "Envoy's own connections"): in an `-i any` capture the app's redirected
 /// connection shows as a leg to 15001 plus its original destination, and Envoy's connection to
@@ -258,7 +262,8 @@ struct Downstreams {
 
 impl Downstreams {
     fn offer(&mut self, row: &Row, f: &Flow, mesh: &Mesh, pod: usize) {
-        let outbound = f.stitch.is_some_and(|s| s.original == f.id && s.redirect_port == 15001);
+        let port = conventions(mesh, pod).outbound_capture_port;
+        let outbound = f.stitch.is_some_and(|s| s.original == f.id && s.redirect_port == port);
         let inbound = row.side == "outside" && mesh.pods.get(pod).is_some_and(|p| p.owns(f.server.ip()));
         if !(outbound || inbound) {
             return;
@@ -396,7 +401,8 @@ pub fn sniffed_of<'a>(f: &'a Flow, flows: &'a [Flow]) -> &'a Sniffed {
 
 fn start_with(f: &Flow, sniffed: &Sniffed, mesh: &Mesh, pod: usize) -> Start {
     let from = if is_app(f, mesh, pod) {
-        From::Process { uid: APP_UID, gid: APP_UID }
+        let istio = conventions(mesh, pod);
+        From::Process { uid: istio.app_uid, gid: istio.app_gid }
     } else {
         From::Outside { src: f.client.ip() }
     };

@@ -6,9 +6,10 @@ use etherparse::PacketBuilder;
 
 use super::*;
 use crate::capture::writer::PcapWriter;
-use crate::capture::{linktype, stitch_redirects, Capture, FlowTable, REDIRECT_PORTS};
+use crate::capture::{linktype, stitch_redirects, Capture, FlowTable};
 use crate::engine::Pod;
 use crate::envoy::parse_dump;
+use crate::istio::Conventions;
 use crate::netfilter::eval::Program;
 use crate::netfilter::parse::{parse, ParseOptions};
 
@@ -85,7 +86,7 @@ fn read(packets: &[Vec<u8>]) -> Vec<Flow> {
         table.add(&p);
     }
     let local = ["10.244.0.5".parse().unwrap()];
-    stitch_redirects(table.flows_mut(), &local, &REDIRECT_PORTS);
+    stitch_redirects(table.flows_mut(), &local, &Conventions::ISTIO.redirect_ports());
     table.into_flows()
 }
 
@@ -193,7 +194,11 @@ fn envoys_upstream_connections_pair_with_their_downstream() {
         sides,
         [("app", None), ("app", None), ("envoy", Some(1)), ("outside", None), ("envoy", Some(3))]
     );
-    assert_eq!(r.starts[r.rows[2].trace.unwrap()].from, From::Process { uid: ENVOY_UID, gid: ENVOY_UID });
+    assert_eq!(
+        r.starts[r.rows[2].trace.unwrap()].from,
+        From::Process { uid: 1337, gid: 1337 },
+        "Istio's proxy uid"
+    );
     assert_eq!(r.rows[4].ending, "delivered", "{:?}", r.rows[4]);
     assert_eq!(r.rows[4].disagrees, None);
     // Opaque bytes to 10.96.0.20:9080 take the port's PassthroughFilterChain: its predicted

@@ -18,11 +18,12 @@ pub mod update;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::engine::{self, Mesh, Pod, Start};
-use crate::netfilter::eval::Program;
+use serde_saphyr::Spanned;
+
+use crate::engine::evidence::{self, EvidenceError, PodEvidence};
+use crate::engine::{self, Mesh, Start};
 use crate::netfilter::model::Family;
-use crate::netfilter::parse::{read_rules, ParseOptions, ReadError};
-use crate::netns::{parse_listen, parse_sockets, L4};
+use crate::netns::{parse_listen, L4};
 
 use error::At;
 pub use error::{Located, ScenarioError};
@@ -115,10 +116,11 @@ fn build(doc: &ScenarioFile, dir: &Path, at: &At) -> Result<(Mesh, Vec<Probe>), 
     if doc.pods.value.0.is_empty() {
         return Err(at.error(&doc.pods.referenced, "no pods", "describe at least one pod under `pods:`"));
     }
-    let mut mesh = Mesh::default();
+    let mut pods = Vec::new();
     for (name, spec) in &doc.pods.value.0 {
-        mesh.pods.push(pod(&name.value, &name.referenced, spec, dir, at)?);
+        pods.push(pod(&name.value, &name.referenced, spec, dir, at)?);
     }
+    let mut mesh = Mesh::build(pods, Default::default());
     for (host, ips) in &doc.names.0 {
         let mut list = Vec::new();
         for ip in ips {
@@ -155,7 +157,7 @@ fn pod(
     spec: &model::PodSpec,
     dir: &Path,
     at: &At,
-) -> Result<Pod, ScenarioError> {
+) -> Result<PodEvidence, ScenarioError> {
     let mut addrs = Vec::new();
     for a in &spec.addresses {
         addrs.push(syntax::parse_addr(&a.value).map_err(|e| {
@@ -176,40 +178,67 @@ fn pod(
             "give its iptables-save output in `iptables:` (and `ip6tables:` for IPv6)",
         ));
     }
-    let v4 = spec.iptables.as_ref().map(|f| rules(f, Family::V4, dir, at)).transpose()?;
-    let v6 = spec.ip6tables.as_ref().map(|f| rules(f, Family::V6, dir, at)).transpose()?;
-    let envoy = match &spec.envoy {
-        None => None,
-        Some(f) => Some(crate::envoy::load(&resolve(dir, &f.value)).map_err(|e| {
-            let help = match &e {
-                crate::envoy::LoadError::Io { .. } => missing_help(dir),
-                crate::envoy::LoadError::Parse { .. } => {
-                    "fix the dump (see `meshpath envoy summary --envoy FILE`) or point `envoy:` at another file".into()
-                }
-            };
-            at.error(&f.referenced, e.to_string(), help)
-        })?),
+    let mut e = PodEvidence::new(name, &addrs);
+    // What an evidence file's problem becomes: located at the key that names the file.
+    let fail = |f: &Spanned<String>, err: EvidenceError, what: &str| {
+        let help = match &err {
+            EvidenceError::Io { .. } => missing_help(dir),
+            EvidenceError::Rules(pe) => pe.help.clone().unwrap_or_else(|| what.to_string()),
+            _ => what.to_string(),
+        };
+        at.error(&f.referenced, err.to_string(), help)
     };
-    let mut sockets = Vec::new();
-    for l in &spec.listen {
-        sockets.push(parse_listen(&l.value).map_err(|e| {
-            at.error(&l.referenced, e, "write tcp:IP:PORT[:UID] or udp:IP:PORT[:UID], e.g. tcp:0.0.0.0:9080")
-        })?);
+    const RULES_HELP: &str =
+        "check it with `meshpath netfilter check FILE`, or point the key at another file";
+    if let Some(f) = &spec.iptables {
+        e.rules_v4 = Some(
+            evidence::read_rules(&resolve(dir, &f.value), Family::V4, false)
+                .map_err(|x| fail(f, x, RULES_HELP))?,
+        );
     }
-    if let Some(f) = &spec.sockets {
-        let p = resolve(dir, &f.value);
-        let text = std::fs::read_to_string(&p).map_err(|e| {
-            at.error(&f.referenced, format!("cannot read {}: {e}", p.display()), missing_help(dir))
-        })?;
-        sockets.extend(parse_sockets(&text).map_err(|e| {
-            at.error(
-                &f.referenced,
-                format!("{}:{}:1: {}", p.display(), e.line, e.message),
-                "give `ss -ltnup` or `netstat -lntup` output",
+    if let Some(f) = &spec.ip6tables {
+        e.rules_v6 = Some(
+            evidence::read_rules(&resolve(dir, &f.value), Family::V6, false)
+                .map_err(|x| fail(f, x, RULES_HELP))?,
+        );
+    }
+    if let Some(f) = &spec.envoy {
+        e.envoy = Some(evidence::read_envoy(&resolve(dir, &f.value)).map_err(|x| {
+            fail(
+                f,
+                x,
+                "fix the dump (see `meshpath envoy summary --envoy FILE`) or point `envoy:` at another file",
             )
         })?);
     }
-    Ok(Pod::new(name, &addrs, v4, v6, envoy, sockets))
+    for l in &spec.listen {
+        e.sockets.push(parse_listen(&l.value).map_err(|err| {
+            at.error(
+                &l.referenced,
+                err,
+                "write tcp:IP:PORT[:UID] or udp:IP:PORT[:UID], e.g. tcp:0.0.0.0:9080",
+            )
+        })?);
+    }
+    if let Some(f) = &spec.sockets {
+        let found = evidence::read_sockets(&resolve(dir, &f.value))
+            .map_err(|x| fail(f, x, "give `ss -ltnup` or `netstat -lntup` output"))?;
+        e.sockets.extend(found);
+    }
+    let v6 = spec.ip6tables.is_some() && spec.iptables.is_none();
+    if let Some(f) = &spec.ip_rules {
+        e.ip_rules = Some(
+            evidence::read_ip_rules(&resolve(dir, &f.value), v6)
+                .map_err(|x| fail(f, x, "give `ip rule show` output"))?,
+        );
+    }
+    if let Some(f) = &spec.ip_routes {
+        e.routes = Some(
+            evidence::read_ip_routes(&resolve(dir, &f.value), v6)
+                .map_err(|x| fail(f, x, "give `ip route show table all` output"))?,
+        );
+    }
+    Ok(e)
 }
 
 /// `dir/rel` with `..` folded lexically, so sources and messages name files readably.
@@ -235,33 +264,6 @@ fn missing_help(dir: &Path) -> String {
     format!("paths are relative to the scenario file's directory ({})", dir.display())
 }
 
-fn rules(
-    f: &serde_saphyr::Spanned<String>,
-    family: Family,
-    dir: &Path,
-    at: &At,
-) -> Result<(Program, String), ScenarioError> {
-    let p = resolve(dir, &f.value);
-    let (text, parsed) =
-        read_rules(&p, ParseOptions { lenient: false, family: Some(family) }).map_err(|e| {
-            let help = match &e {
-                ReadError::Io { .. } => missing_help(dir),
-                ReadError::Parse(pe) => pe.help.clone().unwrap_or_else(|| {
-                    "check it with `meshpath netfilter check FILE`, or point the key at another file".into()
-                }),
-            };
-            at.error(&f.referenced, e.to_string(), help)
-        })?;
-    let program = Program::new(parsed.ruleset).map_err(|e| {
-        at.error(
-            &f.referenced,
-            format!("{}: {e}", p.display()),
-            "check it with `meshpath netfilter check FILE`",
-        )
-    })?;
-    Ok((program, text))
-}
-
 fn probe(p: &model::ProbeSpec, mesh: &Mesh, at: &At) -> Result<Probe, ScenarioError> {
     let Some(pod) = mesh.pod_index(&p.from.value) else {
         let names: Vec<&str> = mesh.pods.iter().map(|p| p.name.as_str()).collect();
@@ -274,9 +276,10 @@ fn probe(p: &model::ProbeSpec, mesh: &Mesh, at: &At) -> Result<Probe, ScenarioEr
             format!("`from:` names one of the pods under `pods:`: {}", names.join(", ")),
         ));
     };
+    let istio = &mesh.pods[pod].istio;
     let from = match &p.sender {
-        None => Ok(engine::From::Process { uid: engine::APP_UID, gid: engine::APP_UID }),
-        Some(s) => syntax::parse_from(&s.value).map_err(|e| {
+        None => Ok(engine::From::Process { uid: istio.app_uid, gid: istio.app_gid }),
+        Some(s) => syntax::parse_from(&s.value, istio).map_err(|e| {
             at.error(&s.referenced, e.to_string(), "write app, envoy, uid:N[:GID] or outside[:IP]")
         }),
     }?;

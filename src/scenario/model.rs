@@ -45,6 +45,12 @@ pub struct PodSpec {
     pub listen: Vec<Spanned<String>>,
     #[serde(default)]
     pub sockets: Option<Spanned<String>>,
+    /// `ip rule show` output (replaces the kernel's default rules and Istio's assumed ones).
+    #[serde(default)]
+    pub ip_rules: Option<Spanned<String>>,
+    /// `ip route show table all` output (replaces the kernel's routes and Istio's assumed ones).
+    #[serde(default)]
+    pub ip_routes: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

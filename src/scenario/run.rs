@@ -63,6 +63,42 @@ pub fn run(sc: &Scenario, reason: super::expect::ReasonWords) -> Vec<ProbeOutcom
         .collect()
 }
 
+/// One scenario file's part of a `check` run: its outcomes, or why it could not be read.
+#[derive(Debug, Clone)]
+pub struct FileReport {
+    pub path: std::path::PathBuf,
+    /// `name:`, or the file name when the file could not be read.
+    pub name: String,
+    pub description: Option<String>,
+    pub outcomes: Vec<ProbeOutcome>,
+    /// Why the file could not be read (its outcomes are empty).
+    pub error: Option<String>,
+    /// The expectations `--update` rewrote.
+    pub changes: Vec<Change>,
+}
+
+/// A whole `check` run: every file, and how many paths or files could not be read.
+#[derive(Debug, Clone, Default)]
+pub struct CheckReport {
+    pub files: Vec<FileReport>,
+    pub unreadable: usize,
+    /// Expectations were rewritten (`--update`).
+    pub update: bool,
+}
+
+impl CheckReport {
+    /// How many probes had this verdict.
+    pub fn count(&self, v: Verdict) -> usize {
+        self.files.iter().flat_map(|f| &f.outcomes).filter(|o| o.verdict == v).count()
+    }
+
+    /// Probes that still fail: with `--update`, only those whose walk could not be rewritten.
+    pub fn failing(&self) -> usize {
+        let still = |o: &&ProbeOutcome| o.verdict == Verdict::Fail && (!self.update || o.trace.is_none());
+        self.files.iter().flat_map(|f| &f.outcomes).filter(still).count()
+    }
+}
+
 /// One expectation `update` rewrote.
 #[derive(Debug, Clone)]
 pub struct Change {

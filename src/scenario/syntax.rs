@@ -8,8 +8,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
 
-use crate::engine::{Destination, From, Pick, APP_UID, ENVOY_UID};
+use crate::engine::{Destination, From, Pick};
 use crate::envoy::select::{ClientBytes, HttpRequest};
+use crate::istio::Conventions;
 
 /// A value that does not follow its syntax; the message names the value and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,16 +22,17 @@ fn err<T>(msg: String) -> Result<T, SyntaxError> {
 }
 
 /// The address an `outside` sender uses when none is given (TEST-NET-1).
-pub const OUTSIDE_DEFAULT: &str = "192.0.2.10";
+pub const OUTSIDE_DEFAULT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 10));
 /// The source port when a source address is given without one.
 pub const DEFAULT_SOURCE_PORT: u16 = 50000;
 
-/// `app` (uid 1000) | `envoy` (uid 1337) | `uid:N[:GID]` | `outside[:IP]`.
-pub fn parse_from(s: &str) -> Result<From, SyntaxError> {
+/// `app` (uid 1000) | `envoy` (uid 1337) | `uid:N[:GID]` | `outside[:IP]`; `app` and
+/// `envoy` are the pod's app and proxy identities (`istio`).
+pub fn parse_from(s: &str, istio: &Conventions) -> Result<From, SyntaxError> {
     Ok(match s {
-        "app" => From::Process { uid: APP_UID, gid: APP_UID },
-        "envoy" => From::Process { uid: ENVOY_UID, gid: ENVOY_UID },
-        "outside" => From::Outside { src: IpAddr::from([192, 0, 2, 10]) },
+        "app" => From::Process { uid: istio.app_uid, gid: istio.app_gid },
+        "envoy" => From::Process { uid: istio.proxy_uid, gid: istio.proxy_gid },
+        "outside" => From::Outside { src: OUTSIDE_DEFAULT },
         _ => {
             if let Some(ip) = s.strip_prefix("outside:") {
                 match ip.parse() {
@@ -157,14 +159,17 @@ mod tests {
 
     #[test]
     fn senders() {
-        assert_eq!(parse_from("app"), Ok(From::Process { uid: 1000, gid: 1000 }));
-        assert_eq!(parse_from("envoy"), Ok(From::Process { uid: 1337, gid: 1337 }));
-        assert_eq!(parse_from("uid:0"), Ok(From::Process { uid: 0, gid: 0 }));
-        assert_eq!(parse_from("uid:5:6"), Ok(From::Process { uid: 5, gid: 6 }));
-        assert_eq!(parse_from("outside"), Ok(From::Outside { src: OUTSIDE_DEFAULT.parse().unwrap() }));
-        assert_eq!(parse_from("outside:10.0.0.1"), Ok(From::Outside { src: "10.0.0.1".parse().unwrap() }));
-        assert!(parse_from("uid:x").is_err());
-        assert!(parse_from("nobody").is_err());
+        let from = |s: &str| parse_from(s, &Conventions::ISTIO);
+        assert_eq!(from("app"), Ok(From::Process { uid: 1000, gid: 1000 }));
+        assert_eq!(from("envoy"), Ok(From::Process { uid: 1337, gid: 1337 }));
+        assert_eq!(from("uid:0"), Ok(From::Process { uid: 0, gid: 0 }));
+        assert_eq!(from("uid:5:6"), Ok(From::Process { uid: 5, gid: 6 }));
+        assert_eq!(from("outside"), Ok(From::Outside { src: OUTSIDE_DEFAULT }));
+        assert_eq!(from("outside:10.0.0.1"), Ok(From::Outside { src: "10.0.0.1".parse().unwrap() }));
+        assert!(from("uid:x").is_err());
+        assert!(from("nobody").is_err());
+        let other = Conventions { proxy_uid: 2000, proxy_gid: 2001, ..Conventions::ISTIO };
+        assert_eq!(parse_from("envoy", &other), Ok(From::Process { uid: 2000, gid: 2001 }));
     }
 
     #[test]

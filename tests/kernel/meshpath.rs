@@ -27,31 +27,26 @@ pub struct Path_ {
 }
 
 pub fn args(rules: &Path, probe: &Probe, addrs: &Addrs, facts: &RulesetFacts) -> Vec<String> {
+    let sockaddr = |ip: std::net::IpAddr, port: u16| std::net::SocketAddr::new(ip, port).to_string();
     let mut a: Vec<String> = vec![
         "netfilter".into(),
         "trace".into(),
-        "--rules".into(),
+        if probe.dst.is_ipv6() { "--ip6tables" } else { "--iptables" }.into(),
         rules.display().to_string(),
-        "--hook".into(),
+        "--from".into(),
         match probe.dir {
-            Direction::Output => "output",
-            Direction::Inbound => "prerouting",
-        }
-        .into(),
+            Direction::Output => format!("uid:{}:{}", probe.uid, probe.gid),
+            Direction::Inbound => "outside".into(),
+        },
         "--proto".into(),
         probe.proto.as_str().into(),
         "--src".into(),
-        probe.src.to_string(),
-        "--sport".into(),
-        probe.sport.to_string(),
+        sockaddr(probe.src, probe.sport),
         "--dst".into(),
-        probe.dst.to_string(),
-        "--dport".into(),
-        probe.dport.to_string(),
+        sockaddr(probe.dst, probe.dport),
     ];
     match probe.dir {
         Direction::Output => {
-            a.extend(["--uid".into(), probe.uid.to_string(), "--gid".into(), probe.gid.to_string()]);
             if probe.mark != 0 {
                 a.extend(["--mark".into(), format!("{:#x}", probe.mark)]);
             }
@@ -59,8 +54,8 @@ pub fn args(rules: &Path, probe: &Probe, addrs: &Addrs, facts: &RulesetFacts) ->
         Direction::Inbound => a.extend(["--in".into(), "eth0".into()]),
     }
     // Both pod addresses, in the order they were added.
-    a.extend(["--local".into(), addrs.pod.to_string()]);
-    a.extend(["--local".into(), addrs.secondary.to_string()]);
+    a.extend(["--pod-ip".into(), addrs.pod.to_string()]);
+    a.extend(["--pod-ip".into(), addrs.secondary.to_string()]);
     for port in &facts.tproxy_ports {
         let any = if addrs.pod.is_ipv6() { "[::]" } else { "0.0.0.0" };
         a.extend(["--listen".into(), format!("tcp:{any}:{port}:transparent")]);
