@@ -6,7 +6,8 @@
 use std::net::SocketAddr;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use meshpath::engine::{trace, trace_recorded, Destination, From, Mesh, Pick, Pod, Start, APP_UID};
+use meshpath::engine::{trace, trace_recorded, Destination, From, Mesh, Pick, Pod, Start};
+use meshpath::istio::Conventions;
 use meshpath::netfilter::eval::Program;
 use meshpath::netfilter::parse::{parse, ParseOptions};
 use meshpath::netns::L4;
@@ -62,7 +63,7 @@ fn bench(c: &mut Criterion) {
     let (_, vip, port) = sidecar::svc(i);
     let start = Start {
         pod: 0,
-        from: From::Process { uid: APP_UID, gid: APP_UID },
+        from: From::Process { uid: Conventions::ISTIO.app_uid, gid: Conventions::ISTIO.app_gid },
         dst: Destination::Addr(SocketAddr::new(vip.parse().expect("vip"), port)),
         proto: L4::Tcp,
         src: None,

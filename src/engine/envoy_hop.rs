@@ -7,14 +7,11 @@ use std::net::SocketAddr;
 
 use super::ending::{Ending, Refusal, Undetermined};
 use super::step::{Detail, HttpRoute};
-use super::walk::{default_source, take_or_clone, Next, Partial, State};
-use super::{EnvoyHop, Hop, Mesh, Pick, Pod, Start, ENVOY_UID};
+use super::walk::{take_or_clone, Next, Partial, State};
+use super::{EnvoyHop, Hop, Mesh, Pick, Pod, Start};
 use crate::envoy::model::EndpointAddress;
 use crate::envoy::select::{self, ObjectRef, Outcome, Query, Upstream};
 use crate::netfilter::eval::Entry;
-
-/// The socket mark Istio configures for the `original_src` listener filter.
-const ORIGINAL_SRC_MARK: u32 = 1337;
 
 pub(super) fn envoy(
     mesh: &Mesh,
@@ -93,8 +90,10 @@ pub(super) fn envoy(
         p.step(pi, Detail::HttpRoute(Box::new(route)));
     }
     let mut out = Vec::new();
-    // Istio's original_src listener filter marks upstream sockets with 1337 (0x539).
-    let mark = if t.socket.as_ref().is_some_and(|s| s.original_src) { ORIGINAL_SRC_MARK } else { 0 };
+    // The original_src listener filter marks upstream sockets with the mark the pod's Istio
+    // configures (1337, 0x539, by default).
+    let mark =
+        if t.socket.as_ref().is_some_and(|s| s.original_src) { pod.istio.original_src_mark } else { 0 };
     let chosen = t.clusters.iter().find(|c| c.selected).map(|c| c.cluster.clone());
     let name = || pod.name.clone();
     match t.outcome {
@@ -127,9 +126,11 @@ pub(super) fn envoy(
             }
         }
         Outcome::HttpResponse { status, flag, details, .. } => {
-            out.push(answer(p, hop, istio, chosen, (Some(status), flag, details)));
+            out.push(answer(pod, p, hop, istio, chosen, (Some(status), flag, details)));
         }
-        Outcome::Closed { flag, details } => out.push(answer(p, hop, istio, chosen, (None, flag, details))),
+        Outcome::Closed { flag, details } => {
+            out.push(answer(pod, p, hop, istio, chosen, (None, flag, details)))
+        }
         Outcome::Unresolved { cluster, host } => {
             hop.cluster = Some(cluster);
             hop.istio_config = istio;
@@ -152,6 +153,7 @@ pub(super) fn envoy(
 /// or a TCP proxy, Istio's blackhole cluster is one ending: the connection goes nowhere (its
 /// lack of hosts is the design).
 fn answer(
+    pod: &Pod,
     mut p: Partial,
     mut hop: EnvoyHop,
     istio: Vec<String>,
@@ -160,10 +162,12 @@ fn answer(
 ) -> Next {
     hop.istio_config = istio;
     hop.cluster = cluster;
-    let pod = hop.pod.clone();
+    let name = hop.pod.clone();
     let e = match hop.cluster.as_deref() {
-        Some(c) if is_blackhole_cluster(c) => Ending::Blackhole { pod, cluster: c.to_string(), status, flag },
-        _ => Ending::EnvoyResponse { pod, status, flag, details, upstream: None },
+        Some(c) if pod.istio.is_blackhole_cluster(c) => {
+            Ending::Blackhole { pod: name, cluster: c.to_string(), status, flag }
+        }
+        _ => Ending::EnvoyResponse { pod: name, status, flag, details, upstream: None },
     };
     p.envoy.push(hop);
     (p, Err(e))
@@ -225,7 +229,7 @@ fn upstream(
     };
     match up {
         Upstream::Endpoint { address, source_address, via, candidates } => {
-            if is_blackhole_cluster(cluster) {
+            if pod.istio.is_blackhole_cluster(cluster) {
                 let e = Ending::Blackhole { pod: name, cluster: cluster.into(), status: None, flag: None };
                 return end(p, hop, e);
             }
@@ -263,15 +267,15 @@ fn upstream(
                     q.envoy.push(h);
                     let next = match ep.parse::<SocketAddr>() {
                         Ok(dst) => {
-                            let src_ip = source_address.unwrap_or_else(|| default_source(pod, dst.ip()));
+                            let src_ip = source_address.unwrap_or_else(|| pod.source_for(dst.ip()));
                             let src = SocketAddr::new(src_ip, 40000 + q.hop_count() as u16);
                             Ok(State::Kernel {
                                 pod: pi,
                                 entry: Entry::Output,
                                 src,
                                 dst,
-                                uid: ENVOY_UID,
-                                gid: ENVOY_UID,
+                                uid: pod.istio.proxy_uid,
+                                gid: pod.istio.proxy_gid,
                                 mark,
                             })
                         }
@@ -291,7 +295,7 @@ fn upstream(
         }
         Upstream::ClusterNotFound | Upstream::NoHealthyHost { .. } => {
             let flag = up.flag().map(str::to_string);
-            let ending = if is_blackhole_cluster(cluster) {
+            let ending = if pod.istio.is_blackhole_cluster(cluster) {
                 Ending::Blackhole { pod: name, cluster: cluster.into(), status: Some(503), flag }
             } else {
                 let details = match up {
@@ -315,9 +319,4 @@ fn upstream(
             end(p, hop, Ending::Undetermined { pod: name, why })
         }
     }
-}
-
-/// Istio's cluster that drops every connection (REGISTRY_ONLY, or a Sidecar without the host).
-fn is_blackhole_cluster(name: &str) -> bool {
-    name == "BlackHoleCluster"
 }

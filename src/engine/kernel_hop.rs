@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use super::ending::{Ending, Refusal};
 use super::step::{Detail, DnsProxyAnswer, RuleStep, Sender};
-use super::walk::{default_source, take_or_clone, Next, Partial, State};
-use super::{Destination, EngineError, Hop, Mesh, Start, ENVOY_UID};
+use super::walk::{take_or_clone, Next, Partial, State};
+use super::{Destination, EngineError, Hop, Mesh, Start};
 use crate::netfilter::eval::{self, Disposition, Entry, NoteKind, Probe, StepKind, Verdict};
 use crate::netfilter::model::Protocol;
 use crate::netns::L4;
@@ -155,14 +155,14 @@ fn local_delivery(
                 }
                 None => {
                     q.step(pi, Detail::DnsProxy { name, answer: DnsProxyAnswer::Forwards { to: orig } });
-                    let src = SocketAddr::new(default_source(pod, orig.ip()), 40000 + q.hop_count() as u16);
+                    let src = SocketAddr::new(pod.source_for(orig.ip()), 40000 + q.hop_count() as u16);
                     Ok(State::Kernel {
                         pod: pi,
                         entry: Entry::Output,
                         src,
                         dst: orig,
-                        uid: ENVOY_UID,
-                        gid: ENVOY_UID,
+                        uid: pod.istio.proxy_uid,
+                        gid: pod.istio.proxy_gid,
                         mark: 0,
                     })
                 }

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 pub use ending::{Ending, Refusal, Undetermined};
 pub use envoy_hop::{envoy_hop_trace, envoy_query};
-pub use snapshot::{Mesh, Pod, APP_UID, DNS_PROXY_PORT, ENVOY_UID};
+pub use snapshot::{Mesh, Pod};
 pub use step::{Detail, DnsProxyAnswer, HttpRoute, Layer, RuleStep, Sender, Step};
 pub use walk::{trace, trace_recorded, HOP_BUDGET};
 

@@ -12,15 +12,6 @@ use crate::istio::Conventions;
 use crate::netfilter::eval::Program;
 use crate::netns::{Netns, Socket};
 
-/// Istio's proxy uid ([`Conventions::proxy_uid`]); kept for the code that does not read the
-/// pod's conventions yet. To be removed: use `pod.istio.proxy_uid`.
-pub const ENVOY_UID: u32 = Conventions::ISTIO.proxy_uid;
-/// The app's default uid ([`Conventions::app_uid`]). To be removed: use `pod.istio.app_uid`.
-pub const APP_UID: u32 = Conventions::ISTIO.app_uid;
-/// pilot-agent's DNS proxy port ([`Conventions::dns_proxy_port`]). To be removed: use
-/// `pod.istio.dns_proxy_port`.
-pub const DNS_PROXY_PORT: u16 = Conventions::ISTIO.dns_proxy_port;
-
 /// One pod of the snapshot, as [`PodEvidence::build`] makes it.
 #[derive(Debug, Clone)]
 pub struct Pod {

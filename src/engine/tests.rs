@@ -58,8 +58,9 @@ fn start(from: From, dst: &str) -> Start {
     }
 }
 
-const APP: From = From::Process { uid: APP_UID, gid: APP_UID };
-const ENVOY: From = From::Process { uid: ENVOY_UID, gid: ENVOY_UID };
+const ISTIO: crate::istio::Conventions = crate::istio::Conventions::ISTIO;
+const APP: From = From::Process { uid: ISTIO.app_uid, gid: ISTIO.app_gid };
+const ENVOY: From = From::Process { uid: ISTIO.proxy_uid, gid: ISTIO.proxy_gid };
 
 fn only(t: MeshTrace) -> Path {
     assert_eq!(t.paths.len(), 1, "{t:#?}");

@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::ending::Ending;
 use super::step::{Detail, Step};
 use super::{envoy_hop, kernel_hop};
-use super::{Destination, EngineError, EnvoyHop, From, Hop, Mesh, MeshTrace, Path, Pod, Start};
+use super::{Destination, EngineError, EnvoyHop, From, Hop, Mesh, MeshTrace, Path, Start};
 use crate::netfilter::eval::Entry;
 use crate::netns::L4;
 
@@ -161,7 +161,7 @@ fn initial(mesh: &Mesh, start: &Start, mut p: Partial) -> Next {
     };
     let state = match &start.from {
         From::Process { uid, gid } => {
-            let src = start.src.unwrap_or_else(|| SocketAddr::new(default_source(pod, dst.ip()), 50000));
+            let src = start.src.unwrap_or_else(|| SocketAddr::new(pod.source_for(dst.ip()), 50000));
             State::Kernel { pod: start.pod, entry: Entry::Output, src, dst, uid: *uid, gid: *gid, mark: 0 }
         }
         From::Outside { src } => {
@@ -170,19 +170,6 @@ fn initial(mesh: &Mesh, start: &Start, mut p: Partial) -> Next {
         }
     };
     (p, Ok(state))
-}
-
-/// The kernel's source address choice: the destination itself for a local one, else the pod's
-/// address of that family.
-pub(super) fn default_source(pod: &Pod, dst: IpAddr) -> IpAddr {
-    if dst.is_loopback() || pod.owns(dst) {
-        return dst;
-    }
-    pod.primary(dst.is_ipv6()).unwrap_or(if dst.is_ipv6() {
-        IpAddr::from([0u16; 8])
-    } else {
-        IpAddr::from([0u8; 4])
-    })
 }
 
 /// The partial path for the next branch: a copy while more branches follow, the original for

@@ -7,9 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use serde::Serialize;
 
 use super::rules;
-use crate::engine::{
-    self, Detail, Ending, EngineError, From, Hop, Mesh, MeshTrace, Path, Start, APP_UID, ENVOY_UID,
-};
+use crate::engine::{self, Detail, Ending, EngineError, From, Hop, Mesh, MeshTrace, Path, Start};
 use crate::envoy::model::{EnvoyConfig, LoadAssignment};
 use crate::netfilter::eval::{self, Disposition};
 use crate::netfilter::eval::{Hook, StepKind, Verdict};
@@ -217,7 +215,7 @@ fn loop_rules(mesh: &Mesh, t: &MeshTrace, p: &Path, out: &mut Vec<Change>) {
             out.push(Change::new(change, m));
         }
         if closing == Some(ri) {
-            let rule = format!("-A {chain} -m owner --uid-owner {ENVOY_UID} -j RETURN");
+            let rule = format!("-A {chain} -m owner --uid-owner {} -j RETURN", pod.istio.proxy_uid);
             if let Some(edited) = rules::edited(pod, v6, |lines| {
                 if idx <= lines.len() {
                     lines.insert(idx, rule.clone());
@@ -342,15 +340,17 @@ fn endpoint_words(a: &crate::envoy::model::EndpointAddress) -> String {
 /// the destination address added to its domains.
 fn allow_any_domain(mesh: &Mesh, start: &Start, p: &Path, out: &mut Vec<Change>) {
     let Ending::Left { pod, dst, cluster: Some(cluster) } = &p.ending else { return };
-    if cluster != "PassthroughCluster" {
+    let Some(pi) = mesh.pod_index(pod) else { return };
+    let Some(istio) = mesh.pods.get(pi).map(|p| &p.istio) else { return };
+    if !istio.is_passthrough_cluster(cluster) {
         return;
     }
-    let Some(hop) = p.envoy.iter().rev().find(|h| h.virtual_host.as_deref() == Some("allow_any")) else {
+    let allow_any = |vh: &str| istio.is_allow_any_virtual_host(vh);
+    let Some(hop) = p.envoy.iter().rev().find(|h| h.virtual_host.as_deref().is_some_and(allow_any)) else {
         return;
     };
     let Some(rc_name) = &hop.route_config else { return };
     let dst = *dst;
-    let Some(pi) = mesh.pod_index(pod) else { return };
     let Some(cfg) = mesh.pods.get(pi).and_then(|p| p.envoy.as_ref()) else { return };
     let Some(rc) = cfg.route_configs.iter().find(|r| &r.name == rc_name) else { return };
     let host = start.request.as_ref().and_then(|r| r.host.clone()).unwrap_or_default().to_ascii_lowercase();
@@ -361,7 +361,7 @@ fn allow_any_domain(mesh: &Mesh, start: &Start, p: &Path, out: &mut Vec<Change>)
         .virtual_hosts
         .iter()
         .enumerate()
-        .filter(|(_, vh)| vh.name != "allow_any")
+        .filter(|(_, vh)| !allow_any(&vh.name))
         .filter(|(_, vh)| {
             vh.domains.iter().any(|d| {
                 let bare = d.rsplit_once(':').map_or(d.as_str(), |(h, _)| h);
@@ -416,13 +416,19 @@ fn catch_all_chain(mesh: &Mesh, start: &Start, p: &Path, out: &mut Vec<Change>) 
     }
 }
 
-/// The same connection from the other side of Istio's uid exemption (the app as Envoy's uid
-/// 1337, or Envoy as the app's uid); reported only when the ending changes.
+/// The same connection from the other side of the proxy's uid exemption (the app as the
+/// proxy's uid, or the proxy as the app's uid, both as the pod's Istio sets them); reported
+/// only when the ending changes.
 fn sender(mesh: &Mesh, start: &Start, _t: &MeshTrace, out: &mut Vec<Change>) {
     let From::Process { uid, .. } = start.from else { return };
-    let (other, who) = if uid == ENVOY_UID { (APP_UID, "the app") } else { (ENVOY_UID, "Envoy") };
+    let Some(istio) = mesh.pods.get(start.pod).map(|p| &p.istio) else { return };
+    let (other, gid, who) = if istio.is_proxy_uid(uid) {
+        (istio.app_uid, istio.app_gid, "the app")
+    } else {
+        (istio.proxy_uid, istio.proxy_gid, "Envoy")
+    };
     let mut s = start.clone();
-    s.from = From::Process { uid: other, gid: other };
+    s.from = From::Process { uid: other, gid };
     let mut c = Change::new(format!("if the sender were {who} (uid {other})"), mesh.clone());
     c.start = Some(s);
     c.only_if_different = true;

@@ -14,7 +14,7 @@ mod rules;
 
 use serde::Serialize;
 
-use crate::engine::{self, Destination, EngineError, From, Hop, Mesh, MeshTrace, Start};
+use crate::engine::{self, EngineError, Hop, Mesh, MeshTrace, Start};
 use crate::netfilter::eval::{Event, Reason};
 
 pub use counterfactual::{Counterfactual, LoopVerdict};
@@ -106,30 +106,7 @@ pub fn explain(mesh: &Mesh, start: &Start) -> Result<Report, EngineError> {
         paths.push(PathReport { weight: p.weight, kind: p.ending.kind(), decisions });
     }
     let counterfactuals = counterfactual::all(mesh, start, &trace);
-    Ok(Report { title: title(mesh, start), paths, counterfactuals, trace })
-}
-
-/// The connection in words: who sends what to where.
-pub fn title(mesh: &Mesh, start: &Start) -> String {
-    let pod = mesh.pods.get(start.pod).map(|p| p.name.as_str()).unwrap_or("?");
-    let who = match &start.from {
-        From::Process { uid, .. } if *uid == engine::ENVOY_UID => format!("Envoy (uid {uid}) in pod {pod}"),
-        From::Process { uid, .. } => format!("the app (uid {uid}) in pod {pod}"),
-        From::Outside { src } => format!("{src} from outside pod {pod}"),
-    };
-    let dst = match &start.dst {
-        Destination::Addr(a) => a.to_string(),
-        Destination::Host { name, port } => format!("{name}:{port}"),
-    };
-    let what = match (&start.client, &start.request) {
-        (_, Some(r)) => {
-            format!(" ({} {}{})", r.method, r.host.as_deref().unwrap_or(""), r.path)
-        }
-        (crate::envoy::select::ClientBytes::Tls { sni: Some(s), .. }, None) => format!(" (TLS, SNI {s})"),
-        _ => String::new(),
-    };
-    let proto = if start.proto == crate::netns::L4::Udp { "udp" } else { "tcp" };
-    format!("{who} connects to {dst} over {proto}{what}")
+    Ok(Report { title: String::new(), paths, counterfactuals, trace })
 }
 
 #[cfg(test)]

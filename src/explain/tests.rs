@@ -1,9 +1,10 @@
 //! Unit tests of the report and its counterfactuals on the mesh fixtures (tests/fixtures/mesh).
 
 use super::*;
-use crate::engine::{Destination, From, Mesh, Pick, Pod, Start, APP_UID};
+use crate::engine::{Destination, From, Mesh, Pick, Pod, Start};
 use crate::envoy::parse_dump;
 use crate::envoy::select::{ClientBytes, HttpRequest};
+use crate::istio::Conventions;
 use crate::netfilter::eval::Program;
 use crate::netfilter::parse::{parse, ParseOptions};
 
@@ -50,7 +51,7 @@ fn start(from: From, dst: &str, host: &str) -> Start {
 }
 
 const OUTSIDE: fn() -> From = || From::Outside { src: "10.244.1.9".parse().expect("ip") };
-const APP: From = From::Process { uid: APP_UID, gid: APP_UID };
+const APP: From = From::Process { uid: Conventions::ISTIO.app_uid, gid: Conventions::ISTIO.app_gid };
 
 fn find<'r>(r: &'r Report, change: &str) -> &'r Counterfactual {
     r.counterfactuals

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{markup_escape, words};
-use crate::engine::{Destination, Ending, From, Mesh, MeshTrace, Start, ENVOY_UID};
+use crate::engine::{Destination, Ending, From, Mesh, MeshTrace, Start};
 use crate::explain::{Counterfactual, Decision, LoopVerdict, Report, Said};
 
 /// The JSON document's schema name and version (docs/explain.md).
@@ -15,8 +15,9 @@ pub const SCHEMA: &str = "meshpath.explain/v1";
 /// The connection in words: who sends what to where (the report's default title).
 pub fn title(mesh: &Mesh, start: &Start) -> String {
     let pod = mesh.pods.get(start.pod).map(|p| p.name.as_str()).unwrap_or("?");
+    let proxy = |uid: u32| mesh.pods.get(start.pod).is_some_and(|p| p.istio.is_proxy_uid(uid));
     let who = match &start.from {
-        From::Process { uid, .. } if *uid == ENVOY_UID => format!("Envoy (uid {uid}) in pod {pod}"),
+        From::Process { uid, .. } if proxy(*uid) => format!("Envoy (uid {uid}) in pod {pod}"),
         From::Process { uid, .. } => format!("the app (uid {uid}) in pod {pod}"),
         From::Outside { src } => format!("{src} from outside pod {pod}"),
     };
