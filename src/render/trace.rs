@@ -37,7 +37,25 @@ struct StepView<'a> {
     what: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     source: String,
-    detail: &'a crate::engine::Detail,
+    detail: DetailView<'a>,
+}
+
+/// A step's detail as the engine records it, except that `to_pod` names its pod, as every
+/// other pod of the document is named (the engine's pod index means nothing to a reader).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum DetailView<'a> {
+    ToPod { step: &'static str, to: &'a str, dst: std::net::SocketAddr },
+    Other(&'a crate::engine::Detail),
+}
+
+fn detail_view<'a>(t: &'a MeshTrace, d: &'a crate::engine::Detail) -> DetailView<'a> {
+    match d {
+        crate::engine::Detail::ToPod { to, dst } => {
+            DetailView::ToPod { step: "to_pod", to: t.pod_name(*to), dst: *dst }
+        }
+        other => DetailView::Other(other),
+    }
 }
 
 /// The `meshpath.trace/v2` document of a trace.
@@ -59,7 +77,7 @@ fn path_view<'a>(t: &'a MeshTrace, p: &'a Path) -> Result<PathView<'a>, serde_js
             layer: s.layer(),
             what: words::step(&t.pods, s),
             source: words::source(s),
-            detail: &s.detail,
+            detail: detail_view(t, &s.detail),
         })
         .collect();
     Ok(PathView { weight: p.weight, ending: ending_json(t, p)?, envoy: &p.envoy, steps })
