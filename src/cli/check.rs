@@ -11,7 +11,6 @@ use clap::{Args, ValueEnum};
 use miette::{miette, Result};
 use serde::Serialize;
 
-use meshpath::engine::Path as TracePath;
 use meshpath::render::trace as render;
 use meshpath::render::{markup_escape, plural};
 use meshpath::scenario::run::{self, Change, ProbeOutcome, Verdict};
@@ -289,9 +288,9 @@ struct JsonProbe<'a> {
     /// `--update` rewrote this probe's expectations.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     updated: bool,
-    /// The trace's paths, for failures only (as in `meshpath.trace/v1`).
+    /// The trace's paths, for failures only (as in `meshpath.trace/v2`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    paths: Option<&'a [TracePath]>,
+    paths: Option<render::Paths<'a>>,
 }
 
 #[derive(Serialize)]
@@ -339,7 +338,7 @@ fn json(results: &[FileResult], bad: usize) -> serde_json::Result<String> {
                         paths: (o.verdict == Verdict::Fail)
                             .then_some(())
                             .and(o.trace.as_ref())
-                            .map(|t| t.paths.as_slice()),
+                            .map(render::Paths),
                     }
                 })
                 .collect(),

@@ -66,6 +66,23 @@ pub fn json(t: &MeshTrace) -> Result<String, serde_json::Error> {
     Ok(s)
 }
 
+/// The paths of a trace as the `meshpath.trace/v2` document writes them (`meshpath check
+/// --format json` lists them for a failed probe).
+pub struct Paths<'a>(pub &'a MeshTrace);
+
+impl Serialize for Paths<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = self.0;
+        let paths: Vec<PathView<'_>> = t
+            .paths
+            .iter()
+            .map(|p| path_view(t, p))
+            .collect::<Result<_, _>>()
+            .map_err(serde::ser::Error::custom)?;
+        paths.serialize(s)
+    }
+}
+
 fn path_view<'a>(t: &'a MeshTrace, p: &'a Path) -> Result<PathView<'a>, serde_json::Error> {
     let steps = p
         .steps
