@@ -6,7 +6,6 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::engine::Path as TracePath;
 use crate::render::trace as render;
 use crate::render::{markup_escape, plural};
 use crate::scenario::run::{Change, CheckReport, FileReport, ProbeOutcome, Verdict};
@@ -144,9 +143,9 @@ struct JsonProbe<'a> {
     /// `--update` rewrote this probe's expectations.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     updated: bool,
-    /// The trace's paths, for failures only (as in `meshpath.trace/v1`).
+    /// The trace's paths, for failures only (as in `meshpath.trace/v2`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    paths: Option<&'a [TracePath]>,
+    paths: Option<super::trace::Paths<'a>>,
 }
 
 #[derive(Serialize)]
@@ -196,7 +195,7 @@ pub fn json(r: &CheckReport) -> Result<String, serde_json::Error> {
                         paths: (o.verdict == Verdict::Fail)
                             .then_some(())
                             .and(o.trace.as_ref())
-                            .map(|t| t.paths.as_slice()),
+                            .map(super::trace::Paths),
                     }
                 })
                 .collect(),

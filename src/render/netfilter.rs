@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::words;
-use crate::netfilter::eval::{Branch, NoteKind, Outcome, Probe, Step, StepKind, Trace};
+use crate::netfilter::eval::{Branch, Event, NoteKind, Outcome, Probe, Step, StepKind, Trace, UnknownKind};
 use crate::netfilter::model::Ruleset;
 use crate::netfilter::parse::Note as ParseNote;
 
@@ -42,7 +42,25 @@ struct NoteView<'a> {
     what: crate::netfilter::eval::NoteKind,
     text: String,
     #[serde(flatten)]
-    event: &'a crate::netfilter::eval::Event,
+    event: EventView<'a>,
+}
+
+/// A note's event, flattened into the note. `unknown`'s own `what` (match or target) is
+/// written `unknown` here, since the note's `what` is the note's kind.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum EventView<'a> {
+    Unknown { event: &'static str, unknown: UnknownKind, name: &'a str, line: u32 },
+    Other(&'a Event),
+}
+
+fn event_view(e: &Event) -> EventView<'_> {
+    match e {
+        Event::Unknown { what, name, line } => {
+            EventView::Unknown { event: "unknown", unknown: *what, name, line: *line }
+        }
+        other => EventView::Other(other),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -79,7 +97,7 @@ fn branch_view(b: &Branch, probability: bool) -> BranchView<'_> {
                 hook: n.hook,
                 what: n.kind(),
                 text: words::event(&n.event),
-                event: &n.event,
+                event: event_view(&n.event),
             })
             .collect(),
         result: OutcomeView {

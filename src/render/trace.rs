@@ -37,7 +37,25 @@ struct StepView<'a> {
     what: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     source: String,
-    detail: &'a crate::engine::Detail,
+    detail: DetailView<'a>,
+}
+
+/// A step's detail as the engine records it, except that `to_pod` names its pod, as every
+/// other pod of the document is named (the engine's pod index means nothing to a reader).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum DetailView<'a> {
+    ToPod { step: &'static str, to: &'a str, dst: std::net::SocketAddr },
+    Other(&'a crate::engine::Detail),
+}
+
+fn detail_view<'a>(t: &'a MeshTrace, d: &'a crate::engine::Detail) -> DetailView<'a> {
+    match d {
+        crate::engine::Detail::ToPod { to, dst } => {
+            DetailView::ToPod { step: "to_pod", to: t.pod_name(*to), dst: *dst }
+        }
+        other => DetailView::Other(other),
+    }
 }
 
 /// The `meshpath.trace/v2` document of a trace.
@@ -46,6 +64,23 @@ pub fn json(t: &MeshTrace) -> Result<String, serde_json::Error> {
     let mut s = serde_json::to_string_pretty(&Document { schema: SCHEMA, paths })?;
     s.push('\n');
     Ok(s)
+}
+
+/// The paths of a trace as the `meshpath.trace/v2` document writes them (`meshpath check
+/// --format json` lists them for a failed probe).
+pub struct Paths<'a>(pub &'a MeshTrace);
+
+impl Serialize for Paths<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = self.0;
+        let paths: Vec<PathView<'_>> = t
+            .paths
+            .iter()
+            .map(|p| path_view(t, p))
+            .collect::<Result<_, _>>()
+            .map_err(serde::ser::Error::custom)?;
+        paths.serialize(s)
+    }
 }
 
 fn path_view<'a>(t: &'a MeshTrace, p: &'a Path) -> Result<PathView<'a>, serde_json::Error> {
@@ -59,7 +94,7 @@ fn path_view<'a>(t: &'a MeshTrace, p: &'a Path) -> Result<PathView<'a>, serde_js
             layer: s.layer(),
             what: words::step(&t.pods, s),
             source: words::source(s),
-            detail: &s.detail,
+            detail: detail_view(t, &s.detail),
         })
         .collect();
     Ok(PathView { weight: p.weight, ending: ending_json(t, p)?, envoy: &p.envoy, steps })
