@@ -27,7 +27,8 @@ use crate::netfilter::eval::{CompileError, Program};
 use crate::netfilter::model::{Family, MarkMask, Target};
 use crate::netfilter::parse::{ParseError, ParseOptions, ReadError};
 use crate::netns::{
-    parse_ip_route, parse_ip_rule, parse_sockets, Interface, IpRule, Netns, Route, RouteKind, Socket, L4,
+    parse_ip_route, parse_ip_rule, parse_sockets, Interface, IpRule, Netns, Owner, Route, RouteKind, Socket,
+    L4,
 };
 
 /// What is known about one pod. [`PodEvidence::build`] makes the pod.
@@ -114,7 +115,7 @@ impl PodEvidence {
                         addr: lo,
                         port: istio.dns_proxy_port,
                         transparent: false,
-                        owner: "pilot-agent".into(),
+                        owner: Owner::PilotAgent,
                         uid: Some(istio.proxy_uid),
                     };
                     if !netns.sockets.contains(&s) {
@@ -135,7 +136,7 @@ impl PodEvidence {
                         addr: sa.ip(),
                         port: sa.port(),
                         transparent: l.transparent,
-                        owner: "envoy".into(),
+                        owner: Owner::Envoy,
                         uid: Some(istio.proxy_uid),
                     });
                 }
@@ -155,7 +156,7 @@ impl PodEvidence {
                                 addr,
                                 port,
                                 transparent: true,
-                                owner: "envoy".into(),
+                                owner: Owner::Envoy,
                                 uid: Some(istio.proxy_uid),
                             };
                             if !netns.sockets.contains(&s) {
@@ -455,7 +456,7 @@ mod tests {
         let pod = tproxy_pod().build();
         assert!(pod.netns.rules.iter().any(|r| r.table == 133 && r.fwmark.map(|m| m.value) == Some(0x539)));
         assert!(pod.netns.routes.iter().any(|r| r.table == 133 && r.kind == RouteKind::Local));
-        let envoy: Vec<_> = pod.netns.sockets.iter().filter(|s| s.owner == "envoy").collect();
+        let envoy: Vec<_> = pod.netns.sockets.iter().filter(|s| s.owner == Owner::Envoy).collect();
         assert!(envoy.iter().any(|s| s.port == 15006 && s.transparent && s.uid == Some(1337)), "{envoy:?}");
         assert!(pod.assumed.iter().any(|a| matches!(a, Assumption::EnvoyListener { .. })));
     }

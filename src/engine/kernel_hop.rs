@@ -10,7 +10,7 @@ use super::walk::{take_or_clone, Next, Partial, State};
 use super::{Destination, EngineError, Hop, Mesh, Start};
 use crate::netfilter::eval::{self, Disposition, Entry, NoteKind, Probe, StepKind, Verdict};
 use crate::netfilter::model::Protocol;
-use crate::netns::L4;
+use crate::netns::{Owner, L4};
 
 pub(super) fn kernel(
     mesh: &Mesh,
@@ -134,11 +134,11 @@ fn local_delivery(
     let Some(sock) = r.socket else {
         return Err(Ending::Refused { pod: pod.name.clone(), dst, by: Refusal::NoSocket { proto: q.proto } });
     };
-    match sock.owner.as_str() {
-        "envoy" => {
+    match sock.owner {
+        Owner::Envoy => {
             Ok(State::Envoy { pod: pi, listener: SocketAddr::new(dst.ip(), sock.port), orig_dst: orig, src })
         }
-        "pilot-agent" if q.proto == L4::Udp || orig.port() == 53 => {
+        Owner::PilotAgent if q.proto == L4::Udp || orig.port() == 53 => {
             let name = start.dns_query.clone().or_else(|| match &start.dst {
                 Destination::Host { name, .. } => Some(name.clone()),
                 Destination::Addr(_) => None,
@@ -171,7 +171,7 @@ fn local_delivery(
         _ => Err(Ending::Delivered {
             pod: pod.name.clone(),
             socket: sock.endpoint_addr(),
-            process: sock.owner,
+            process: sock.owner.as_str().to_string(),
         }),
     }
 }

@@ -129,7 +129,11 @@ fn wildcard_socket(mesh: &Mesh, p: &Path, out: &mut Vec<Change>) {
     }
     let Some(pod) = mesh.pods.get(pi) else { return };
     for (si, s) in pod.netns.sockets.iter().enumerate() {
-        if s.port != r.dst.port() || s.addr.is_unspecified() || s.owner == "envoy" || s.proto != p_proto(p) {
+        if s.port != r.dst.port()
+            || s.addr.is_unspecified()
+            || s.owner == crate::netns::Owner::Envoy
+            || s.proto != p_proto(p)
+        {
             continue;
         }
         let any: IpAddr = if s.addr.is_ipv6() { [0u16; 8].into() } else { [0u8; 4].into() };
@@ -139,7 +143,7 @@ fn wildcard_socket(mesh: &Mesh, p: &Path, out: &mut Vec<Change>) {
         }
         let change = format!(
             "if the {} in pod {} listened on {} instead of {}",
-            s.owner,
+            s.owner.as_str(),
             pod.name,
             SocketAddr::new(any, s.port),
             SocketAddr::new(s.addr, s.port)

@@ -89,7 +89,7 @@ pub(super) fn decisions(
         Disposition::Local => match &r.socket {
             Some(sock) => Said::Text(format!(
                 "the kernel delivers it to {} on {} (original destination {})",
-                sock.owner,
+                sock.owner.as_str(),
                 sock.endpoint_addr(),
                 r.orig_dst
             )),

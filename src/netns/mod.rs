@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 pub use route::{parse_ip_route, parse_ip_rule, IpRule, Route, RouteKind, RouteLookup, RouteSyntaxError};
-pub use socket::{parse_listen, Socket, L4};
+pub use socket::{parse_listen, Owner, Socket, L4};
 pub use sockets_text::{parse_sockets, SocketsError};
 
 /// One interface and its addresses, in the order they were added.

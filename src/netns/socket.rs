@@ -18,6 +18,46 @@ impl L4 {
     }
 }
 
+/// Who owns a socket: the processes meshpath knows by their role, or another by its name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Owner {
+    /// The application (the default for a socket given without an owner).
+    App,
+    /// The sidecar's Envoy.
+    Envoy,
+    /// Istio's pilot-agent (its DNS proxy).
+    PilotAgent,
+    /// Another process, by the name `ss` shows.
+    Process(String),
+}
+
+impl Owner {
+    /// The owner of a process named `name` (as `ss -p` shows it).
+    pub fn named(name: &str) -> Owner {
+        match name {
+            "app" => Owner::App,
+            "envoy" => Owner::Envoy,
+            "pilot-agent" => Owner::PilotAgent,
+            other => Owner::Process(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Owner::App => "app",
+            Owner::Envoy => "envoy",
+            Owner::PilotAgent => "pilot-agent",
+            Owner::Process(name) => name,
+        }
+    }
+}
+
+impl serde::Serialize for Owner {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// A bound socket that accepts new connections (TCP listener, bound UDP socket).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Socket {
@@ -27,8 +67,8 @@ pub struct Socket {
     pub port: u16,
     /// `IP_TRANSPARENT`: needed for TPROXY to hand it packets.
     pub transparent: bool,
-    /// Who owns it (`app`, `envoy`, a process name), for reports.
-    pub owner: String,
+    /// Who owns it.
+    pub owner: Owner,
     /// The owner's uid, when known.
     pub uid: Option<u32>,
 }
@@ -71,12 +111,12 @@ pub fn parse_listen(s: &str) -> Result<Socket, String> {
     let mut parts = rest.split(':');
     let port = parts.next().unwrap_or("");
     let port: u16 = port.parse().map_err(|_| format!("`{port}` is not a port"))?;
-    let mut sock = Socket { proto, addr, port, transparent: false, owner: "app".into(), uid: None };
+    let mut sock = Socket { proto, addr, port, transparent: false, owner: Owner::App, uid: None };
     for extra in parts {
         match extra {
             "transparent" => sock.transparent = true,
             n if n.parse::<u32>().is_ok() => sock.uid = n.parse().ok(),
-            other => sock.owner = other.to_string(),
+            other => sock.owner = Owner::named(other),
         }
     }
     Ok(sock)

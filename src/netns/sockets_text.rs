@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::socket::Owner;
 use super::socket::{Socket, L4};
 
 /// A line that could not be read, with what was expected.
@@ -73,7 +74,8 @@ pub fn parse_sockets(text: &str) -> Result<Vec<Socket>, SocketsError> {
 }
 
 fn socket(proto: L4, addr: IpAddr, port: u16, owner: Option<String>, uid: Option<u32>) -> Socket {
-    Socket { proto, addr, port, transparent: false, owner: owner.unwrap_or_else(|| "unknown".into()), uid }
+    let owner = Owner::named(owner.as_deref().unwrap_or("unknown"));
+    Socket { proto, addr, port, transparent: false, owner, uid }
 }
 
 /// `0.0.0.0:80`, `[::]:80`, `*:80` (any address, both families), `:::80` (netstat v6),

@@ -8,7 +8,7 @@ use crate::netns::Socket;
 fn socket(s: &Socket) -> String {
     let transparent = if s.transparent { ", transparent" } else { "" };
     let uid = s.uid.map(|u| format!(", uid {u}")).unwrap_or_default();
-    format!("{} {} ({}{uid}{transparent})", s.proto.as_str(), s.endpoint(), s.owner)
+    format!("{} {} ({}{uid}{transparent})", s.proto.as_str(), s.endpoint(), s.owner.as_str())
 }
 
 /// `assumed: ...` lines (nothing when nothing was assumed).

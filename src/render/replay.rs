@@ -17,7 +17,7 @@ pub const FLOW_SCHEMA: &str = "meshpath.replay-flow/v1";
 
 /// The line that introduces one flow's trace or report.
 pub fn flow_title(n: usize, row: &Row) -> String {
-    format!("flow {n}: {} {} -> {} ({})", row.proto, row.client, row.server, row.side)
+    format!("flow {n}: {} {} -> {} ({})", row.proto, row.client, row.server, row.side.as_str())
 }
 
 /// What `--flow N` says of a flow that has no trace of its own.
@@ -245,7 +245,7 @@ pub fn csv_rows(rows: &[Row]) -> String {
             x.proto.to_string(),
             csv_field(&x.client),
             csv_field(&x.server),
-            x.side.to_string(),
+            x.side.as_str().to_string(),
             o(&x.name),
             x.name_from.map(|v| v.to_string()).unwrap_or_default(),
             csv_field(&x.ending),

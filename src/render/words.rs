@@ -109,10 +109,10 @@ fn event_in_layer(e: &Event) -> String {
             format!("{}: {side} {from} -> {to}", nat_target(*target))
         }
         Event::Loopback { src, dst } => format!("loopback: re-enters the stack on lo as {src} -> {dst}"),
-        Event::Socket { proto, socket, owner } => format!("{} {socket} ({owner})", proto.as_str()),
+        Event::Socket { proto, socket, owner } => format!("{} {socket} ({})", proto.as_str(), owner.as_str()),
         Event::NoSocket { proto, dst } => no_socket(*proto, *dst),
         Event::Tproxy { socket, owner, mark } => {
-            format!("TPROXY: handed to transparent socket {socket} ({owner}), mark {mark:#x}")
+            format!("TPROXY: handed to transparent socket {socket} ({}), mark {mark:#x}", owner.as_str())
         }
         Event::Unknown { what: UnknownKind::Match, name, line } => {
             format!("match module {name} on line {line} is not modelled: assumed to match")

@@ -16,6 +16,28 @@ use crate::istio::Conventions;
 use crate::netns::L4;
 
 /// One flow of the capture and how meshpath predicts it goes.
+/// Who opened a flow, as the pod sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RowSide {
+    /// The client is the pod's app.
+    App,
+    /// Envoy's own upstream connection.
+    Envoy,
+    /// The client is outside the pod.
+    Outside,
+}
+
+impl RowSide {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowSide::App => "app",
+            RowSide::Envoy => "envoy",
+            RowSide::Outside => "outside",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
     pub index: FlowId,
@@ -24,8 +46,8 @@ pub struct Row {
     pub proto: &'static str,
     pub client: String,
     pub server: String,
-    /// `app` (the client is the pod), `envoy` (Envoy's own upstream connection) or `outside`.
-    pub side: &'static str,
+    /// Who opened the flow, as the pod sees it.
+    pub side: RowSide,
     /// SNI, else HTTP Host, else the first DNS question, else the name an earlier DNS answer
     /// in the capture gave the server's address.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,7 +160,7 @@ fn replay_with_names(mesh: &mut Mesh, pod: usize, flows: &[Flow]) -> Replay {
             continue;
         }
         let passthrough = istio.is_inbound_passthrough_source(f.client.ip());
-        let envoy = f.stitch.is_none() && (row.side == "app" || passthrough);
+        let envoy = f.stitch.is_none() && (row.side == RowSide::App || passthrough);
         if envoy {
             row.upstream_of = downstreams.claim(f, flows);
             let predicted = row.upstream_of.and_then(|d| out.rows.get(d)).and_then(|d| d.endpoint.clone());
@@ -147,7 +169,7 @@ fn replay_with_names(mesh: &mut Mesh, pod: usize, flows: &[Flow]) -> Replay {
                     Some(format!("capture: Envoy connected to {}; predicted endpoint {p}", f.server));
             }
             if row.upstream_of.is_some() || passthrough {
-                row.side = "envoy";
+                row.side = RowSide::Envoy;
             }
         }
         let dns_name = learned.by_addr.get(&f.server.ip()).cloned();
@@ -164,7 +186,7 @@ fn replay_with_names(mesh: &mut Mesh, pod: usize, flows: &[Flow]) -> Replay {
             }
             None => {
                 let mut start = start_with(f, sniffed_of(f, flows), mesh, pod);
-                if row.side == "envoy" {
+                if row.side == RowSide::Envoy {
                     start.from = From::Process { uid: istio.proxy_uid, gid: istio.proxy_gid };
                 }
                 if let Some((name, _)) = &dns_name {
@@ -264,7 +286,8 @@ impl Downstreams {
     fn offer(&mut self, row: &Row, f: &Flow, mesh: &Mesh, pod: usize) {
         let port = conventions(mesh, pod).outbound_capture_port;
         let outbound = f.stitch.is_some_and(|s| s.original == f.id && s.redirect_port == port);
-        let inbound = row.side == "outside" && mesh.pods.get(pod).is_some_and(|p| p.owns(f.server.ip()));
+        let inbound =
+            row.side == RowSide::Outside && mesh.pods.get(pod).is_some_and(|p| p.owns(f.server.ip()));
         if !(outbound || inbound) {
             return;
         }
@@ -362,7 +385,7 @@ fn base_row(f: &Flow, t0: u64, mesh: &Mesh, pod: usize) -> Row {
         proto: f.transport.name(),
         client: f.client.to_string(),
         server: f.server.to_string(),
-        side: if is_app(f, mesh, pod) { "app" } else { "outside" },
+        side: if is_app(f, mesh, pod) { RowSide::App } else { RowSide::Outside },
         name: f.sniffed.name().map(str::to_string),
         name_from: None,
         ending: String::new(),

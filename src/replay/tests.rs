@@ -103,7 +103,7 @@ fn inbound_from_outside_is_delivered_and_agrees() {
     ]);
     let r = replay(&mut mesh(), 0, &f);
     assert_eq!(r.rows.len(), 1);
-    assert_eq!(r.rows[0].side, "outside");
+    assert_eq!(r.rows[0].side, RowSide::Outside);
     assert_eq!(r.rows[0].ending, "delivered", "{:?}", r.rows[0]);
     assert_eq!(r.rows[0].disagrees, None);
 }
@@ -118,7 +118,7 @@ fn redirected_leg_points_to_its_flow_and_is_not_traced() {
     assert_eq!(r.rows.len(), 2);
     assert_eq!((r.rows[0].ending.as_str(), r.rows[0].leg_of), ("leg", Some(1)));
     assert_eq!(r.rows[0].trace, None);
-    assert_eq!(r.rows[1].side, "app");
+    assert_eq!(r.rows[1].side, RowSide::App);
     assert_eq!(r.traces.len(), 1);
     assert_eq!(
         r.summary.iter().map(|s| (s.ending.as_str(), s.flows)).collect::<Vec<_>>(),
@@ -189,7 +189,8 @@ fn envoys_upstream_connections_pair_with_their_downstream() {
         ("127.0.0.6:41000", "10.244.0.5:9080", true, false),
     ]);
     let r = replay(&mut mesh(), 0, &f);
-    let sides: Vec<(&str, Option<FlowId>)> = r.rows.iter().map(|r| (r.side, r.upstream_of)).collect();
+    let sides: Vec<(&str, Option<FlowId>)> =
+        r.rows.iter().map(|r| (r.side.as_str(), r.upstream_of)).collect();
     assert_eq!(
         sides,
         [("app", None), ("app", None), ("envoy", Some(1)), ("outside", None), ("envoy", Some(3))]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::Hook;
 use crate::netfilter::model::{Protocol, TableName};
-use crate::netns::{RouteKind, Socket, L4};
+use crate::netns::{Owner, RouteKind, Socket, L4};
 
 /// What the kernel's trace reports for a rule or chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -151,11 +151,11 @@ pub enum Event {
     /// `loopback_xmit`: the packet re-enters the stack on `lo`.
     Loopback { src: SocketAddr, dst: SocketAddr },
     /// The socket lookup at local delivery found this socket.
-    Socket { proto: L4, socket: SocketAddr, owner: String },
+    Socket { proto: L4, socket: SocketAddr, owner: Owner },
     /// The socket lookup found nothing: the kernel answers RST (TCP) or ICMP port unreachable.
     NoSocket { proto: L4, dst: SocketAddr },
     /// TPROXY handed the packet to a transparent socket.
-    Tproxy { socket: SocketAddr, owner: String, mark: u32 },
+    Tproxy { socket: SocketAddr, owner: Owner, mark: u32 },
     /// A match module or target that is not modelled (lenient parsing) was reached.
     Unknown { what: UnknownKind, name: String, line: u32 },
 }
