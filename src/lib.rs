@@ -7,10 +7,9 @@
 //! * [`envoy`]: Envoy `/config_dump` parser, listener/route/cluster model and Envoy's matching.
 //! * [`capture`]: pcap/pcapng reading, packet decode, flows and what they say about themselves.
 //! * [`scenario`]: scenario files (a snapshot plus probes with expectations) for `check`.
-//! * [`corpus`]: locating the shared conformance corpus for tests and benchmarks.
+//! * [`util`]: the mark/mask pair, number parsing and a fast hasher, shared by the layers above.
 
 pub mod capture;
-pub mod corpus;
 pub mod engine;
 pub mod envoy;
 pub mod explain;
@@ -18,3 +17,4 @@ pub mod netfilter;
 pub mod netns;
 pub mod render;
 pub mod scenario;
+pub mod util;

@@ -2,6 +2,9 @@
 //! file's MANIFEST row states (packet count, records cut by snaplen, SNI, Host, DNS names) is
 //! what the reader and the flow table find. Every prefix of a few files reads without panic.
 
+#[path = "common/corpus.rs"]
+mod corpus;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -173,7 +176,7 @@ fn check_stated(name: &str, s: &Summary) {
 }
 
 fn corpus() -> Option<(Vec<PathBuf>, String)> {
-    let dir = match meshpath::corpus::dir("pcap") {
+    let dir = match corpus::dir("pcap") {
         Ok(d) => d,
         Err(reason) => {
             println!("SKIP capture corpus: {reason}");
@@ -181,8 +184,8 @@ fn corpus() -> Option<(Vec<PathBuf>, String)> {
         }
     };
     let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).unwrap();
-    let mut files = meshpath::corpus::files("pcap", ".pcap").unwrap();
-    files.extend(meshpath::corpus::files("pcap", ".pcapng").unwrap());
+    let mut files = corpus::files("pcap", ".pcap").unwrap();
+    files.extend(corpus::files("pcap", ".pcapng").unwrap());
     files.sort();
     Some((files, manifest))
 }

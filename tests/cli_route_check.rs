@@ -1,6 +1,9 @@
 //! `meshpath route-check` end to end: output lines, coverage and exit codes as
 //! router_check_tool prints them.
 
+#[path = "common/corpus.rs"]
+mod corpus;
+
 use assert_cmd::Command;
 use predicates::prelude::*;
 
@@ -77,7 +80,7 @@ fn swapped_arguments_are_rejected_like_upstream() {
 
 #[test]
 fn corpus_weighted_coverage_is_100_percent() {
-    let Ok(dir) = meshpath::corpus::dir("router-check") else {
+    let Ok(dir) = corpus::dir("router-check") else {
         println!("SKIP router-check corpus: not found");
         return;
     };
@@ -124,7 +127,7 @@ fn why_explains_the_routers_choice() {
 
 #[test]
 fn a_bootstrap_is_read_through_its_listener() {
-    let Ok(dir) = meshpath::corpus::dir("router-check") else {
+    let Ok(dir) = corpus::dir("router-check") else {
         println!("SKIP router-check corpus: not found");
         return;
     };
@@ -164,7 +167,7 @@ fn a_misspelt_route_field_is_rejected_with_its_path() {
 /// Full output (stdout then stderr) of upstream's own scenarios, snapshotted.
 #[test]
 fn corpus_outputs_are_stable() {
-    let Ok(dir) = meshpath::corpus::dir("router-check") else {
+    let Ok(dir) = corpus::dir("router-check") else {
         println!("SKIP router-check corpus: not found");
         return;
     };

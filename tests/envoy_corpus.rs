@@ -1,6 +1,8 @@
 //! Every Envoy dump in the shared corpus parses, and `envoy summary` over each is stable.
 
-use meshpath::corpus;
+#[path = "common/corpus.rs"]
+mod corpus;
+
 use meshpath::envoy::{parse_dump, summary};
 
 fn dumps() -> Option<Vec<std::path::PathBuf>> {

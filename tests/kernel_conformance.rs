@@ -13,6 +13,9 @@
 //!   MESHPATH_KERNEL_JOBS=N          rule sets checked in parallel (default 4)
 //!   MESHPATH_KERNEL_BIN=path        the meshpath binary to check (default: this build's)
 
+#[path = "common/corpus.rs"]
+mod corpus;
+
 #[path = "kernel/meshpath.rs"]
 mod meshpath_side;
 #[path = "kernel/netns.rs"]
@@ -332,7 +335,7 @@ fn kernel_agrees_with_meshpath() {
         println!("SKIP kernel conformance: {reason}");
         return;
     }
-    let files = match ::meshpath::corpus::files("iptables", ".iptables-save") {
+    let files = match corpus::files("iptables", ".iptables-save") {
         Ok(f) => f
             .into_iter()
             .filter(|f| {

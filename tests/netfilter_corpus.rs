@@ -1,7 +1,9 @@
 //! Every rule set in the shared corpus parses: the kernel-canonical `iptables-save` output
 //! and the restore-style inputs that produced it.
 
-use meshpath::corpus;
+#[path = "common/corpus.rs"]
+mod corpus;
+
 use meshpath::netfilter::parse::{parse, ParseOptions};
 
 fn parse_all(suffix: &str, sub: &str) -> Option<usize> {

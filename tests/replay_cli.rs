@@ -3,6 +3,9 @@
 //! and a capture written here with two SYNs from the pod (to a ClusterIP and to an external
 //! address, the latter reset by the server).
 
+#[path = "common/corpus.rs"]
+mod corpus;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -47,7 +50,7 @@ fn replay(capture: &Path, pod_ip: &str, extra: &[&str]) -> String {
 }
 
 fn corpus_pcap(name: &str) -> Option<PathBuf> {
-    match meshpath::corpus::dir("pcap") {
+    match corpus::dir("pcap") {
         Ok(d) if d.join(name).is_file() => Some(d.join(name)),
         Ok(d) => {
             println!("SKIP replay {name}: {} is missing", d.join(name).display());

@@ -6,6 +6,9 @@
 //! docs/route-check.md). Pairings meshpath cannot match are listed in `KNOWN_DEVIATIONS`
 //! (and in docs/route-check.md); the test fails if that list is not exactly what happens.
 
+#[path = "common/corpus.rs"]
+mod corpus;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -76,7 +79,7 @@ fn run_pair(dir: &Path, config: &str, listener: Option<&str>, tests: &str) -> Ou
 
 #[test]
 fn router_check_pairs_match_upstream() {
-    let dir = match meshpath::corpus::dir("router-check") {
+    let dir = match corpus::dir("router-check") {
         Ok(d) => d,
         Err(reason) => {
             println!("SKIP router-check corpus: {reason}");

@@ -124,7 +124,7 @@ impl Netns {
     /// Istio's TPROXY policy routing (tools/common/tproxy `configureTProxyRoutes`): for each
     /// mark `ip rule add fwmark MARK lookup 133` (preference 32765, as the kernel assigns it)
     /// and `ip route add local default dev lo table 133`, for one address family.
-    pub fn add_istio_tproxy_routing(&mut self, marks: &[crate::netfilter::model::MarkMask], v6: bool) {
+    pub fn add_istio_tproxy_routing(&mut self, marks: &[crate::util::mark::MarkMask], v6: bool) {
         for m in marks {
             let rule = IpRule {
                 pref: 32765,

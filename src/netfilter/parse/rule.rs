@@ -9,8 +9,9 @@ use super::lexer::Token;
 use super::value::{self as v, ValueResult};
 use std::sync::Arc;
 
-use crate::netfilter::fasthash::FastMap;
 use crate::netfilter::model::*;
+use crate::util::fasthash::FastMap;
+use crate::util::num::parse_u32;
 
 /// A parsed rule body, plus the unknown parts kept in lenient mode.
 #[derive(Debug)]
@@ -402,7 +403,7 @@ impl<'t, 'a> RuleParser<'t, 'a> {
             Module::Mark(slot) | Module::Connmark(slot) => match opt {
                 "--mark" => {
                     let (vi, val) = self.value(oi, &mut neg)?;
-                    *slot = Some(Neg { negated: neg, value: self.conv(vi, v::mark_mask(val))? });
+                    *slot = Some(Neg { negated: neg, value: self.conv(vi, MarkMask::parse(val))? });
                 }
                 _ => return Ok(false),
             },
@@ -469,7 +470,7 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                 }
                 "--every" | "--packet" => {
                     let (vi, val) = self.value(oi, &mut neg)?;
-                    let n = self.conv(vi, v::u32_num(val))?;
+                    let n = self.conv(vi, parse_u32(val))?;
                     if opt == "--every" {
                         *every = Some(n);
                         *negated |= neg;
@@ -530,7 +531,7 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                 }
                 "--seconds" | "--hitcount" => {
                     let (vi, val) = self.value(oi, &mut neg)?;
-                    let n = self.conv(vi, v::u32_num(val))?;
+                    let n = self.conv(vi, parse_u32(val))?;
                     if opt == "--seconds" {
                         *seconds = Some(n);
                     } else {
@@ -717,7 +718,7 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                 }
                 PendingTarget::Mark(m) => {
                     let (vi, val) = self.value(oi, &mut neg)?;
-                    let mm = self.conv(vi, v::mark_mask(val))?;
+                    let mm = self.conv(vi, MarkMask::parse(val))?;
                     // Userspace rewrites every form to --set-xmark (libxt_MARK.c mark_tg_parse).
                     *m = Some(
                         xmark(opt, val, mm)
@@ -730,14 +731,14 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                         if self.toks.get(self.pos).map(|t| t.as_str()) == Some("--mask") {
                             self.pos += 1;
                             let (vi, val) = self.value(oi, &mut neg)?;
-                            let m = self.conv(vi, v::u32_num(val))?;
+                            let m = self.conv(vi, parse_u32(val))?;
                             *nfmask = m;
                             *ctmask = m;
                         }
                     }
                     "--nfmask" | "--ctmask" | "--mask" => {
                         let (vi, val) = self.value(oi, &mut neg)?;
-                        let m = self.conv(vi, v::u32_num(val))?;
+                        let m = self.conv(vi, parse_u32(val))?;
                         match opt {
                             "--nfmask" => *nfmask = m,
                             "--ctmask" => *ctmask = m,
@@ -749,7 +750,7 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                     }
                     "--set-xmark" | "--set-mark" | "--and-mark" | "--or-mark" | "--xor-mark" => {
                         let (vi, val) = self.value(oi, &mut neg)?;
-                        let mm = self.conv(vi, v::mark_mask(val))?;
+                        let mm = self.conv(vi, MarkMask::parse(val))?;
                         *op = Some("set");
                         *value = xmark(opt, val, mm);
                     }
@@ -766,7 +767,7 @@ impl<'t, 'a> RuleParser<'t, 'a> {
                     }
                     "--tproxy-mark" => {
                         let (vi, val) = self.value(oi, &mut neg)?;
-                        *mark = Some(self.conv(vi, v::mark_mask(val))?);
+                        *mark = Some(self.conv(vi, MarkMask::parse(val))?);
                     }
                     _ => return Err(self.err(oi, format!("TPROXY has no option `{opt}`"))),
                 },
