@@ -1,6 +1,9 @@
 //! Parsing the 20k-service kube-proxy rule set (36 MB, 234,701 rules) and tracing over it.
 //! Whole-command comparisons with `iptables-restore --test` are in docs/performance.md.
 
+#[path = "../tests/common/corpus.rs"]
+mod corpus;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use meshpath::netfilter::eval::{trace, Entry, Probe, Program};
 use meshpath::netfilter::model::Protocol;
@@ -8,7 +11,7 @@ use meshpath::netfilter::parse::{parse, ParseOptions};
 use meshpath::netns::Netns;
 
 fn corpus_file(name: &str) -> Option<String> {
-    let dir = match meshpath::corpus::dir("iptables") {
+    let dir = match corpus::dir("iptables") {
         Ok(d) => d,
         Err(reason) => {
             println!("SKIP netfilter benchmark: {reason}");

@@ -13,12 +13,11 @@
 //! * [`replay`]: a capture's flows walked through a pod, one row per flow plus a summary.
 //! * [`routecheck`]: a drop-in for Envoy's `router_check_tool` (test files against a route table).
 //! * [`scenario`]: scenario files (a snapshot plus probes with expectations) for `check`.
-//! * [`corpus`]: locating the shared conformance corpus for tests and benchmarks.
+//! * [`util`]: the mark/mask pair, number parsing and a fast hasher, shared by the layers above.
 
 #![forbid(unsafe_code)]
 
 pub mod capture;
-pub mod corpus;
 pub mod diagnostic;
 pub mod engine;
 pub mod envoy;
@@ -30,3 +29,4 @@ pub mod render;
 pub mod replay;
 pub mod routecheck;
 pub mod scenario;
+pub mod util;

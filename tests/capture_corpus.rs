@@ -3,6 +3,8 @@
 //! what the reader and the flow table find. Every prefix of a few files reads without panic.
 
 mod common;
+#[path = "common/corpus.rs"]
+mod corpus;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -175,7 +177,7 @@ fn check_stated(name: &str, s: &Summary) {
 }
 
 fn corpus() -> Option<(Vec<PathBuf>, String)> {
-    let dir = match meshpath::corpus::dir("pcap") {
+    let dir = match corpus::dir("pcap") {
         Ok(d) => d,
         Err(reason) => {
             common::skip("capture corpus", reason);
@@ -183,8 +185,8 @@ fn corpus() -> Option<(Vec<PathBuf>, String)> {
         }
     };
     let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).unwrap();
-    let mut files = meshpath::corpus::files("pcap", ".pcap").unwrap();
-    files.extend(meshpath::corpus::files("pcap", ".pcapng").unwrap());
+    let mut files = corpus::files("pcap", ".pcap").unwrap();
+    files.extend(corpus::files("pcap", ".pcapng").unwrap());
     files.sort();
     Some((files, manifest))
 }

@@ -2,6 +2,8 @@
 //! router_check_tool prints them.
 
 mod common;
+#[path = "common/corpus.rs"]
+mod corpus;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
@@ -79,7 +81,7 @@ fn swapped_arguments_are_rejected_like_upstream() {
 
 #[test]
 fn corpus_weighted_coverage_is_100_percent() {
-    let dir = match meshpath::corpus::dir("router-check") {
+    let dir = match corpus::dir("router-check") {
         Ok(dir) => dir,
         Err(reason) => return common::skip("router-check corpus", reason),
     };
@@ -126,7 +128,7 @@ fn why_explains_the_routers_choice() {
 
 #[test]
 fn a_bootstrap_is_read_through_its_listener() {
-    let dir = match meshpath::corpus::dir("router-check") {
+    let dir = match corpus::dir("router-check") {
         Ok(dir) => dir,
         Err(reason) => return common::skip("router-check corpus", reason),
     };
@@ -189,7 +191,7 @@ fn a_yaml_shape_error_is_located_once() {
 /// Full output (stdout then stderr) of upstream's own scenarios, snapshotted.
 #[test]
 fn corpus_outputs_are_stable() {
-    let dir = match meshpath::corpus::dir("router-check") {
+    let dir = match corpus::dir("router-check") {
         Ok(dir) => dir,
         Err(reason) => return common::skip("router-check corpus", reason),
     };

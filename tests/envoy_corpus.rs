@@ -2,7 +2,9 @@
 
 mod common;
 
-use meshpath::corpus;
+#[path = "common/corpus.rs"]
+mod corpus;
+
 use meshpath::envoy::{parse_dump, summary};
 
 fn dumps() -> Option<Vec<std::path::PathBuf>> {

@@ -15,6 +15,8 @@
 //!   MESHPATH_KERNEL_BIN=path        the meshpath binary to check (default: this build's)
 
 mod common;
+#[path = "common/corpus.rs"]
+mod corpus;
 
 #[path = "kernel/meshpath.rs"]
 mod meshpath_side;
@@ -335,7 +337,7 @@ fn kernel_agrees_with_meshpath() {
         common::skip("kernel conformance", reason);
         return;
     }
-    let files = match ::meshpath::corpus::files("iptables", ".iptables-save") {
+    let files = match corpus::files("iptables", ".iptables-save") {
         Ok(f) => f
             .into_iter()
             .filter(|f| {

@@ -3,7 +3,9 @@
 
 mod common;
 
-use meshpath::corpus;
+#[path = "common/corpus.rs"]
+mod corpus;
+
 use meshpath::netfilter::parse::{parse, ParseOptions};
 
 fn parse_all(suffix: &str, sub: &str) -> Option<usize> {

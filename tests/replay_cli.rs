@@ -4,6 +4,8 @@
 //! address, the latter reset by the server).
 
 mod common;
+#[path = "common/corpus.rs"]
+mod corpus;
 
 use std::path::{Path, PathBuf};
 
@@ -49,7 +51,7 @@ fn replay(capture: &Path, pod_ip: &str, extra: &[&str]) -> String {
 }
 
 fn corpus_pcap(name: &str) -> Option<PathBuf> {
-    match meshpath::corpus::dir("pcap") {
+    match corpus::dir("pcap") {
         Ok(d) if d.join(name).is_file() => Some(d.join(name)),
         Ok(d) => {
             common::skip(&format!("replay {name}"), format!("{} is missing", d.join(name).display()));

@@ -7,6 +7,8 @@
 //! (and in docs/route-check.md); the test fails if that list is not exactly what happens.
 
 mod common;
+#[path = "common/corpus.rs"]
+mod corpus;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -78,7 +80,7 @@ fn run_pair(dir: &Path, config: &str, listener: Option<&str>, tests: &str) -> Ou
 
 #[test]
 fn router_check_pairs_match_upstream() {
-    let dir = match meshpath::corpus::dir("router-check") {
+    let dir = match corpus::dir("router-check") {
         Ok(d) => d,
         Err(reason) => {
             common::skip("router-check corpus", reason);

@@ -9,7 +9,7 @@ use super::decode::{Decoded, Protocol};
 use super::reader::Packet;
 use super::sniff::{is_dns_port, Sniffed, Sniffer};
 use super::stitch::Stitch;
-use crate::netfilter::fasthash::FastMap;
+use crate::util::fasthash::FastMap;
 
 /// Index of a flow in first-seen order (0-based).
 pub type FlowId = usize;

@@ -2,7 +2,6 @@
 //! through the kernel's hooks exactly as Linux does (see `docs/netfilter.md`).
 
 pub mod eval;
-pub(crate) mod fasthash;
 pub mod model;
 pub mod parse;
 

@@ -184,12 +184,8 @@ pub struct IdRange {
     pub hi: u32,
 }
 
-/// `value/mask` as in `--mark 0x539/0xffffffff`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MarkMask {
-    pub value: u32,
-    pub mask: u32,
-}
+/// `value/mask` as in `--mark 0x539/0xffffffff` (shared with policy routing's `fwmark`).
+pub use crate::util::mark::MarkMask;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::{table, Netns};
-use crate::netfilter::model::MarkMask;
+use crate::util::mark::MarkMask;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -247,7 +247,7 @@ pub fn parse_ip_rule(line: &str, v6: bool) -> Result<Option<IpRule>, RouteSyntax
                     Some((a, b)) => (a, b),
                     None => (v, "0xffffffff"),
                 };
-                let num = |s: &str| crate::netfilter::parse::number(s).map_err(syntax);
+                let num = |s: &str| crate::util::num::parse_u32(s).map_err(syntax);
                 rule.fwmark = Some(MarkMask { value: num(value)?, mask: num(mask)? });
             }
             "iif" => rule.iif = Some(val()?.to_string()),

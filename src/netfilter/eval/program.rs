@@ -51,7 +51,7 @@ impl Program {
         let mut tproxy_marks = Vec::new();
         let mut tproxy_ports = Vec::new();
         for (ti, t) in ruleset.tables.iter().enumerate() {
-            let index: crate::netfilter::fasthash::FastMap<&str, usize> =
+            let index: crate::util::fasthash::FastMap<&str, usize> =
                 t.chains.iter().enumerate().map(|(i, c)| (c.name.as_str(), i)).collect();
             let jumps: Vec<Vec<Option<usize>>> = t
                 .chains

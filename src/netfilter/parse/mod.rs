@@ -16,12 +16,12 @@ mod value;
 
 use std::sync::Arc;
 
-use crate::netfilter::fasthash::FastMap;
+use crate::util::fasthash::FastMap;
 
+/// A 32-bit number as iptables and `ip rule` write marks: decimal or `0x` hex.
+pub use crate::util::num::parse_u32 as number;
 pub use error::{ParseError, Problem};
 pub use file::{read_rules, ReadError};
-/// A 32-bit number as iptables and `ip rule` write marks: decimal or `0x` hex.
-pub use value::u32_num as number;
 
 use crate::netfilter::model::*;
 use lexer::{tokenize, Token};

@@ -5,9 +5,7 @@ use std::net::IpAddr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use crate::netfilter::model::{
-    AddrType, CtState, Family, IdRange, MarkMask, NatRange, PortRange, Protocol, TcpFlags,
-};
+use crate::netfilter::model::{AddrType, CtState, Family, IdRange, NatRange, PortRange, Protocol, TcpFlags};
 
 pub type ValueResult<T> = Result<T, String>;
 
@@ -127,24 +125,6 @@ pub fn port_list(s: &str) -> ValueResult<Vec<PortRange>> {
         return Err(format!("multiport takes at most 15 ports (a range counts 2); this list needs {slots}"));
     }
     Ok(v)
-}
-
-/// Decimal or `0x` hex 32-bit number.
-pub fn u32_num(s: &str) -> ValueResult<u32> {
-    let r = if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        u32::from_str_radix(h, 16)
-    } else {
-        s.parse::<u32>()
-    };
-    r.map_err(|_| format!("`{s}` is not a 32-bit number"))
-}
-
-/// `value[/mask]`; a missing mask is 0xffffffff.
-pub fn mark_mask(s: &str) -> ValueResult<MarkMask> {
-    match s.split_once('/') {
-        Some((v, m)) => Ok(MarkMask { value: u32_num(v)?, mask: u32_num(m)? }),
-        None => Ok(MarkMask { value: u32_num(s)?, mask: u32::MAX }),
-    }
 }
 
 /// `1337` or `1000-2000`. Names cannot be resolved offline.
@@ -364,10 +344,7 @@ mod tests {
     }
 
     #[test]
-    fn marks_and_ids() {
-        assert_eq!(mark_mask("0x539").unwrap(), MarkMask { value: 0x539, mask: u32::MAX });
-        assert_eq!(mark_mask("0x1/0xff").unwrap(), MarkMask { value: 1, mask: 0xff });
-        assert_eq!(mark_mask("1337").unwrap().value, 1337);
+    fn ids() {
         assert_eq!(id_range("1000-2000", "uid").unwrap(), IdRange { lo: 1000, hi: 2000 });
         assert!(id_range("istio", "uid").is_err());
     }

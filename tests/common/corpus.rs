@@ -1,7 +1,10 @@
 //! Locating the shared conformance corpus (`../shared/corpus` or `$MESHPATH_CORPUS`).
 //!
-//! Tests and benchmarks read real-world inputs through this one helper. A user's clone has no
-//! corpus; callers then print one `SKIP <what>: <reason>` line and pass.
+//! Tests and benchmarks read real-world inputs through this one helper, included where needed
+//! with `#[path = "common/corpus.rs"] mod corpus;` (benches: `"../tests/common/corpus.rs"`);
+//! it is not part of the library. A user's clone has no corpus; callers then print one
+//! `SKIP <what>: <reason>` line and pass.
+#![allow(dead_code)] // each includer uses part of it
 
 use std::path::{Path, PathBuf};
 
