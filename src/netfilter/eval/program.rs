@@ -103,19 +103,19 @@ impl Program {
             }
             check_loops(&ruleset.source, t, &jumps)?;
             let chain_names: Vec<Arc<str>> = t.chains.iter().map(|c| Arc::from(c.name.as_str())).collect();
+            // Per rule, the target's name as written; a jump shares its chain's name.
             let target_names = t
                 .chains
                 .iter()
-                .map(|c| {
+                .zip(&jumps)
+                .map(|(c, to)| {
                     c.rules
                         .iter()
-                        .map(|r| match &r.target {
-                            Target::None => None,
-                            Target::Jump(n) | Target::Goto(n) => index
-                                .get(&**n)
-                                .map(|&i| chain_names[i].clone())
-                                .or_else(|| Some(Arc::from(&**n))),
-                            t => Some(Arc::from(t.name())),
+                        .zip(to)
+                        .map(|(r, to)| match (&r.target, to) {
+                            (Target::None, _) => None,
+                            (_, Some(i)) => Some(chain_names[*i].clone()),
+                            (t, None) => Some(Arc::from(t.name())),
                         })
                         .collect()
                 })
