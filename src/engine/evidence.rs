@@ -129,16 +129,25 @@ impl PodEvidence {
         netns.routes.extend(self.added_routes);
         match &self.envoy {
             Some(cfg) => {
+                // One socket per address of the listener: its `address` and each of
+                // `additional_addresses` (Envoy's `ListenerImpl::ListenerImpl` in
+                // source/common/listener_manager/listener_impl.cc collects both into `addresses_`
+                // and creates a listen socket factory for each; `ConnectionHandlerImpl::addListener`
+                // starts one `ActiveTcpListener` per socket factory).
                 for l in cfg.listeners.iter().filter(|l| l.bind_to_port) {
-                    let Some(sa) = l.address.socket() else { continue };
-                    netns.sockets.push(Socket {
-                        proto: L4::Tcp,
-                        addr: sa.ip(),
-                        port: sa.port(),
-                        transparent: l.transparent,
-                        owner: Owner::Envoy,
-                        uid: Some(istio.proxy_uid),
-                    });
+                    for sa in l.address.socket().into_iter().chain(l.additional_addresses.iter().copied()) {
+                        let s = Socket {
+                            proto: L4::Tcp,
+                            addr: sa.ip(),
+                            port: sa.port(),
+                            transparent: l.transparent,
+                            owner: Owner::Envoy,
+                            uid: Some(istio.proxy_uid),
+                        };
+                        if !netns.sockets.contains(&s) {
+                            netns.sockets.push(s);
+                        }
+                    }
                 }
             }
             None if self.sockets.is_empty() => {
@@ -473,6 +482,25 @@ mod tests {
         assert_eq!(pod.netns.sockets.len(), 1);
         assert!(pod.assumed.is_empty());
         assert_eq!(pod.istio.proxy_uid, 4242);
+    }
+
+    /// Envoy opens a socket on each of a listener's addresses (listener_impl.cc,
+    /// `ListenerImpl::ListenerImpl`: `address` and `additional_addresses` into `addresses_`).
+    #[test]
+    fn envoy_gets_a_socket_on_each_listener_address() {
+        let dump = br#"{"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump",
+          "dynamic_listeners": [{"name": "virtualOutbound", "active_state": {"listener": {
+            "@type": "type.googleapis.com/envoy.config.listener.v3.Listener", "name": "virtualOutbound",
+            "address": {"socket_address": {"address": "0.0.0.0", "port_value": 15001}},
+            "additional_addresses": [{"address": {"socket_address": {"address": "::", "port_value": 15001}}}],
+            "use_original_dst": true}}}]}]}"#;
+        let mut e =
+            PodEvidence::new("p", &["10.244.0.5/32".parse().unwrap(), "fd00::5/128".parse().unwrap()]);
+        e.envoy = Some(crate::envoy::parse_dump(&dump[..]).unwrap());
+        let pod = e.build();
+        let envoy: Vec<_> =
+            pod.netns.sockets.iter().filter(|s| s.owner == Owner::Envoy).map(|s| s.endpoint()).collect();
+        assert_eq!(envoy, ["0.0.0.0:15001", "[::]:15001"]);
     }
 
     #[test]

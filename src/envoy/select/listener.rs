@@ -9,7 +9,11 @@ use super::super::model::{EnvoyConfig, Listener, ListenerFilterKind};
 use super::ClientBytes;
 
 /// The listener bound to `addr`: exact `ip:port`, else the wildcard of the same family. Only
-/// listeners that bind a socket and serve traffic count.
+/// listeners that bind a socket and serve traffic count. A listener is bound to its `address`
+/// and to each of its `additional_addresses` ([`EnvoyConfig::listeners_at`]): Envoy opens a
+/// socket per address (source/common/listener_manager/listener_impl.cc,
+/// `ListenerImpl::ListenerImpl`) and `ConnectionHandlerImpl::addListener`
+/// (connection_handler_impl.cc) indexes the listener under each of them.
 pub fn accepting(cfg: &EnvoyConfig, addr: SocketAddr) -> Option<usize> {
     let bound = |l: &Listener| l.bind_to_port && l.state.serves();
     let exact = cfg.listeners_at(addr).into_iter().find(|&i| cfg.listeners.get(i).is_some_and(bound));
@@ -31,7 +35,9 @@ fn wildcard(cfg: &EnvoyConfig, addr: SocketAddr, ok: impl Fn(&Listener) -> bool)
 }
 
 /// Hand-off target for a restored destination: exact `ip:port` among all serving listeners
-/// (including `bind_to_port: false`), else the same-family wildcard, else none (stay).
+/// (including `bind_to_port: false`), else the same-family wildcard, else none (stay). Any of a
+/// listener's addresses counts, as in `ConnectionHandlerImpl::getBalancedHandlerByAddress`
+/// (connection_handler_impl.cc), which searches `tcp_listener_map_by_address_`.
 pub fn handoff_target(cfg: &EnvoyConfig, restored: SocketAddr) -> Option<(usize, HandoffMatch)> {
     let serving = |l: &Listener| l.state.serves();
     if let Some(i) =

@@ -1,6 +1,7 @@
 //! Matching rules, each against a small hand-written dump (envoy-semantics.md §1–§7).
 
 mod chains;
+mod dual_stack;
 mod upstreams;
 
 use std::net::SocketAddr;
