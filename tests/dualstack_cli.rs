@@ -27,7 +27,7 @@ fn trace_v6(dump: &str) -> Value {
 }
 
 /// Istio's dual-stack `virtualOutbound` carries the IPv6 wildcard as an additional address
-/// (pilot/pkg/networking/core/listener.go, `buildSidecarVirtualOutboundListener`: the first
+/// (pilot/pkg/networking/core/listener_builder.go, `ListenerBuilder.buildVirtualOutboundListener`: the first
 /// wildcard is `address`, the others `additional_addresses`). Envoy binds a socket for each
 /// (source/common/listener_manager/listener_impl.cc, `ListenerImpl::ListenerImpl` puts `address`
 /// and every `additional_addresses` entry in `addresses_`, one listen socket factory each;

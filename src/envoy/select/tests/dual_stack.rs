@@ -9,8 +9,8 @@
 use super::super::*;
 use super::*;
 
-/// Istio's dual-stack virtualOutbound (pilot/pkg/networking/core/listener.go,
-/// `buildSidecarVirtualOutboundListener`): `0.0.0.0:15001`, additional `[::]:15001`.
+/// Istio's dual-stack virtualOutbound (pilot/pkg/networking/core/listener_builder.go,
+/// `ListenerBuilder.buildVirtualOutboundListener`): `0.0.0.0:15001`, additional `[::]:15001`.
 fn dual_stack_virtual_outbound() -> String {
     virtual_outbound().replacen(
         r#""use_original_dst""#,
