@@ -7,7 +7,8 @@
 //! * [`envoy`]: Envoy `/config_dump` parser, listener/route/cluster model and Envoy's matching.
 //! * [`capture`]: pcap/pcapng reading, packet decode, flows and what they say about themselves.
 //! * [`scenario`]: scenario files (a snapshot plus probes with expectations) for `check`.
-//! * [`util`]: the mark/mask pair, number parsing and a fast hasher, shared by the layers above.
+//! * [`util`]: the mark/mask pair, number parsing, a fast hasher and reading big files, shared
+//!   by the layers above.
 
 pub mod capture;
 pub mod engine;
