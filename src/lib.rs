@@ -13,7 +13,8 @@
 //! * [`replay`]: a capture's flows walked through a pod, one row per flow plus a summary.
 //! * [`routecheck`]: a drop-in for Envoy's `router_check_tool` (test files against a route table).
 //! * [`scenario`]: scenario files (a snapshot plus probes with expectations) for `check`.
-//! * [`util`]: the mark/mask pair, number parsing and a fast hasher, shared by the layers above.
+//! * [`util`]: the mark/mask pair, number parsing, a fast hasher and reading big files, shared
+//!   by the layers above.
 
 #![forbid(unsafe_code)]
 

@@ -26,7 +26,7 @@ impl ReadError {
 
 /// Reads and parses `path`; the text is returned for showing rules in reports.
 pub fn read_rules(path: &Path, opts: ParseOptions) -> Result<(String, Parsed), ReadError> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::util::read::read_text(path)
         .map_err(|source| ReadError::Io { path: path.display().to_string(), source })?;
     let parsed = parse(&path.display().to_string(), &text, opts)?;
     Ok((text, parsed))

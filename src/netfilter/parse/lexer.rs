@@ -21,57 +21,153 @@ impl Token<'_> {
     }
 }
 
-/// Splits `line` into tokens; a problem's column is relative to the line.
-pub fn tokenize<'a>(line: &'a str, out: &mut Vec<Token<'a>>) -> Result<(), Problem> {
+/// Splits the line at the start of `text` into tokens; a problem's column is relative to the
+/// line. The line ends at the first `\n` or the end of `text`; the return value is its length
+/// (the index of that `\n`), so a caller can walk a whole file line by line through here.
+pub fn tokenize<'a>(text: &'a str, out: &mut Vec<Token<'a>>) -> Result<usize, Problem> {
     out.clear();
-    let bytes = line.as_bytes();
+    let bytes = text.as_bytes();
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b' ' || b == b'\t' || b == b'\r' {
+    loop {
+        while i < bytes.len() && matches!(bytes[i], b' ' | b'\t' | b'\r') {
             i += 1;
-            continue;
+        }
+        if i >= bytes.len() || bytes[i] == b'\n' {
+            return Ok(i);
         }
         let start = i;
-        if b == b'"' {
-            i += 1;
-            let body_start = i;
-            let mut owned: Option<String> = None;
-            loop {
-                if i >= bytes.len() {
-                    return Err(Problem::new(start, line.len() - start, "unterminated quoted string")
-                        .help("close the string with a double quote"));
-                }
-                match bytes[i] {
-                    b'"' => break,
-                    b'\\' if i + 1 < bytes.len() && (bytes[i + 1] == b'"' || bytes[i + 1] == b'\\') => {
-                        let s = owned.get_or_insert_with(|| line[body_start..i].to_string());
-                        s.push(bytes[i + 1] as char);
-                        i += 2;
-                    }
-                    _ => {
-                        let ch_len = utf8_len(bytes[i]);
-                        if let Some(s) = owned.as_mut() {
-                            s.push_str(&line[i..(i + ch_len).min(line.len())]);
-                        }
-                        i += ch_len;
-                    }
-                }
-            }
-            let text = match owned {
-                Some(s) => std::borrow::Cow::Owned(s),
-                None => std::borrow::Cow::Borrowed(&line[body_start..i]),
+        if bytes[i] == b'"' {
+            let body = start + 1;
+            let stop = find_quote_escape_or_newline(bytes, body);
+            let text = if stop < bytes.len() && bytes[stop] == b'"' {
+                // No escape (most comments): borrowed.
+                i = stop;
+                std::borrow::Cow::Borrowed(&text[body..stop])
+            } else {
+                let (owned, end) = quoted_with_escapes(text, start)?;
+                i = end;
+                std::borrow::Cow::Owned(owned)
             };
             i += 1; // closing quote
             out.push(Token { text, col: start, len: i - start });
         } else {
-            while i < bytes.len() && !matches!(bytes[i], b' ' | b'\t' | b'\r') {
-                i += 1;
-            }
-            out.push(Token { text: std::borrow::Cow::Borrowed(&line[start..i]), col: start, len: i - start });
+            i = find_blank(bytes, i);
+            out.push(Token { text: std::borrow::Cow::Borrowed(&text[start..i]), col: start, len: i - start });
         }
     }
-    Ok(())
+}
+
+/// The length of the line at the start of `text` without its `\n` or a `\r` before it.
+fn line_len(text: &str) -> usize {
+    let line = text.split('\n').next().unwrap_or("");
+    line.strip_suffix('\r').unwrap_or(line).len()
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The eight bytes at `i` as one word (little endian: the first byte is the lowest).
+pub(super) fn word(bytes: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&bytes[i..i + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// Marks (high bit) the bytes of `w` that are below `n` (n <= 128); only the lowest mark is
+/// exact, which is the one used.
+fn below(w: u64, n: u8) -> u64 {
+    w.wrapping_sub(ONES * u64::from(n)) & !w & HIGHS
+}
+
+/// Marks the bytes of `w` equal to `b` (lowest mark exact).
+fn equal(w: u64, b: u8) -> u64 {
+    below(w ^ (ONES * u64::from(b)), 1)
+}
+
+/// Marks (high bit) exactly the zero bytes of `v`.
+pub(super) fn zero_bytes(v: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    !(((v & LOW7).wrapping_add(LOW7)) | v | LOW7)
+}
+
+/// Marks exactly the newline bytes of `w`.
+pub(super) fn newlines(w: u64) -> u64 {
+    zero_bytes(w ^ (ONES * u64::from(b'\n')))
+}
+
+/// The index of the first newline from `i`, eight bytes at a time.
+pub(super) fn find_newline(bytes: &[u8], mut i: usize) -> Option<usize> {
+    while i + 8 <= bytes.len() {
+        let m = newlines(word(bytes, i));
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    bytes[i.min(bytes.len())..].iter().position(|&b| b == b'\n').map(|k| i + k)
+}
+
+/// The first index from `i` holding a space, tab, carriage return or newline (or the end):
+/// the end of an unquoted token. Eight bytes at a time: all four are below 0x21.
+fn find_blank(bytes: &[u8], mut i: usize) -> usize {
+    while i + 8 <= bytes.len() {
+        let m = below(word(bytes, i), 0x21);
+        if m == 0 {
+            i += 8;
+            continue;
+        }
+        let j = i + (m.trailing_zeros() / 8) as usize;
+        if matches!(bytes[j], b' ' | b'\t' | b'\r' | b'\n') {
+            return j;
+        }
+        // Another control character is part of the token.
+        i = j + 1;
+    }
+    while i < bytes.len() && !matches!(bytes[i], b' ' | b'\t' | b'\r' | b'\n') {
+        i += 1;
+    }
+    i
+}
+
+/// The first index from `i` holding `"`, `\\` or a newline (or the end).
+fn find_quote_escape_or_newline(bytes: &[u8], mut i: usize) -> usize {
+    while i + 8 <= bytes.len() {
+        let w = word(bytes, i);
+        let m = equal(w, b'"') | equal(w, b'\\') | equal(w, b'\n');
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < bytes.len() && !matches!(bytes[i], b'"' | b'\\' | b'\n') {
+        i += 1;
+    }
+    i
+}
+
+/// The body of the quoted string opening at `start`, with `\"` and `\\` resolved, and the
+/// index of its closing quote; a string still open at the end of the line is an error.
+fn quoted_with_escapes(text: &str, start: usize) -> Result<(String, usize), Problem> {
+    let bytes = text.as_bytes();
+    let end = line_len(text);
+    let mut i = start + 1;
+    let mut s = String::new();
+    while i < end {
+        match bytes[i] {
+            b'"' => return Ok((s, i)),
+            b'\\' if i + 1 < end && (bytes[i + 1] == b'"' || bytes[i + 1] == b'\\') => {
+                s.push(bytes[i + 1] as char);
+                i += 2;
+            }
+            _ => {
+                let ch_len = utf8_len(bytes[i]);
+                s.push_str(&text[i..(i + ch_len).min(end)]);
+                i += ch_len;
+            }
+        }
+    }
+    Err(Problem::new(start, end - start, "unterminated quoted string")
+        .help("close the string with a double quote"))
 }
 
 fn utf8_len(first: u8) -> usize {

@@ -12,11 +12,11 @@ mod error;
 mod file;
 mod lexer;
 mod rule;
+mod run;
+mod table;
 mod value;
 
 use std::sync::Arc;
-
-use crate::util::fasthash::FastMap;
 
 /// A 32-bit number as iptables and `ip rule` write marks: decimal or `0x` hex.
 pub use crate::util::num::parse_u32 as number;
@@ -26,6 +26,7 @@ pub use file::{read_rules, ReadError};
 use crate::netfilter::model::*;
 use lexer::{tokenize, Token};
 use rule::RuleParser;
+use table::TableBuilder;
 
 /// How to read a rule file.
 #[derive(Debug, Clone, Copy, Default)]
@@ -52,61 +53,118 @@ pub struct Parsed {
     pub unknown: Vec<Note>,
 }
 
-struct TableBuilder {
-    name: TableName,
+/// A cursor over the lines of a text, as `text.split('\n')` gives them, numbered from 1.
+#[derive(Clone)]
+struct Lines<'a> {
+    text: &'a str,
+    /// Byte offset of the next line.
+    pos: usize,
+    /// Number of the next line.
     line: u32,
-    chains: Vec<Chain>,
-    index: FastMap<Arc<str>, usize>,
-    /// The chain of the previous rule line.
-    last_chain: Option<usize>,
+    done: bool,
 }
 
-impl TableBuilder {
-    fn new(name: TableName, line: u32) -> Self {
-        let mut t =
-            TableBuilder { name, line, chains: Vec::new(), index: FastMap::default(), last_chain: None };
-        // Built-in chains exist even when a restore-style file does not declare them.
-        for c in name.builtin_chains() {
-            t.add_chain(c, Some(Policy::Accept), 0);
-        }
-        t
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Self {
+        Lines { text, pos: 0, line: 1, done: false }
     }
 
-    fn add_chain(&mut self, name: &str, policy: Option<Policy>, line: u32) -> usize {
-        if let Some(&i) = self.index.get(name) {
-            if policy.is_some() {
-                self.chains[i].policy = policy;
-            }
-            if self.chains[i].line == 0 {
-                self.chains[i].line = line;
-            }
-            return i;
-        }
-        self.chains.push(Chain { name: name.to_string(), policy, line, rules: Vec::new() });
-        self.index.insert(Arc::from(name), self.chains.len() - 1);
-        self.chains.len() - 1
+    fn text(&self) -> &'a str {
+        self.text
     }
+
+    /// Byte offset of the next line.
+    fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Number of the next line.
+    fn line(&self) -> u32 {
+        self.line
+    }
+
+    /// Goes to the line starting at byte `pos`, numbered `line`.
+    fn seek(&mut self, pos: usize, line: u32) {
+        self.pos = pos;
+        self.line = line;
+        // After a last line without a newline there is nothing; after a newline, one empty line.
+        self.done =
+            pos > self.text.len() || (pos == self.text.len() && pos > 0 && !self.text.ends_with('\n'));
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    /// The line's number and text (a `\r` before the newline included).
+    type Item = (u32, &'a str);
+
+    fn next(&mut self) -> Option<(u32, &'a str)> {
+        if self.done {
+            return None;
+        }
+        let n = self.line;
+        self.line += 1;
+        let rest = &self.text[self.pos..];
+        match lexer::find_newline(rest.as_bytes(), 0) {
+            Some(k) => {
+                self.pos += k + 1;
+                Some((n, &rest[..k]))
+            }
+            None => {
+                self.pos = self.text.len();
+                self.done = true;
+                Some((n, rest))
+            }
+        }
+    }
+}
+
+/// What a look at a block of alike lines (`-A ...`, `:CHAIN ...`) at the cursor found.
+enum Block {
+    /// A long block, read at once; the cursor is past it.
+    Read,
+    /// A short block, to be read line by line; it ends at this byte offset.
+    Short { end: usize },
 }
 
 /// Parses one rule file. `file` names it in diagnostics and trace sources.
 pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, ParseError> {
+    parse_with(file, text, opts, Tuning::DEFAULT)
+}
+
+/// When blocks of lines are read in parallel (the result is the same either way).
+#[derive(Debug, Clone, Copy)]
+struct Tuning {
+    /// Runs of at least this many `-A` lines.
+    min_run: usize,
+    /// Blocks of at least this many `:CHAIN` lines.
+    min_decls: usize,
+    /// About this many bytes of a run make one piece of work.
+    piece_bytes: usize,
+}
+
+impl Tuning {
+    const DEFAULT: Tuning = Tuning { min_run: 4096, min_decls: 4096, piece_bytes: 64 * 1024 };
+}
+
+fn parse_with(file: &str, text: &str, opts: ParseOptions, tuning: Tuning) -> Result<Parsed, ParseError> {
     let family = opts.family.unwrap_or_else(|| infer_family(text));
     let mut tables: Vec<Table> = Vec::new();
     let mut notes = Vec::new();
     let mut unknown = Vec::new();
     let mut current: Option<TableBuilder> = None;
     let mut toks: Vec<Token> = Vec::with_capacity(32);
+    let mut matches: Vec<Match> = Vec::with_capacity(8);
     let mut skipped_log_lines = 0u32;
     let mut first_skipped = 0u32;
     let mut stray_rules = 0u32;
+    // Where the last short block of `-A` (or `:CHAIN`) lines ends: up to there, line by line.
+    let mut short_run_end = 0;
+    let mut short_decls_end = 0;
 
-    let lines: Vec<&str> = text.split('\n').collect();
-    let mut next = 0;
-    while next < lines.len() {
-        let i = next;
-        next += 1;
-        let raw = lines[i];
-        let line_no = (i + 1) as u32;
+    let mut lines = Lines::new(text);
+    loop {
+        let here = lines.clone();
+        let Some((line_no, raw)) = lines.next() else { break };
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         let at = |p: Problem| ParseError::at(file, line_no, line, p);
         let trimmed = line.trim_start();
@@ -114,14 +172,34 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        // A long run of `-A` lines (a big iptables-save table) is parsed on all cores.
+        // Long blocks (a big iptables-save table) are read on all cores.
         if let Some(table) = current.as_mut() {
-            if raw.starts_with("-A ") {
-                let end = (i..lines.len()).find(|&j| !lines[j].starts_with("-A ")).unwrap_or(lines.len());
-                if end - i >= PARALLEL_RUN {
-                    parse_run(file, &lines[i..end], i, table, family, opts.lenient, &mut unknown)?;
-                    next = end;
-                    continue;
+            if raw.starts_with("-A ") && here.pos() >= short_run_end {
+                let mut block = here.clone();
+                match run::parse_long_run(
+                    file,
+                    &mut block,
+                    table,
+                    family,
+                    opts.lenient,
+                    &mut unknown,
+                    tuning,
+                )? {
+                    Block::Read => {
+                        lines = block;
+                        continue;
+                    }
+                    Block::Short { end } => short_run_end = end,
+                }
+            }
+            if raw.starts_with(':') && here.pos() >= short_decls_end {
+                let mut block = here.clone();
+                match table.declare_block(file, &mut block, tuning.min_decls)? {
+                    Block::Read => {
+                        lines = block;
+                        continue;
+                    }
+                    Block::Short { end } => short_decls_end = end,
                 }
             }
         }
@@ -164,7 +242,7 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
         };
         if trimmed == "COMMIT" {
             let Some(done) = current.take() else { continue };
-            let table = finish_table(file, text, done)?;
+            let table = done.finish(file, text)?;
             if let Some(pos) = tables.iter().position(|t| t.name == table.name) {
                 notes.push(Note {
                     line: table.line,
@@ -179,41 +257,8 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
             }
             continue;
         }
-        if let Some(decl) = trimmed.strip_prefix(':') {
-            let mut parts = decl.split_whitespace();
-            let name = parts.next().unwrap_or("");
-            let policy = parts.next().unwrap_or("");
-            if name.is_empty() {
-                return Err(at(Problem::new(indent, 1, "chain declaration without a name")));
-            }
-            let is_builtin = table.name.builtin_chains().contains(&name);
-            let policy = match (policy, is_builtin) {
-                ("-", false) => None,
-                ("ACCEPT", true) => Some(Policy::Accept),
-                ("DROP", true) => Some(Policy::Drop),
-                ("-", true) => {
-                    return Err(at(Problem::new(
-                        indent,
-                        trimmed.len(),
-                        format!("built-in chain {name} needs a policy (ACCEPT or DROP)"),
-                    )))
-                }
-                (p, false) if p == "ACCEPT" || p == "DROP" => {
-                    return Err(at(Problem::new(
-                        indent,
-                        trimmed.len(),
-                        format!(
-                            "`{name}` is not a built-in chain of table {}, so it cannot have a policy",
-                            table.name
-                        ),
-                    )))
-                }
-                (p, _) => {
-                    return Err(at(Problem::new(indent, trimmed.len(), format!("unknown policy `{p}`"))
-                        .help("expected ACCEPT, DROP or - (user chain)")))
-                }
-            };
-            table.add_chain(name, policy, line_no);
+        if trimmed.starts_with(':') {
+            table.declare(line, line_no).map_err(at)?;
             continue;
         }
         // A rule or chain command.
@@ -269,11 +314,13 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
                     }
                 }
                 table.last_chain = Some(ci);
-                let body =
-                    RuleParser::new(&toks[rest..], &table.index, family, opts.lenient).parse().map_err(at)?;
+                let body = RuleParser::new(&toks[rest..], &mut matches, &table.index, family, opts.lenient)
+                    .parse()
+                    .map_err(at)?;
                 if !body.unknown.is_empty() {
                     unknown.push(Note { line: line_no, message: body.unknown.join(", ") });
                 }
+                table.note_jump(&body.target, body.jump_to);
                 let rule = Rule { line: line_no, matches: body.matches, target: body.target };
                 let rules = &mut table.chains[ci].rules;
                 match insert_at {
@@ -336,6 +383,7 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
                     }
                     table.chains.retain(|c| c.name != n);
                     table.last_chain = None;
+                    table.check_jumps = true;
                 }
                 table.index =
                     table.chains.iter().enumerate().map(|(i, c)| (Arc::from(c.name.as_str()), i)).collect();
@@ -391,59 +439,11 @@ pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, Parse
     Ok(Parsed { ruleset: Ruleset { family, source: file.to_string(), tables }, notes, unknown })
 }
 
-/// Runs of at least this many `-A` lines are parsed in parallel.
-const PARALLEL_RUN: usize = 4096;
-
-/// Parses `run` (consecutive `-A` lines starting at 0-based line `first`) in parallel, then
-/// appends the rules in order; the first error in file order is the one reported.
-fn parse_run(
-    file: &str,
-    run: &[&str],
-    first: usize,
-    table: &mut TableBuilder,
-    family: Family,
-    lenient: bool,
-    unknown: &mut Vec<Note>,
-) -> Result<(), ParseError> {
-    use rayon::prelude::*;
-    let index = &table.index;
-    // Per line: the chain's index, the rule, and the unknown parts (lenient mode).
-    type Parsed = Result<(usize, Rule, Vec<String>), ParseError>;
-    let parsed: Vec<Parsed> = run
-        .par_iter()
-        .enumerate()
-        .map_init(
-            || Vec::with_capacity(32),
-            |toks, (k, raw)| {
-                let line_no = (first + k + 1) as u32;
-                let line = raw.strip_suffix('\r').unwrap_or(raw);
-                let at = |p: Problem| ParseError::at(file, line_no, line, p);
-                tokenize(line, toks).map_err(at)?;
-                let Some(chain_tok) = toks.get(1) else {
-                    return Err(at(Problem::new(0, 2, "`-A` needs a chain name")));
-                };
-                let Some(&ci) = index.get(chain_tok.as_str()) else {
-                    return Err(at(Problem::new(
-                        chain_tok.col,
-                        chain_tok.len,
-                        format!("chain `{}` does not exist in table {}", chain_tok.as_str(), table.name),
-                    )
-                    .help("declare it first with `:NAME - [0:0]` or `-N NAME`")));
-                };
-                let body = RuleParser::new(&toks[2..], index, family, lenient).parse().map_err(at)?;
-                Ok((ci, Rule { line: line_no, matches: body.matches, target: body.target }, body.unknown))
-            },
-        )
-        .collect();
-    for r in parsed {
-        let (ci, rule, unknown_parts) = r?;
-        if !unknown_parts.is_empty() {
-            unknown.push(Note { line: rule.line, message: unknown_parts.join(", ") });
-        }
-        table.chains[ci].rules.push(rule);
-    }
-    table.last_chain = None;
-    Ok(())
+/// The contents of a buffer kept for reuse, moved into a vector of exactly their size.
+fn take_exact<T>(buf: &mut Vec<T>) -> Vec<T> {
+    let mut v = Vec::with_capacity(buf.len());
+    v.append(buf);
+    v
 }
 
 fn skipped(count: &mut u32, first: &mut u32, line: u32) {
@@ -455,39 +455,6 @@ fn skipped(count: &mut u32, first: &mut u32, line: u32) {
 
 fn looks_like_table(s: &str) -> bool {
     !s.is_empty() && s.len() <= 16 && s.chars().all(|c| c.is_ascii_lowercase())
-}
-
-/// Checks that every jump and goto names a chain of its table, then builds the table.
-fn finish_table(file: &str, text: &str, t: TableBuilder) -> Result<Table, ParseError> {
-    for c in &t.chains {
-        for r in &c.rules {
-            let (Target::Jump(name) | Target::Goto(name)) = &r.target else { continue };
-            let message = if !t.index.contains_key(&**name) {
-                format!("`{name}` is neither a target we know nor a chain of table {}", t.name)
-            } else if t.name.builtin_chains().contains(&&**name) {
-                format!("cannot jump to built-in chain `{name}`")
-            } else {
-                continue;
-            };
-            // Only on error: find the line and the target's token again for the diagnostic.
-            let line_text = text.split('\n').nth(r.line as usize - 1).unwrap_or("").trim_end_matches('\r');
-            let mut toks = Vec::new();
-            let _ = tokenize(line_text, &mut toks);
-            let (col, len) = toks
-                .windows(2)
-                .rev()
-                .find(|w| matches!(w[0].as_str(), "-j" | "--jump" | "-g" | "--goto"))
-                .map_or((0, line_text.len()), |w| (w[1].col, w[1].len));
-            return Err(ParseError::at(
-                file,
-                r.line,
-                line_text,
-                Problem::new(col, len.max(1), message)
-                    .help("declare the chain in this table, or check the spelling of the target"),
-            ));
-        }
-    }
-    Ok(Table { name: t.name, line: t.line, chains: t.chains })
 }
 
 /// IPv6 if the first address in a rule is IPv6 (or an ICMPv6 match appears), else IPv4.

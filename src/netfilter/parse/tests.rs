@@ -174,3 +174,61 @@ fn never_panics_on_garbage() {
         let _ = parse("g", s, ParseOptions::default());
     }
 }
+
+/// Reading long blocks in parallel gives what reading line by line gives: rules, line
+/// numbers, notes and the first error, whatever the size of the pieces.
+#[test]
+fn parallel_blocks_read_like_single_lines() {
+    let sequential = Tuning { min_run: usize::MAX, min_decls: usize::MAX, piece_bytes: 1 << 20 };
+    let mut chains = String::new();
+    let mut rules = String::new();
+    for i in 0..40 {
+        chains.push_str(&format!(":SVC-{i} - [0:0]\n"));
+        for j in 0..(i % 4) {
+            rules.push_str(&format!(
+                "-A SVC-{i} -s 10.0.{i}.{j}/32 -m comment --comment \"svc {i} \\\"{j}\\\"\" -j MARK --set-xmark 0x4000/0x4000\n"
+            ));
+        }
+        rules.push_str(&format!("-A OUTPUT -d 10.96.0.{i}/32 -p tcp -m tcp --dport 80 -j SVC-{i}\n"));
+    }
+    let big = format!("*nat\n:OUTPUT ACCEPT [0:0]\n{chains}{rules}COMMIT\n");
+    let mut texts: Vec<String> = vec![
+        big.clone(),
+        big.replace('\n', "\r\n"),
+        big.trim_end().to_string(),
+        big.replace("COMMIT\n", ""),
+        big.replace("-A SVC-7 -s 10.0.7.1/32", "-N SVC-X\n-A SVC-X -j RETURN\n-A SVC-7 -s 10.0.7.1/32"),
+        big.replace("-A SVC-9 -s 10.0.9.0/32", "\n-A SVC-9 -s 10.0.9.0/32"),
+        big.replace("-A SVC-11 -s 10.0.11.1/32", "-A SVC-11 -s 10.0.11.300/32"),
+        big.replace("-A SVC-13 -s 10.0.13.1/32", "-A NOPE -s 10.0.13.1/32"),
+        big.replace("-A SVC-13 -s 10.0.13.2/32", "-A SVC-13 -s 10.0.13.2/32 -m comment --comment \"open"),
+        big.replace("-j SVC-21\n", "-j SVC-99\n"),
+        big.replace(":SVC-17 - [0:0]", ":SVC-17 ACCEPT [0:0]"),
+        big.replace(":SVC-17 - [0:0]", ":SVC-17 - [0:0]\n:SVC-17 - [0:0]\n:OUTPUT DROP [0:0]"),
+        big.replace("-A SVC-15 ", "-A \"SVC-15\" "),
+        big.replace("-A SVC-18 ", "-A  SVC-18 "),
+        big.replace("-A SVC-19 -s 10.0.19.0/32", "-A SVC-19 -s 10.0.19.0/32 -m limit --limit 5/s"),
+        big.replace("--dport 80 -j SVC-22", "--dport 80 -j NFQUEUE"),
+        big.replace("--dport 80 -j SVC-23", "--dport 80 -j OUTPUT"),
+        big.replace("-A SVC-25 -s 10.0.25.0/32", "-A OUTPUT -j LATER\n-N LATER\n-A SVC-25 -s 10.0.25.0/32"),
+        big.replace(
+            "-A SVC-26 -s 10.0.26.0/32",
+            "-N GONE\n-A OUTPUT -j GONE\n-X GONE\n-A SVC-26 -s 10.0.26.0/32",
+        ),
+    ];
+    texts.push(format!(
+        "{big}{}",
+        big.replace("*nat", "*filter").replace("-j MARK --set-xmark 0x4000/0x4000", "-j ACCEPT")
+    ));
+    for text in &texts {
+        for lenient in [false, true] {
+            let opts = ParseOptions { lenient, family: None };
+            let expect = format!("{:?}", parse_with("r", text, opts, sequential));
+            for piece_bytes in [1, 7, 100, 1 << 20] {
+                let tuning = Tuning { min_run: 3, min_decls: 2, piece_bytes };
+                let got = format!("{:?}", parse_with("r", text, opts, tuning));
+                assert_eq!(got, expect, "pieces of {piece_bytes} bytes, lenient {lenient}, text:\n{text}");
+            }
+        }
+    }
+}

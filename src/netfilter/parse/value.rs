@@ -9,9 +9,16 @@ use crate::netfilter::model::{AddrType, CtState, Family, IdRange, NatRange, Port
 
 pub type ValueResult<T> = Result<T, String>;
 
+/// `s` split at the first `sep` (an ASCII byte), as `str::split_once` does; values are short,
+/// so a plain byte search beats setting up a string searcher.
+fn split_once(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|b| b == sep)?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
 /// `a.b.c.d`, `a.b.c.d/len`, `a.b.c.d/255.255.0.0`, `fd00::1`, `fd00::/8`.
 pub fn address(s: &str, family: Family) -> ValueResult<IpNet> {
-    let (addr, len) = match s.split_once('/') {
+    let (addr, len) = match split_once(s, b'/') {
         Some((a, l)) => (a, Some(l)),
         None => (s, None),
     };
@@ -87,7 +94,7 @@ pub fn port(s: &str) -> ValueResult<u16> {
 
 /// `80`, `80:90`, `:90` (0:90), `80:` (80:65535).
 pub fn port_range(s: &str) -> ValueResult<PortRange> {
-    match s.split_once(':') {
+    match split_once(s, b':') {
         None => {
             let p = port(s)?;
             Ok(PortRange { lo: p, hi: p })
@@ -105,7 +112,7 @@ pub fn port_range(s: &str) -> ValueResult<PortRange> {
 
 /// `--to-ports 15001` or `15001-15002` (REDIRECT/MASQUERADE use a dash).
 pub fn nat_port_range(s: &str) -> ValueResult<PortRange> {
-    match s.split_once('-') {
+    match split_once(s, b'-') {
         None => port_range(s),
         Some((a, b)) => {
             let (lo, hi) = (port(a)?, port(b)?);
@@ -138,7 +145,7 @@ pub fn id_range(s: &str, what: &str) -> ValueResult<IdRange> {
             }
         })
     };
-    match s.split_once('-') {
+    match split_once(s, b'-') {
         Some((a, b)) => {
             let (lo, hi) = (one(a)?, one(b)?);
             if lo > hi {
@@ -154,7 +161,15 @@ pub fn id_range(s: &str, what: &str) -> ValueResult<IdRange> {
 }
 
 pub fn protocol(s: &str) -> ValueResult<Protocol> {
-    Ok(match s.to_ascii_lowercase().as_str() {
+    // Names in any case, as iptables takes them; lower case is what iptables-save prints.
+    let lower;
+    let name = if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        lower = s.to_ascii_lowercase();
+        lower.as_str()
+    } else {
+        s
+    };
+    Ok(match name {
         "tcp" | "6" => Protocol::Tcp,
         "udp" | "17" => Protocol::Udp,
         "icmp" | "1" => Protocol::Icmp,
@@ -242,12 +257,12 @@ pub fn tcp_flags(mask: &str, comp: &str) -> ValueResult<TcpFlags> {
 /// DNAT/SNAT `[ip[-ip]][:port[-port]]`; IPv6 addresses are bracketed when a port follows.
 pub fn nat_range(s: &str, family: Family) -> ValueResult<NatRange> {
     let (addr_part, port_part) = if let Some(rest) = s.strip_prefix('[') {
-        let (a, after) = rest.split_once(']').ok_or_else(|| format!("`{s}`: missing `]`"))?;
+        let (a, after) = split_once(rest, b']').ok_or_else(|| format!("`{s}`: missing `]`"))?;
         (a, after.strip_prefix(':'))
     } else if family == Family::V6 {
         (s, None)
     } else {
-        match s.split_once(':') {
+        match split_once(s, b':') {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         }
@@ -255,7 +270,7 @@ pub fn nat_range(s: &str, family: Family) -> ValueResult<NatRange> {
     let (addr, addr_hi) = if addr_part.is_empty() {
         (None, None)
     } else {
-        match addr_part.split_once('-') {
+        match split_once(addr_part, b'-') {
             Some((a, b)) => (Some(ip(a, family)?), Some(ip(b, family)?)),
             None => (Some(ip(addr_part, family)?), None),
         }
@@ -266,7 +281,7 @@ pub fn nat_range(s: &str, family: Family) -> ValueResult<NatRange> {
 
 /// ICMP type names iptables understands, to numbers `(type, code)`.
 pub fn icmp_type(s: &str, v6: bool) -> ValueResult<(u8, Option<u8>)> {
-    if let Some((t, c)) = s.split_once('/') {
+    if let Some((t, c)) = split_once(s, b'/') {
         let t = t.parse::<u8>().map_err(|_| format!("`{s}` is not an ICMP type/code"))?;
         let c = c.parse::<u8>().map_err(|_| format!("`{s}` is not an ICMP type/code"))?;
         return Ok((t, Some(c)));

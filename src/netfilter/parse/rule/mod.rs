@@ -25,6 +25,9 @@ pub struct RuleBody {
     pub target: Target,
     /// Human-readable notes about what was kept as unknown (lenient mode).
     pub unknown: Vec<String>,
+    /// For a jump or goto: the index of the chain it names, if the table had it when the rule
+    /// was read.
+    pub jump_to: Option<usize>,
 }
 
 const SUPPORTED_MATCHES: &str = "tcp, udp, sctp, multiport, owner, mark, connmark, conntrack, state, \
@@ -39,33 +42,40 @@ pub struct RuleParser<'t, 'a> {
     pos: usize,
     family: Family,
     lenient: bool,
-    matches: Vec<Match>,
+    /// The matches read so far, in a buffer reused from rule to rule; the rule gets an exact copy.
+    matches: &'t mut Vec<Match>,
     /// The protocol given with `-p`, for the implicit tcp/udp/sctp match.
     proto: Option<Protocol>,
     module: Option<Module>,
     target: Option<(Target, usize)>,
     pending_target: Option<PendingTarget>,
     unknown: Vec<String>,
+    jump_to: Option<usize>,
 }
 impl<'t, 'a> RuleParser<'t, 'a> {
+    /// A parser for the options `toks`; `matches` is a buffer the caller keeps between rules
+    /// (its contents are replaced).
     pub fn new(
         toks: &'t [Token<'a>],
+        matches: &'t mut Vec<Match>,
         chains: &'t FastMap<Arc<str>, usize>,
         family: Family,
         lenient: bool,
     ) -> Self {
+        matches.clear();
         RuleParser {
             chains,
             toks,
             pos: 0,
             family,
             lenient,
-            matches: Vec::with_capacity(toks.len() / 3 + 1),
+            matches,
             proto: None,
             module: None,
             target: None,
             pending_target: None,
             unknown: Vec::new(),
+            jump_to: None,
         }
     }
 
@@ -188,7 +198,9 @@ impl<'t, 'a> RuleParser<'t, 'a> {
             (None, Some(p)) => self.finish_target(p)?,
             (None, None) => Target::None,
         };
-        Ok(RuleBody { matches: self.matches, target, unknown: self.unknown })
+        // Allocated at its final size: a large rule set holds hundreds of thousands of these.
+        let matches = super::take_exact(self.matches);
+        Ok(RuleBody { matches, target, unknown: self.unknown, jump_to: self.jump_to })
     }
 
     /// An option that belongs to a module or the target.

@@ -27,7 +27,8 @@ impl RuleParser<'_, '_> {
     pub(super) fn start_target(&mut self, vi: usize, name: &str, goto: bool) -> Result<(), Problem> {
         let simple = |t: Target| Some((t, vi));
         if goto {
-            self.target = simple(Target::Goto(self.chain_name(name)));
+            let name = self.chain_name(name);
+            self.target = simple(Target::Goto(name));
             return Ok(());
         }
         let pending = match name {
@@ -62,15 +63,22 @@ impl RuleParser<'_, '_> {
                     )));
                 }
             }
-            chain => return self.set_target(Target::Jump(self.chain_name(chain)), vi),
+            chain => {
+                let name = self.chain_name(chain);
+                return self.set_target(Target::Jump(name), vi);
+            }
         };
         self.pending_target = Some(pending);
         Ok(())
     }
 
-    pub(super) fn chain_name(&self, name: &str) -> Arc<str> {
+    /// The chain's own name when the table has it (noting its index), else a new one.
+    pub(super) fn chain_name(&mut self, name: &str) -> Arc<str> {
         match self.chains.get_key_value(name) {
-            Some((k, _)) => Arc::clone(k),
+            Some((k, &i)) => {
+                self.jump_to = Some(i);
+                Arc::clone(k)
+            }
             None => Arc::from(name),
         }
     }
