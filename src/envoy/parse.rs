@@ -132,7 +132,7 @@ pub enum LoadError {
 /// Reads and parses the dump at `path` (a path the caller was handed: `--envoy`, a
 /// scenario's `envoy:`).
 pub fn load(path: &std::path::Path) -> Result<EnvoyConfig, LoadError> {
-    let bytes =
-        std::fs::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
+    let bytes = crate::util::read::read_file(path)
+        .map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
     parse_dump(&bytes).map_err(|error| LoadError::Parse { path: path.display().to_string(), bytes, error })
 }

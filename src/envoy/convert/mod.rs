@@ -37,7 +37,7 @@ impl<'i> Ctx<'i> {
     fn line_at(&mut self, off: usize) -> u32 {
         let off = off.min(self.input.len());
         let count = |a: usize, b: usize| {
-            self.input.get(a..b).unwrap_or_default().iter().filter(|&&c| c == b'\n').count() as u32
+            crate::util::bytes::count(self.input.get(a..b).unwrap_or_default(), b'\n') as u32
         };
         if off >= self.cursor_off {
             self.cursor_line += count(self.cursor_off, off);

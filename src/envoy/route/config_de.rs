@@ -86,11 +86,11 @@ impl RouteConfig {
     /// Envoy rejects a route table in which a domain (lower-cased) appears twice or more than
     /// one virtual host claims `*` (E:source/common/router/config_impl.cc `RouteMatcher`).
     pub fn validate_domains(&self) -> Result<(), String> {
-        let mut seen = std::collections::BTreeMap::new();
+        let mut seen: crate::util::fasthash::FastMap<String, &str> = Default::default();
         for vh in &self.virtual_hosts {
             for d in &vh.domains {
                 let lower = d.to_ascii_lowercase();
-                if let Some(prev) = seen.insert(lower.clone(), vh.name.clone()) {
+                if let Some(prev) = seen.get(&lower).copied() {
                     return Err(if lower == "*" {
                         format!(
                             "Only a single wildcard domain is permitted in route {} \
@@ -105,6 +105,7 @@ impl RouteConfig {
                         )
                     });
                 }
+                seen.insert(lower, &vh.name);
             }
         }
         Ok(())
