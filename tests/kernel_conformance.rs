@@ -87,7 +87,7 @@ fn kernel_outcome(trace: &nftrace::KernelTrace, steps: &[Step]) -> meshpath_side
         "dropped".to_string()
     } else {
         // Never reached input, forward or an outgoing device: dropped without a verdict
-        // (e.g. a martian destination at input routing, semantics doc §4).
+        // (e.g. a martian destination at input routing, net/ipv4/route.c `ip_route_input_slow`).
         end.disposition.clone().unwrap_or_else(|| "dropped".into())
     };
     let live = disposition != "dropped";

@@ -6,7 +6,7 @@
 //! show the original destination (`10.96.0.10:80 > 10.0.0.5:40000`): one connection, two
 //! 5-tuples. Inbound, the leg to `<pod ip>:15006` pairs the same way with the flow to the
 //! original port. Both legs share the client's ip:port, which is what pairs them.
-//! (docs/capture.md, "Stitching redirected legs"; netfilter-semantics.md on REDIRECT.)
+//! (docs/capture.md, "Stitching redirected legs"; the kernel: net/netfilter/nf_nat_redirect.c.)
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};

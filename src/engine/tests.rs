@@ -156,7 +156,7 @@ fn a_start_outside_the_snapshot_is_an_error() {
 #[test]
 fn unknown_cluster_is_named_in_the_hop() {
     // A tcp_proxy naming a cluster the dump lacks: Envoy closes with NC, and the hop still
-    // records the cluster it was sent to (envoy-semantics.md §5).
+    // records the cluster it was sent to (Envoy: source/common/tcp_proxy/tcp_proxy.cc, no cluster: NC).
     let d = dump("127.0.0.1:9080").replace(
         r#""cluster":"inbound|9080||app.default.svc.cluster.local""#,
         r#""cluster":"inbound|9080|v1|app.default.svc.cluster.local""#,

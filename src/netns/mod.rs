@@ -132,7 +132,7 @@ impl Netns {
 
     /// The address `REDIRECT` in PREROUTING rewrites to: IPv4 the first address of the
     /// incoming interface (its primary); IPv6 the newest address whose scope matches the
-    /// packet's destination (the kernel keeps v6 addresses newest first; semantics §3).
+    /// packet's destination (the kernel keeps v6 addresses newest first; net/ipv6/addrconf.c).
     pub fn redirect_address(&self, iface: &str, dst: IpAddr) -> Option<IpAddr> {
         let iface = self.interface(iface)?;
         match dst {
@@ -164,7 +164,7 @@ impl Netns {
     }
 
     /// The listening socket a new connection to `dst:port` reaches: a socket bound to exactly
-    /// `dst` before a wildcard one, IPv4 before dual-stack IPv6 (semantics §8).
+    /// `dst` before a wildcard one, IPv4 before dual-stack IPv6 (net/ipv4/inet_hashtables.c).
     pub fn listener(&self, proto: L4, dst: IpAddr, port: u16) -> Option<&Socket> {
         socket::listener(&self.sockets, proto, dst, port)
     }

@@ -1,4 +1,4 @@
-//! Listening sockets and the kernel's listener lookup (semantics §8).
+//! Listening sockets and the kernel's listener lookup (net/ipv4/inet_hashtables.c `__inet_lookup_listener`).
 
 use std::net::IpAddr;
 

@@ -89,7 +89,7 @@ def send(path, pace):
             try:
                 if marked:
                     # SO_MARK needs CAP_NET_ADMIN, which a real setuid drops. The owner match
-                    # reads the socket file's fsuid/fsgid (semantics doc §5), so stay root and
+                    # reads the socket file's fsuid/fsgid (net/netfilter/xt_owner.c), so stay root and
                     # change only those.
                     import ctypes
 

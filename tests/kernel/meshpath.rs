@@ -89,7 +89,7 @@ fn steps(v: &serde_json::Value) -> Result<Vec<Step>, String> {
         let get = |k: &str| s.get(k).and_then(|x| x.as_str()).map(str::to_string);
         let kind = get("kind").unwrap_or_default();
         // Falling off a user chain: the kernel emits a handle-less event that nft 1.0.6 does not
-        // print (semantics doc §11), so it has no counterpart in the kernel's list.
+        // print (nft monitor trace prints no event for it), so it has no counterpart in the kernel's list.
         if kind == "return" {
             continue;
         }

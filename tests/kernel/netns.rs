@@ -131,7 +131,7 @@ impl TestNet {
             )?;
         }
         // A second pod address, added after the first: inbound REDIRECT picks the primary
-        // (IPv4) or the newest (IPv6) address of eth0 (semantics doc §3).
+        // (IPv4) or the newest (IPv6) address of eth0 (net/ipv4/devinet.c, net/ipv6/addrconf.c).
         let second = addrs.secondary.to_string();
         let cidr = format!("{second}/{plen}");
         let mut add = vec!["ip", "-n", pod, "addr", "add", cidr.as_str(), "dev", "eth0"];
@@ -159,7 +159,7 @@ impl TestNet {
         let fam = if v6 { "-6" } else { "-4" };
         run(&["ip", fam, "-n", pod, "route", "add", "default", "via", &peer_ip, "dev", "eth0"], None)?;
         if v6 {
-            // Istio adds ::6 to lo for the inbound passthrough source (semantics doc §4).
+            // Istio adds ::6 to lo for the inbound passthrough source (Istio: tools/istio-iptables, the ::6 address on lo).
             run(&["ip", "-6", "-n", pod, "addr", "add", "::6/128", "dev", "lo", "nodad"], None)?;
         }
         Ok(net)
@@ -228,7 +228,7 @@ impl Drop for TestNet {
 /// TCP SYN without ACK, any UDP), before every iptables table (priority -350), and marks where
 /// a packet ends (input / forward / postrouting chains after every iptables table).
 /// It has no `ct` expression: conntrack stays off unless the rule set itself needs it, which
-/// meshpath models (semantics doc §3).
+/// meshpath models (net/ipv6/addrconf.c).
 pub const TRACE_TABLE: &str = "\
 table inet meshpath_trace {
   chain probe_pre {

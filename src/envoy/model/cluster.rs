@@ -1,4 +1,4 @@
-//! Clusters, load assignments and endpoints (envoy-semantics.md §6, §7).
+//! Clusters, load assignments and endpoints (Envoy: source/common/upstream/upstream_impl.cc).
 
 use std::net::IpAddr;
 
@@ -60,7 +60,7 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Istio's special clusters (envoy-semantics.md §6, IST).
+    /// Istio's special clusters (Istio: pilot/pkg/networking/core/cluster_builder.go).
     pub fn istio_role(&self) -> Option<&'static str> {
         match self.name.as_str() {
             "PassthroughCluster" => Some("passthrough"),
@@ -169,7 +169,7 @@ impl std::fmt::Display for EndpointAddress {
     }
 }
 
-/// EDS health (envoy-semantics.md §7).
+/// EDS health (envoy/config/core/v3/health_check.proto `HealthStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum HealthStatus {

@@ -100,7 +100,7 @@ pub struct ListenerFilter {
     pub disabled: Option<DisablePredicate>,
 }
 
-/// `ListenerFilterChainMatchPredicate` (envoy-semantics.md §1 step 7).
+/// `ListenerFilterChainMatchPredicate` (Envoy: source/common/listener_manager/active_stream_listener_base.cc).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DisablePredicate {
     Any,
@@ -154,7 +154,7 @@ pub enum SourceType {
     External,
 }
 
-/// `FilterChainMatch` (envoy-semantics.md §3).
+/// `FilterChainMatch` (Envoy: source/common/listener_manager/filter_chain_manager_impl.cc).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FilterChainMatch {
     pub destination_port: Option<u16>,
@@ -229,7 +229,7 @@ pub enum RouteSource {
     Missing,
 }
 
-/// `xds.type.matcher.v3.Matcher` for `filter_chain_matcher` (envoy-semantics.md §3).
+/// `xds.type.matcher.v3.Matcher` for `filter_chain_matcher` (Envoy: source/common/listener_manager/filter_chain_manager_impl.cc).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Matcher {
     pub kind: MatcherKind,

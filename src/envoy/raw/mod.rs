@@ -1,5 +1,5 @@
-//! Borrowed, typed subsets of the proto3-JSON Envoy emits (see `docs/envoy.md` and
-//! dependencies.md §4.1). Only fields the model needs are declared; everything else is skipped
+//! Borrowed, typed subsets of the proto3-JSON Envoy emits (see `docs/envoy.md`;
+//! strings are borrowed from the input where they can be). Only fields the model needs are declared; everything else is skipped
 //! with `IgnoredAny`. Every multi-word field accepts its snake_case and lowerCamelCase spelling.
 //! Scalars are lenient (numbers may be strings, wrappers may be `{"value": x}`); a scalar that
 //! cannot be read is kept as [`Scalar::Malformed`] so conversion can report it with its path.
@@ -18,7 +18,7 @@ use std::marker::PhantomData;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
-/// A string that borrows from the input when it has no escapes (dependencies.md §4.1 item 2).
+/// A string that borrows from the input when it has no escapes (no copy for the common case).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Str<'a>(pub Cow<'a, str>);
 

@@ -29,7 +29,7 @@ pub struct RouteConfig {
     pub request_headers_to_remove: Vec<String>,
     pub response_headers_to_add: Vec<HeaderValueOption>,
     pub response_headers_to_remove: Vec<String>,
-    /// Match the Host header without its `:port` (envoy-semantics.md §4).
+    /// Match the Host header without its `:port` (Envoy: source/common/router/config_impl.cc).
     pub ignore_port_in_host_matching: bool,
     /// Use this header instead of `:authority` for virtual-host selection.
     pub vhost_header: Option<String>,

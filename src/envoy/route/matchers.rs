@@ -1,5 +1,5 @@
 //! Request matchers shared by routes and virtual clusters: string, header, query-parameter,
-//! runtime-fraction and dynamic-metadata matchers (envoy-semantics.md §4, route selection;
+//! runtime-fraction and dynamic-metadata matchers (Envoy: source/common/router/config_impl.cc, route selection;
 //! E:source/common/http/header_utility.h, E:source/common/common/matchers.cc).
 
 use serde::de::{self, Deserializer};

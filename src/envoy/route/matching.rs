@@ -1,5 +1,5 @@
 //! Envoy's route lookup: virtual host by domain, then routes in order, then the action
-//! (envoy-semantics.md §4; E:source/common/router/config_impl.cc `RouteMatcher::findVirtualHost`,
+//! (Envoy: source/common/router/config_impl.cc `RouteMatcher::findVirtualHost`,
 //! `VirtualHostImpl::getRouteFromEntries`, `RouteEntryImplBase::matchRoute`).
 
 use super::config::{Action, PathSpecifier, RequireTls, Route, RouteConfig, RouteMatch, VirtualHost};

@@ -4,7 +4,7 @@
 //!   or camelCase) with serde_json or serde-saphyr, including as a field of a larger document;
 //!   [`legacy::from_v1_json`] converts the 2018 Envoy v1 route JSON into the same model.
 //! * [`route`] picks the virtual host, the route and the action for a [`Request`] exactly as
-//!   Envoy does (envoy-semantics.md §4) and returns a [`RouteDecision`] that also lists what
+//!   Envoy does (source/common/router/config_impl.cc) and returns a [`RouteDecision`] that also lists what
 //!   was considered.
 //! * [`crate::routecheck`] runs Envoy `router_check_tool` test files against a route table.
 //!

@@ -3,7 +3,7 @@
 //! Envoy matches `safe_regex` with RE2 `FullMatch`: the whole input must match, so the pattern
 //! is anchored as `^(?:…)$` here. RE2's Perl classes `\d \w \s \b` are ASCII-only, while the
 //! `regex` crate's are Unicode; they are rewritten to ASCII equivalents so `\d` does not match
-//! `٣` (envoy-semantics.md §4, route selection). Both engines reject look-around and
+//! `٣` (Envoy: source/common/common/regex.cc, RE2). Both engines reject look-around and
 //! back-references, so a pattern Envoy refuses is refused here too.
 
 use regex::Regex;

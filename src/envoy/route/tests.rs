@@ -1,5 +1,5 @@
 //! Matching rules, one test per rule, including the surprising ones
-//! (envoy-semantics.md §4).
+//! (Envoy: source/common/router/config_impl.cc).
 
 use super::*;
 

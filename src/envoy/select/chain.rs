@@ -1,4 +1,4 @@
-//! Filter-chain selection by `FilterChainMatch` (envoy-semantics.md §3): at each level keep only
+//! Filter-chain selection by `FilterChainMatch` (Envoy: source/common/listener_manager/filter_chain_manager_impl.cc): at each level keep only
 //! the most specific branch that matches; never backtrack.
 
 use std::net::{IpAddr, SocketAddr};

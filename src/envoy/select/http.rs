@@ -1,5 +1,5 @@
 //! The HTTP part of a connection: host rewriting by the HCM, the route layer's decision, then
-//! the cluster(s) it names (envoy-semantics.md §4).
+//! the cluster(s) it names (Envoy: source/common/router/config_impl.cc).
 
 use std::net::SocketAddr;
 

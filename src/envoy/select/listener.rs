@@ -1,5 +1,5 @@
-//! Accepting listener, `use_original_dst` hand-off and listener filters (envoy-semantics.md §1,
-//! §2).
+//! Accepting listener, `use_original_dst` hand-off and listener filters (Envoy:
+//! source/common/listener_manager/connection_handler_impl.cc, active_tcp_listener.cc).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 

@@ -1,4 +1,4 @@
-//! `filter_chain_matcher` evaluation (xds unified matcher; envoy-semantics.md §3). The most
+//! `filter_chain_matcher` evaluation (xds unified matcher; Envoy: source/common/listener_manager/filter_chain_manager_impl.cc). The most
 //! specific `on_no_match` applies when a nested matcher does not match.
 
 use super::super::model::{MatchInput, MatchPredicate, Matcher, MatcherKind, OnMatch, StringMatch};

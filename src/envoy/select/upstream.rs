@@ -1,5 +1,5 @@
 //! From a cluster name to the endpoint and source address of the upstream connection
-//! (envoy-semantics.md §6, §7).
+//! (Envoy: source/common/upstream/upstream_impl.cc).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};

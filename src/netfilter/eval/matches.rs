@@ -1,4 +1,4 @@
-//! Match evaluation (semantics §5): every match of a rule must hold, in order; a `statistic`
+//! Match evaluation (the kernel: net/netfilter/x_tables.c and each xt_* module): every match of a rule must hold, in order; a `statistic`
 //! match that is reached becomes a fork.
 
 use std::net::IpAddr;
@@ -131,7 +131,7 @@ impl Run<'_> {
     }
 
     /// xt_owner: only a full local socket has credentials; with no socket the match holds
-    /// iff every given criterion is negated (semantics §5).
+    /// iff every given criterion is negated (net/netfilter/xt_owner.c).
     fn owner(
         &self,
         uid: &Option<Neg<IdRange>>,

@@ -1,5 +1,5 @@
 //! The kernel's packet path: which hooks run, in which order, with which tables, and the
-//! routing, conntrack and NAT decisions between them (semantics §1–§4, §8).
+//! routing, conntrack and NAT decisions between them (net/netfilter/core.c, nf_conntrack_core.c, nf_nat_core.c, net/ipv4/route.c, inet_hashtables.c).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -199,7 +199,7 @@ impl<'a> Run<'a> {
                 self.outcome(Disposition::Dropped, Some(Reason::NoRoute { dst: self.pkt.dst, local: true }))
             );
         }
-        // The output device every OUTPUT chain sees is fixed here (semantics §2.1).
+        // The output device every OUTPUT chain sees is fixed here (net/ipv4/ip_output.c: the route is chosen before NF_INET_LOCAL_OUT).
         let hook_out = r.dev.clone();
         let mut route = r;
         self.out_iface = Some(hook_out.clone());

@@ -28,7 +28,7 @@ pub struct Program {
     /// The rules file's name (`ruleset.source`), shared by the steps that cite it.
     pub file: Arc<str>,
     pub(super) tables: Vec<CompiledTable>,
-    /// Whether any rule makes the kernel load conntrack in this namespace (semantics §3:
+    /// Whether any rule makes the kernel load conntrack in this namespace (nf_conntrack is loaded on demand by the rules that need it:
     /// without such a rule, nat chains are never traversed).
     pub conntrack: bool,
     /// The TPROXY marks used by the rules, for Istio's default policy routing.

@@ -98,7 +98,7 @@ pub enum NoteKind {
     Unknown,
 }
 
-/// Which routing decision a [`Event::Route`] is (semantics §2).
+/// Which routing decision a [`Event::Route`] is (net/ipv4/route.c; `ip_route_me_harder` in net/ipv4/netfilter.c).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RouteStage {

@@ -1,5 +1,5 @@
 //! Running one table's base chain: rules in order, jumps, gotos, RETURN and policies
-//! (semantics §6), and what each target does to the packet and its connection.
+//! (net/ipv4/netfilter/ip_tables.c `ipt_do_table`), and what each target does to the packet and its connection.
 
 use std::net::SocketAddr;
 

@@ -1,4 +1,4 @@
-//! Matching rules, each against a small hand-written dump (envoy-semantics.md §1–§7).
+//! Matching rules, each against a small hand-written dump (each test cites the Envoy source it follows).
 
 mod chains;
 mod dual_stack;
