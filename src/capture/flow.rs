@@ -108,20 +108,30 @@ pub struct FlowTableStats {
     pub non_ip_packets: u64,
 }
 
-/// Key of a flow, with the two endpoints in canonical order so both directions find it.
+/// Key of a flow, with the two endpoints in canonical order so both directions find it. Every
+/// packet of a capture looks its flow up: IPv4 endpoints are packed into two words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Key {
-    transport: Transport,
-    lo: SocketAddr,
-    hi: SocketAddr,
+enum Key {
+    /// Both addresses (lower endpoint first), then both ports and the transport.
+    V4(u64, u64),
+    Other {
+        transport: Transport,
+        lo: SocketAddr,
+        hi: SocketAddr,
+    },
 }
 
 impl Key {
     fn new(transport: Transport, a: SocketAddr, b: SocketAddr) -> Key {
-        if (a.ip(), a.port()) <= (b.ip(), b.port()) {
-            Key { transport, lo: a, hi: b }
-        } else {
-            Key { transport, lo: b, hi: a }
+        let (lo, hi) = if (a.ip(), a.port()) <= (b.ip(), b.port()) { (a, b) } else { (b, a) };
+        match (lo.ip(), hi.ip()) {
+            (IpAddr::V4(l), IpAddr::V4(h)) => Key::V4(
+                u64::from(l.to_bits()) << 32 | u64::from(h.to_bits()),
+                u64::from(lo.port()) << 16
+                    | u64::from(hi.port())
+                    | u64::from(transport == Transport::Udp) << 32,
+            ),
+            _ => Key::Other { transport, lo, hi },
         }
     }
 }
