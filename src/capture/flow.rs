@@ -108,11 +108,11 @@ pub struct FlowTableStats {
     pub non_ip_packets: u64,
 }
 
-/// Key of a flow, with the two endpoints in canonical order so both directions find it. Every
-/// packet of a capture looks its flow up: IPv4 endpoints are packed into two words.
+/// Key of a flow, with the two endpoints in canonical order so both directions find it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Key {
-    /// Both addresses (lower endpoint first), then both ports and the transport.
+    /// IPv4 (every packet of a capture looks its flow up, so these are kept small): both
+    /// addresses, lower endpoint first, then both ports and the transport.
     V4(u64, u64),
     Other {
         transport: Transport,
@@ -136,12 +136,35 @@ impl Key {
     }
 }
 
+/// Flow ids by key: IPv4 flows in a map of small entries, the others apart.
+#[derive(Debug, Default)]
+struct Index {
+    v4: FastMap<(u64, u64), FlowId>,
+    other: FastMap<Key, FlowId>,
+}
+
+impl Index {
+    fn get(&self, key: &Key) -> Option<&FlowId> {
+        match *key {
+            Key::V4(a, b) => self.v4.get(&(a, b)),
+            _ => self.other.get(key),
+        }
+    }
+
+    fn insert(&mut self, key: Key, id: FlowId) {
+        match key {
+            Key::V4(a, b) => self.v4.insert((a, b), id),
+            _ => self.other.insert(key, id),
+        };
+    }
+}
+
 /// The flow table. Feed it every packet in capture order with [`FlowTable::add`].
 #[derive(Debug, Default)]
 pub struct FlowTable {
     flows: Vec<Flow>,
     /// Lookup only; never iterated (flows are listed from `flows`, in first-seen order).
-    index: FastMap<Key, FlowId>,
+    index: Index,
     stats: FlowTableStats,
 }
 
