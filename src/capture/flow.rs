@@ -110,19 +110,52 @@ pub struct FlowTableStats {
 
 /// Key of a flow, with the two endpoints in canonical order so both directions find it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Key {
-    transport: Transport,
-    lo: SocketAddr,
-    hi: SocketAddr,
+enum Key {
+    /// IPv4 (every packet of a capture looks its flow up, so these are kept small): both
+    /// addresses, lower endpoint first, then both ports and the transport.
+    V4(u64, u64),
+    Other {
+        transport: Transport,
+        lo: SocketAddr,
+        hi: SocketAddr,
+    },
 }
 
 impl Key {
     fn new(transport: Transport, a: SocketAddr, b: SocketAddr) -> Key {
-        if (a.ip(), a.port()) <= (b.ip(), b.port()) {
-            Key { transport, lo: a, hi: b }
-        } else {
-            Key { transport, lo: b, hi: a }
+        let (lo, hi) = if (a.ip(), a.port()) <= (b.ip(), b.port()) { (a, b) } else { (b, a) };
+        match (lo.ip(), hi.ip()) {
+            (IpAddr::V4(l), IpAddr::V4(h)) => Key::V4(
+                u64::from(l.to_bits()) << 32 | u64::from(h.to_bits()),
+                u64::from(lo.port()) << 16
+                    | u64::from(hi.port())
+                    | u64::from(transport == Transport::Udp) << 32,
+            ),
+            _ => Key::Other { transport, lo, hi },
         }
+    }
+}
+
+/// Flow ids by key: IPv4 flows in a map of small entries, the others apart.
+#[derive(Debug, Default)]
+struct Index {
+    v4: FastMap<(u64, u64), FlowId>,
+    other: FastMap<Key, FlowId>,
+}
+
+impl Index {
+    fn get(&self, key: &Key) -> Option<&FlowId> {
+        match *key {
+            Key::V4(a, b) => self.v4.get(&(a, b)),
+            _ => self.other.get(key),
+        }
+    }
+
+    fn insert(&mut self, key: Key, id: FlowId) {
+        match key {
+            Key::V4(a, b) => self.v4.insert((a, b), id),
+            _ => self.other.insert(key, id),
+        };
     }
 }
 
@@ -131,7 +164,7 @@ impl Key {
 pub struct FlowTable {
     flows: Vec<Flow>,
     /// Lookup only; never iterated (flows are listed from `flows`, in first-seen order).
-    index: FastMap<Key, FlowId>,
+    index: Index,
     stats: FlowTableStats,
 }
 

@@ -38,15 +38,21 @@ pub fn stitch_redirects(flows: &mut [Flow], local: &[IpAddr], redirect_ports: &[
         redirect_ports.contains(&f.server.port())
             && (f.server.ip().is_loopback() || local.contains(&f.server.ip()))
     };
-    // Every non-leg flow under both of its endpoints.
-    let mut by_endpoint: BTreeMap<(Transport, SocketAddr), Vec<FlowId>> = BTreeMap::new();
-    let mut legs = Vec::new();
+    let legs: Vec<FlowId> = (0..flows.len()).filter(|&i| is_leg(&flows[i])).collect();
+    if legs.is_empty() {
+        return Vec::new();
+    }
+    // Every non-leg flow under each of its endpoints that is a leg's client.
+    let mut by_endpoint: BTreeMap<(Transport, SocketAddr), Vec<FlowId>> =
+        legs.iter().map(|&l| ((flows[l].transport, flows[l].client), Vec::new())).collect();
     for (i, f) in flows.iter().enumerate() {
         if is_leg(f) {
-            legs.push(i);
-        } else {
-            by_endpoint.entry((f.transport, f.client)).or_default().push(i);
-            by_endpoint.entry((f.transport, f.server)).or_default().push(i);
+            continue;
+        }
+        for end in [f.client, f.server] {
+            if let Some(v) = by_endpoint.get_mut(&(f.transport, end)) {
+                v.push(i);
+            }
         }
     }
     let mut paired = vec![false; flows.len()];

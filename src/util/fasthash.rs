@@ -1,5 +1,6 @@
-//! A small, fast, non-cryptographic hasher for chain-name lookups (the rule sets are the
-//! user's own input; there is nothing to defend against). The FxHash mixing step.
+//! A small, fast, non-cryptographic hasher for lookups keyed by the user's own input (chain
+//! names of a rule set, flows of a capture: there is nothing to defend against). The FxHash
+//! mixing step.
 
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -32,6 +33,16 @@ impl Hasher for FxHasher {
     #[inline]
     fn write_u8(&mut self, i: u8) {
         self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
     }
 
     #[inline]

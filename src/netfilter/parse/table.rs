@@ -118,12 +118,14 @@ impl TableBuilder {
         self.index.reserve(made.len());
         for m in made {
             let (chain, name) = m?;
-            match self.index.get(&name) {
-                Some(&i) => {
+            match self.index.entry(name) {
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    let i = *e.get();
                     self.redeclare(i, chain.policy, chain.line);
                 }
-                None => {
-                    self.insert(chain, name);
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(self.chains.len());
+                    self.chains.push(chain);
                 }
             }
         }
