@@ -53,6 +53,14 @@ sed -e 's/^-A ISTIO_OUTPUT_DNS -p tcp -m tcp --dport 53 -j REDIRECT/-A ISTIO_OUT
     -e 's/^-A ISTIO_OUTPUT_DNS -p udp -m udp --dport 53 -j REDIRECT/-A ISTIO_OUTPUT_DNS -d 127.0.0.53\/32 -p udp -m udp --dport 53 -j REDIRECT/' "$dns" \
   | roundtrip v4 "$here/shared/istio-1.25-dns-nameserver-127.0.0.53.v4.iptables-save"
 
+# DNS capture plus traffic.sidecar.istio.io/excludeOutboundIPRanges "198.51.100.30/32": the
+# exclusion RETURN comes after the local-address RETURN, before the catch-all ISTIO_REDIRECT
+# (the shape of Istio's cni/pkg/plugin/testdata/include-exclude-ip.txt.golden), so after the
+# jump to ISTIO_OUTPUT_DNS.
+sed '/^-A ISTIO_OUTPUT -j ISTIO_REDIRECT$/i\
+-A ISTIO_OUTPUT -d 198.51.100.30/32 -j RETURN' "$dns" \
+  | roundtrip v4 "$here/shared/istio-1.25-dns-exclude-198.51.100.30.v4.iptables-save"
+
 # TPROXY rules as they were before istio/istio#31165 (the fix of istio/istio#31095): without the
 # mangle OUTPUT rules that let Envoy's marked packets go and mark Envoy's connections to the pod
 # IP with 0x53a, and without the ISTIO_INBOUND return of loopback packets not so marked.
