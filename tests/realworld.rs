@@ -162,7 +162,7 @@ fn run_case(dir: &Path, case: &Case) -> Vec<Line> {
                             status: Status::Fail,
                             what,
                             detail: format!(
-                                "gap closed: the probe passes; remove the mark ({})",
+                                "gap closed: the probe passes; remove its entry from case.yaml's gaps and the READMEs ({})",
                                 case.gaps[i].missing
                             ),
                         },
