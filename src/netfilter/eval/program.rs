@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use super::Hook;
 use crate::netfilter::model::*;
 
@@ -53,19 +55,33 @@ impl Program {
         for (ti, t) in ruleset.tables.iter().enumerate() {
             let index: crate::util::fasthash::FastMap<&str, usize> =
                 t.chains.iter().enumerate().map(|(i, c)| (c.name.as_str(), i)).collect();
-            let jumps: Vec<Vec<Option<usize>>> = t
-                .chains
-                .iter()
-                .map(|c| {
-                    c.rules
-                        .iter()
-                        .map(|r| match &r.target {
-                            Target::Jump(n) | Target::Goto(n) => index.get(&**n).copied(),
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .collect();
+            let chain_names: Vec<Arc<str>> = t.chains.iter().map(|c| Arc::from(c.name.as_str())).collect();
+            let fixed = FixedNames::new();
+            let prepare = |c: &Chain| prepare_chain(c, &index, &chain_names, &fixed);
+            // A node's rule set has hundreds of thousands of rules: its chains are prepared on
+            // all cores. A pod's few dozen are not worth a thread.
+            let prepared: Vec<PreparedChain> = if t.chains.len() >= PARALLEL_CHAINS {
+                t.chains.par_iter().map(prepare).collect()
+            } else {
+                t.chains.iter().map(prepare).collect()
+            };
+            let mut jumps = Vec::with_capacity(prepared.len());
+            let mut target_names = Vec::with_capacity(prepared.len());
+            for p in prepared {
+                conntrack |= p.conntrack;
+                for (mark, port) in p.tproxy {
+                    if let Some(m) = mark {
+                        if !tproxy_marks.contains(&m) {
+                            tproxy_marks.push(m);
+                        }
+                    }
+                    if !tproxy_ports.contains(&port) {
+                        tproxy_ports.push(port);
+                    }
+                }
+                jumps.push(p.jumps);
+                target_names.push(p.target_names);
+            }
             let mut hooks = [None; 5];
             for h in Hook::ALL {
                 if let Some(&ci) = index.get(h.as_str()) {
@@ -76,50 +92,7 @@ impl Program {
                     }
                 }
             }
-            for c in &t.chains {
-                for r in &c.rules {
-                    conntrack |=
-                        matches!(
-                            r.target,
-                            Target::Redirect { .. }
-                                | Target::Dnat { .. }
-                                | Target::Snat { .. }
-                                | Target::Masquerade { .. }
-                                | Target::Connmark(_)
-                                | Target::Ct { .. }
-                        ) || r.matches.iter().any(|m| matches!(m, Match::CtState(_) | Match::Connmark(_)));
-                    if let Target::Tproxy { on_port, on_ip, mark } = &r.target {
-                        // A zero mask marks nothing; a `fwmark 0/0` rule would match every packet.
-                        if let Some(m) = mark.filter(|m| m.mask != 0) {
-                            if !tproxy_marks.contains(&m) {
-                                tproxy_marks.push(m);
-                            }
-                        }
-                        if !tproxy_ports.contains(&(*on_ip, *on_port)) {
-                            tproxy_ports.push((*on_ip, *on_port));
-                        }
-                    }
-                }
-            }
             check_loops(&ruleset.source, t, &jumps)?;
-            let chain_names: Vec<Arc<str>> = t.chains.iter().map(|c| Arc::from(c.name.as_str())).collect();
-            // Per rule, the target's name as written; a jump shares its chain's name.
-            let target_names = t
-                .chains
-                .iter()
-                .zip(&jumps)
-                .map(|(c, to)| {
-                    c.rules
-                        .iter()
-                        .zip(to)
-                        .map(|(r, to)| match (&r.target, to) {
-                            (Target::None, _) => None,
-                            (_, Some(i)) => Some(chain_names[*i].clone()),
-                            (t, None) => Some(Arc::from(t.name())),
-                        })
-                        .collect()
-                })
-                .collect();
             tables.push(CompiledTable { table: ti, name: t.name, jumps, hooks, chain_names, target_names });
         }
         let file = Arc::from(ruleset.source.as_str());
@@ -128,6 +101,112 @@ impl Program {
 
     pub(super) fn table(&self, name: TableName) -> Option<&CompiledTable> {
         self.tables.iter().find(|t| t.name == name)
+    }
+}
+
+/// From this many chains on, a table's chains are prepared in parallel.
+const PARALLEL_CHAINS: usize = 4096;
+
+/// One chain's rules, prepared: where each jumps, each target's name, what the kernel loads for them.
+struct PreparedChain {
+    jumps: Vec<Option<usize>>,
+    target_names: Vec<Option<Arc<str>>>,
+    conntrack: bool,
+    /// Per TPROXY rule: its mark (when it marks anything) and its address and port.
+    tproxy: Vec<(Option<MarkMask>, (Option<std::net::IpAddr>, u16))>,
+}
+
+fn prepare_chain(
+    c: &Chain,
+    index: &crate::util::fasthash::FastMap<&str, usize>,
+    chain_names: &[Arc<str>],
+    fixed: &FixedNames,
+) -> PreparedChain {
+    let mut p = PreparedChain {
+        jumps: Vec::with_capacity(c.rules.len()),
+        target_names: Vec::with_capacity(c.rules.len()),
+        conntrack: false,
+        tproxy: Vec::new(),
+    };
+    for r in &c.rules {
+        let to = match &r.target {
+            Target::Jump(n) | Target::Goto(n) => index.get(&**n).copied(),
+            _ => None,
+        };
+        p.jumps.push(to);
+        // Per rule, the target's name as written; a jump shares its chain's name.
+        p.target_names.push(match (&r.target, to) {
+            (Target::None, _) => None,
+            (_, Some(i)) => Some(chain_names[i].clone()),
+            (t, None) => Some(fixed.get(t).unwrap_or_else(|| Arc::from(t.name()))),
+        });
+        // nf_conntrack is loaded by the rules that need it.
+        p.conntrack |= matches!(
+            r.target,
+            Target::Redirect { .. }
+                | Target::Dnat { .. }
+                | Target::Snat { .. }
+                | Target::Masquerade { .. }
+                | Target::Connmark(_)
+                | Target::Ct { .. }
+        ) || r.matches.iter().any(|m| matches!(m, Match::CtState(_) | Match::Connmark(_)));
+        if let Target::Tproxy { on_port, on_ip, mark } = &r.target {
+            // A zero mask marks nothing; a `fwmark 0/0` rule would match every packet.
+            p.tproxy.push((mark.filter(|m| m.mask != 0), (*on_ip, *on_port)));
+        }
+    }
+    p
+}
+
+/// The names of the built-in targets, allocated once per table and shared by every rule.
+struct FixedNames {
+    names: Vec<Arc<str>>,
+}
+
+impl FixedNames {
+    const ALL: [&'static str; 15] = [
+        "ACCEPT",
+        "DROP",
+        "RETURN",
+        "REJECT",
+        "REDIRECT",
+        "DNAT",
+        "SNAT",
+        "MASQUERADE",
+        "MARK",
+        "CONNMARK",
+        "TPROXY",
+        "CT",
+        "LOG",
+        "NFLOG",
+        "TRACE",
+    ];
+
+    fn new() -> FixedNames {
+        FixedNames { names: Self::ALL.iter().map(|n| Arc::from(*n)).collect() }
+    }
+
+    /// The shared name of a built-in target; `None` for a jump or an unknown target.
+    fn get(&self, t: &Target) -> Option<Arc<str>> {
+        let i = match t {
+            Target::Accept => 0,
+            Target::Drop => 1,
+            Target::Return => 2,
+            Target::Reject { .. } => 3,
+            Target::Redirect { .. } => 4,
+            Target::Dnat { .. } => 5,
+            Target::Snat { .. } => 6,
+            Target::Masquerade { .. } => 7,
+            Target::Mark(_) => 8,
+            Target::Connmark(_) => 9,
+            Target::Tproxy { .. } => 10,
+            Target::Ct { .. } => 11,
+            Target::Log { .. } => 12,
+            Target::Nflog { .. } => 13,
+            Target::Trace => 14,
+            Target::None | Target::Jump(_) | Target::Goto(_) | Target::Unknown { .. } => return None,
+        };
+        Some(self.names[i].clone())
     }
 }
 
