@@ -171,6 +171,8 @@ fn trace(a: TraceArgs) -> Result<ExitCode> {
         Proto::Udp => Protocol::Udp,
         Proto::Icmp if v6 => Protocol::Icmpv6,
         Proto::Icmp => Protocol::Icmp,
+        Proto::Icmpv6 if v6 => Protocol::Icmpv6,
+        Proto::Icmpv6 => return Err(miette!("--proto icmpv6 needs an IPv6 --dst")),
     };
     let with_ports = matches!(proto, Protocol::Tcp | Protocol::Udp);
     let dport = match (dport, with_ports) {
