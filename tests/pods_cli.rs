@@ -203,3 +203,20 @@ fn bad_forwarders_and_resolv_conf_are_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("LISTEN=UPSTREAM"));
 }
+
+/// `netfilter trace --from envoy` is the pod's proxy too: with rules made for uid 2000, the
+/// exemption at line 23 returns Envoy's connection (nothing redirects it).
+#[test]
+fn netfilter_trace_from_envoy_is_the_pods_proxy() {
+    let rules = fixture("istio-1.25-uid2000.v4.iptables-save");
+    let out = meshpath()
+        .args(["netfilter", "trace", "--iptables", &rules, "--pod-ip", "10.244.0.5"])
+        .args(["--from", "envoy", "--dst", "10.96.0.20:9080", "--format", "json"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let lines: Vec<u64> = v["steps"].as_array().unwrap().iter().filter_map(|s| s["line"].as_u64()).collect();
+    assert!(lines.contains(&23), "{v:#}");
+    assert!(!v.to_string().contains("REDIRECT"), "{v:#}");
+}

@@ -203,6 +203,16 @@ fn trace(a: TraceArgs) -> Result<ExitCode> {
         let flag = if family == Family::V6 { "--ip6tables" } else { "--iptables" };
         return Err(miette!("pod {} has no rule set for {dst}: give it with {flag}", pod.name));
     };
+    // `app` and `envoy` are the pod's identities (its proxy uid may come from the evidence).
+    let from = match (a.sender.from.as_deref(), from) {
+        (Some(who @ ("app" | "envoy")), From::Process { .. }) => {
+            resolve::syntax("--from", meshpath::scenario::syntax::parse_from(who, &pod.istio))?
+        }
+        (None, From::Process { .. }) if a.hook.is_none() && a.sender.uid.is_none() => {
+            From::Process { uid: pod.istio.app_uid, gid: pod.istio.app_gid }
+        }
+        (_, from) => from,
+    };
     let (entry, uid, gid, src_ip) = match from {
         From::Process { uid, gid } => {
             (Entry::Output, uid, gid, src.map_or_else(|| pod.source_for(dst), |s| s.0))
