@@ -71,6 +71,7 @@ fn bench(c: &mut Criterion) {
         request: None,
         dns_query: None,
         pick: Pick::First,
+        icmp_type: None,
     };
     let t = trace(&mesh, &start).expect("traces");
     let ending = t.paths[0].ending.kind();

@@ -91,18 +91,19 @@ pub fn deprecated(old: &str, new: &str) {
 pub enum Proto {
     Tcp,
     Udp,
-    // An ICMP echo request (ICMPv6 for IPv6 addresses); `netfilter trace` only.
+    /// An ICMP message (ICMPv6 for IPv6 addresses).
     Icmp,
+    /// An ICMPv6 message.
+    Icmpv6,
 }
 
-/// The TCP and UDP of [`Proto`] (commands that walk connections).
-pub fn tcp_or_udp() -> impl TypedValueParser<Value = Proto> {
-    clap::builder::PossibleValuesParser::new(["tcp", "udp"]).map(|s| {
-        if s == "udp" {
-            Proto::Udp
-        } else {
-            Proto::Tcp
-        }
+/// The transports of a connection walked through the pods (`trace`, `explain`).
+pub fn transport() -> impl TypedValueParser<Value = Proto> {
+    clap::builder::PossibleValuesParser::new(["tcp", "udp", "icmp", "icmpv6"]).map(|s| match s.as_str() {
+        "udp" => Proto::Udp,
+        "icmp" => Proto::Icmp,
+        "icmpv6" => Proto::Icmpv6,
+        _ => Proto::Tcp,
     })
 }
 
@@ -164,6 +165,22 @@ pub struct PodArgs {
     /// Output of `ip route show table all`: every route (replaces the kernel's).
     #[arg(long = "ip-routes", value_name = "FILE")]
     pub ip_routes: Option<PathBuf>,
+    /// The uid the proxy (Envoy, pilot-agent) runs as. Default: the uid `ss -e` shows on
+    /// Envoy's or pilot-agent's sockets, else the one the rules exempt
+    /// (`-m owner --uid-owner N -j RETURN`), else Istio's 1337.
+    #[arg(long = "proxy-uid", value_name = "N")]
+    pub proxy_uid: Option<u32>,
+    /// The gid the proxy runs as. Default: the one the rules exempt (`--gid-owner N`), else 1337.
+    #[arg(long = "proxy-gid", value_name = "N")]
+    pub proxy_gid: Option<u32>,
+    /// The pod's /etc/resolv.conf: pilot-agent forwards names it does not know to its first
+    /// nameserver (without it: to the query's original destination).
+    #[arg(long = "resolv-conf", value_name = "FILE")]
+    pub resolv_conf: Option<PathBuf>,
+    /// A process in the pod that forwards DNS: LISTEN=UPSTREAM, each IP[:PORT] (port 53 by
+    /// default), e.g. 127.0.0.53=10.96.0.10. Repeatable.
+    #[arg(long = "forwarder", value_name = "LISTEN=UPSTREAM")]
+    pub forwarder: Vec<String>,
 }
 
 /// A pod and the rest of the mesh: other pods and the name table.

@@ -171,6 +171,8 @@ fn trace(a: TraceArgs) -> Result<ExitCode> {
         Proto::Udp => Protocol::Udp,
         Proto::Icmp if v6 => Protocol::Icmpv6,
         Proto::Icmp => Protocol::Icmp,
+        Proto::Icmpv6 if v6 => Protocol::Icmpv6,
+        Proto::Icmpv6 => return Err(miette!("--proto icmpv6 needs an IPv6 --dst")),
     };
     let with_ports = matches!(proto, Protocol::Tcp | Protocol::Udp);
     let dport = match (dport, with_ports) {
@@ -200,6 +202,16 @@ fn trace(a: TraceArgs) -> Result<ExitCode> {
     let Some(program) = pod.program(v6) else {
         let flag = if family == Family::V6 { "--ip6tables" } else { "--iptables" };
         return Err(miette!("pod {} has no rule set for {dst}: give it with {flag}", pod.name));
+    };
+    // `app` and `envoy` are the pod's identities (its proxy uid may come from the evidence).
+    let from = match (a.sender.from.as_deref(), from) {
+        (Some(who @ ("app" | "envoy")), From::Process { .. }) => {
+            resolve::syntax("--from", meshpath::scenario::syntax::parse_from(who, &pod.istio))?
+        }
+        (None, From::Process { .. }) if a.hook.is_none() && a.sender.uid.is_none() => {
+            From::Process { uid: pod.istio.app_uid, gid: pod.istio.app_gid }
+        }
+        (_, from) => from,
     };
     let (entry, uid, gid, src_ip) = match from {
         From::Process { uid, gid } => {

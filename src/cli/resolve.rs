@@ -8,7 +8,7 @@ use std::path::Path;
 use ipnet::IpNet;
 use miette::{miette, Result};
 
-use meshpath::engine::evidence::{EvidenceError, PodEvidence, PodFiles};
+use meshpath::engine::evidence::{EvidenceError, Forwarder, PodEvidence, PodFiles};
 use meshpath::engine::{From, Mesh, Pick, Pod};
 use meshpath::envoy::select::{ClientBytes, HttpRequest, NameTable};
 use meshpath::istio::Conventions;
@@ -82,8 +82,14 @@ pub fn pod_files(a: &PodArgs, opts: &PodOptions) -> Result<PodFiles> {
         forwarding: opts.forwarding,
         lenient: opts.lenient,
         istio: Conventions::default(),
+        proxy_uid: a.proxy_uid,
+        proxy_gid: a.proxy_gid,
+        resolv_conf: a.resolv_conf.clone(),
         ..PodFiles::default()
     };
+    for spec in &a.forwarder {
+        f.forwarders.push(Forwarder::parse(spec).map_err(|e| miette!("--forwarder {e}"))?);
+    }
     if let Some(r) = &a.rules {
         let (slot, new) =
             if opts.rules_v6 { (&mut f.ip6tables, "--ip6tables") } else { (&mut f.iptables, "--iptables") };
@@ -126,6 +132,10 @@ fn refuse_with_scenario(a: &PodArgs, s: &Path) -> Result<()> {
         ("--ip-route", !a.ip_route.is_empty()),
         ("--ip-rules", a.ip_rules.is_some()),
         ("--ip-routes", a.ip_routes.is_some()),
+        ("--proxy-uid", a.proxy_uid.is_some()),
+        ("--proxy-gid", a.proxy_gid.is_some()),
+        ("--resolv-conf", a.resolv_conf.is_some()),
+        ("--forwarder", !a.forwarder.is_empty()),
     ];
     let flags: Vec<&str> = given.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
     if flags.is_empty() {

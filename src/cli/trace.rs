@@ -9,10 +9,10 @@ use miette::{miette, Result};
 use meshpath::engine::{self, Destination, From, Mesh, Start};
 use meshpath::netns::L4;
 use meshpath::render::trace as render;
-use meshpath::scenario::syntax::{parse_dst, parse_src};
+use meshpath::scenario::syntax::{parse_dst, parse_icmp_dst, parse_icmp_type, parse_src, parse_transport};
 
 use super::args::{
-    after_help, tcp_or_udp, Format, Formats, MeshArgs, OutputArgs, PickArgs, Proto, RequestArgs, SenderArgs,
+    after_help, transport, Format, Formats, MeshArgs, OutputArgs, PickArgs, Proto, RequestArgs, SenderArgs,
     CONNECTION, OUTPUT,
 };
 use super::resolve::{self, load_scenario, syntax, PodOptions};
@@ -32,9 +32,14 @@ pub struct ProbeArgs {
     /// Destination: IP:PORT ([IPv6]:PORT) or HOST:PORT (HOST from --name).
     #[arg(long, value_name = "DST", required_unless_present = "probe", help_heading = CONNECTION)]
     pub dst: Option<String>,
-    /// The transport (default tcp).
-    #[arg(long, value_name = "PROTO", value_parser = tcp_or_udp(), help_heading = CONNECTION)]
+    /// The transport (default tcp): tcp, udp, icmp or icmpv6 (icmp towards an IPv6 address
+    /// is ICMPv6). An ICMP destination is an IP address (no port).
+    #[arg(long, value_name = "PROTO", value_parser = transport(), help_heading = CONNECTION)]
     pub proto: Option<Proto>,
+    /// The ICMP message (with --proto icmp/icmpv6): a name as iptables writes it
+    /// (echo-request, the default; time-exceeded; port-unreachable ...) or TYPE[/CODE].
+    #[arg(long = "icmp-type", value_name = "TYPE", requires = "proto", help_heading = CONNECTION)]
+    pub icmp_type: Option<String>,
     /// The source: IP[:PORT] (default: the pod's address, or the outside sender's; port 50000).
     #[arg(long, value_name = "IP[:PORT]", help_heading = CONNECTION)]
     pub src: Option<String>,
@@ -81,8 +86,20 @@ impl ProbeArgs {
         let Some(dst) = &self.dst else {
             return Err(miette!("give the destination with --dst IP:PORT (or --scenario F --probe NAME)"));
         };
-        let dst = syntax("--dst", parse_dst(dst))?;
+        let icmp = matches!(self.proto, Some(Proto::Icmp | Proto::Icmpv6));
+        let dst = syntax("--dst", if icmp { parse_icmp_dst(dst) } else { parse_dst(dst) })?;
         let rules_v6 = matches!(dst, Destination::Addr(a) if a.is_ipv6());
+        let proto = match self.proto {
+            None | Some(Proto::Tcp) => L4::Tcp,
+            Some(Proto::Udp) => L4::Udp,
+            Some(Proto::Icmp) => syntax("--proto", parse_transport("icmp", rules_v6))?,
+            Some(Proto::Icmpv6) => syntax("--proto", parse_transport("icmpv6", rules_v6))?,
+        };
+        let icmp_type = match &self.icmp_type {
+            Some(t) if proto.is_icmp() => Some(syntax("--icmp-type", parse_icmp_type(t, rules_v6))?),
+            Some(_) => return Err(miette!("--icmp-type needs --proto icmp or icmpv6")),
+            None => None,
+        };
         let (mesh, pod) = resolve::mesh(&self.mesh, &PodOptions { rules_v6, ..PodOptions::default() })?;
         let istio = mesh.pods.get(pod).map(|p| p.istio).unwrap_or_default();
         let from = resolve::sender(&self.sender, &istio)?
@@ -92,12 +109,13 @@ impl ProbeArgs {
             pod,
             from,
             dst,
-            proto: if self.proto == Some(Proto::Udp) { L4::Udp } else { L4::Tcp },
+            proto,
             src: self.src.as_deref().map(|s| syntax("--src", parse_src(s))).transpose()?,
             client,
             request,
             dns_query: self.dns_query.clone(),
             pick: resolve::pick(&self.pick)?,
+            icmp_type,
         };
         Ok((mesh, start, None))
     }
@@ -112,6 +130,7 @@ impl ProbeArgs {
             || self.sender.from.is_some()
             || self.sender.uid.is_some()
             || self.proto.is_some()
+            || self.icmp_type.is_some()
             || self.mesh.pod.pod.is_some();
         if connection_flags {
             return Err(miette!(

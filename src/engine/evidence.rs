@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
+pub use super::dns::{Forwarder, ResolvConf};
+use super::identity::proxy_identity;
+pub use super::identity::{IdOrigin, ProxyIdentity};
 use super::snapshot::Pod;
 use crate::diagnostic::FileDiagnostic;
 use crate::envoy::model::EnvoyConfig;
@@ -55,6 +58,14 @@ pub struct PodEvidence {
     /// `net.ipv4.ip_forward` (off in a pod).
     pub forwarding: bool,
     pub istio: Conventions,
+    /// The proxy's uid and gid when given (`--proxy-uid`, `--proxy-gid`; module
+    /// [`super::identity`] says what is used otherwise).
+    pub proxy_uid: Option<u32>,
+    pub proxy_gid: Option<u32>,
+    /// The pod's `/etc/resolv.conf`: where pilot-agent forwards names it does not know.
+    pub resolv_conf: Option<ResolvConf>,
+    /// Processes that forward DNS (`--forwarder LISTEN=UPSTREAM`).
+    pub forwarders: Vec<Forwarder>,
 }
 
 /// Something the pod is assumed to have because the evidence does not say otherwise.
@@ -74,8 +85,26 @@ impl PodEvidence {
     }
 
     /// The pod: its namespace from the evidence and Istio's conventions (module docs).
-    pub fn build(self) -> Pod {
-        let istio = self.istio;
+    pub fn build(mut self) -> Pod {
+        let (p4, t4) = split(self.rules_v4.take());
+        let (p6, t6) = split(self.rules_v6.take());
+        let proxy = proxy_identity(
+            (self.proxy_uid, self.proxy_gid),
+            &self.sockets,
+            [p4.as_ref(), p6.as_ref()],
+            &self.istio,
+        );
+        let mut istio = self.istio;
+        istio.proxy_uid = proxy.uid;
+        istio.proxy_gid = proxy.gid;
+        identify_sockets(&mut self.sockets, &mut istio);
+        for f in &self.forwarders {
+            for proto in [L4::Udp, L4::Tcp] {
+                if !self.sockets.iter().any(|s| s.proto == proto && f.listens_on(s)) {
+                    self.sockets.push(f.socket(proto));
+                }
+            }
+        }
         let mut netns = Netns::pod(&self.addrs);
         netns.forwarding = self.forwarding;
         for name in &self.interfaces {
@@ -94,8 +123,6 @@ impl PodEvidence {
             netns.routes = routes;
         }
         let mut assumed = Vec::new();
-        let (p4, t4) = split(self.rules_v4);
-        let (p6, t6) = split(self.rules_v6);
         for (prog, v6) in [(&p4, false), (&p6, true)] {
             let Some(prog) = prog else { continue };
             if !routing_given && !prog.tproxy_marks.is_empty() {
@@ -188,7 +215,24 @@ impl PodEvidence {
             envoy: self.envoy,
             istio,
             assumed,
+            proxy,
+            resolv_conf: self.resolv_conf,
+            forwarders: self.forwarders,
         }
+    }
+}
+
+/// Sockets of Envoy and pilot-agent without a uid run as the proxy; the app's uid is the one
+/// its sockets show (`ss -e`, `--listen ...:UID`) when they show one.
+fn identify_sockets(sockets: &mut [Socket], istio: &mut Conventions) {
+    let mut app_uids = sockets.iter().filter(|s| s.owner == Owner::App).filter_map(|s| s.uid);
+    if let Some(uid) = app_uids.next() {
+        if app_uids.all(|u| u == uid) {
+            istio.app_uid = uid;
+        }
+    }
+    for s in sockets.iter_mut().filter(|s| matches!(s.owner, Owner::Envoy | Owner::PilotAgent)) {
+        s.uid.get_or_insert(istio.proxy_uid);
     }
 }
 
@@ -346,6 +390,18 @@ pub fn read_sockets(path: &Path) -> Result<Vec<Socket>, EvidenceError> {
     })
 }
 
+/// The pod's `/etc/resolv.conf`.
+pub fn read_resolv_conf(path: &Path) -> Result<ResolvConf, EvidenceError> {
+    let text = read_text(path)?;
+    let file = path.display().to_string();
+    ResolvConf::parse(&file, &text).map_err(|(line, message)| {
+        EvidenceError::located(
+            FileDiagnostic::at_line(&file, &text, line, message)
+                .with_help("give the pod's /etc/resolv.conf (`nameserver IP` lines)"),
+        )
+    })
+}
+
 /// Every `ip rule` from `ip rule show` (`ip -6 rule show` when `v6`).
 pub fn read_ip_rules(path: &Path, v6: bool) -> Result<Vec<IpRule>, EvidenceError> {
     read_lines(path, "give `ip rule show` output", |l| parse_ip_rule(l, v6))
@@ -403,6 +459,10 @@ pub struct PodFiles {
     /// Keep unsupported matches and targets as "unknown" instead of failing.
     pub lenient: bool,
     pub istio: Conventions,
+    pub proxy_uid: Option<u32>,
+    pub proxy_gid: Option<u32>,
+    pub resolv_conf: Option<PathBuf>,
+    pub forwarders: Vec<Forwarder>,
 }
 
 impl PodFiles {
@@ -441,6 +501,10 @@ impl PodFiles {
             interfaces: self.interfaces.clone(),
             forwarding: self.forwarding,
             istio: self.istio,
+            proxy_uid: self.proxy_uid,
+            proxy_gid: self.proxy_gid,
+            resolv_conf: self.resolv_conf.as_deref().map(read_resolv_conf).transpose()?,
+            forwarders: self.forwarders.clone(),
         })
     }
 }
@@ -475,13 +539,16 @@ mod tests {
         let mut e = tproxy_pod();
         e.sockets = vec![crate::netns::parse_listen("tcp:0.0.0.0:9080").unwrap()];
         e.added_ip_rules = vec![parse_ip_rule("fwmark 0x1 lookup 7", false).unwrap().unwrap()];
-        e.istio.proxy_uid = 4242;
+        e.proxy_uid = Some(4242);
         let pod = e.build();
         assert!(!pod.netns.rules.iter().any(|r| r.table == 133));
         assert!(pod.netns.rules.iter().any(|r| r.table == 7));
         assert_eq!(pod.netns.sockets.len(), 1);
         assert!(pod.assumed.is_empty());
         assert_eq!(pod.istio.proxy_uid, 4242);
+        assert_eq!(pod.proxy.uid_from, IdOrigin::Given);
+        // The gid is the one the rules exempt (`-m owner --gid-owner 1337 -j RETURN`, line 48).
+        assert_eq!(pod.proxy.gid_from, IdOrigin::Rules { file: RULES.into(), line: 48 });
     }
 
     /// Envoy opens a socket on each of a listener's addresses (listener_impl.cc,

@@ -33,8 +33,13 @@ pub(super) fn kernel(
     let proto = match p.proto {
         L4::Tcp => Protocol::Tcp,
         L4::Udp => Protocol::Udp,
+        L4::Icmp => Protocol::Icmp,
+        L4::Icmpv6 => Protocol::Icmpv6,
     };
     let mut probe = Probe::new(entry, proto, src.ip(), src.port(), dst.ip(), dst.port());
+    if let Some((t, c)) = start.icmp_type {
+        (probe.icmp_type, probe.icmp_code) = (t, c);
+    }
     probe.uid = uid;
     probe.gid = gid;
     probe.mark = mark;
@@ -53,6 +58,19 @@ pub(super) fn kernel(
         if q.record {
             let first_step = q.steps.len();
             q.hops.push(Hop::Kernel { pod: pi, first_step, probe: probe.clone(), branch: bi });
+        }
+        // Where the proxy's identity comes from, once per pod and path, when the sender has it
+        // and the path would not otherwise show it: the path's first sender (a process that
+        // shares the proxy's uid is exempted as the proxy is), or an identity that no rule of
+        // the path cites (given, read from a socket, or Istio's default).
+        let proxy_id = uid == pod.proxy.uid || gid == pod.proxy.gid;
+        let first_sender = !q.steps.iter().any(|s| matches!(s.detail, Detail::Send { .. }));
+        if entry == Entry::Output
+            && proxy_id
+            && (first_sender || !pod.proxy.from_rules())
+            && !q.said_identity(pi)
+        {
+            q.step(pi, Detail::ProxyIdentity { identity: pod.proxy.clone() });
         }
         q.step(pi, Detail::Send { sender, proto: q.proto, src, dst });
         let mut notes = b.notes.into_iter().peekable();
@@ -131,6 +149,15 @@ fn local_delivery(
 ) -> Result<State, Ending> {
     let pod = &mesh.pods[pi];
     let (dst, src, orig) = (r.dst, r.src, r.orig_dst);
+    if q.proto.is_icmp() {
+        // No socket takes ICMP: the kernel's own handler does (an echo request is answered by
+        // `icmp_echo` in net/ipv4/icmp.c, `icmpv6_echo_reply` in net/ipv6/icmp.c).
+        return Err(Ending::Delivered {
+            pod: pod.name.clone(),
+            socket: dst,
+            process: "kernel (ICMP)".into(),
+        });
+    }
     let Some(sock) = r.socket else {
         return Err(Ending::Refused { pod: pod.name.clone(), dst, by: Refusal::NoSocket { proto: q.proto } });
     };
@@ -154,18 +181,53 @@ fn local_delivery(
                     })
                 }
                 None => {
-                    q.step(pi, Detail::DnsProxy { name, answer: DnsProxyAnswer::Forwards { to: orig } });
-                    let src = SocketAddr::new(pod.source_for(orig.ip()), 40000 + q.hop_count() as u16);
+                    // Not in the table: pilot-agent asks the first nameserver of resolv.conf
+                    // (`queryUpstream` in pkg/dns/client/dns.go); without the file, the query's
+                    // original destination stands for it.
+                    let (to, answer) =
+                        match pod.resolv_conf.as_ref().and_then(|r| Some((r, r.first_server()?))) {
+                            Some((r, to)) => {
+                                (to, DnsProxyAnswer::Nameserver { to, resolv_conf: r.file.clone() })
+                            }
+                            None => (orig, DnsProxyAnswer::Forwards { to: orig }),
+                        };
+                    q.step(pi, Detail::DnsProxy { name, answer });
+                    let src = SocketAddr::new(pod.source_for(to.ip()), 40000 + q.hop_count() as u16);
                     Ok(State::Kernel {
                         pod: pi,
                         entry: Entry::Output,
                         src,
-                        dst: orig,
+                        dst: to,
                         uid: pod.istio.proxy_uid,
                         gid: pod.istio.proxy_gid,
                         mark: 0,
                     })
                 }
+            }
+        }
+        _ if q.proto == L4::Udp || orig.port() == 53 => {
+            match pod.forwarders.iter().find(|f| f.listens_on(&sock)) {
+                Some(f) => {
+                    // The forwarder's own query: a new socket of its process, as its uid (the
+                    // socket's, else root), from the address the kernel picks for the upstream.
+                    let uid = sock.uid.unwrap_or(0);
+                    q.step(pi, Detail::DnsForwarder { listen: f.listen, upstream: f.upstream, uid });
+                    let src = SocketAddr::new(pod.source_for(f.upstream.ip()), 40000 + q.hop_count() as u16);
+                    Ok(State::Kernel {
+                        pod: pi,
+                        entry: Entry::Output,
+                        src,
+                        dst: f.upstream,
+                        uid,
+                        gid: uid,
+                        mark: 0,
+                    })
+                }
+                None => Err(Ending::Delivered {
+                    pod: pod.name.clone(),
+                    socket: sock.endpoint_addr(),
+                    process: sock.owner.as_str().to_string(),
+                }),
             }
         }
         _ => Err(Ending::Delivered {

@@ -3,9 +3,11 @@
 //! routes, clusters, endpoints), until it is delivered, refused, dropped, answered by Envoy,
 //! leaves the snapshot, cannot be resolved, or loops.
 
+mod dns;
 mod ending;
 mod envoy_hop;
 pub mod evidence;
+mod identity;
 mod kernel_hop;
 mod snapshot;
 mod step;
@@ -66,6 +68,8 @@ pub struct Start {
     /// The question of a DNS query the client sends (pilot-agent's DNS proxy answers it).
     pub dns_query: Option<String>,
     pub pick: Pick,
+    /// The ICMP type and code of an ICMP probe (`None`: an echo request).
+    pub icmp_type: Option<(u8, u8)>,
 }
 
 /// Envoy's decisions for one connection through one proxy.

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::evidence::{Assumption, PodEvidence};
+use super::evidence::{Assumption, Forwarder, PodEvidence, ProxyIdentity, ResolvConf};
 use crate::envoy::model::EnvoyConfig;
 use crate::envoy::select::NameTable;
 use crate::istio::Conventions;
@@ -26,6 +26,12 @@ pub struct Pod {
     pub istio: Conventions,
     /// What the pod was assumed to have because the evidence did not say otherwise.
     pub assumed: Vec<Assumption>,
+    /// The proxy's uid and gid and where they come from.
+    pub proxy: ProxyIdentity,
+    /// The pod's `/etc/resolv.conf` (pilot-agent's upstream nameservers), when given.
+    pub resolv_conf: Option<ResolvConf>,
+    /// Processes that forward DNS.
+    pub forwarders: Vec<Forwarder>,
 }
 
 impl Pod {
@@ -52,12 +58,13 @@ impl Pod {
         self.netns.interface("eth0")?.addrs.iter().map(|a| a.addr()).find(|a| a.is_ipv6() == v6)
     }
 
-    /// The source address the kernel picks in this pod for a connection to `dst`: `dst`
-    /// itself when it is local (loopback or the pod's own), else the pod's address of that
-    /// family (the unspecified address when it has none).
+    /// The source address the kernel picks in this pod for a connection to `dst`, as `ip
+    /// route get` shows it ([`Netns::preferred_source`]); the pod's address of that family when
+    /// there is no route (the connection fails on the way, where the path says why), or the
+    /// unspecified address when it has none.
     pub fn source_for(&self, dst: IpAddr) -> IpAddr {
-        if dst.is_loopback() || self.owns(dst) {
-            return dst;
+        if let Some(src) = self.netns.preferred_source(dst, 0) {
+            return src;
         }
         self.primary(dst.is_ipv6()).unwrap_or(if dst.is_ipv6() {
             IpAddr::from([0u16; 8])

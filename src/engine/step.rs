@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::identity::ProxyIdentity;
 use crate::envoy::select::{HandoffMatch, ObjectRef};
 use crate::netfilter::eval::{self, Event, NoteKind, StepKind, Verdict};
 use crate::netns::L4;
@@ -74,8 +75,12 @@ impl RuleStep {
 pub enum DnsProxyAnswer {
     /// The name is in the proxy's table: it answers with these addresses.
     Addresses { addrs: Vec<IpAddr> },
-    /// The proxy does not know the name and forwards the query upstream.
+    /// The proxy does not know the name and forwards the query upstream: to the query's
+    /// original destination, assumed to be the nameserver of the pod's resolv.conf (none given).
     Forwards { to: SocketAddr },
+    /// The proxy does not know the name and forwards the query to the first nameserver of the
+    /// pod's resolv.conf (`resolv_conf`, the file).
+    Nameserver { to: SocketAddr, resolv_conf: String },
 }
 
 /// What happened, as data.
@@ -105,6 +110,15 @@ pub enum Detail {
     HttpRoute(Box<HttpRoute>),
     /// The cluster's load balancer picks an endpoint; Envoy connects to it.
     Endpoint { cluster: String, endpoint: String, source: Option<IpAddr>, via: String },
+    /// The sender has the uid or gid the pod's proxy runs as (so the rules treat it as the
+    /// proxy); where those values come from.
+    ProxyIdentity {
+        #[serde(flatten)]
+        identity: ProxyIdentity,
+    },
+    /// A process that forwards DNS (`--forwarder`) got the query on `listen` and asks `upstream`
+    /// as `uid`.
+    DnsForwarder { listen: SocketAddr, upstream: SocketAddr, uid: u32 },
 }
 
 /// The HTTP connection manager's routing of one request (Envoy's route table lookup).
@@ -131,6 +145,8 @@ impl Detail {
                 _ => Layer::Netfilter,
             },
             Detail::Resolve { .. } | Detail::DnsProxy { .. } => Layer::Dns,
+            Detail::ProxyIdentity { .. } => Layer::Socket,
+            Detail::DnsForwarder { .. } => Layer::Dns,
             Detail::ListenerAccepts { .. }
             | Detail::Handoff { .. }
             | Detail::FilterChain { .. }
@@ -145,7 +161,10 @@ impl Detail {
     pub fn sends_on(&self) -> bool {
         match self {
             Detail::Rule(r) => r.rewrites_destination(),
-            Detail::ListenerAccepts { .. } | Detail::Endpoint { .. } => true,
+            Detail::ListenerAccepts { .. } | Detail::Endpoint { .. } | Detail::DnsForwarder { .. } => true,
+            Detail::DnsProxy { answer, .. } => {
+                matches!(answer, DnsProxyAnswer::Forwards { .. } | DnsProxyAnswer::Nameserver { .. })
+            }
             Detail::Handoff { matched, .. } => matched.is_some(),
             _ => false,
         }

@@ -55,6 +55,7 @@ fn start(from: From, dst: &str) -> Start {
         request: None,
         dns_query: None,
         pick: Pick::All,
+        icmp_type: None,
     }
 }
 

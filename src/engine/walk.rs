@@ -71,6 +71,11 @@ impl Partial {
         self.steps.push(Step { pod, detail });
     }
 
+    /// Whether the path already said where pod `pod`'s proxy identity comes from.
+    pub fn said_identity(&self, pod: usize) -> bool {
+        self.steps.iter().any(|s| s.pod == pod && matches!(s.detail, Detail::ProxyIdentity { .. }))
+    }
+
     /// How many hops the path has taken (makes ephemeral source ports distinct per hop).
     pub fn hop_count(&self) -> usize {
         self.seen.len()
@@ -161,7 +166,9 @@ fn initial(mesh: &Mesh, start: &Start, mut p: Partial) -> Next {
     };
     let state = match &start.from {
         From::Process { uid, gid } => {
-            let src = start.src.unwrap_or_else(|| SocketAddr::new(pod.source_for(dst.ip()), 50000));
+            // ICMP has no ports (0 in the socket address).
+            let port = if start.proto.is_icmp() { 0 } else { 50000 };
+            let src = start.src.unwrap_or_else(|| SocketAddr::new(pod.source_for(dst.ip()), port));
             State::Kernel { pod: start.pod, entry: Entry::Output, src, dst, uid: *uid, gid: *gid, mark: 0 }
         }
         From::Outside { src } => {

@@ -116,6 +116,8 @@ pub(super) fn decisions(
 fn packet_words(p: &Probe) -> String {
     let proto = match p.proto {
         Protocol::Udp => "udp",
+        Protocol::Icmp => "icmp",
+        Protocol::Icmpv6 => "icmpv6",
         _ => "tcp",
     };
     let src = eval::endpoint_of(p.src, p.sport);

@@ -47,6 +47,7 @@ fn start(from: From, dst: &str, host: &str) -> Start {
         }),
         dns_query: None,
         pick: Pick::All,
+        icmp_type: None,
     }
 }
 

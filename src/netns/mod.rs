@@ -92,15 +92,30 @@ impl Netns {
                 } else {
                     IpNet::from(a.addr())
                 };
+                // A second IPv4 address in a prefix already there is secondary: the kernel adds
+                // no prefix route for it, and its `local` route's preferred source is the
+                // primary (`fib_add_ifaddr` in net/ipv4/fib_frontend.c: `prim` for
+                // IFA_F_SECONDARY, `fib_magic(RTM_NEWROUTE, RTN_LOCAL, addr, 32, prim, 0)`).
+                let primary = match a {
+                    IpNet::V4(_) if a.prefix_len() < a.max_prefix_len() => iface
+                        .addrs
+                        .iter()
+                        .find(|p| p.addr().is_ipv4() && p.trunc() == a.trunc())
+                        .map_or(a.addr(), |p| p.addr()),
+                    _ => a.addr(),
+                };
                 add.push(Route {
                     table: table::LOCAL,
                     kind: RouteKind::Local,
                     dst: dst.trunc(),
                     dev: iface.name.clone(),
                     via: None,
-                    src: Some(a.addr()),
+                    src: Some(primary),
                 });
-                if iface.name != "lo" && a.prefix_len() < a.max_prefix_len() {
+                let secondary = add
+                    .iter()
+                    .any(|r: &Route| r.table == table::MAIN && r.dev == iface.name && r.dst == a.trunc());
+                if iface.name != "lo" && a.prefix_len() < a.max_prefix_len() && !secondary {
                     add.push(Route {
                         table: table::MAIN,
                         kind: RouteKind::Unicast,
@@ -157,6 +172,44 @@ impl Netns {
         self.interface(dev)?.addrs.iter().map(|a| a.addr()).find(|a| a.is_ipv4() == dst.is_ipv4())
     }
 
+    /// The source address of a locally generated packet to `dst`, as `ip route get DST` shows
+    /// it (`None` without a route or an address to use):
+    /// * a `local` route (127/8, ::1, the pod's own addresses): its preferred source, else `dst`
+    ///   itself (`ip_route_output_key_hash_rcu` in net/ipv4/route.c: for `RTN_LOCAL`,
+    ///   `fl4->saddr = res->fi->fib_prefsrc` or `fl4->daddr`; the kernel's local routes carry
+    ///   `src` the address they were made for, so 127.0.0.53 gets 127.0.0.1);
+    /// * another route with `src`: that address (`FIB_RES_PREFSRC`);
+    /// * otherwise an address of the output device: for IPv4 the first whose prefix holds `dst`,
+    ///   else the device's primary (`inet_select_addr` in net/ipv4/devinet.c); for IPv6 one of
+    ///   the same scope as `dst` (link-local or not), newest first (`ipv6_dev_get_saddr` in
+    ///   net/ipv6/addrconf.c prefers the same scope, RFC 6724 rule 2).
+    pub fn preferred_source(&self, dst: IpAddr, mark: u32) -> Option<IpAddr> {
+        let r = self.route(dst, None, mark, None);
+        match r.kind? {
+            RouteKind::Local => Some(r.src.unwrap_or(dst)),
+            RouteKind::Unicast => r.src.or_else(|| {
+                let addrs = &self.interface(&r.dev)?.addrs;
+                match dst {
+                    IpAddr::V4(_) => {
+                        let v4 = || addrs.iter().filter(|a| a.addr().is_ipv4());
+                        v4().find(|a| a.contains(&dst)).or_else(|| v4().next()).map(|a| a.addr())
+                    }
+                    IpAddr::V6(d) => {
+                        let ll = |a: &std::net::Ipv6Addr| (a.segments()[0] & 0xffc0) == 0xfe80;
+                        let v6 = || {
+                            addrs.iter().rev().filter_map(|a| match a.addr() {
+                                IpAddr::V6(x) => Some(x),
+                                IpAddr::V4(_) => None,
+                            })
+                        };
+                        v6().find(|a| ll(a) == ll(&d)).or_else(|| v6().next()).map(IpAddr::V6)
+                    }
+                }
+            }),
+            _ => None,
+        }
+    }
+
     /// Looks up a route as `fib_lookup` does: `ip rule`s by preference, each naming a table,
     /// longest prefix within the table.
     pub fn route(&self, dst: IpAddr, src: Option<IpAddr>, mark: u32, iif: Option<&str>) -> RouteLookup {
@@ -197,6 +250,42 @@ mod tests {
         );
         let v6 = Netns::pod(&["fd00::5/64".parse().unwrap(), "fd00::6/64".parse().unwrap()]);
         assert_eq!(v6.redirect_address("eth0", "fd00::5".parse().unwrap()), Some("fd00::6".parse().unwrap()));
+    }
+
+    /// `ip route get` in a pod with 10.244.0.5/24 and 10.244.0.6/24 on eth0 (the kernel's
+    /// local routes carry `src`; see [`Netns::preferred_source`] for the kernel functions):
+    /// `local 127.0.0.53 dev lo src 127.0.0.1`, `local 10.244.0.6 dev lo src 10.244.0.5`,
+    /// `10.96.0.10 dev eth0 src 10.244.0.5`, `10.244.0.9 dev eth0 src 10.244.0.5`, `::1 dev lo
+    /// src ::1`.
+    #[test]
+    fn source_addresses_as_ip_route_get_shows_them() {
+        let ns = pod();
+        let src = |d: &str| ns.preferred_source(d.parse().unwrap(), 0).map(|a| a.to_string());
+        assert_eq!(src("127.0.0.53").as_deref(), Some("127.0.0.1"));
+        assert_eq!(src("127.0.0.1").as_deref(), Some("127.0.0.1"));
+        // 10.244.0.6 is secondary: its local route's source is the primary.
+        assert_eq!(src("10.244.0.6").as_deref(), Some("10.244.0.5"));
+        assert_eq!(src("10.96.0.10").as_deref(), Some("10.244.0.5"));
+        assert_eq!(src("10.244.0.9").as_deref(), Some("10.244.0.5"));
+        assert_eq!(src("::1").as_deref(), Some("::1"));
+        // No IPv6 route in an IPv4-only pod: connect() fails with ENETUNREACH.
+        assert_eq!(src("fd00::1"), None);
+        let mut ns = pod();
+        ns.routes.push(Route {
+            table: table::MAIN,
+            kind: RouteKind::Unicast,
+            dst: "192.168.0.0/16".parse().unwrap(),
+            dev: "eth0".into(),
+            via: None,
+            src: Some("10.244.0.6".parse().unwrap()),
+        });
+        assert_eq!(
+            ns.preferred_source("192.168.1.1".parse().unwrap(), 0),
+            Some("10.244.0.6".parse().unwrap())
+        );
+        let v6 = Netns::pod(&["fe80::5/64".parse().unwrap(), "fd00::5/64".parse().unwrap()]);
+        assert_eq!(v6.preferred_source("fd00::9".parse().unwrap(), 0), Some("fd00::5".parse().unwrap()));
+        assert_eq!(v6.preferred_source("fe80::9".parse().unwrap(), 0), Some("fe80::5".parse().unwrap()));
     }
 
     #[test]

@@ -7,6 +7,9 @@ use std::net::IpAddr;
 pub enum L4 {
     Tcp,
     Udp,
+    /// ICMP and ICMPv6 messages (probes only: no socket listens for them).
+    Icmp,
+    Icmpv6,
 }
 
 impl L4 {
@@ -14,7 +17,14 @@ impl L4 {
         match self {
             L4::Tcp => "tcp",
             L4::Udp => "udp",
+            L4::Icmp => "icmp",
+            L4::Icmpv6 => "icmpv6",
         }
+    }
+
+    /// ICMP or ICMPv6.
+    pub fn is_icmp(self) -> bool {
+        matches!(self, L4::Icmp | L4::Icmpv6)
     }
 }
 

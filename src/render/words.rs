@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
+use crate::engine::evidence::IdOrigin;
 use crate::engine::{Detail, DnsProxyAnswer, Ending, Path, Refusal, RuleStep, Sender, Step, Undetermined};
 use crate::netfilter::eval::{
     Event, NatTarget, Reason, RouteStage, RuleDrop, StepKind, UnknownKind, Verdict,
@@ -60,6 +61,7 @@ fn no_socket_answer(proto: L4) -> &'static str {
     match proto {
         L4::Tcp => "the kernel answers RST (connection refused)",
         L4::Udp => "the kernel answers ICMP port unreachable",
+        L4::Icmp | L4::Icmpv6 => "the kernel's ICMP handler takes it",
     }
 }
 
@@ -192,7 +194,12 @@ pub fn step(pods: &[String], s: &Step) -> String {
                 Sender::Process { uid, .. } => format!("uid {uid} sends"),
                 Sender::Arrives => "arrives on eth0:".to_string(),
             };
-            format!("{who} {} {src} -> {dst}", proto.as_str())
+            if proto.is_icmp() {
+                // ICMP has no ports.
+                format!("{who} {} {} -> {}", proto.as_str(), src.ip(), dst.ip())
+            } else {
+                format!("{who} {} {src} -> {dst}", proto.as_str())
+            }
         }
         Detail::Rule(r) => rule_step(r),
         Detail::Kernel { event: e } => event_in_layer(e),
@@ -208,9 +215,14 @@ pub fn step(pods: &[String], s: &Step) -> String {
                     let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
                     format!("pilot-agent's DNS proxy answers {n} with {}", list.join(", "))
                 }
-                DnsProxyAnswer::Forwards { to } => {
-                    format!("pilot-agent's DNS proxy does not know {n}: forwards it to {to}")
-                }
+                DnsProxyAnswer::Forwards { to } => format!(
+                    "pilot-agent's DNS proxy does not know {n}: forwards it to {to} (no resolv.conf given: \
+                     assumed to be its nameserver, the query's original destination)"
+                ),
+                DnsProxyAnswer::Nameserver { to, .. } => format!(
+                    "pilot-agent's DNS proxy does not know {n}: forwards it to {to}, the first nameserver \
+                     of resolv.conf"
+                ),
             }
         }
         Detail::ListenerAccepts { listener, orig_dst } => {
@@ -245,6 +257,32 @@ pub fn step(pods: &[String], s: &Step) -> String {
             let from = source.map(|s| format!(" from {s}")).unwrap_or_default();
             format!("cluster {cluster} picks endpoint {endpoint}{from} ({via})")
         }
+        Detail::ProxyIdentity { identity: id } => match (&id.uid_from, &id.gid_from) {
+            (IdOrigin::Rules { .. }, IdOrigin::Rules { .. }) => format!(
+                "uid {} / gid {} are the proxy's: the rules exempt them from capture (--uid-owner, --gid-owner)",
+                id.uid, id.gid
+            ),
+            (u, g) => format!(
+                "uid {} / gid {} are the proxy's (uid: {}; gid: {})",
+                id.uid,
+                id.gid,
+                id_origin(u),
+                id_origin(g)
+            ),
+        },
+        Detail::DnsForwarder { listen, upstream, uid } => {
+            format!("the DNS forwarder on {listen} asks its upstream {upstream} (as uid {uid})")
+        }
+    }
+}
+
+/// Where a proxy uid or gid comes from, in words.
+fn id_origin(o: &IdOrigin) -> String {
+    match o {
+        IdOrigin::Given => "given".into(),
+        IdOrigin::Socket { socket } => format!("owner of {socket}"),
+        IdOrigin::Rules { line, .. } => format!("exempted by the rule at line {line}"),
+        IdOrigin::Default => "assumed, Istio's default".into(),
     }
 }
 
@@ -253,12 +291,22 @@ pub fn step(pods: &[String], s: &Step) -> String {
 pub fn source(s: &Step) -> String {
     match &s.detail {
         Detail::Rule(r) => r.step.line.map(|l| format!("{}:{l}", r.file)).unwrap_or_default(),
+        Detail::DnsProxy { answer: DnsProxyAnswer::Nameserver { resolv_conf, .. }, .. } => {
+            resolv_conf.clone()
+        }
         Detail::Resolve { .. } | Detail::DnsProxy { .. } => "name table".into(),
         Detail::ListenerAccepts { listener: o, .. }
         | Detail::Handoff { target: o, .. }
         | Detail::FilterChain { chain: o, .. } => o.path.clone(),
         Detail::HttpRoute(h) => h.route_config.path.clone(),
         Detail::Endpoint { cluster, .. } => cluster.clone(),
+        Detail::ProxyIdentity { identity } => match (&identity.uid_from, &identity.gid_from) {
+            (IdOrigin::Rules { file, line }, _) | (_, IdOrigin::Rules { file, line }) => {
+                format!("{file}:{line}")
+            }
+            _ => String::new(),
+        },
+        Detail::DnsForwarder { .. } => "--forwarder".into(),
         Detail::Send { .. } | Detail::Kernel { .. } | Detail::ToPod { .. } => String::new(),
     }
 }
@@ -280,6 +328,7 @@ pub fn ending_reason(e: &Ending) -> Option<String> {
             let what = match proto {
                 L4::Tcp => "connection refused (RST)",
                 L4::Udp => "ICMP port unreachable",
+                L4::Icmp | L4::Icmpv6 => "no ICMP handler",
             };
             format!("no socket listens on {dst}: {what}")
         }

@@ -444,6 +444,7 @@ fn start_with(f: &Flow, sniffed: &Sniffed, mesh: &Mesh, pod: usize) -> Start {
         // A DNS query: pilot-agent's DNS proxy answers its first question (docs/trace.md, "DNS").
         dns_query: sniffed.dns_questions.first().map(|q| q.name.clone()),
         pick: Pick::All,
+        icmp_type: None,
     }
 }
 

@@ -238,6 +238,19 @@ fn pod(
                 .map_err(|x| fail(f, x, "give `ip route show table all` output"))?,
         );
     }
+    e.proxy_uid = spec.proxy_uid;
+    e.proxy_gid = spec.proxy_gid;
+    if let Some(f) = &spec.resolv_conf {
+        e.resolv_conf = Some(
+            evidence::read_resolv_conf(&resolve(dir, &f.value))
+                .map_err(|x| fail(f, x, "give the pod's /etc/resolv.conf"))?,
+        );
+    }
+    for f in &spec.forwarders {
+        e.forwarders.push(evidence::Forwarder::parse(&f.value).map_err(|err| {
+            at.error(&f.referenced, err, "write LISTEN=UPSTREAM, e.g. 127.0.0.53=10.96.0.10:53")
+        })?);
+    }
     Ok(e)
 }
 
@@ -283,8 +296,10 @@ fn probe(p: &model::ProbeSpec, mesh: &Mesh, at: &At) -> Result<Probe, ScenarioEr
             at.error(&s.referenced, e.to_string(), "write app, envoy, uid:N[:GID] or outside[:IP]")
         }),
     }?;
-    let dst = syntax::parse_dst(&p.to.value)
+    let icmp = matches!(p.protocol, Some(model::Protocol::Icmp | model::Protocol::Icmpv6));
+    let dst = if icmp { syntax::parse_icmp_dst(&p.to.value) } else { syntax::parse_dst(&p.to.value) }
         .map_err(|e| at.error(&p.to.referenced, e.to_string(), "write IP:PORT, [IPv6]:PORT or HOST:PORT"))?;
+    let dst_v6 = matches!(dst, engine::Destination::Addr(a) if a.is_ipv6());
     let src = match &p.src {
         None => None,
         Some(s) => Some(
@@ -332,9 +347,18 @@ fn probe(p: &model::ProbeSpec, mesh: &Mesh, at: &At) -> Result<Probe, ScenarioEr
     let proto = match p.protocol {
         None | Some(model::Protocol::Tcp) => L4::Tcp,
         Some(model::Protocol::Udp) => L4::Udp,
+        Some(model::Protocol::Icmp) if dst_v6 => L4::Icmpv6,
+        Some(model::Protocol::Icmp) => L4::Icmp,
+        Some(model::Protocol::Icmpv6) => L4::Icmpv6,
+    };
+    let icmp_type = match &p.icmp_type {
+        None => None,
+        Some(t) => Some(syntax::parse_icmp_type(&t.value, dst_v6).map_err(|e| {
+            at.error(&t.referenced, e.to_string(), "write an ICMP type name (echo-request) or TYPE[/CODE]")
+        })?),
     };
     let dns_query = p.dns.as_ref().map(|d| d.query.value.clone());
-    let start = Start { pod, from, dst, proto, src, client, request, dns_query, pick };
+    let start = Start { pod, from, dst, proto, src, client, request, dns_query, pick, icmp_type };
     Ok(Probe { name: p.name.value.clone(), start, expect })
 }
 

@@ -51,6 +51,17 @@ pub struct PodSpec {
     /// `ip route show table all` output (replaces the kernel's routes and Istio's assumed ones).
     #[serde(default)]
     pub ip_routes: Option<Spanned<String>>,
+    /// The uid and gid the proxy runs as (else from the sockets, the rules, Istio's default).
+    #[serde(default)]
+    pub proxy_uid: Option<u32>,
+    #[serde(default)]
+    pub proxy_gid: Option<u32>,
+    /// The pod's `/etc/resolv.conf` (pilot-agent's upstream nameservers).
+    #[serde(default)]
+    pub resolv_conf: Option<Spanned<String>>,
+    /// Processes that forward DNS: `LISTEN=UPSTREAM` each.
+    #[serde(default)]
+    pub forwarders: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -58,6 +69,8 @@ pub struct PodSpec {
 pub enum Protocol {
     Tcp,
     Udp,
+    Icmp,
+    Icmpv6,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -101,6 +114,9 @@ pub struct ProbeSpec {
     pub to: Spanned<String>,
     #[serde(default)]
     pub protocol: Option<Protocol>,
+    /// The ICMP message of an `icmp`/`icmpv6` probe (`echo-request` by default).
+    #[serde(default)]
+    pub icmp_type: Option<Spanned<String>>,
     #[serde(default)]
     pub src: Option<Spanned<String>>,
     #[serde(default)]

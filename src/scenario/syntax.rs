@@ -11,6 +11,7 @@ use ipnet::IpNet;
 use crate::engine::{Destination, From, Pick};
 use crate::envoy::select::{ClientBytes, HttpRequest};
 use crate::istio::Conventions;
+use crate::netns::L4;
 
 /// A value that does not follow its syntax; the message names the value and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +68,36 @@ pub fn parse_dst(s: &str) -> Result<Destination, SyntaxError> {
         return err(format!("`{s}`: expected IP:PORT (IPv6 in brackets) or HOST:PORT"));
     }
     Ok(Destination::Host { name: host.to_string(), port })
+}
+
+/// The destination of an ICMP probe: `IP` (`[v6]` or bare) or, as for TCP, `IP:PORT` / `HOST:PORT`
+/// (ICMP has no ports: a bare address gets port 0).
+pub fn parse_icmp_dst(s: &str) -> Result<Destination, SyntaxError> {
+    let bare = s.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<IpAddr>() {
+        Ok(ip) => Ok(Destination::Addr(SocketAddr::new(ip, 0))),
+        Err(_) => parse_dst(s),
+    }
+}
+
+/// The transport of a probe: `tcp`, `udp`, `icmp` or `icmpv6`; `icmp` towards an IPv6 address
+/// is ICMPv6 (as ping does), `icmpv6` towards an IPv4 address is refused.
+pub fn parse_transport(s: &str, dst_v6: bool) -> Result<L4, SyntaxError> {
+    Ok(match s {
+        "tcp" => L4::Tcp,
+        "udp" => L4::Udp,
+        "icmp" if dst_v6 => L4::Icmpv6,
+        "icmp" => L4::Icmp,
+        "icmpv6" if dst_v6 => L4::Icmpv6,
+        "icmpv6" => return err("`icmpv6` needs an IPv6 destination".into()),
+        other => return err(format!("`{other}`: expected tcp, udp, icmp or icmpv6")),
+    })
+}
+
+/// An ICMP type as iptables names it (`echo-request`, `time-exceeded`, `8`, `3/3`); the code
+/// is 0 unless given or implied by the name (`port-unreachable` is 3/3).
+pub fn parse_icmp_type(s: &str, v6: bool) -> Result<(u8, u8), SyntaxError> {
+    crate::netfilter::parse::icmp_type(s, v6).map(|(t, c)| (t, c.unwrap_or(0))).map_err(SyntaxError)
 }
 
 /// `IP` or `IP:PORT` (`[v6]:PORT`); the port defaults to [`DEFAULT_SOURCE_PORT`].
@@ -197,6 +228,22 @@ mod tests {
         assert!(parse_addr("10.0.0.300").is_err());
         assert_eq!(parse_header("X-User: jason"), Ok(("x-user".into(), "jason".into())));
         assert!(parse_header("nocolon").is_err());
+    }
+
+    /// ICMP probes: names and numbers as iptables reads `--icmp-type`; ping's `-6` rule.
+    #[test]
+    fn icmp_probes() {
+        assert_eq!(parse_icmp_dst("10.0.0.1"), Ok(Destination::Addr("10.0.0.1:0".parse().unwrap())));
+        assert_eq!(parse_icmp_dst("[fd00::1]"), Ok(Destination::Addr("[fd00::1]:0".parse().unwrap())));
+        assert_eq!(parse_icmp_dst("fd00::1"), Ok(Destination::Addr("[fd00::1]:0".parse().unwrap())));
+        assert_eq!(parse_transport("icmp", true), Ok(L4::Icmpv6));
+        assert_eq!(parse_transport("icmp", false), Ok(L4::Icmp));
+        assert!(parse_transport("icmpv6", false).is_err());
+        assert_eq!(parse_icmp_type("echo-request", false), Ok((8, 0)));
+        assert_eq!(parse_icmp_type("echo-request", true), Ok((128, 0)));
+        assert_eq!(parse_icmp_type("port-unreachable", false), Ok((3, 3)));
+        assert_eq!(parse_icmp_type("11/1", false), Ok((11, 1)));
+        assert!(parse_icmp_type("nope", false).is_err());
     }
 
     #[test]

@@ -22,6 +22,8 @@ use std::sync::Arc;
 pub use crate::util::num::parse_u32 as number;
 pub use error::{ParseError, Problem};
 pub use file::{read_rules, ReadError};
+/// An ICMP type as iptables names it (`echo-request`, `8`, `3/3`) to `(type, code)`.
+pub use value::icmp_type;
 
 use crate::netfilter::model::*;
 use lexer::{tokenize, Token};
