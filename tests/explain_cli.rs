@@ -54,6 +54,10 @@ fn loop_2019_names_the_cycle_and_the_exemption_that_breaks_it() {
     );
     assert!(t.contains("-j RETURN` inserted before scenarios/istio-1.1-redirect.v4.iptables-save:14"), "{t}");
     assert!(t.contains("the loop disappears: delivered"), "{t}");
+    // scenarios/3-app-on-pod-ip/README.md, "The fix": Istio >= 1.10 connects from 127.0.0.6
+    // and istio-iptables exempts it with `-s 127.0.0.6/32 -o lo -j RETURN`.
+    assert!(t.contains("Fixes (each re-simulated):\n  - Istio 1.10 or later for pod productpage"), "{t}");
+    assert!(t.contains("`-A ISTIO_OUTPUT -s 127.0.0.6/32 -o lo -j RETURN`"), "{t}");
 }
 
 #[test]
@@ -63,6 +67,13 @@ fn refused_2019_suggests_the_wildcard_address() {
     assert!(t.contains("nothing listens on 127.0.0.1:9080"), "{t}");
     assert!(
         t.contains("listened on 0.0.0.0:9080 instead of 10.244.0.5:9080: delivered in pod productpage to app on 0.0.0.0:9080"),
+        "{t}"
+    );
+    // scenarios/3-app-on-pod-ip/README.md, "The fix": "bind the app to 0.0.0.0".
+    assert!(
+        t.contains(
+            "  - bind the app in pod productpage to 0.0.0.0:9080 instead of 10.244.0.5:9080: delivered"
+        ),
         "{t}"
     );
 }

@@ -102,7 +102,7 @@ impl Change {
 }
 
 /// The last kernel hop of a path and its result, re-run.
-fn last_kernel(mesh: &Mesh, p: &Path) -> Option<(usize, eval::Outcome)> {
+pub(super) fn last_kernel(mesh: &Mesh, p: &Path) -> Option<(usize, eval::Outcome)> {
     let (pod, probe, branch) = p.hops.iter().rev().find_map(|h| match h {
         Hop::Kernel { pod, probe, branch, .. } => Some((*pod, probe, *branch)),
         Hop::Envoy { .. } => None,
@@ -153,7 +153,7 @@ fn wildcard_socket(mesh: &Mesh, p: &Path, out: &mut Vec<Change>) {
 }
 
 /// The protocol of the path's connection (as its first packet was sent).
-fn p_proto(p: &Path) -> L4 {
+pub(super) fn p_proto(p: &Path) -> L4 {
     p.steps
         .iter()
         .find_map(|s| match s.detail {
@@ -265,7 +265,7 @@ fn subset_cluster(mesh: &Mesh, start: &Start, p: &Path, out: &mut Vec<Change>) {
 
 /// The cluster the last Envoy of the path did not find (re-run: the router's 503 NC does
 /// not name it in the path).
-fn missing_cluster(mesh: &Mesh, start: &Start, p: &Path) -> Option<String> {
+pub(super) fn missing_cluster(mesh: &Mesh, start: &Start, p: &Path) -> Option<String> {
     let (pi, l, d, s) = p.hops.iter().rev().find_map(|h| match h {
         Hop::Envoy { pod, listener, orig_dst, src, .. } => Some((*pod, *listener, *orig_dst, *src)),
         Hop::Kernel { .. } => None,
@@ -279,7 +279,7 @@ fn missing_cluster(mesh: &Mesh, start: &Start, p: &Path) -> Option<String> {
 
 /// Adds cluster `name` as a copy of `base` whose endpoints are those of the subset; returns
 /// what had to be assumed about the endpoints.
-fn add_subset(cfg: &mut EnvoyConfig, base: &str, name: &str, subset: &str) -> Option<Vec<String>> {
+pub(super) fn add_subset(cfg: &mut EnvoyConfig, base: &str, name: &str, subset: &str) -> Option<Vec<String>> {
     let b = cfg.cluster(base)?.clone();
     let service = b.eds_service_name.clone().unwrap_or_else(|| b.name.clone());
     let mut assumed = Vec::new();

@@ -9,6 +9,7 @@
 
 mod counterfactual;
 mod envoy;
+mod fix;
 mod kernel;
 mod rules;
 
@@ -18,6 +19,7 @@ use crate::engine::{self, EngineError, Hop, Mesh, MeshTrace, Start};
 use crate::netfilter::eval::{Event, Reason};
 
 pub use counterfactual::{Counterfactual, LoopVerdict};
+pub use fix::{Edit, Fix, Setting};
 
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -26,6 +28,8 @@ pub struct Report {
     pub title: String,
     pub paths: Vec<PathReport>,
     pub counterfactuals: Vec<Counterfactual>,
+    /// Fixes a user can apply (an Istio setting, or the app's), each re-simulated.
+    pub fixes: Vec<Fix>,
     /// The trace the report explains (for drawing it).
     #[serde(skip)]
     pub trace: MeshTrace,
@@ -106,7 +110,8 @@ pub fn explain(mesh: &Mesh, start: &Start) -> Result<Report, EngineError> {
         paths.push(PathReport { weight: p.weight, kind: p.ending.kind(), decisions });
     }
     let counterfactuals = counterfactual::all(mesh, start, &trace);
-    Ok(Report { title: String::new(), paths, counterfactuals, trace })
+    let fixes = fix::all(mesh, start, &trace);
+    Ok(Report { title: String::new(), paths, counterfactuals, fixes, trace })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{markup_escape, words};
+use super::{explain_fix as fix, markup_escape, words};
 use crate::engine::{Destination, Ending, From, Mesh, MeshTrace, Start};
 use crate::explain::{Counterfactual, Decision, LoopVerdict, Report, Said};
 
@@ -77,7 +77,7 @@ fn ending_line(r: &Report, i: usize, w: &PathWords) -> String {
 }
 
 /// Each path's ending in one line (with its weight when there are several).
-fn endings_of(t: &MeshTrace) -> Vec<String> {
+pub(super) fn endings_of(t: &MeshTrace) -> Vec<String> {
     let many = t.paths.len() > 1;
     t.paths
         .iter()
@@ -127,6 +127,8 @@ struct JsonDocument<'a> {
     title: &'a str,
     paths: Vec<JsonPath<'a>>,
     counterfactuals: Vec<JsonCounterfactual<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    fixes: Vec<super::explain_fix::JsonFix<'a>>,
 }
 
 #[derive(Serialize)]
@@ -199,7 +201,8 @@ pub fn json(r: &Report) -> Result<String, serde_json::Error> {
             endings: counterfactual_endings(c),
         })
         .collect();
-    let doc = JsonDocument { schema: SCHEMA, title: &r.title, paths, counterfactuals };
+    let fixes = r.fixes.iter().map(super::explain_fix::json).collect();
+    let doc = JsonDocument { schema: SCHEMA, title: &r.title, paths, counterfactuals, fixes };
     let mut s = serde_json::to_string_pretty(&doc)?;
     s.push('\n');
     Ok(s)
@@ -232,6 +235,15 @@ pub fn text(r: &Report) -> String {
             let _ = writeln!(out, "  - {}", counterfactual_line(c));
             for a in &c.assumed {
                 let _ = writeln!(out, "      assumed: {a}");
+            }
+        }
+    }
+    if !r.fixes.is_empty() {
+        let _ = writeln!(out, "\nFixes (each re-simulated):");
+        for f in &r.fixes {
+            let _ = writeln!(out, "  - {}", fix::line(f));
+            for e in &f.edits {
+                let _ = writeln!(out, "      changes: {}", fix::edit(e));
             }
         }
     }
@@ -280,6 +292,15 @@ pub fn markdown(r: &Report) -> String {
             let _ = writeln!(out, "- {}", md(&counterfactual_line(c)));
             for a in &c.assumed {
                 let _ = writeln!(out, "  - assumed: {}", md(a));
+            }
+        }
+    }
+    if !r.fixes.is_empty() {
+        let _ = writeln!(out, "\n## Fixes (each re-simulated)\n");
+        for f in &r.fixes {
+            let _ = writeln!(out, "- {}", md(&fix::line(f)));
+            for e in &f.edits {
+                let _ = writeln!(out, "  - changes: {}", md(&fix::edit(e)));
             }
         }
     }
@@ -377,6 +398,17 @@ pub fn html(r: &Report) -> String {
             let _ = write!(out, "<li>{}", html_text(&counterfactual_line(c)));
             for a in &c.assumed {
                 let _ = write!(out, "<br><em>assumed:</em> {}", html_text(a));
+            }
+            out.push_str("</li>\n");
+        }
+        out.push_str("</ul>\n");
+    }
+    if !r.fixes.is_empty() {
+        out.push_str("<h2>Fixes (each re-simulated)</h2>\n<ul>\n");
+        for f in &r.fixes {
+            let _ = write!(out, "<li>{}", html_text(&fix::line(f)));
+            for e in &f.edits {
+                let _ = write!(out, "<br><em>changes:</em> {}", html_text(&fix::edit(e)));
             }
             out.push_str("</li>\n");
         }

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod envoy;
 pub mod explain;
+pub mod explain_fix;
 mod explain_graph;
 pub mod netfilter;
 pub mod pod;

@@ -1,0 +1,173 @@
+//! `explain`'s fixes on every bundled incident's broken snapshot (scenarios/1..5): the fix the
+//! incident's README names, phrased as the Istio setting, and, where the incident holds the
+//! fixed state (a `fixed*`/later-Istio scenario with the config Istio generated for the fix),
+//! the re-simulated ending equals the ending of that fixed scenario's probe. The expectation
+//! is the README's fix and Istio's own generated config, never what meshpath printed.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use meshpath::engine::{self, Ending, MeshTrace};
+use meshpath::explain::{self, Fix, Report, Setting};
+use meshpath::render::explain_fix;
+
+fn report(file: &str, probe: &str) -> Report {
+    let sc = meshpath::scenario::load(Path::new(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let p = sc.probe(probe).unwrap_or_else(|| panic!("{file}: no probe {probe:?}"));
+    explain::explain(&sc.mesh, &p.start).expect("explains")
+}
+
+/// The ending of a probe of the incident's fixed scenario.
+fn fixed(file: &str, probe: &str) -> MeshTrace {
+    let sc = meshpath::scenario::load(Path::new(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let p = sc.probe(probe).unwrap_or_else(|| panic!("{file}: no probe {probe:?}"));
+    engine::trace(&sc.mesh, &p.start).expect("traces")
+}
+
+fn the_fix<'r>(r: &'r Report, what: impl Fn(&Setting) -> bool) -> &'r Fix {
+    r.fixes.iter().find(|f| what(&f.setting)).unwrap_or_else(|| {
+        let offered: Vec<String> = r.fixes.iter().map(explain_fix::line).collect();
+        panic!("the fix is not offered; offered: {offered:#?}")
+    })
+}
+
+fn endings(t: &MeshTrace) -> Vec<(Ending, f64)> {
+    t.paths.iter().map(|p| (p.ending.clone(), p.weight)).collect()
+}
+
+/// Incident 1: "One host per address: ... `legacy-a.example.com` with
+/// `addresses: [172.16.0.1/32]`". The host's name is the user's choice: the fixed scenario's
+/// `legacy-a.example.com` stands for the one the fix proposes.
+#[test]
+fn incident_1_a_service_entry_host_per_address() {
+    let r = report(
+        "scenarios/1-serviceentry-two-addresses/before.scenario.yaml",
+        "172.16.0.1 falls through to allow_any",
+    );
+    let ip: IpAddr = "172.16.0.1".parse().expect("ip");
+    let f = the_fix(
+        &r,
+        |s| matches!(s, Setting::ServiceEntryHostPerAddress { address, host, .. } if *address == ip && host == "legacy.example.com"),
+    );
+    let Setting::ServiceEntryHostPerAddress { new_host, .. } = &f.setting else { unreachable!() };
+    let mut got = endings(&f.outcome);
+    for (e, _) in &mut got {
+        if let Ending::Left { cluster: Some(c), .. } = e {
+            *c = c.replace(new_host.as_str(), "legacy-a.example.com");
+        }
+    }
+    let want =
+        fixed("scenarios/1-serviceentry-two-addresses/fixed.scenario.yaml", "172.16.0.1 reaches legacy-a");
+    assert_eq!(got, endings(&want));
+    assert!(explain_fix::line(f).contains("`addresses: [172.16.0.1/32]`"), "{}", explain_fix::line(f));
+}
+
+/// Incident 2: "Give the ServiceEntry its address (`addresses: [10.20.0.15]`)", with and
+/// without the Sidecar egress scope.
+#[test]
+fn incident_2_the_service_entry_address() {
+    let ip: IpAddr = "10.20.0.15".parse().expect("ip");
+    let is_fix = |s: &Setting| matches!(s, Setting::ServiceEntryAddress { host, address, port: 443 } if host == "api.internal.corp" && *address == ip);
+    let dir = "scenarios/2-serviceentry-443-takeover";
+    for (broken, probe, fixed_file, fixed_probe) in [
+        (
+            "before",
+            "baidu.com goes to the internal service",
+            "fixed",
+            "baidu.com leaves through PassthroughCluster",
+        ),
+        (
+            "sidecar-scope",
+            "www.googleapis.com goes to the internal service too",
+            "fixed-sidecar-scope",
+            "www.googleapis.com leaves through PassthroughCluster",
+        ),
+    ] {
+        let r = report(&format!("{dir}/{broken}.scenario.yaml"), probe);
+        let f = the_fix(&r, is_fix);
+        let want = fixed(&format!("{dir}/{fixed_file}.scenario.yaml"), fixed_probe);
+        assert_eq!(endings(&f.outcome), endings(&want), "{broken}: {probe}");
+        assert!(explain_fix::line(f)
+            .starts_with("ServiceEntry of host api.internal.corp (port 443): `addresses: [10.20.0.15]`"));
+    }
+}
+
+/// Incident 3: "Upgrade to Istio ≥ 1.10 (... bound to 127.0.0.6 and the
+/// `-s 127.0.0.6/32 -o lo -j RETURN` exemption), or, before that, bind the app to 0.0.0.0".
+/// The upgrade on the workaround's loop ends as the Istio 1.25 snapshot does; binding the app
+/// has no fixed dump, so its ending is the one the README states: requests arrive.
+#[test]
+fn incident_3_istio_1_10_or_the_app_on_the_wildcard_address() {
+    let dir = "scenarios/3-app-on-pod-ip";
+    let r = report(
+        &format!("{dir}/pod-ip-endpoint.scenario.yaml"),
+        "reviews calls productpage, Envoy loops into 15001",
+    );
+    let f =
+        the_fix(&r, |s| matches!(s, Setting::InboundPassthroughSource { pod, .. } if pod == "productpage"));
+    let want = fixed(
+        &format!("{dir}/istio-1.25.scenario.yaml"),
+        "reviews calls productpage, delivered from 127.0.0.6",
+    );
+    assert_eq!(endings(&f.outcome), endings(&want));
+    let words: Vec<String> = f.edits.iter().map(explain_fix::edit).collect();
+    assert!(
+        words.iter().any(|w| w.contains("`-A ISTIO_OUTPUT -s 127.0.0.6/32 -o lo -j RETURN`")),
+        "{words:?}"
+    );
+
+    let r = report(
+        &format!("{dir}/istio-1.1.scenario.yaml"),
+        "reviews calls productpage, Envoy's 127.0.0.1 upstream is refused",
+    );
+    let f = the_fix(
+        &r,
+        |s| matches!(s, Setting::AppListenAddress { to, .. } if to.to_string() == "0.0.0.0:9080"),
+    );
+    assert_eq!(f.kinds, ["delivered"]);
+    assert!(matches!(&f.outcome.paths[0].ending, Ending::Delivered { pod, .. } if pod == "productpage"));
+}
+
+/// Incident 4: "Define the subsets the VirtualService uses, in a DestinationRule".
+#[test]
+fn incident_4_the_destination_rule_subset() {
+    let dir = "scenarios/4-bookinfo-packet-life";
+    let r = report(&format!("{dir}/vs-subset-without-dr.scenario.yaml"), "productpage calls reviews, 503 NC");
+    let f = the_fix(
+        &r,
+        |s| matches!(s, Setting::DestinationRuleSubset { host, subset, .. } if host == "reviews.default.svc.cluster.local" && subset == "v1"),
+    );
+    let want = fixed(
+        &format!("{dir}/vs-subset-with-dr.scenario.yaml"),
+        "productpage calls reviews, reaches reviews-v1 only",
+    );
+    assert_eq!(endings(&f.outcome), endings(&want));
+    assert!(explain_fix::line(f).contains("`subsets: [{name: v1, labels: {version: v1}}]`"));
+}
+
+/// Incident 5: "Name the ServiceEntry's host in the VirtualService: `hosts: [vm.example.com]`".
+#[test]
+fn incident_5_the_virtual_service_host() {
+    let dir = "scenarios/5-vm-migration";
+    let r = report(
+        &format!("{dir}/short-host.scenario.yaml"),
+        "vm.example.com goes to the VM and the pod by the default route",
+    );
+    let f = the_fix(
+        &r,
+        |s| matches!(s, Setting::VirtualServiceHosts { virtual_service, to, .. } if virtual_service == "default/vm-app" && to == "vm.example.com"),
+    );
+    let want = fixed(&format!("{dir}/fixed.scenario.yaml"), "vm.example.com goes to the pods only");
+    assert_eq!(endings(&f.outcome), endings(&want));
+    assert!(explain_fix::line(f).starts_with("VirtualService default/vm-app: `hosts: [vm.example.com]`"));
+}
+
+/// A walk that ends well offers no fix.
+#[test]
+fn a_working_path_offers_no_fix() {
+    let r = report(
+        "scenarios/4-bookinfo-packet-life/vs-subset-with-dr.scenario.yaml",
+        "productpage calls reviews, reaches reviews-v1 only",
+    );
+    assert!(r.fixes.is_empty(), "{:#?}", r.fixes.iter().map(explain_fix::line).collect::<Vec<_>>());
+}
