@@ -188,6 +188,108 @@ def sni_chain(server_names, cluster, config=None):
     return chain
 
 
+# --- mutual TLS ---------------------------------------------------------------------------------
+# The shapes of istio-1.10.0_sidecar_camelCase_admin-v3.json and
+# istio-2023_sidecar_listeners-only_admin-v3.json.yaml (Envoy corpus), as Istio builds them in
+# pilot/pkg/networking/core (cluster_tls.go: `tlsMode-istio` / `tlsMode-disabled` socket matches
+# for auto mTLS; listener_builder.go and the inbound filter chains: a `tls` chain with Istio's
+# ALPN and a DownstreamTlsContext, plus plaintext chains only in PERMISSIVE mode).
+
+TLS_UP = V3 + "extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+TLS_DOWN = V3 + "extensions.transport_sockets.tls.v3.DownstreamTlsContext"
+SDS_ADS = {"ads": {}, "initial_fetch_timeout": "0s", "resource_api_version": "V3"}
+# Istio's ALPN on an outbound mTLS connection (cluster_tls.go, util.ALPNInMeshWithMxc).
+ALPN_MESH = ["istio-peer-exchange", "istio"]
+# What an inbound mTLS chain of a service port accepts (the corpus dumps' `0.0.0.0_<port>`).
+ALPN_INBOUND_PORT = ["istio", "istio-peer-exchange", "istio-http/1.0", "istio-http/1.1", "istio-h2"]
+# Endpoint metadata Istio writes for a workload with a sidecar.
+TLS_MODE_ISTIO = {"envoy.transport_socket_match": {"tlsMode": "istio"}}
+
+
+def upstream_mtls(sni, san):
+    """The `tlsMode-istio` transport socket: Istio's certificate by SDS, ALPN for the mesh."""
+    return {"name": "envoy.transport_sockets.tls", "typed_config": {
+        "@type": TLS_UP, "sni": sni,
+        "common_tls_context": {
+            "tls_params": {"tls_minimum_protocol_version": "TLSv1_2",
+                           "tls_maximum_protocol_version": "TLSv1_3"},
+            "tls_certificate_sds_secret_configs": [{"name": "default", "sds_config": SDS_ADS}],
+            "combined_validation_context": {
+                "default_validation_context": {"match_subject_alt_names": [{"exact": san}]},
+                "validation_context_sds_secret_config": {"name": "ROOTCA", "sds_config": SDS_ADS}},
+            "alpn_protocols": ALPN_MESH}}}
+
+
+def tls_mode_matches(sni, san):
+    """`transport_socket_matches` of an outbound cluster with auto mTLS."""
+    return [{"name": "tlsMode-istio", "match": {"tlsMode": "istio"},
+             "transport_socket": upstream_mtls(sni, san)},
+            {"name": "tlsMode-disabled", "match": {},
+             "transport_socket": {"name": "envoy.transport_sockets.raw_buffer", "typed_config": {
+                 "@type": V3 + "extensions.transport_sockets.raw_buffer.v3.RawBuffer"}}}]
+
+
+def simple_tls(sni):
+    """A DestinationRule `tls.mode: SIMPLE`: TLS without a client certificate."""
+    return {"name": "envoy.transport_sockets.tls", "typed_config": {
+        "@type": TLS_UP, "sni": sni, "common_tls_context": {}}}
+
+
+def downstream_mtls(alpn):
+    """The DownstreamTlsContext of an inbound mTLS chain (client certificate required)."""
+    return {"name": "envoy.transport_sockets.tls", "typed_config": {
+        "@type": TLS_DOWN,
+        "common_tls_context": {
+            "tls_params": {"tls_minimum_protocol_version": "TLSv1_2"},
+            "alpn_protocols": alpn,
+            "tls_certificate_sds_secret_configs": [{"name": "default", "sds_config": SDS_ADS}],
+            "combined_validation_context": {
+                "default_validation_context": {},
+                "validation_context_sds_secret_config": {"name": "ROOTCA", "sds_config": SDS_ADS}}},
+        "require_client_certificate": True}}
+
+
+def mtls_inbound_chains(mode, pt_route, port_routes):
+    """virtualInbound's chains with mTLS on: `mode` PERMISSIVE (mTLS and plaintext) or STRICT
+    (mTLS only). port_routes: (port, inline route configuration) per HTTP service port."""
+    any4 = [{"address_prefix": "0.0.0.0", "prefix_len": 0}]
+    strict = mode == "STRICT"
+    chains = [
+        {"filter_chain_match": {"destination_port": 15006},
+         "filters": [tcp_proxy("BlackHoleCluster")], "name": "virtualInbound-blackhole"},
+        {"filter_chain_match": {"prefix_ranges": any4, "transport_protocol": "tls",
+                                "application_protocols": ["istio-http/1.0", "istio-http/1.1", "istio-h2"]},
+         "filters": [hcm_inline("inbound_0.0.0.0_0", pt_route)],
+         "transport_socket": downstream_mtls(["h2", "http/1.1"]), "name": "virtualInbound-catchall-http"}]
+    if not strict:
+        chains.append({"filter_chain_match": {"prefix_ranges": any4, "transport_protocol": "raw_buffer",
+                                              "application_protocols": ["http/1.1", "h2c"]},
+                       "filters": [hcm_inline("inbound_0.0.0.0_0", pt_route)],
+                       "name": "virtualInbound-catchall-http"})
+    chains.append({"filter_chain_match": {"prefix_ranges": any4, "transport_protocol": "tls",
+                                          "application_protocols": ALPN_MESH},
+                   "filters": [tcp_proxy("InboundPassthroughCluster")],
+                   "transport_socket": downstream_mtls(["istio-peer-exchange", "h2", "http/1.1"]),
+                   "name": "virtualInbound"})
+    if not strict:
+        for tp in ("raw_buffer", "tls"):
+            chains.append({"filter_chain_match": {"prefix_ranges": any4, "transport_protocol": tp},
+                           "filters": [tcp_proxy("InboundPassthroughCluster")],
+                           "name": "virtualInbound"})
+    for port, route in port_routes:
+        chains.append({"filter_chain_match": {"destination_port": port, "transport_protocol": "tls",
+                                              "application_protocols": ALPN_INBOUND_PORT},
+                       "filters": [hcm_inline("inbound_0.0.0.0_%d" % port, route)],
+                       "transport_socket": downstream_mtls(["h2", "http/1.1"]),
+                       "name": "0.0.0.0_%d" % port})
+        if not strict:
+            chains.append({"filter_chain_match": {"destination_port": port,
+                                                  "transport_protocol": "raw_buffer"},
+                           "filters": [hcm_inline("inbound_0.0.0.0_%d" % port, route)],
+                           "name": "0.0.0.0_%d" % port})
+    return chains
+
+
 # --- clusters ----------------------------------------------------------------------------------
 
 def services_meta(host, name, ns, port, dr=None):
