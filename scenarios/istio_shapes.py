@@ -4,7 +4,8 @@ Used by make-dumps.py (see there) and by tests/fixtures/mesh/make-dumps.py. The 
 dumps and from Istio's builders in pilot/pkg/networking/core: admin v3 snake_case with `@type`
 wrappers for Istio 1.10 and later. Only what a trace can reach is built: no telemetry filters,
 access logs, certificates or xDS bootstrap clusters. mTLS is off for the services (no `tlsMode`
-endpoint metadata), so pod-to-pod traffic is plaintext.
+endpoint metadata), so pod-to-pod traffic is plaintext, unless a builder is given `mtls` (the
+mTLS-on variants: Istio's auto mTLS and PERMISSIVE or STRICT inbound chains).
 """
 
 V3 = "type.googleapis.com/envoy."
@@ -113,8 +114,9 @@ def inbound_route(cluster, vhost, operation):
             "validate_clusters": False}
 
 
-def virtual_inbound(ports, fqdn):
-    """virtualInbound 0.0.0.0:15006 with a plaintext and an mTLS chain per HTTP service port."""
+def virtual_inbound(ports, fqdn, mtls=None):
+    """virtualInbound 0.0.0.0:15006 with a plaintext and an mTLS chain per HTTP service port;
+    with `mtls` ("PERMISSIVE" or "STRICT") Istio's mTLS chains instead (mtls_inbound_chains)."""
     pt_route = inbound_route("InboundPassthroughCluster", "inbound|http|0", ":0/*")
     chains = [
         {"filter_chain_match": {"destination_port": 15006},
@@ -139,6 +141,10 @@ def virtual_inbound(ports, fqdn):
                                            "tls_certificate_sds_secret_configs": [{"name": "default"}]},
                     "require_client_certificate": True}}
             chains.append(chain)
+    if mtls:
+        chains = mtls_inbound_chains(mtls, pt_route, [
+            (p, inbound_route("inbound|%d||" % p, "inbound|http|%d" % p, "%s:%d/*" % (fqdn, p)))
+            for p in ports])
     disabled = [listener_filter("http_inspector")]
     if ports:
         # Istio disables the HTTP inspector on ports it already knows to be HTTP.
@@ -341,14 +347,20 @@ def original_dst_cluster(name, meta):
             "lb_policy": "CLUSTER_PROVIDED", "metadata": meta}
 
 
-def cla(cluster, endpoints):
+def cla(cluster, endpoints, tls_mode=False):
     """ClusterLoadAssignment; endpoints: (ip, port, workload) with workload
-    "name;namespace;app;version;cluster" as Istio writes `filter_metadata.istio.workload`."""
+    "name;namespace;app;version;cluster" as Istio writes `filter_metadata.istio.workload`;
+    `tls_mode`: the workloads have sidecars, so Istio labels them `tlsMode: istio`."""
+    def meta(wl):
+        m = {"istio": {"workload": wl}}
+        if tls_mode:
+            m.update(TLS_MODE_ISTIO)
+        return {"filter_metadata": m}
     return {"@type": V3 + "config.endpoint.v3.ClusterLoadAssignment", "cluster_name": cluster,
             "endpoints": [{"locality": {}, "lb_endpoints": [
                 {"endpoint": {"address": sock(ip, port), "health_check_config": {}},
                  "health_status": "HEALTHY",
-                 "metadata": {"filter_metadata": {"istio": {"workload": wl}}},
+                 "metadata": meta(wl),
                  "load_balancing_weight": 1} for ip, port, wl in endpoints]}],
             "policy": {"overprovisioning_factor": 140}}
 
@@ -463,8 +475,9 @@ class Svc:
     """A service as the sidecar sees it: its clusters, endpoints and (for HTTP) virtual host."""
 
     def __init__(self, host, port, names, endpoints, ns="default", name=None, http=True,
-                 dr=None, subsets=None, routes=None, cluster=None):
+                 dr=None, subsets=None, routes=None, cluster=None, sidecars=True):
         self.host, self.port, self.names, self.endpoints = host, port, names, endpoints
+        self.sidecars = sidecars  # its workloads run a sidecar (auto mTLS labels them)
         self.ns, self.name, self.http = ns, name or host.split(".")[0], http
         self.dr, self.subsets, self.routes = dr, subsets or {}, routes
         self.cluster_kind = cluster  # None: EDS; ("dns",) STRICT_DNS; ("orig",) ORIGINAL_DST
@@ -472,18 +485,29 @@ class Svc:
     def key(self, subset=""):
         return "outbound|%d|%s|%s" % (self.port, subset, self.host)
 
-    def clusters(self):
+    def clusters(self, mtls=False):
+        """`mtls`: auto mTLS is on, so every EDS cluster gets Istio's `tlsMode` socket matches
+        (SNI `outbound_.<port>_.<subset>_.<host>`) and endpoints with sidecars their label."""
         meta = services_meta(self.host, self.name, self.ns, self.port, self.dr)
         if self.cluster_kind == "dns":
             return [dns_cluster(self.key(), self.host, self.port, meta)], []
         if self.cluster_kind == "orig":
             return [original_dst_cluster(self.key(), meta)], []
-        out = [eds_cluster(self.key(), meta)]
-        eps = [cla(self.key(), [(ip, self.port, wl) for ip, wl in self.endpoints])]
+        tls = mtls and self.sidecars
+
+        def eds(subset=""):
+            c = eds_cluster(self.key(subset), meta)
+            if mtls:
+                c["transport_socket_matches"] = tls_mode_matches(
+                    "outbound_.%d_.%s_.%s" % (self.port, subset, self.host),
+                    "spiffe://cluster.local/ns/%s/sa/%s" % (self.ns, self.name))
+            return c
+        out = [eds()]
+        eps = [cla(self.key(), [(ip, self.port, wl) for ip, wl in self.endpoints], tls)]
         for subset, members in self.subsets.items():
-            out.append(eds_cluster(self.key(subset), meta))
+            out.append(eds(subset))
             eps.append(cla(self.key(subset),
-                           [(ip, self.port, wl) for ip, wl in self.endpoints if ip in members]))
+                           [(ip, self.port, wl) for ip, wl in self.endpoints if ip in members], tls))
         return out, eps
 
     def vhost(self, era):
@@ -491,11 +515,11 @@ class Svc:
         return vhost(era, self.host, self.port, self.names, routes)
 
 
-def outbound(era, services, extra_vhosts=()):
+def outbound(era, services, extra_vhosts=(), mtls=False):
     """Clusters, endpoints, HTTP listeners and route configurations for these services."""
     clusters, endpoints, vhosts = [], [], {}
     for s in services:
-        c, e = s.clusters()
+        c, e = s.clusters(mtls)
         clusters += c
         endpoints += e
         if s.http:
@@ -512,11 +536,12 @@ def workload(name, version, ns="default", app=None):
 
 
 def modern_pod(era, pod, app, version, ip, serves, services, ns="default", extra_listeners=(),
-               extra_vhosts=(), served_host=None):
-    """A sidecar of Istio 1.10+ that serves `serves` (HTTP ports) and sees `services`."""
-    c, e, l, r = outbound(era, services, extra_vhosts)
+               extra_vhosts=(), served_host=None, mtls=None):
+    """A sidecar of Istio 1.10+ that serves `serves` (HTTP ports) and sees `services`; `mtls`:
+    auto mTLS on, and the pod's PeerAuthentication mode ("PERMISSIVE" or "STRICT")."""
+    c, e, l, r = outbound(era, services, extra_vhosts, mtls=bool(mtls))
     host = served_host or fqdn(app, ns)
     c = [inbound_cluster(p, host, host if served_host else app, ns) for p in serves] + c
     return dump(era, pod, ns, ip, {"app": app, "version": version},
-                [virtual_outbound()] + l + list(extra_listeners) + [virtual_inbound(serves, host)],
+                [virtual_outbound()] + l + list(extra_listeners) + [virtual_inbound(serves, host, mtls)],
                 c, e, r, inbound_static_routes(serves, host))
