@@ -280,3 +280,120 @@ fn loop_ending(p: &Partial, at: usize) -> Ending {
     }
     Ending::Loop { cycle: [at, last], closed_by, budget: None }
 }
+
+#[cfg(test)]
+mod upstream_failure_tests {
+    //! The answer of the Envoy whose upstream connection failed. Flags: source/common/router/router.cc
+    //! `Filter::streamResetReasonToResponseFlag` (connection failure → `UF`, connection
+    //! termination → `UC`) and `Filter::onUpstreamReset` (`URX` when the retries ran out);
+    //! retried resets: source/common/router/retry_state_impl.cc `wouldRetryFromReset`; TCP:
+    //! source/common/tcp_proxy/tcp_proxy.cc `Filter::onUpstreamEvent`.
+
+    use super::*;
+    use crate::engine::Refusal;
+
+    fn partial(http: bool, tls: bool, handshake_done: bool, retry_on: Option<&str>) -> Partial {
+        Partial {
+            weight: 1.0,
+            steps: Vec::new(),
+            envoy: Vec::new(),
+            seen: Vec::new(),
+            last_cluster: None,
+            proto: L4::Tcp,
+            upstream_of: Some(UpstreamOf {
+                pod: 0,
+                pod_name: "client".into(),
+                http,
+                tls,
+                handshake_done,
+                retry: retry_on.map(|r| RetryPolicy { retry_on: r.into(), num_retries: Some(2) }),
+            }),
+            wire: None,
+            inner: None,
+            record: false,
+            hops: Vec::new(),
+        }
+    }
+
+    fn refused() -> Ending {
+        Ending::Refused {
+            pod: "server".into(),
+            dst: "10.0.0.2:9080".parse().unwrap_or_else(|e| panic!("{e}")),
+            by: Refusal::NoSocket { proto: L4::Tcp },
+        }
+    }
+
+    fn peer_closed() -> Ending {
+        Ending::EnvoyResponse {
+            pod: "server".into(),
+            status: None,
+            flag: Some("NR".into()),
+            details: "filter_chain_not_found".into(),
+            upstream: None,
+        }
+    }
+
+    fn answer(e: &Ending) -> (Option<&str>, Option<u16>, Option<&str>) {
+        match e {
+            Ending::EnvoyResponse { pod, status, flag, .. } => (Some(pod.as_str()), *status, flag.as_deref()),
+            _ => (None, None, None),
+        }
+    }
+
+    #[test]
+    fn refused_is_uf_and_urx_when_the_route_retries_connect_failures() {
+        let mut p = partial(true, false, false, None);
+        assert_eq!(answer(&upstream_failure(&mut p, refused())), (Some("client"), Some(503), Some("UF")));
+        let mut p = partial(true, false, false, Some("connect-failure,refused-stream"));
+        assert_eq!(answer(&upstream_failure(&mut p, refused())), (Some("client"), Some(503), Some("UF,URX")));
+        assert!(matches!(p.steps.last().map(|s| &s.detail), Some(Detail::UpstreamFailure { .. })));
+    }
+
+    #[test]
+    fn a_peer_close_is_uc_once_connected_and_uf_during_the_tls_handshake() {
+        let mut p = partial(true, false, false, Some("connect-failure"));
+        // connect-failure does not retry a connection termination.
+        assert_eq!(answer(&upstream_failure(&mut p, peer_closed())), (Some("client"), Some(503), Some("UC")));
+        let mut p = partial(true, false, false, Some("reset"));
+        assert_eq!(
+            answer(&upstream_failure(&mut p, peer_closed())),
+            (Some("client"), Some(503), Some("UC,URX"))
+        );
+        // A TLS connection closed before the handshake completed never came up.
+        let mut p = partial(true, true, false, None);
+        assert_eq!(answer(&upstream_failure(&mut p, peer_closed())), (Some("client"), Some(503), Some("UF")));
+        let mut p = partial(true, true, true, None);
+        assert_eq!(answer(&upstream_failure(&mut p, peer_closed())), (Some("client"), Some(503), Some("UC")));
+    }
+
+    #[test]
+    fn a_tcp_proxy_closes_the_downstream() {
+        let mut p = partial(false, false, false, None);
+        assert_eq!(answer(&upstream_failure(&mut p, peer_closed())), (Some("client"), None, None));
+        let mut p = partial(false, false, false, None);
+        assert_eq!(answer(&upstream_failure(&mut p, refused())), (Some("client"), None, Some("UF")));
+        let mut p = partial(false, true, false, None);
+        assert_eq!(answer(&upstream_failure(&mut p, peer_closed())), (Some("client"), None, Some("UF")));
+    }
+
+    #[test]
+    fn other_endings_and_the_blackhole_stay() {
+        let mut p = partial(true, false, false, None);
+        let bh = Ending::Blackhole {
+            pod: "server".into(),
+            cluster: "BlackHoleCluster".into(),
+            status: None,
+            flag: None,
+        };
+        assert_eq!(upstream_failure(&mut p, bh.clone()), bh);
+        let answered = Ending::EnvoyResponse {
+            pod: "server".into(),
+            status: Some(404),
+            flag: Some("NR".into()),
+            details: "route_not_found".into(),
+            upstream: None,
+        };
+        assert_eq!(upstream_failure(&mut p, answered.clone()), answered);
+        assert!(p.steps.is_empty());
+    }
+}
