@@ -126,7 +126,7 @@ pub fn match_text(t: &Trace) -> String {
         let w = c.weight.map(|w| format!(" weight={w}")).unwrap_or_default();
         let sel = if c.selected { " (selected)" } else { "" };
         let up = match &c.upstream {
-            Upstream::Endpoint { address, source_address, via, candidates } => {
+            Upstream::Endpoint { address, source_address, via, candidates, .. } => {
                 let src = source_address.map(|s| format!(" from {s}")).unwrap_or_default();
                 format!(
                     "endpoint {address}{src} via {via} ({})",

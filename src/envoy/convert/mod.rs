@@ -6,6 +6,7 @@ mod listener;
 mod matcher;
 #[cfg(test)]
 mod tests;
+mod transport;
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -136,6 +136,8 @@ pub struct FilterChain {
     pub filters: Vec<NetworkFilter>,
     /// The downstream transport socket (e.g. `envoy.transport_sockets.tls`, or `tls_context`).
     pub transport_socket: Option<String>,
+    /// The `DownstreamTlsContext` when that socket terminates TLS.
+    pub downstream_tls: Option<super::TlsContext>,
 }
 
 impl FilterChain {

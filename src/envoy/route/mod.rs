@@ -36,8 +36,8 @@ mod tests;
 
 pub use config::{
     Action, ClusterWeight, DataSource, DirectResponseAction, PathSpecifier, RedirectAction, RegexRewrite,
-    RequireTls, Route, RouteAction, RouteConfig, RouteMatch, VirtualCluster, VirtualHost, WeightedClusters,
-    DEFAULT_ROUTE_TIMEOUT_NANOS,
+    RequireTls, RetryPolicy, Route, RouteAction, RouteConfig, RouteMatch, VirtualCluster, VirtualHost,
+    WeightedClusters, DEFAULT_ROUTE_TIMEOUT_NANOS,
 };
 pub use decision::{
     Candidate, ClusterTarget, Outcome, Request, ResponseFlag, RouteDecision, RuntimeMode, Selected,

@@ -6,6 +6,7 @@ pub mod chain;
 mod http;
 pub mod listener;
 pub mod matcher;
+pub mod transport;
 pub mod upstream;
 
 use std::net::{IpAddr, SocketAddr};
@@ -184,6 +185,24 @@ pub struct Trace {
     pub http: Option<http::HttpStep>,
     pub clusters: Vec<ClusterPick>,
     pub outcome: Outcome,
+    /// The chain's `DownstreamTlsContext` terminated the connection's TLS.
+    #[serde(skip)]
+    pub tls_termination: Option<TlsTermination>,
+    /// The retry policy of the route that forwarded the request (the route's, else its
+    /// virtual host's).
+    #[serde(skip)]
+    pub retry: Option<super::route::RetryPolicy>,
+}
+
+/// A filter chain's transport socket ends the client's TLS; its filters see the plaintext.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsTermination {
+    pub chain: ObjectRef,
+    /// The transport socket's name (`envoy.transport_sockets.tls`).
+    pub socket: String,
+    pub require_client_certificate: bool,
+    /// The server's `alpn_protocols`.
+    pub alpn: Vec<String>,
 }
 
 /// Evaluates one connection against the dump.
@@ -199,6 +218,8 @@ pub fn evaluate(cfg: &EnvoyConfig, q: &Query) -> Trace {
         http: None,
         clusters: Vec::new(),
         outcome: Outcome::NoListener,
+        tls_termination: None,
+        retry: None,
     };
     let first = match &q.listener_name {
         Some(name) => cfg.listeners.iter().position(|l| l.name == *name && l.state.serves()),
@@ -281,6 +302,25 @@ pub fn evaluate(cfg: &EnvoyConfig, q: &Query) -> Trace {
         };
         return t;
     };
+    if let Some(tls) = &fc.downstream_tls {
+        // A TLS server socket (source/common/tls/ssl_socket.cc) handshakes before any filter
+        // reads: bytes that are not a ClientHello fail the handshake and Envoy closes.
+        if !matches!(q.client, ClientBytes::Tls { .. }) {
+            t.filter_chain = Some(choice);
+            t.outcome = Outcome::Closed {
+                flag: None,
+                details: "TLS handshake failed: the chain terminates TLS and the client sent no ClientHello"
+                    .into(),
+            };
+            return t;
+        }
+        t.tls_termination = Some(TlsTermination {
+            chain: choice.chain.clone(),
+            socket: fc.transport_socket.clone().unwrap_or_default(),
+            require_client_certificate: tls.require_client_certificate,
+            alpn: tls.alpn.clone(),
+        });
+    }
     t.filter_chain = Some(choice);
     network(cfg, q, &st, fc, &mut t);
     t

@@ -2,6 +2,7 @@
 
 mod chains;
 mod dual_stack;
+mod transport_sockets;
 mod upstreams;
 
 use std::net::SocketAddr;
