@@ -105,6 +105,9 @@ pub enum Detail {
     HttpRoute(Box<HttpRoute>),
     /// The cluster's load balancer picks an endpoint; Envoy connects to it.
     Endpoint { cluster: String, endpoint: String, source: Option<IpAddr>, via: String },
+    /// A listener filter waited for client bytes until `listener_filters_timeout`; the
+    /// connection then went on (`continue_on_listener_filters_timeout`), late by `timeout`.
+    ListenerFiltersTimeout { listener: String, filter: String, timeout: String },
 }
 
 /// The HTTP connection manager's routing of one request (Envoy's route table lookup).
@@ -136,6 +139,7 @@ impl Detail {
             | Detail::FilterChain { .. }
             | Detail::HttpRoute(_)
             | Detail::Endpoint { .. } => Layer::Envoy,
+            Detail::ListenerFiltersTimeout { .. } => Layer::Envoy,
         }
     }
 

@@ -13,9 +13,10 @@ use ipnet::IpNet;
 
 use super::model::{EnvoyConfig, Note, Origin, ResourceState, RouteConfigEntry, RouteConfigKind, Section};
 use super::raw::dump::{BareResource, DynamicListener, RawRoute};
-use super::raw::stream::DumpSink;
+use super::raw::stream::{DumpSink, UpdateRejected};
 use super::raw::{self, Metadata, Scalar, Str};
 use super::route::RouteConfig;
+use super::validate::{Finding, Instead, ObjectKind, Problem, Severity};
 
 /// Conversion context: the input (to turn borrowed strings into line numbers) and the notes.
 pub struct Ctx<'i> {
@@ -180,6 +181,7 @@ impl<'i> Converter<'i> {
     pub fn finish(mut self) -> EnvoyConfig {
         self.out.notes = std::mem::take(&mut self.ctx.notes);
         self.out.build_lookup();
+        super::validate::validate(&mut self.out);
         self.out
     }
 }
@@ -211,18 +213,24 @@ impl<'de> DumpSink<'de> for Converter<'_> {
             }
         }
         if let Some(es) = &dl.error_state {
+            let name = dl.name.as_ref().map(|n| n.as_str()).unwrap_or("");
+            let last_good = states
+                .iter()
+                .find(|(_, w, s)| {
+                    *s == ResourceState::Active && w.as_ref().is_some_and(|w| w.listener.is_some())
+                })
+                .map(|(field, _, _)| format!("{base}.{field}.listener"));
+            let p = format!("{base}.error_state");
+            let index = es.failed_configuration.as_ref().and_then(|l| {
+                let before = self.out.listeners.len();
+                self.listener(&l.value, &format!("{p}.failed_configuration"), ResourceState::Error);
+                (self.out.listeners.len() > before).then_some(before)
+            });
             let line = self.ctx.line_of(dl.name.as_ref());
             let details = es.details.as_ref().map(|d| d.as_str()).unwrap_or("");
-            let name = dl.name.as_ref().map(|n| n.as_str()).unwrap_or("");
-            self.ctx.note(
-                format!("{base}.error_state"),
-                line,
-                format!("listener {name:?} update was rejected by Envoy: {details}"),
-            );
-            if let Some(l) = &es.failed_configuration {
-                let p = format!("{base}.error_state.failed_configuration");
-                self.listener(&l.value, &p, ResourceState::Error);
-            }
+            let failure =
+                UpdateFailure { object: ObjectKind::Listener, name, path: &p, line, details, last_good };
+            self.update_failure(failure, index);
         }
     }
 
@@ -257,6 +265,53 @@ impl<'de> DumpSink<'de> for Converter<'_> {
 
     fn note(&mut self, path: &str, message: String) {
         self.ctx.note(path, None, message);
+    }
+
+    fn update_rejected(&mut self, r: UpdateRejected<'_, 'de>) {
+        let line = self.ctx.line_of(r.details);
+        let details = r.details.map(|d| d.as_str()).unwrap_or("");
+        let failure = UpdateFailure {
+            object: r.object,
+            name: r.name,
+            path: r.path,
+            line,
+            details,
+            last_good: r.last_good,
+        };
+        self.update_failure(failure, None);
+    }
+}
+
+/// A rejected update as recorded: which object, where, Envoy's `details`, and the path of the
+/// version Envoy still serves when the dump shows one.
+struct UpdateFailure<'p> {
+    object: ObjectKind,
+    name: &'p str,
+    path: &'p str,
+    line: Option<u32>,
+    details: &'p str,
+    last_good: Option<String>,
+}
+
+impl Converter<'_> {
+    /// Records an `error_state`: Envoy rejected this update and serves the last good version
+    /// (or nothing); `listener` is the rejected listener's index when it was read.
+    fn update_failure(&mut self, f: UpdateFailure<'_>, listener: Option<usize>) {
+        let instead = match f.last_good {
+            Some(path) => Instead::LastGood { path },
+            None => Instead::Nothing,
+        };
+        self.out.findings.push(Finding {
+            object: f.object,
+            name: f.name.to_string(),
+            path: f.path.to_string(),
+            line: f.line,
+            problem: Problem::UpdateRejected,
+            severity: Severity::Rejected,
+            reason: f.details.to_string(),
+            instead,
+            listener,
+        });
     }
 }
 

@@ -15,6 +15,7 @@ use super::dump::{
 use super::listener::Listener;
 use super::{PrependKey, Str};
 use crate::envoy::model::{ResourceState, RouteConfigKind};
+use crate::envoy::validate::ObjectKind;
 
 /// Receives resources in document order.
 pub trait DumpSink<'de> {
@@ -27,6 +28,19 @@ pub trait DumpSink<'de> {
     fn load_assignment(&mut self, a: &LoadAssignment<'de>, path: &str);
     fn bare(&mut self, r: &BareResource<'de>, path: &str);
     fn note(&mut self, path: &str, message: String);
+    /// A cluster's or route configuration's `error_state` (listeners come whole through
+    /// [`DumpSink::dynamic_listener`]).
+    fn update_rejected(&mut self, r: UpdateRejected<'_, 'de>);
+}
+
+/// An `error_state` of a dynamic cluster or route configuration: Envoy rejected the update
+/// (`details`); `last_good` is the path of the version it still serves, if the entry has one.
+pub struct UpdateRejected<'p, 'de> {
+    pub object: ObjectKind,
+    pub name: &'p str,
+    pub path: &'p str,
+    pub details: Option<&'p Str<'de>>,
+    pub last_good: Option<String>,
 }
 
 /// Walks a whole document into `sink`.
@@ -269,14 +283,33 @@ impl<'de, S: DumpSink<'de>> Visitor<'de> for ListSeed<'_, S> {
                     if let Some(c) = &w.cluster {
                         sink.cluster(&c.value, &format!("{p}.cluster"), state);
                     }
+                    if let Some(es) = &w.error_state {
+                        let name = es.failed_name().or_else(|| w.cluster.as_ref()?.value.name.as_ref());
+                        sink.update_rejected(UpdateRejected {
+                            object: ObjectKind::Cluster,
+                            name: name.map(|n| n.as_str()).unwrap_or(""),
+                            path: &format!("{p}.error_state"),
+                            details: es.details.as_ref(),
+                            last_good: w.cluster.as_ref().map(|_| format!("{p}.cluster")),
+                        });
+                    }
                 }),
-                ListKind::Routes(k) => {
-                    seq.next_element::<RouteWrapper<'de>>()?.map(|w| match (w.route_config, w.unwrapped) {
+                ListKind::Routes(k) => seq.next_element::<RouteWrapper<'de>>()?.map(|w| {
+                    match (w.route_config, w.unwrapped) {
                         (Some(r), _) => sink.route(r, &format!("{p}.route_config"), k),
                         (None, Some(r)) => sink.route(r, &p, k),
                         (None, None) => {}
-                    })
-                }
+                    }
+                    if let Some(es) = &w.error_state {
+                        sink.update_rejected(UpdateRejected {
+                            object: ObjectKind::RouteConfiguration,
+                            name: es.failed_name().or(w.name.as_ref()).map(|n| n.as_str()).unwrap_or(""),
+                            path: &format!("{p}.error_state"),
+                            details: es.details.as_ref(),
+                            last_good: w.route_config.map(|_| format!("{p}.route_config")),
+                        });
+                    }
+                }),
                 ListKind::Endpoints => seq.next_element::<EndpointWrapper<'de>>()?.map(|w| {
                     if let Some(a) = &w.endpoint_config {
                         sink.load_assignment(&a.value, &format!("{p}.endpoint_config"));

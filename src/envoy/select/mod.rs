@@ -22,6 +22,8 @@ use listener::{ListenerFilterStep, SocketState};
 use matcher::MatcherResult;
 pub use upstream::{NameTable, Upstream, UpstreamContext};
 
+use crate::envoy::validate::Instead;
+
 /// What the client's first bytes look like to Envoy's inspectors.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ClientBytes {
@@ -33,9 +35,11 @@ pub enum ClientBytes {
     Http10,
     /// The HTTP/2 prior-knowledge preface.
     H2c,
-    /// Anything else (or a server-first protocol).
+    /// Anything else.
     #[default]
     Opaque,
+    /// Nothing: a server-first protocol (MySQL, SMTP ...), the client waits for the server.
+    ServerFirst,
 }
 
 /// An HTTP request, when the connection carries one.
@@ -164,6 +168,23 @@ pub enum Outcome {
     NoListener,
     /// meshpath cannot decide (a feature it does not model).
     Undetermined { reason: String },
+    /// The listener that would take the connection is one Envoy refuses (see
+    /// [`crate::envoy::validate`]): its reason, in Envoy's words where known, and what Envoy
+    /// serves instead.
+    Rejected { listener: ObjectRef, reason: String, instead: Instead },
+    /// A listener filter waits for client bytes that never come (a server-first protocol)
+    /// and the listener has no `listener_filters_timeout` (`0s`).
+    Stalled { listener: ObjectRef, filter: String },
+}
+
+/// The listener filters timed out waiting for client bytes and the connection went on
+/// (`continue_on_listener_filters_timeout`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FilterTimeout {
+    pub listener: String,
+    pub filter: String,
+    /// `listener_filters_timeout` as the dump gives it (Envoy's default `15s` when absent).
+    pub timeout: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -184,6 +205,9 @@ pub struct Trace {
     pub http: Option<http::HttpStep>,
     pub clusters: Vec<ClusterPick>,
     pub outcome: Outcome,
+    /// The listener filters waited `timeout` before the connection went on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listener_filters_timeout: Option<FilterTimeout>,
 }
 
 /// Evaluates one connection against the dump.
@@ -199,17 +223,30 @@ pub fn evaluate(cfg: &EnvoyConfig, q: &Query) -> Trace {
         http: None,
         clusters: Vec::new(),
         outcome: Outcome::NoListener,
+        listener_filters_timeout: None,
     };
     let first = match &q.listener_name {
         Some(name) => cfg.listeners.iter().position(|l| l.name == *name && l.state.serves()),
         None => listener::accepting(cfg, q.listener_addr),
     };
     let Some(first) = first else {
+        // Only a rejected update (error_state) would have taken it: Envoy has no such listener.
+        let rejected = match &q.listener_name {
+            Some(name) => cfg.listeners.iter().position(|l| l.name == *name),
+            None => listener::rejected_accepting(cfg, q.listener_addr),
+        };
+        if let Some(o) = rejected.and_then(|i| rejected_outcome(cfg, i)) {
+            t.outcome = o;
+        }
         return t;
     };
     let Some(l0) = cfg.listeners.get(first) else {
         return t;
     };
+    if let Some(o) = rejected_outcome(cfg, first) {
+        t.outcome = o;
+        return t;
+    }
     t.accepted_by = Some(ObjectRef::of(&l0.origin, &l0.name));
     // Without original_dst the local address is the accepting socket's own (a wildcard bind
     // reports the destination IP); under TPROXY (`transparent`) it already is the original one.
@@ -229,6 +266,10 @@ pub fn evaluate(cfg: &EnvoyConfig, q: &Query) -> Trace {
         original_src: false,
     };
     t.listener_filters = listener::run_filters(l0, &q.client, q.dst, &mut st);
+    if let Some(o) = filters_waited(l0, &mut t) {
+        t.outcome = o;
+        return t;
+    }
     let mut current = l0;
     if l0.use_original_dst && st.restored {
         if let Some((i, how)) = listener::handoff_target(cfg, st.local) {
@@ -238,9 +279,17 @@ pub fn evaluate(cfg: &EnvoyConfig, q: &Query) -> Trace {
                     matched: Some(how),
                     target: ObjectRef::of(&target.origin, &target.name),
                 });
+                if let Some(o) = rejected_outcome(cfg, i) {
+                    t.outcome = o;
+                    return t;
+                }
                 // The target runs its own listener filters on the same socket; no second hop.
                 let more = listener::run_filters_no_handoff(target, &q.client, q.dst, &mut st);
                 t.listener_filters.extend(more);
+                if let Some(o) = filters_waited(target, &mut t) {
+                    t.outcome = o;
+                    return t;
+                }
                 current = target;
             }
         }
@@ -284,6 +333,46 @@ pub fn evaluate(cfg: &EnvoyConfig, q: &Query) -> Trace {
     t.filter_chain = Some(choice);
     network(cfg, q, &st, fc, &mut t);
     t
+}
+
+/// The outcome for a connection that listener `i` would take, when Envoy refuses that listener.
+fn rejected_outcome(cfg: &EnvoyConfig, i: usize) -> Option<Outcome> {
+    let f = crate::envoy::validate::rejection(cfg, i)?;
+    let l = cfg.listeners.get(i)?;
+    let mut listener = ObjectRef::of(&l.origin, &l.name);
+    listener.path = f.path.clone();
+    listener.line = f.line.or(listener.line);
+    Some(Outcome::Rejected { listener, reason: f.reason.clone(), instead: f.instead.clone() })
+}
+
+/// A listener filter of `l` that waits for client bytes (the last step says `waiting`): with
+/// no `listener_filters_timeout` (`0s`) the connection stalls; when it fires, Envoy goes on to
+/// filter-chain matching with what was detected so far if
+/// `continue_on_listener_filters_timeout` is set, and closes the socket otherwise (envoy
+/// source/common/listener_manager/active_tcp_socket.cc, `ActiveTcpSocket::startFilterChain`
+/// arms the timer only for a non-zero timeout, `ActiveTcpSocket::onTimeout`; the default of
+/// 15s is api/envoy/config/listener/v3/listener.proto `listener_filters_timeout`).
+fn filters_waited(l: &Listener, t: &mut Trace) -> Option<Outcome> {
+    let w = t.listener_filters.last().filter(|s| s.status == listener::WAITING)?;
+    let timeout = l.listener_filters_timeout.clone().unwrap_or_else(|| "15s".into());
+    if listener::duration_is_zero(&timeout) {
+        return Some(Outcome::Stalled {
+            listener: ObjectRef::of(&l.origin, &l.name),
+            filter: w.filter.clone(),
+        });
+    }
+    if !l.continue_on_listener_filters_timeout {
+        return Some(Outcome::Closed {
+            flag: None,
+            details: format!(
+                "listener filter {} timed out after {timeout} (downstream_pre_cx_timeout)",
+                w.filter
+            ),
+        });
+    }
+    t.listener_filters_timeout =
+        Some(FilterTimeout { listener: l.name.clone(), filter: w.filter.clone(), timeout });
+    None
 }
 
 type Found<'l> = (&'l FilterChain, &'static str, Option<usize>);
