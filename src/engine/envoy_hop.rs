@@ -151,10 +151,14 @@ pub(super) fn envoy(
             p.envoy.push(hop);
             out.push((p, Err(Ending::Undetermined { pod: name(), why: Undetermined::Envoy { reason } })));
         }
-        Outcome::Rejected { listener: l, reason, instead } => {
-            hop.listener = Some(l.name.clone());
+        Outcome::Rejected { object, resource: l, reason, instead } => {
+            if object == crate::envoy::validate::ObjectKind::Listener {
+                hop.listener = Some(l.name.clone());
+            } else {
+                hop.cluster = Some(l.name.clone());
+            }
+            hop.istio_config = istio;
             p.envoy.push(hop);
-            let object = crate::envoy::validate::ObjectKind::Listener;
             let (name, path, line) = (l.name, l.path, l.line);
             let r = RejectedConfig { pod: pod.name.clone(), object, name, path, line, reason, instead };
             out.push((p, Err(Ending::RejectedConfig(Box::new(r)))));

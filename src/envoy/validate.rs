@@ -30,6 +30,7 @@ use super::model::{
     EnvoyConfig, FilterChain, FilterChainMatch, Listener, ListenerAddress, MatchInput, MatchPredicate,
     Matcher, MatcherKind, NetworkFilterKind, OnMatch, ResourceState, RouteSource,
 };
+use super::raw::known::UnknownField;
 
 /// The kind of object a finding is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -138,6 +139,17 @@ pub fn rejection(cfg: &EnvoyConfig, i: usize) -> Option<&Finding> {
     cfg.findings.iter().find(|f| f.listener == Some(i) && f.rejects())
 }
 
+/// The finding that makes the cluster Envoy would use under `name` unusable: the active
+/// cluster is one Envoy refuses, or the only version of it is a rejected update.
+pub fn cluster_rejection<'c>(cfg: &'c EnvoyConfig, name: &str) -> Option<&'c Finding> {
+    cfg.findings.iter().find(|f| {
+        f.object == ObjectKind::Cluster
+            && f.name == name
+            && f.rejects()
+            && (f.problem != Problem::UpdateRejected || cfg.cluster(name).is_none())
+    })
+}
+
 /// Runs every model-level check over `cfg` and appends the findings (after those the reading
 /// already made: `error_state`, unknown fields).
 pub fn validate(cfg: &mut EnvoyConfig) {
@@ -153,6 +165,49 @@ pub fn validate(cfg: &mut EnvoyConfig) {
     duplicate_addresses(cfg, &mut out);
     routes_not_delivered(cfg, &mut out);
     cfg.findings.extend(out);
+}
+
+/// Ties each field Envoy does not know to the listener or cluster it is in (the one whose
+/// path starts its path) and records it: Envoy refuses that resource. The reason is the JSON
+/// loader's (envoy source/common/protobuf/utility.cc `MessageUtil::loadFromJson`, through
+/// `ValidationVisitor::onUnknownField`: "Protobuf message (type … reason …) has unknown
+/// fields"), with protobuf's "Cannot find field." status.
+pub fn unknown_fields(cfg: &mut EnvoyConfig, found: Vec<(ObjectKind, UnknownField)>) {
+    for (object, u) in found {
+        let inside = |origin: &str| {
+            u.path.len() > origin.len()
+                && u.path.starts_with(origin)
+                && u.path[origin.len()..].starts_with('.')
+        };
+        let (index, name, root, state, ty) = match object {
+            ObjectKind::Listener => {
+                let Some(i) = cfg.listeners.iter().position(|l| inside(&l.origin.path)) else { continue };
+                let l = &cfg.listeners[i];
+                (Some(i), l.name.clone(), l.origin.path.clone(), l.state, "envoy.config.listener.v3.Listener")
+            }
+            _ => {
+                let Some(c) = cfg.clusters.iter().find(|c| inside(&c.origin.path)) else { continue };
+                (None, c.name.clone(), c.origin.path.clone(), c.state, "envoy.config.cluster.v3.Cluster")
+            }
+        };
+        let within = &u.path[root.len() + 1..];
+        let parent = within.rsplit_once('.').map(|(p, _)| p).unwrap_or("");
+        let reason = format!(
+            "Protobuf message (type {ty} reason INVALID_ARGUMENT:({parent}) {}: Cannot find field.) has unknown fields",
+            u.field
+        );
+        cfg.findings.push(Finding {
+            object,
+            name,
+            path: u.path.clone(),
+            line: None,
+            problem: Problem::UnknownField,
+            severity: Severity::Rejected,
+            reason,
+            instead: instead_for(state),
+            listener: index,
+        });
+    }
 }
 
 fn finding(l: &Listener, i: usize, path: String, problem: Problem, reason: String) -> Finding {

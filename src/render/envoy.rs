@@ -166,11 +166,12 @@ pub fn match_text(t: &Trace) -> String {
         }
         Outcome::NoListener => writeln!(o, "=> no listener"),
         Outcome::Undetermined { reason } => writeln!(o, "=> undetermined: {reason}"),
-        Outcome::Rejected { listener, reason, instead } => writeln!(
+        Outcome::Rejected { object, resource, reason, instead } => writeln!(
             o,
-            "=> rejected config: Envoy refuses listener {} ({}): {reason}; it serves instead {}",
-            listener.name,
-            listener.path,
+            "=> rejected config: Envoy refuses {} {} ({}): {reason}; it serves instead {}",
+            object.as_str(),
+            resource.name,
+            resource.path,
             crate::envoy::summary::instead_words(instead)
         ),
         Outcome::Stalled { listener, filter } => writeln!(

@@ -13,6 +13,7 @@ use ipnet::IpNet;
 
 use super::model::{EnvoyConfig, Note, Origin, ResourceState, RouteConfigEntry, RouteConfigKind, Section};
 use super::raw::dump::{BareResource, DynamicListener, RawRoute};
+use super::raw::known::{self, UnknownField};
 use super::raw::stream::{DumpSink, UpdateRejected};
 use super::raw::{self, Metadata, Scalar, Str};
 use super::route::RouteConfig;
@@ -171,16 +172,19 @@ pub fn owned(s: &Option<Str<'_>>) -> Option<String> {
 pub struct Converter<'i> {
     pub ctx: Ctx<'i>,
     pub out: EnvoyConfig,
+    /// Fields Envoy does not know, tied to their objects when reading ends.
+    unknown: Vec<(ObjectKind, UnknownField)>,
 }
 
 impl<'i> Converter<'i> {
     pub fn new(input: &'i [u8], lines_valid: bool) -> Self {
-        Converter { ctx: Ctx::new(input, lines_valid), out: EnvoyConfig::default() }
+        Converter { ctx: Ctx::new(input, lines_valid), out: EnvoyConfig::default(), unknown: Vec::new() }
     }
 
     pub fn finish(mut self) -> EnvoyConfig {
         self.out.notes = std::mem::take(&mut self.ctx.notes);
         self.out.build_lookup();
+        super::validate::unknown_fields(&mut self.out, std::mem::take(&mut self.unknown));
         super::validate::validate(&mut self.out);
         self.out
     }
@@ -253,8 +257,16 @@ impl<'de> DumpSink<'de> for Converter<'_> {
 
     fn bare(&mut self, r: &BareResource<'de>, path: &str) {
         match r {
-            BareResource::Listener(l) => self.listener(l, path, ResourceState::Active),
-            BareResource::Cluster(c) => self.cluster(c, path, ResourceState::Active),
+            BareResource::Listener(l, raw) => {
+                let found = known::unknown_fields(raw.get(), &known::LISTENER, path);
+                self.unknown_fields(ObjectKind::Listener, found);
+                self.listener(l, path, ResourceState::Active)
+            }
+            BareResource::Cluster(c, raw) => {
+                let found = known::unknown_fields(raw.get(), &known::CLUSTER, path);
+                self.unknown_fields(ObjectKind::Cluster, found);
+                self.cluster(c, path, ResourceState::Active)
+            }
             BareResource::RouteConfig(r) => self.route(r, path, RouteConfigKind::Bare),
             BareResource::LoadAssignment(a) => self.load_assignment(a, path),
             BareResource::Unknown(keys) => {
@@ -265,6 +277,10 @@ impl<'de> DumpSink<'de> for Converter<'_> {
 
     fn note(&mut self, path: &str, message: String) {
         self.ctx.note(path, None, message);
+    }
+
+    fn unknown_fields(&mut self, object: ObjectKind, found: Vec<UnknownField>) {
+        self.unknown.extend(found.into_iter().map(|u| (object, u)));
     }
 
     fn update_rejected(&mut self, r: UpdateRejected<'_, 'de>) {

@@ -154,8 +154,9 @@ pub struct EndpointWrapper<'a> {
 /// A bare resource found in an array or keyed object, classified by its top-level keys.
 #[derive(Debug, Clone)]
 pub enum BareResource<'a> {
-    Listener(Box<Listener<'a>>),
-    Cluster(Box<Cluster<'a>>),
+    /// The listener, and its text (checked for fields Envoy does not know).
+    Listener(Box<Listener<'a>>, RawRoute<'a>),
+    Cluster(Box<Cluster<'a>>, RawRoute<'a>),
     RouteConfig(RawRoute<'a>),
     LoadAssignment(Box<LoadAssignment<'a>>),
     Unknown(Vec<String>),
@@ -235,8 +236,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for BareResource<'a> {
         let text: &'a str = raw.get();
         let e = de::Error::custom;
         Ok(match classify(&keys.0) {
-            1 => BareResource::Listener(Box::new(serde_json::from_str(text).map_err(e)?)),
-            2 => BareResource::Cluster(Box::new(serde_json::from_str(text).map_err(e)?)),
+            1 => BareResource::Listener(Box::new(serde_json::from_str(text).map_err(e)?), raw),
+            2 => BareResource::Cluster(Box::new(serde_json::from_str(text).map_err(e)?), raw),
             3 => BareResource::RouteConfig(raw),
             4 => BareResource::LoadAssignment(Box::new(serde_json::from_str(text).map_err(e)?)),
             _ => BareResource::Unknown(keys.0.into_iter().take(6).collect()),

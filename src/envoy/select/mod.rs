@@ -22,7 +22,7 @@ use listener::{ListenerFilterStep, SocketState};
 use matcher::MatcherResult;
 pub use upstream::{NameTable, Upstream, UpstreamContext};
 
-use crate::envoy::validate::Instead;
+use crate::envoy::validate::{Instead, ObjectKind};
 
 /// What the client's first bytes look like to Envoy's inspectors.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -171,7 +171,7 @@ pub enum Outcome {
     /// The listener that would take the connection is one Envoy refuses (see
     /// [`crate::envoy::validate`]): its reason, in Envoy's words where known, and what Envoy
     /// serves instead.
-    Rejected { listener: ObjectRef, reason: String, instead: Instead },
+    Rejected { object: ObjectKind, resource: ObjectRef, reason: String, instead: Instead },
     /// A listener filter waits for client bytes that never come (a server-first protocol)
     /// and the listener has no `listener_filters_timeout` (`0s`).
     Stalled { listener: ObjectRef, filter: String },
@@ -342,7 +342,12 @@ fn rejected_outcome(cfg: &EnvoyConfig, i: usize) -> Option<Outcome> {
     let mut listener = ObjectRef::of(&l.origin, &l.name);
     listener.path = f.path.clone();
     listener.line = f.line.or(listener.line);
-    Some(Outcome::Rejected { listener, reason: f.reason.clone(), instead: f.instead.clone() })
+    Some(Outcome::Rejected {
+        object: ObjectKind::Listener,
+        resource: listener,
+        reason: f.reason.clone(),
+        instead: f.instead.clone(),
+    })
 }
 
 /// A listener filter of `l` that waits for client bytes (the last step says `waiting`): with
@@ -555,6 +560,17 @@ pub(crate) fn finish(
         t.outcome = Outcome::Weighted;
         return;
     };
+    if let Some(f) = crate::envoy::validate::cluster_rejection(cfg, &sel.cluster) {
+        let resource =
+            ObjectRef { name: f.name.clone(), path: f.path.clone(), line: f.line, istio_config: None };
+        t.outcome = Outcome::Rejected {
+            object: ObjectKind::Cluster,
+            resource,
+            reason: f.reason.clone(),
+            instead: f.instead.clone(),
+        };
+        return;
+    }
     t.outcome = match &sel.upstream {
         Upstream::Endpoint { address, source_address, .. } => Outcome::Forwarded {
             cluster: sel.cluster.clone(),
