@@ -2,7 +2,7 @@
 //! against docs/trace.schema.json (`meshpath.trace/v2`) and `meshpath explain --format json`
 //! against docs/explain.schema.json (`meshpath.explain/v1`), for every probe of the bundled
 //! scenarios (scenarios/) and for the endings those probes do not reach (blackhole, dropped,
-//! unresolved, undetermined, refused). The schemas' own claims are tested too: a document with
+//! unresolved, undetermined, refused, rejected_config, stalled). The schemas' own claims are tested too: a document with
 //! a broken field fails, and the numbers the schemas only type (step numbers, loop cycle) are
 //! checked against the path they belong to.
 
@@ -196,6 +196,15 @@ fn the_other_endings_validate() {
         ("undetermined", r11, d11, "--dst 10.96.0.20:9080 --host reviews:9080"),
         ("refused", r25, d25, "--from uid:1337 --proto udp --dst 10.244.0.5:5353"),
         ("envoy_response", r25, d25, "--from outside:10.244.1.9 --dst 10.244.0.5:8080"),
+        // A listener Envoy refuses (tests/envoy_rejected_cli.rs); a server-first client in
+        // tls_inspector of a sniffed port.
+        (
+            "rejected_config",
+            r25,
+            "productpage.istio-1.25-rejected",
+            "--dst 10.96.0.20:9080 --host reviews:9080",
+        ),
+        ("stalled", r25, d25, "--dst 10.96.0.20:9080 --server-first"),
     ];
     let mut errs = Vec::new();
     for (kind, rules, dump, connection) in cases {

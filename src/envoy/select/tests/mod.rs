@@ -2,6 +2,8 @@
 
 mod chains;
 mod dual_stack;
+mod rejected;
+mod server_first;
 mod upstreams;
 
 use std::net::SocketAddr;
