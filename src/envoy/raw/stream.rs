@@ -310,30 +310,10 @@ impl<'de, S: DumpSink<'de>> Visitor<'de> for ListSeed<'_, S> {
                 },
                 ListKind::Clusters(state) => match seq.next_element::<&'de RawValue>()? {
                     None => None,
-                    Some(raw) => Some(typed::<ClusterWrapper<'de>, A::Error>(raw))
-                        .map(|w| -> Result<(), A::Error> {
-                            let w = w?;
-                            sink.unknown_fields(
-                                ObjectKind::Cluster,
-                                known::unknown_fields(raw.get(), &known::CLUSTER_ENTRY, &p),
-                            );
-                            if let Some(c) = &w.cluster {
-                                sink.cluster(&c.value, &format!("{p}.cluster"), state);
-                            }
-                            if let Some(es) = &w.error_state {
-                                let name =
-                                    es.failed_name().or_else(|| w.cluster.as_ref()?.value.name.as_ref());
-                                sink.update_rejected(UpdateRejected {
-                                    object: ObjectKind::Cluster,
-                                    name: name.map(|n| n.as_str()).unwrap_or(""),
-                                    path: &format!("{p}.error_state"),
-                                    details: es.details.as_ref(),
-                                    last_good: w.cluster.as_ref().map(|_| format!("{p}.cluster")),
-                                });
-                            }
-                            Ok(())
-                        })
-                        .transpose()?,
+                    Some(raw) => {
+                        cluster_entry(sink, typed(raw)?, raw, &p, state);
+                        Some(())
+                    }
                 },
                 ListKind::Routes(k) => seq.next_element::<RouteWrapper<'de>>()?.map(|w| {
                     match (w.route_config, w.unwrapped) {
@@ -362,5 +342,30 @@ impl<'de, S: DumpSink<'de>> Visitor<'de> for ListSeed<'_, S> {
             }
             i += 1;
         }
+    }
+}
+
+/// One `*_clusters[]` entry: its fields Envoy does not know, the cluster, and a rejected update
+/// (`error_state`) beside it.
+fn cluster_entry<'de, S: DumpSink<'de>>(
+    sink: &mut S,
+    w: ClusterWrapper<'de>,
+    raw: &'de RawValue,
+    p: &str,
+    state: ResourceState,
+) {
+    sink.unknown_fields(ObjectKind::Cluster, known::unknown_fields(raw.get(), &known::CLUSTER_ENTRY, p));
+    if let Some(c) = &w.cluster {
+        sink.cluster(&c.value, &format!("{p}.cluster"), state);
+    }
+    if let Some(es) = &w.error_state {
+        let name = es.failed_name().or_else(|| w.cluster.as_ref()?.value.name.as_ref());
+        sink.update_rejected(UpdateRejected {
+            object: ObjectKind::Cluster,
+            name: name.map(|n| n.as_str()).unwrap_or(""),
+            path: &format!("{p}.error_state"),
+            details: es.details.as_ref(),
+            last_good: w.cluster.as_ref().map(|_| format!("{p}.cluster")),
+        });
     }
 }
