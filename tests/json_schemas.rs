@@ -323,3 +323,44 @@ fn netfilter_note_of_an_unknown_module_has_one_what() {
     assert_eq!(note["unknown"], "match", "{note}");
     assert_eq!(note["name"], "limit", "{note}");
 }
+
+/// A server-first client through a listener whose filters time out and continue (the
+/// productpage dump with `listener_filters_timeout: 5s`): the path has a
+/// `listener_filters_timeout` step and goes on (envoy
+/// source/common/listener_manager/active_tcp_socket.cc, `ActiveTcpSocket::onTimeout`).
+#[test]
+fn listener_filters_timeout_step_validates() {
+    let (trace, explain) = (schema("trace.schema.json"), schema("explain.schema.json"));
+    let text = std::fs::read_to_string(common::dump("productpage.istio-1.25")).expect("fixture");
+    let dir = std::env::temp_dir().join(format!("meshpath-schemas-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join("timeout-5s.json");
+    std::fs::write(
+        &file,
+        text.replace("\"listener_filters_timeout\": \"0s\"", "\"listener_filters_timeout\": \"5s\""),
+    )
+    .expect("writable");
+    let mut args = productpage(
+        "trace",
+        RULES_1_25,
+        "productpage.istio-1.25",
+        "tcp:0.0.0.0:9080",
+        &["--dst", "10.96.0.20:9080", "--server-first"],
+    )[1..]
+        .to_vec();
+    let at = args.iter().position(|a| a == "--envoy").expect("--envoy") + 1;
+    args[at] = file.display().to_string();
+    let mut errs = Vec::new();
+    let kinds = validate_both("timeout", &args, &trace, &explain, &mut errs);
+    assert_ne!(kinds, ["stalled"], "{args:?}");
+    assert!(errs.is_empty(), "{}", report(&errs));
+    let mut a = vec!["trace".to_string()];
+    a.extend(args);
+    a.extend(strings(&["--format", "json"]));
+    let t = json_of(&a);
+    let steps = t["paths"][0]["steps"].as_array().cloned().unwrap_or_default();
+    let timeout =
+        steps.iter().find(|s| s["detail"]["step"] == "listener_filters_timeout").expect("a timeout step");
+    assert_eq!(timeout["detail"]["timeout"], "5s");
+    assert_eq!(timeout["detail"]["filter"], "envoy.filters.listener.tls_inspector");
+}
