@@ -261,6 +261,10 @@ pub struct RequestArgs {
     /// An HTTP request header, NAME:VALUE. Repeatable.
     #[arg(long, value_name = "K:V")]
     pub header: Vec<String>,
+    /// The client sends nothing until the server speaks (MySQL, SMTP ...): listener filters
+    /// that wait for client bytes wait (see docs/trace.md, "stalled").
+    #[arg(long, conflicts_with_all = ["sni", "alpn", "host", "path", "method", "header"])]
+    pub server_first: bool,
 }
 
 impl RequestArgs {
@@ -271,6 +275,7 @@ impl RequestArgs {
             && self.path.is_none()
             && self.method.is_none()
             && self.header.is_empty()
+            && !self.server_first
     }
 }
 

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 
-use super::ending::{Ending, Refusal, Undetermined};
+use super::ending::{Ending, Refusal, RejectedConfig, Undetermined};
 use super::step::TlsOrigination;
 use super::step::{Detail, HttpRoute};
 use super::walk::{take_or_clone, Next, Partial, State, UpstreamOf};
@@ -59,6 +59,12 @@ pub(super) fn envoy(
         p.step(
             pi,
             Detail::Handoff { target: h.target, matched: h.matched, restored: h.restored_destination },
+        );
+    }
+    if let Some(ft) = t.listener_filters_timeout {
+        p.step(
+            pi,
+            Detail::ListenerFiltersTimeout { listener: ft.listener, filter: ft.filter, timeout: ft.timeout },
         );
     }
     if let Some(fc) = t.filter_chain {
@@ -181,6 +187,22 @@ pub(super) fn envoy(
             hop.istio_config = istio;
             p.envoy.push(hop);
             out.push((p, Err(Ending::Undetermined { pod: name(), why: Undetermined::Envoy { reason } })));
+        }
+        Outcome::Rejected { object, resource: l, reason, instead } => {
+            if object == crate::envoy::validate::ObjectKind::Listener {
+                hop.listener = Some(l.name.clone());
+            } else {
+                hop.cluster = Some(l.name.clone());
+            }
+            hop.istio_config = istio;
+            p.envoy.push(hop);
+            let (name, path, line) = (l.name, l.path, l.line);
+            let r = RejectedConfig { pod: pod.name.clone(), object, name, path, line, reason, instead };
+            out.push((p, Err(Ending::RejectedConfig(Box::new(r)))));
+        }
+        Outcome::Stalled { listener: l, filter } => {
+            p.envoy.push(hop);
+            out.push((p, Err(Ending::Stalled { pod: name(), listener: l.name, filter })));
         }
     }
     out

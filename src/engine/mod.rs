@@ -17,7 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
-pub use ending::{Ending, Refusal, Undetermined};
+pub use ending::{Ending, Refusal, RejectedConfig, Undetermined};
 pub use envoy_hop::{envoy_hop_trace, envoy_hop_trace_on, envoy_query};
 pub use snapshot::{Mesh, Pod};
 pub use step::{Detail, DnsProxyAnswer, HttpRoute, Layer, RuleStep, Sender, Step, TlsOrigination};

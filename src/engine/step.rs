@@ -134,6 +134,9 @@ pub enum Detail {
         flag: Option<String>,
         details: String,
     },
+    /// A listener filter waited for client bytes until `listener_filters_timeout`; the
+    /// connection then went on (`continue_on_listener_filters_timeout`), late by `timeout`.
+    ListenerFiltersTimeout { listener: String, filter: String, timeout: String },
 }
 
 /// A TLS origination (Envoy: source/common/upstream/transport_socket_match_impl.cc picks the
@@ -191,6 +194,7 @@ impl Detail {
             Detail::TlsOrigination(_) | Detail::TlsTermination { .. } | Detail::UpstreamFailure { .. } => {
                 Layer::Envoy
             }
+            Detail::ListenerFiltersTimeout { .. } => Layer::Envoy,
         }
     }
 

@@ -307,6 +307,10 @@ pub fn step(pods: &[String], s: &Step) -> String {
         Detail::DnsForwarder { listen, upstream, uid } => {
             format!("the DNS forwarder on {listen} asks its upstream {upstream} (as uid {uid})")
         }
+        Detail::ListenerFiltersTimeout { listener, filter, timeout } => format!(
+            "listener {listener}: {filter} waits for client bytes; after listener_filters_timeout {timeout} \
+             the connection goes on (continue_on_listener_filters_timeout), {timeout} late"
+        ),
     }
 }
 
@@ -345,6 +349,7 @@ pub fn source(s: &Step) -> String {
         Detail::TlsOrigination(t) => t.cluster.clone(),
         Detail::TlsTermination { chain, .. } => chain.path.clone(),
         Detail::UpstreamFailure { .. } => String::new(),
+        Detail::ListenerFiltersTimeout { listener, .. } => format!("listener {listener}"),
     }
 }
 
@@ -385,6 +390,19 @@ pub fn ending_reason(e: &Ending) -> Option<String> {
                 "cluster {cluster}: the dump has no endpoints for {service_name} (take it with ?include_eds)"
             ),
         },
+        Ending::RejectedConfig(r) => {
+            let why = if r.reason.is_empty() { String::new() } else { format!(": {}", r.reason) };
+            format!(
+                "Envoy refuses {} {}{why}; it serves instead {}",
+                r.object.as_str(),
+                r.name,
+                crate::envoy::summary::instead_words(&r.instead)
+            )
+        }
+        Ending::Stalled { listener, filter, .. } => format!(
+            "listener {listener}: {filter} waits for the client's first bytes, the client waits for the server, \
+             and listener_filters_timeout is 0s (no time-out)"
+        ),
         _ => return None,
     })
 }
@@ -451,6 +469,12 @@ pub fn ending(pods: &[String], p: &Path) -> String {
         }
         Ending::Undetermined { pod, .. } => {
             format!("undetermined in pod {pod}: {}", ending_reason(&p.ending).unwrap_or_default())
+        }
+        Ending::RejectedConfig(r) => {
+            format!("rejected config in pod {}: {}", r.pod, ending_reason(&p.ending).unwrap_or_default())
+        }
+        Ending::Stalled { pod, .. } => {
+            format!("stalled in pod {pod}: {}", ending_reason(&p.ending).unwrap_or_default())
         }
     }
 }

@@ -319,6 +319,18 @@ fn probe(p: &model::ProbeSpec, mesh: &Mesh, at: &At) -> Result<Probe, ScenarioEr
             "drop `http:` or `dns:`",
         ));
     }
+    let server_first = p.server_first.as_ref().is_some_and(|s| s.value);
+    if let Some(s) = p
+        .server_first
+        .as_ref()
+        .filter(|s| s.value && (p.tls.is_some() || p.http.is_some() || p.dns.is_some()))
+    {
+        return Err(at.error(
+            &s.referenced,
+            "a server-first client sends nothing first: no TLS ClientHello, HTTP request or DNS query",
+            "drop `server_first:` or the `tls:`/`http:`/`dns:` block",
+        ));
+    }
     let tls = p.tls.clone().unwrap_or_default();
     let http = p.http.clone().unwrap_or_default();
     let headers = http
@@ -335,6 +347,7 @@ fn probe(p: &model::ProbeSpec, mesh: &Mesh, at: &At) -> Result<Probe, ScenarioEr
         method: http.method.as_deref(),
         headers,
         http: p.http.is_some(),
+        server_first,
     }
     .build();
     let expect = match &p.expect {

@@ -7,6 +7,7 @@
 pub mod cluster;
 pub mod dump;
 pub mod filter;
+pub mod known;
 pub mod listener;
 pub mod matcher;
 pub mod stream;

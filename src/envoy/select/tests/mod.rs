@@ -3,6 +3,8 @@
 mod chains;
 mod dual_stack;
 mod transport_sockets;
+mod rejected;
+mod server_first;
 mod upstreams;
 
 use std::net::SocketAddr;
