@@ -84,6 +84,9 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         .map(|i| i.addrs.iter().map(|a| a.addr()).collect())
         .unwrap_or_default();
     let redirect_ports = mesh.pods.get(pod).map(|p| p.istio).unwrap_or_default().redirect_ports();
+    meshpath::util::read::check_regular(&a.capture)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot read {}", a.capture.display()))?;
     let file = std::fs::File::open(&a.capture)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot read {}", a.capture.display()))?;

@@ -1,0 +1,136 @@
+//! Inputs as an attacker would craft them (docs/reliability.md): scenario files from a pull
+//! request, captures and dumps from anywhere. Each must end in a short diagnostic and exit
+//! code 2, never a crash, a hang, an echo of a file the scenario should not read, or raw
+//! terminal escapes.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::meshpath;
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str]) -> Out {
+    let o = meshpath().args(args).output().expect("runs");
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// A fresh folder for one test's files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("meshpath-hostile-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+// Rust's formatter takes widths up to u16::MAX; miette pads the label line to the column, so a
+// column past 65,535 made it panic (exit 101). The window keeps the real line and column.
+#[test]
+fn an_error_past_column_65535_is_a_short_diagnostic() {
+    let dir = scratch("long-line");
+    let rules = dir.join("long.rules");
+    let line = format!("-A INPUT {}-j BOGUS\u{1b}[31m", "-s 1.2.3.4 ".repeat(7000));
+    std::fs::write(&rules, format!("*filter\n:INPUT ACCEPT [0:0]\n{line}\nCOMMIT\n")).unwrap();
+    let o = run(&["netfilter", "check", s(&rules)]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    let col = line.find("BOGUS").unwrap() + 1;
+    assert!(o.stderr.contains(&format!("long.rules:3:{col}: ")), "{}", o.stderr);
+    assert!(o.stderr.contains(&format!("[{}:3:{col}]", s(&rules))), "{}", o.stderr);
+    assert!(o.stderr.len() < 2_000, "{} bytes of stderr", o.stderr.len());
+    assert!(!o.stderr.contains('\u{1b}'), "{}", o.stderr);
+
+    // A minified config dump cut in half: the JSON reader stops at its last column.
+    let dump = dir.join("cut.json");
+    let listeners: Vec<String> = (0..20_000).map(|i| format!("{{\"name\":\"l{i}\"}}")).collect();
+    let text = format!(
+        "{{\"configs\":[{{\"@type\":\"type.googleapis.com/envoy.admin.v3.ListenersConfigDump\",\"dynamic_listeners\":[{}",
+        listeners.join(",")
+    );
+    std::fs::write(&dump, &text[..200_000]).unwrap();
+    let o = run(&["envoy", "summary", "--envoy", s(&dump)]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("cut.json:1:200000: "), "{}", o.stderr);
+    assert!(o.stderr.len() < 2_000, "{} bytes of stderr", o.stderr.len());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A copy of the bundled bookinfo scenario in `dir` whose `iptables:` names `rules`.
+fn scenario_naming(dir: &Path, rules: &str) -> PathBuf {
+    let text = format!(
+        "schema: meshpath.scenario/v1\npods:\n  productpage:\n    addresses: [10.244.0.5]\n    iptables: {rules}\nprobes:\n  - name: p\n    from: productpage\n    to: 10.96.0.20:9080\n"
+    );
+    let p = dir.join("x.scenario.yaml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+// A scenario in a pull request must not make CI print a file outside the checkout (a
+// service-account token, a private key) nor its credentials (`.git/config`).
+#[test]
+fn scenario_references_stay_under_the_root() {
+    let dir = scratch("confine");
+    let secret = dir.join("secret.txt");
+    std::fs::write(&secret, "TOKEN=hunter2-do-not-print\n").unwrap();
+    let inner = dir.join("repo/scenarios");
+    std::fs::create_dir_all(&inner).unwrap();
+    for rel in [s(&secret).to_string(), "../../secret.txt".to_string()] {
+        let sc = scenario_naming(&inner, &rel);
+        let o = run(&["check", s(&sc)]);
+        assert_eq!(o.code, 2, "{rel}: {}{}", o.stdout, o.stderr);
+        assert!(!o.stderr.contains("hunter2"), "{}", o.stderr);
+        assert!(o.stderr.contains("lies outside"), "{}", o.stderr);
+    }
+    // Widened with --root, the file is read (and refused as a rule set, without its content).
+    let sc = scenario_naming(&inner, "../../secret.txt");
+    let o = run(&["check", s(&sc), "--root", s(&dir)]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("no rule set found"), "{}", o.stderr);
+    // Hidden folders stay closed even under the root.
+    std::fs::create_dir_all(dir.join("repo/.git")).unwrap();
+    std::fs::write(dir.join("repo/.git/config"), "extraheader = AUTHORIZATION: basic c2VjcmV0\n").unwrap();
+    let sc = scenario_naming(&inner, "../.git/config");
+    let o = run(&["check", s(&sc), "--root", s(&dir.join("repo"))]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("hidden") && !o.stderr.contains("c2VjcmV0"), "{}", o.stderr);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// `/dev/zero` was read until memory ran out; a FIFO without a writer blocked forever.
+#[cfg(unix)]
+#[test]
+fn devices_fifos_and_oversized_files_are_refused() {
+    let o = run(&["netfilter", "check", "/dev/zero"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("not a regular file"), "{}", o.stderr);
+    let o = run(&["envoy", "summary", "--envoy", "/dev/zero"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    let dir = scratch("fifo");
+    let fifo = dir.join("pipe");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|s| s.success()) {
+        let o = run(&["netfilter", "check", s(&fifo)]);
+        assert_eq!(o.code, 2, "{}", o.stderr);
+        assert!(o.stderr.contains("not a regular file"), "{}", o.stderr);
+    }
+    let big = dir.join("big.rules");
+    std::fs::write(&big, "x".repeat(4096)).unwrap();
+    let o = run(&["netfilter", "check", s(&big), "--max-input-size", "1K"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("more than the input limit of 1024 bytes"), "{}", o.stderr);
+    let o = run(&["netfilter", "check", s(&big), "--max-input-size", "1M"]);
+    assert!(!o.stderr.contains("input limit"), "{}", o.stderr);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
