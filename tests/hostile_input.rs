@@ -134,3 +134,61 @@ fn devices_fifos_and_oversized_files_are_refused() {
     assert!(!o.stderr.contains("input limit"), "{}", o.stderr);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+// The YAML reader's default budget (250,000 nodes) refused a valid dump of 1,000 listeners
+// ("budget breached: Nodes 250001") that reads in a blink as JSON: the budget grows with the
+// input. The listener is the fixture's virtualInbound (341 nodes), as Istio 1.25 writes it.
+#[test]
+fn a_yaml_dump_of_1000_listeners_reads() {
+    let text = std::fs::read_to_string(common::dump("productpage.istio-1.25")).unwrap();
+    let mut dump: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for c in dump["configs"].as_array_mut().unwrap() {
+        if c["@type"].as_str().unwrap().ends_with("ListenersConfigDump") {
+            let ls = c["dynamic_listeners"].as_array_mut().unwrap();
+            let inbound = ls.iter().find(|l| l["name"] == "virtualInbound").unwrap().clone();
+            *ls = (0..1000)
+                .map(|i| {
+                    let mut l = inbound.clone();
+                    l["name"] = format!("virtualInbound-{i}").into();
+                    l
+                })
+                .collect();
+        }
+    }
+    let dir = scratch("yaml-dump");
+    let path = dir.join("big.config_dump.yaml");
+    std::fs::write(&path, serde_saphyr::to_string(&dump).unwrap()).unwrap();
+    let o = run(&["envoy", "summary", "--envoy", s(&path)]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("LISTENERS (1000)"), "{}", o.stdout);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// 30,000 nested messages in a protobuf-text test file overflowed the stack (SIGSEGV/abort).
+// JSON and YAML stop at their readers' own depth limits (128 and 64).
+#[test]
+fn deeply_nested_test_files_are_refused_with_a_message() {
+    let dir = scratch("deep");
+    let cases = [
+        ("deep.pb_text", format!("tests {}{}", "{ a ".repeat(30_000), "}".repeat(30_000))),
+        ("deep.json", format!("{}{}", "[".repeat(30_000), "]".repeat(30_000))),
+        ("deep.yaml", format!("tests: {}{}\n", "[".repeat(30_000), "]".repeat(30_000))),
+    ];
+    for (name, text) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let o =
+            run(&["route-check", "--config", "tests/fixtures/route-check/routes.yaml", "--tests", s(&path)]);
+        assert_eq!(o.code, 2, "{name}: {}", o.stderr);
+        assert!(o.stderr.len() < 2_000, "{name}: {} bytes of stderr", o.stderr.len());
+    }
+    let o = run(&[
+        "route-check",
+        "--config",
+        "tests/fixtures/route-check/routes.yaml",
+        "--tests",
+        s(&dir.join("deep.pb_text")),
+    ]);
+    assert!(o.stderr.contains("nest deeper than 100"), "{}", o.stderr);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -88,11 +88,10 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let root = files::root_for(path)
         .map_err(|e| ScenarioError::Io { file: file_name.clone(), source: std::io::Error::other(e) })?;
     let text = Arc::new(text);
-    let doc: ScenarioFile = serde_saphyr::from_str(&text).map_err(|e| ScenarioError::Yaml {
-        file: file_name.clone(),
-        text: text.clone(),
-        error: Box::new(e),
-    })?;
+    let doc: ScenarioFile =
+        serde_saphyr::from_str_with_options(&text, crate::util::yaml::options_for(&text)).map_err(|e| {
+            ScenarioError::Yaml { file: file_name.clone(), text: text.clone(), error: Box::new(e) }
+        })?;
     let at = At { file: file_name, text: text.clone() };
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };

@@ -10,5 +10,6 @@ pub(crate) mod fasthash;
 pub mod mark;
 pub mod num;
 pub mod read;
+pub mod yaml;
 
 pub use mark::MarkMask;
