@@ -192,3 +192,71 @@ fn deeply_nested_test_files_are_refused_with_a_message() {
     assert!(o.stderr.contains("nest deeper than 100"), "{}", o.stderr);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+// A probe name, a description, a captured Host header are the input's text: printed raw, an
+// ANSI escape could clear the terminal or hide lines of a CI log. Text, CSV and JSON carry
+// them escaped (JSON as `\u001b`, which reads back as the same character).
+#[test]
+fn control_characters_of_the_input_are_escaped_in_every_report() {
+    let dir = scratch("escapes");
+    let repo = std::env::current_dir().unwrap();
+    let sc = dir.join("x.scenario.yaml");
+    std::fs::write(
+        &sc,
+        format!(
+            "schema: meshpath.scenario/v1\ndescription: \"hidden\\u202Etxt\"\npods:\n  productpage:\n    addresses: [10.244.0.5]\n    iptables: {}/scenarios/istio-1.25-redirect.v4.iptables-save\nprobes:\n  - name: \"evil\\e[2J\\rname\"\n    from: productpage\n    to: 10.96.0.20:9080\n",
+            repo.display()
+        ),
+    )
+    .unwrap();
+    for format in ["text", "json"] {
+        let o = run(&["check", s(&sc), "--root", "/", "--format", format]);
+        assert!(o.code == 0 || o.code == 1, "{format}: {}", o.stderr);
+        assert!(!o.stdout.contains(['\u{1b}', '\r', '\u{202e}']), "{format}: {:?}", o.stdout);
+        assert!(o.stdout.contains("evil"), "{format}: {}", o.stdout);
+    }
+    let o = run(&["check", s(&sc), "--root", "/", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("still JSON");
+    assert!(v.to_string().contains("evil\\u001b[2J\\rname"), "{v}");
+
+    // An HTTP request whose Host header carries a right-to-left override and an 8-bit CSI (HTTP
+    // parsers refuse 7-bit controls there), replayed as a table and as CSV.
+    let tcp = || etherparse::PacketBuilder::ipv4([10, 244, 0, 5], [10, 96, 0, 20], 64);
+    let (mut syn, mut get) = (Vec::new(), Vec::new());
+    tcp().tcp(40000, 9080, 1000, 1024).syn().write(&mut syn, &[]).unwrap();
+    tcp()
+        .tcp(40000, 9080, 1001, 1024)
+        .ack(1)
+        .psh()
+        .write(&mut get, "GET / HTTP/1.1\r\nHost: a\u{202e}b\u{9b}2Jc\r\n\r\n".as_bytes())
+        .unwrap();
+    let mut w = meshpath::capture::writer::PcapWriter::new(
+        Vec::new(),
+        meshpath::capture::linktype::RAW,
+        65535,
+        false,
+    )
+    .unwrap();
+    for (i, p) in [syn, get].iter().enumerate() {
+        w.write_packet(1_700_000_000_000_000_000 + i as u64 * 1000, p, p.len() as u32).unwrap();
+    }
+    let pcap = dir.join("host.pcap");
+    std::fs::write(&pcap, w.into_inner()).unwrap();
+    let pod = [
+        "--pod",
+        "productpage",
+        "--iptables",
+        common::RULES_1_25,
+        "--pod-ip",
+        "10.244.0.5",
+        "--envoy",
+        "tests/fixtures/mesh/productpage.istio-1.25.config_dump.json",
+    ];
+    for format in ["text", "csv"] {
+        let o = run(&[&["replay", s(&pcap), "--format", format][..], &pod[..]].concat());
+        assert_eq!(o.code, 0, "{format}: {}", o.stderr);
+        assert!(!o.stdout.contains(['\u{202e}', '\u{9b}']), "{format}: {:?}", o.stdout);
+        assert!(o.stdout.contains("a\\u{202e}b\\u{9b}2Jc"), "{format}: {}", o.stdout);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

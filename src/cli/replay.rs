@@ -119,7 +119,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
             Format::Csv => {
                 // CSV has rows only: the note goes to standard error.
                 if let Some(note) = render::not_this_pod_note(&result.not_this_pod) {
-                    eprintln!("{note}");
+                    eprintln!("{}", meshpath::util::escape::escape_control_keep_lines(&note));
                 }
                 render::csv(&result)
             }

@@ -54,6 +54,31 @@ pub fn escape_control_keep_lines(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A report as written to a terminal, a log or a file: in text (tables, CSV, DOT, Markdown,
+/// HTML) every control or invisible character but newline and tab is escaped as `\u{1b}`;
+/// in a JSON document (it starts with `{` or `[`; the writer already escapes what JSON
+/// requires) the rest of them (DEL, C1 controls, bidirectional overrides) become `\u001b`
+/// escapes, which JSON reads back as the same characters.
+pub fn escape_report(report: &str) -> Cow<'_, str> {
+    let keep = |c: char| c == '\n' || c == '\t';
+    if !report.chars().any(|c| !keep(c) && is_hostile(c)) {
+        return Cow::Borrowed(report);
+    }
+    let json = report.trim_start().starts_with(['{', '[']);
+    let mut out = String::with_capacity(report.len() + 16);
+    for c in report.chars() {
+        if keep(c) || !is_hostile(c) {
+            out.push(c);
+        } else if json {
+            use std::fmt::Write;
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            push_escaped(&mut out, c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// At most `max` characters of `s`, escaped, with `…` where it was cut: an excerpt of input
 /// in a message never echoes more than this.
 pub fn excerpt(s: &str, max: usize) -> String {
@@ -80,5 +105,13 @@ mod tests {
         assert_eq!(escape_control_keep_lines("a\nb\u{7}"), "a\nb\\u{7}");
         assert_eq!(excerpt("abcdef", 3), "abc…");
         assert_eq!(excerpt("a\u{1b}", 3), "a\\u{1b}");
+        assert_eq!(escape_report("name\tx\u{1b}[2J\n"), "name\tx\\u{1b}[2J\n");
+        let json = serde_json::to_string(&serde_json::json!({"sni": "a\u{1b}b\u{202e}c\u{7f}"})).unwrap();
+        let escaped = escape_report(&json);
+        assert_eq!(escaped, r#"{"sni":"a\u001bb\u202ec\u007f"}"#);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&escaped).unwrap()["sni"],
+            "a\u{1b}b\u{202e}c\u{7f}"
+        );
     }
 }
