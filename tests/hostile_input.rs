@@ -260,3 +260,25 @@ fn control_characters_of_the_input_are_escaped_in_every_report() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+// `weight: .nan` compared false with every weight, so the expectation always passed.
+#[test]
+fn a_weight_that_is_not_a_share_is_refused() {
+    let dir = scratch("nan");
+    let repo = std::env::current_dir().unwrap();
+    for weight in [".nan", "1.5", "-.inf"] {
+        let sc = dir.join("w.scenario.yaml");
+        std::fs::write(
+            &sc,
+            format!(
+                "schema: meshpath.scenario/v1\npods:\n  productpage:\n    addresses: [10.244.0.5]\n    iptables: {}/scenarios/istio-1.25-redirect.v4.iptables-save\nprobes:\n  - name: p\n    from: productpage\n    to: 10.96.0.20:9080\n    expect:\n      paths:\n        - weight: {weight}\n",
+                repo.display()
+            ),
+        )
+        .unwrap();
+        let o = run(&["check", s(&sc), "--root", "/"]);
+        assert_eq!(o.code, 2, "{weight}: {}{}", o.stdout, o.stderr);
+        assert!(o.stderr.contains("w.scenario.yaml:12:19: weight"), "{weight}: {}", o.stderr);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

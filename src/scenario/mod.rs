@@ -367,6 +367,13 @@ fn check_expect(e: &Expect, at: &At, top: bool) -> Result<(), ScenarioError> {
                 check_expect(p, at, false)?;
             }
         }
+    } else if let Some(w) = e.weight.as_ref().filter(|w| !(0.0..=1.0).contains(&w.value)) {
+        // NaN compares false with every number: `.nan` would have passed every comparison.
+        return Err(at.error(
+            &w.referenced,
+            format!("weight {} is not a share between 0 and 1", w.value),
+            "a path's weight is its share of the connections, e.g. 0.5",
+        ));
     } else if let Some(p) = &e.paths {
         return Err(at.error(
             &p.referenced,
