@@ -65,7 +65,8 @@ impl Excerpt {
                 text.push('…');
             }
         }
-        Excerpt { name: name.to_string(), text, line, col, span: (start, end - start) }
+        let name = crate::util::escape::escape_control(name).into_owned();
+        Excerpt { name, text, line, col, span: (start, end - start) }
     }
 
     /// The window of line `line` (1-based) of a file, given as the text of that line alone.
@@ -190,7 +191,7 @@ impl FileDiagnostic {
         let source = Excerpt::new(file, text, offset, len);
         let (line, col) = source.position();
         FileDiagnostic {
-            file: file.to_string(),
+            file: crate::util::escape::escape_control(file).into_owned(),
             line,
             col,
             message: clean_message(&message.into()),

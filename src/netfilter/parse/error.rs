@@ -45,7 +45,7 @@ pub struct ParseError {
 impl ParseError {
     pub fn at(file: &str, line_no: u32, line_text: &str, problem: Problem) -> Self {
         ParseError {
-            file: file.to_string(),
+            file: crate::util::escape::escape_control(file).into_owned(),
             line: line_no,
             col: problem.col + 1,
             message: clean_message(&problem.message),
