@@ -40,7 +40,9 @@ pub fn compare(expect: &Expect, trace: &MeshTrace, reason: ReasonWords) -> Vec<S
         } else {
             for (i, (w, p)) in want.iter().zip(&trace.paths).enumerate() {
                 if let Some(ww) = &w.weight {
-                    if (ww.value - p.weight).abs() > WEIGHT_TOLERANCE {
+                    // NaN on either side is not close: a mismatch.
+                    let close = (ww.value - p.weight).abs() <= WEIGHT_TOLERANCE;
+                    if !close {
                         out.push(format!("paths[{i}].weight: expected {}, got {}", ww.value, p.weight));
                     }
                 }

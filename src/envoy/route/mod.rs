@@ -103,7 +103,7 @@ impl RouteConfig {
 
     /// Reads a RouteConfiguration from YAML text.
     pub fn from_yaml_str(text: &str, what: &str) -> Result<RouteConfig, RouteConfigError> {
-        serde_saphyr::from_str(text).map_err(|e| {
+        serde_saphyr::from_str_with_options(text, crate::util::yaml::options_for(text)).map_err(|e| {
             use serde_saphyr::MessageFormatter as _;
             let loc = e.location();
             RouteConfigError::Yaml {
