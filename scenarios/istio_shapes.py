@@ -4,7 +4,8 @@ Used by make-dumps.py (see there) and by tests/fixtures/mesh/make-dumps.py. The 
 dumps and from Istio's builders in pilot/pkg/networking/core: admin v3 snake_case with `@type`
 wrappers for Istio 1.10 and later. Only what a trace can reach is built: no telemetry filters,
 access logs, certificates or xDS bootstrap clusters. mTLS is off for the services (no `tlsMode`
-endpoint metadata), so pod-to-pod traffic is plaintext.
+endpoint metadata), so pod-to-pod traffic is plaintext, unless a builder is given `mtls` (the
+mTLS-on variants: Istio's auto mTLS and PERMISSIVE or STRICT inbound chains).
 """
 
 V3 = "type.googleapis.com/envoy."
@@ -113,8 +114,9 @@ def inbound_route(cluster, vhost, operation):
             "validate_clusters": False}
 
 
-def virtual_inbound(ports, fqdn):
-    """virtualInbound 0.0.0.0:15006 with a plaintext and an mTLS chain per HTTP service port."""
+def virtual_inbound(ports, fqdn, mtls=None):
+    """virtualInbound 0.0.0.0:15006 with a plaintext and an mTLS chain per HTTP service port;
+    with `mtls` ("PERMISSIVE" or "STRICT") Istio's mTLS chains instead (mtls_inbound_chains)."""
     pt_route = inbound_route("InboundPassthroughCluster", "inbound|http|0", ":0/*")
     chains = [
         {"filter_chain_match": {"destination_port": 15006},
@@ -139,6 +141,10 @@ def virtual_inbound(ports, fqdn):
                                            "tls_certificate_sds_secret_configs": [{"name": "default"}]},
                     "require_client_certificate": True}}
             chains.append(chain)
+    if mtls:
+        chains = mtls_inbound_chains(mtls, pt_route, [
+            (p, inbound_route("inbound|%d||" % p, "inbound|http|%d" % p, "%s:%d/*" % (fqdn, p)))
+            for p in ports])
     disabled = [listener_filter("http_inspector")]
     if ports:
         # Istio disables the HTTP inspector on ports it already knows to be HTTP.
@@ -186,6 +192,108 @@ def sni_chain(server_names, cluster, config=None):
     if config:
         chain["metadata"] = {"filter_metadata": {"istio": {"config": config}}}
     return chain
+
+
+# --- mutual TLS ---------------------------------------------------------------------------------
+# The shapes of istio-1.10.0_sidecar_camelCase_admin-v3.json and
+# istio-2023_sidecar_listeners-only_admin-v3.json.yaml (Envoy corpus), as Istio builds them in
+# pilot/pkg/networking/core (cluster_tls.go: `tlsMode-istio` / `tlsMode-disabled` socket matches
+# for auto mTLS; listener_builder.go and the inbound filter chains: a `tls` chain with Istio's
+# ALPN and a DownstreamTlsContext, plus plaintext chains only in PERMISSIVE mode).
+
+TLS_UP = V3 + "extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+TLS_DOWN = V3 + "extensions.transport_sockets.tls.v3.DownstreamTlsContext"
+SDS_ADS = {"ads": {}, "initial_fetch_timeout": "0s", "resource_api_version": "V3"}
+# Istio's ALPN on an outbound mTLS connection (cluster_tls.go, util.ALPNInMeshWithMxc).
+ALPN_MESH = ["istio-peer-exchange", "istio"]
+# What an inbound mTLS chain of a service port accepts (the corpus dumps' `0.0.0.0_<port>`).
+ALPN_INBOUND_PORT = ["istio", "istio-peer-exchange", "istio-http/1.0", "istio-http/1.1", "istio-h2"]
+# Endpoint metadata Istio writes for a workload with a sidecar.
+TLS_MODE_ISTIO = {"envoy.transport_socket_match": {"tlsMode": "istio"}}
+
+
+def upstream_mtls(sni, san):
+    """The `tlsMode-istio` transport socket: Istio's certificate by SDS, ALPN for the mesh."""
+    return {"name": "envoy.transport_sockets.tls", "typed_config": {
+        "@type": TLS_UP, "sni": sni,
+        "common_tls_context": {
+            "tls_params": {"tls_minimum_protocol_version": "TLSv1_2",
+                           "tls_maximum_protocol_version": "TLSv1_3"},
+            "tls_certificate_sds_secret_configs": [{"name": "default", "sds_config": SDS_ADS}],
+            "combined_validation_context": {
+                "default_validation_context": {"match_subject_alt_names": [{"exact": san}]},
+                "validation_context_sds_secret_config": {"name": "ROOTCA", "sds_config": SDS_ADS}},
+            "alpn_protocols": ALPN_MESH}}}
+
+
+def tls_mode_matches(sni, san):
+    """`transport_socket_matches` of an outbound cluster with auto mTLS."""
+    return [{"name": "tlsMode-istio", "match": {"tlsMode": "istio"},
+             "transport_socket": upstream_mtls(sni, san)},
+            {"name": "tlsMode-disabled", "match": {},
+             "transport_socket": {"name": "envoy.transport_sockets.raw_buffer", "typed_config": {
+                 "@type": V3 + "extensions.transport_sockets.raw_buffer.v3.RawBuffer"}}}]
+
+
+def simple_tls(sni):
+    """A DestinationRule `tls.mode: SIMPLE`: TLS without a client certificate."""
+    return {"name": "envoy.transport_sockets.tls", "typed_config": {
+        "@type": TLS_UP, "sni": sni, "common_tls_context": {}}}
+
+
+def downstream_mtls(alpn):
+    """The DownstreamTlsContext of an inbound mTLS chain (client certificate required)."""
+    return {"name": "envoy.transport_sockets.tls", "typed_config": {
+        "@type": TLS_DOWN,
+        "common_tls_context": {
+            "tls_params": {"tls_minimum_protocol_version": "TLSv1_2"},
+            "alpn_protocols": alpn,
+            "tls_certificate_sds_secret_configs": [{"name": "default", "sds_config": SDS_ADS}],
+            "combined_validation_context": {
+                "default_validation_context": {},
+                "validation_context_sds_secret_config": {"name": "ROOTCA", "sds_config": SDS_ADS}}},
+        "require_client_certificate": True}}
+
+
+def mtls_inbound_chains(mode, pt_route, port_routes):
+    """virtualInbound's chains with mTLS on: `mode` PERMISSIVE (mTLS and plaintext) or STRICT
+    (mTLS only). port_routes: (port, inline route configuration) per HTTP service port."""
+    any4 = [{"address_prefix": "0.0.0.0", "prefix_len": 0}]
+    strict = mode == "STRICT"
+    chains = [
+        {"filter_chain_match": {"destination_port": 15006},
+         "filters": [tcp_proxy("BlackHoleCluster")], "name": "virtualInbound-blackhole"},
+        {"filter_chain_match": {"prefix_ranges": any4, "transport_protocol": "tls",
+                                "application_protocols": ["istio-http/1.0", "istio-http/1.1", "istio-h2"]},
+         "filters": [hcm_inline("inbound_0.0.0.0_0", pt_route)],
+         "transport_socket": downstream_mtls(["h2", "http/1.1"]), "name": "virtualInbound-catchall-http"}]
+    if not strict:
+        chains.append({"filter_chain_match": {"prefix_ranges": any4, "transport_protocol": "raw_buffer",
+                                              "application_protocols": ["http/1.1", "h2c"]},
+                       "filters": [hcm_inline("inbound_0.0.0.0_0", pt_route)],
+                       "name": "virtualInbound-catchall-http"})
+    chains.append({"filter_chain_match": {"prefix_ranges": any4, "transport_protocol": "tls",
+                                          "application_protocols": ALPN_MESH},
+                   "filters": [tcp_proxy("InboundPassthroughCluster")],
+                   "transport_socket": downstream_mtls(["istio-peer-exchange", "h2", "http/1.1"]),
+                   "name": "virtualInbound"})
+    if not strict:
+        for tp in ("raw_buffer", "tls"):
+            chains.append({"filter_chain_match": {"prefix_ranges": any4, "transport_protocol": tp},
+                           "filters": [tcp_proxy("InboundPassthroughCluster")],
+                           "name": "virtualInbound"})
+    for port, route in port_routes:
+        chains.append({"filter_chain_match": {"destination_port": port, "transport_protocol": "tls",
+                                              "application_protocols": ALPN_INBOUND_PORT},
+                       "filters": [hcm_inline("inbound_0.0.0.0_%d" % port, route)],
+                       "transport_socket": downstream_mtls(["h2", "http/1.1"]),
+                       "name": "0.0.0.0_%d" % port})
+        if not strict:
+            chains.append({"filter_chain_match": {"destination_port": port,
+                                                  "transport_protocol": "raw_buffer"},
+                           "filters": [hcm_inline("inbound_0.0.0.0_%d" % port, route)],
+                           "name": "0.0.0.0_%d" % port})
+    return chains
 
 
 # --- clusters ----------------------------------------------------------------------------------
@@ -239,14 +347,20 @@ def original_dst_cluster(name, meta):
             "lb_policy": "CLUSTER_PROVIDED", "metadata": meta}
 
 
-def cla(cluster, endpoints):
+def cla(cluster, endpoints, tls_mode=False):
     """ClusterLoadAssignment; endpoints: (ip, port, workload) with workload
-    "name;namespace;app;version;cluster" as Istio writes `filter_metadata.istio.workload`."""
+    "name;namespace;app;version;cluster" as Istio writes `filter_metadata.istio.workload`;
+    `tls_mode`: the workloads have sidecars, so Istio labels them `tlsMode: istio`."""
+    def meta(wl):
+        m = {"istio": {"workload": wl}}
+        if tls_mode:
+            m.update(TLS_MODE_ISTIO)
+        return {"filter_metadata": m}
     return {"@type": V3 + "config.endpoint.v3.ClusterLoadAssignment", "cluster_name": cluster,
             "endpoints": [{"locality": {}, "lb_endpoints": [
                 {"endpoint": {"address": sock(ip, port), "health_check_config": {}},
                  "health_status": "HEALTHY",
-                 "metadata": {"filter_metadata": {"istio": {"workload": wl}}},
+                 "metadata": meta(wl),
                  "load_balancing_weight": 1} for ip, port, wl in endpoints]}],
             "policy": {"overprovisioning_factor": 140}}
 
@@ -361,8 +475,9 @@ class Svc:
     """A service as the sidecar sees it: its clusters, endpoints and (for HTTP) virtual host."""
 
     def __init__(self, host, port, names, endpoints, ns="default", name=None, http=True,
-                 dr=None, subsets=None, routes=None, cluster=None):
+                 dr=None, subsets=None, routes=None, cluster=None, sidecars=True):
         self.host, self.port, self.names, self.endpoints = host, port, names, endpoints
+        self.sidecars = sidecars  # its workloads run a sidecar (auto mTLS labels them)
         self.ns, self.name, self.http = ns, name or host.split(".")[0], http
         self.dr, self.subsets, self.routes = dr, subsets or {}, routes
         self.cluster_kind = cluster  # None: EDS; ("dns",) STRICT_DNS; ("orig",) ORIGINAL_DST
@@ -370,18 +485,29 @@ class Svc:
     def key(self, subset=""):
         return "outbound|%d|%s|%s" % (self.port, subset, self.host)
 
-    def clusters(self):
+    def clusters(self, mtls=False):
+        """`mtls`: auto mTLS is on, so every EDS cluster gets Istio's `tlsMode` socket matches
+        (SNI `outbound_.<port>_.<subset>_.<host>`) and endpoints with sidecars their label."""
         meta = services_meta(self.host, self.name, self.ns, self.port, self.dr)
         if self.cluster_kind == "dns":
             return [dns_cluster(self.key(), self.host, self.port, meta)], []
         if self.cluster_kind == "orig":
             return [original_dst_cluster(self.key(), meta)], []
-        out = [eds_cluster(self.key(), meta)]
-        eps = [cla(self.key(), [(ip, self.port, wl) for ip, wl in self.endpoints])]
+        tls = mtls and self.sidecars
+
+        def eds(subset=""):
+            c = eds_cluster(self.key(subset), meta)
+            if mtls:
+                c["transport_socket_matches"] = tls_mode_matches(
+                    "outbound_.%d_.%s_.%s" % (self.port, subset, self.host),
+                    "spiffe://cluster.local/ns/%s/sa/%s" % (self.ns, self.name))
+            return c
+        out = [eds()]
+        eps = [cla(self.key(), [(ip, self.port, wl) for ip, wl in self.endpoints], tls)]
         for subset, members in self.subsets.items():
-            out.append(eds_cluster(self.key(subset), meta))
+            out.append(eds(subset))
             eps.append(cla(self.key(subset),
-                           [(ip, self.port, wl) for ip, wl in self.endpoints if ip in members]))
+                           [(ip, self.port, wl) for ip, wl in self.endpoints if ip in members], tls))
         return out, eps
 
     def vhost(self, era):
@@ -389,11 +515,11 @@ class Svc:
         return vhost(era, self.host, self.port, self.names, routes)
 
 
-def outbound(era, services, extra_vhosts=()):
+def outbound(era, services, extra_vhosts=(), mtls=False):
     """Clusters, endpoints, HTTP listeners and route configurations for these services."""
     clusters, endpoints, vhosts = [], [], {}
     for s in services:
-        c, e = s.clusters()
+        c, e = s.clusters(mtls)
         clusters += c
         endpoints += e
         if s.http:
@@ -410,11 +536,12 @@ def workload(name, version, ns="default", app=None):
 
 
 def modern_pod(era, pod, app, version, ip, serves, services, ns="default", extra_listeners=(),
-               extra_vhosts=(), served_host=None):
-    """A sidecar of Istio 1.10+ that serves `serves` (HTTP ports) and sees `services`."""
-    c, e, l, r = outbound(era, services, extra_vhosts)
+               extra_vhosts=(), served_host=None, mtls=None):
+    """A sidecar of Istio 1.10+ that serves `serves` (HTTP ports) and sees `services`; `mtls`:
+    auto mTLS on, and the pod's PeerAuthentication mode ("PERMISSIVE" or "STRICT")."""
+    c, e, l, r = outbound(era, services, extra_vhosts, mtls=bool(mtls))
     host = served_host or fqdn(app, ns)
     c = [inbound_cluster(p, host, host if served_host else app, ns) for p in serves] + c
     return dump(era, pod, ns, ip, {"app": app, "version": version},
-                [virtual_outbound()] + l + list(extra_listeners) + [virtual_inbound(serves, host)],
+                [virtual_outbound()] + l + list(extra_listeners) + [virtual_inbound(serves, host, mtls)],
                 c, e, r, inbound_static_routes(serves, host))

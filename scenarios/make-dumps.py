@@ -219,7 +219,7 @@ def incident_4():
             Svc(fqdn("kube-dns", "kube-system"), 53, [],
                 [("10.244.0.2", "coredns-5d78c9869d-6xqfb;kube-system;kube-dns;;Kubernetes"),
                  ("10.244.0.3", "coredns-5d78c9869d-q8m2c;kube-system;kube-dns;;Kubernetes")],
-                ns="kube-system", http=False),
+                ns="kube-system", http=False, sidecars=False),
         ]
 
     dns_listener = tcp_outbound(era, "10.96.0.10", 53,
@@ -234,6 +234,19 @@ def incident_4():
         write(d + "reviews-%s.config_dump.json" % version,
               modern_pod(era, pod, "reviews", version, ip, [9080], mesh(),
                          extra_listeners=[dns_listener]))
+    # The same mesh with mutual TLS on (Istio's auto mTLS; PeerAuthentication STRICT for the
+    # reviews pods, PERMISSIVE for productpage): kube-dns runs without a sidecar, so its
+    # endpoints have no `tlsMode` label and stay plaintext.
+    for tag, kw in (("", {}), (".vs-subset-v1", {"vs_subset": True}),
+                    (".vs-subset-v1-dr", {"vs_subset": True, "with_dr": True})):
+        write(d + "mtls/productpage%s.config_dump.json" % tag,
+              modern_pod(era, "productpage-v1-7d4b6c9f8-x2x9q", "productpage", "v1", "10.244.0.5",
+                         [9080], mesh(**kw), extra_listeners=[dns_listener], mtls="PERMISSIVE"))
+    for version, ip, pod in (("v1", "10.244.1.7", "reviews-v1-5b7f9d4c6-9zq2m"),
+                             ("v2", "10.244.1.8", "reviews-v2-6c8d7f5b9-h4w7k")):
+        write(d + "mtls/reviews-%s.config_dump.json" % version,
+              modern_pod(era, pod, "reviews", version, ip, [9080], mesh(),
+                         extra_listeners=[dns_listener], mtls="STRICT"))
 
 
 
@@ -277,6 +290,15 @@ def incident_5():
     write(d + "vm-app-docker.config_dump.json",
           modern_pod(era, "vm-app-docker-6f9c8b7d5-t5r8n", "vm-app", "docker", "10.244.3.4", [80],
                      [service()], served_host=host))
+    # Mutual TLS on: the VM's WorkloadEntry and the pod both run a sidecar (tlsMode: istio);
+    # sleep is PERMISSIVE, the pod STRICT.
+    for tag, (svc, extra) in variants.items():
+        write(d + "mtls/sleep.%s.config_dump.json" % tag,
+              modern_pod(era, "sleep-7b9c6d8f5-k2x4p", "sleep", "v1", "10.244.0.9", [], [svc],
+                         extra_vhosts=extra, mtls="PERMISSIVE"))
+    write(d + "mtls/vm-app-docker.config_dump.json",
+          modern_pod(era, "vm-app-docker-6f9c8b7d5-t5r8n", "vm-app", "docker", "10.244.3.4", [80],
+                     [service()], served_host=host, mtls="STRICT"))
 
 
 if __name__ == "__main__":

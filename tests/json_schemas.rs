@@ -2,7 +2,7 @@
 //! against docs/trace.schema.json (`meshpath.trace/v2`) and `meshpath explain --format json`
 //! against docs/explain.schema.json (`meshpath.explain/v1`), for every probe of the bundled
 //! scenarios (scenarios/) and for the endings those probes do not reach (blackhole, dropped,
-//! unresolved, undetermined, refused). The schemas' own claims are tested too: a document with
+//! unresolved, undetermined, refused, rejected_config, stalled). The schemas' own claims are tested too: a document with
 //! a broken field fails, and the numbers the schemas only type (step numbers, loop cycle) are
 //! checked against the path they belong to.
 
@@ -196,6 +196,15 @@ fn the_other_endings_validate() {
         ("undetermined", r11, d11, "--dst 10.96.0.20:9080 --host reviews:9080"),
         ("refused", r25, d25, "--from uid:1337 --proto udp --dst 10.244.0.5:5353"),
         ("envoy_response", r25, d25, "--from outside:10.244.1.9 --dst 10.244.0.5:8080"),
+        // A listener Envoy refuses (tests/envoy_rejected_cli.rs); a server-first client in
+        // tls_inspector of a sniffed port.
+        (
+            "rejected_config",
+            r25,
+            "productpage.istio-1.25-rejected",
+            "--dst 10.96.0.20:9080 --host reviews:9080",
+        ),
+        ("stalled", r25, d25, "--dst 10.96.0.20:9080 --server-first"),
     ];
     let mut errs = Vec::new();
     for (kind, rules, dump, connection) in cases {
@@ -313,4 +322,45 @@ fn netfilter_note_of_an_unknown_module_has_one_what() {
     assert_eq!(note["what"], "unknown", "{note}");
     assert_eq!(note["unknown"], "match", "{note}");
     assert_eq!(note["name"], "limit", "{note}");
+}
+
+/// A server-first client through a listener whose filters time out and continue (the
+/// productpage dump with `listener_filters_timeout: 5s`): the path has a
+/// `listener_filters_timeout` step and goes on (envoy
+/// source/common/listener_manager/active_tcp_socket.cc, `ActiveTcpSocket::onTimeout`).
+#[test]
+fn listener_filters_timeout_step_validates() {
+    let (trace, explain) = (schema("trace.schema.json"), schema("explain.schema.json"));
+    let text = std::fs::read_to_string(common::dump("productpage.istio-1.25")).expect("fixture");
+    let dir = std::env::temp_dir().join(format!("meshpath-schemas-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join("timeout-5s.json");
+    std::fs::write(
+        &file,
+        text.replace("\"listener_filters_timeout\": \"0s\"", "\"listener_filters_timeout\": \"5s\""),
+    )
+    .expect("writable");
+    let mut args = productpage(
+        "trace",
+        RULES_1_25,
+        "productpage.istio-1.25",
+        "tcp:0.0.0.0:9080",
+        &["--dst", "10.96.0.20:9080", "--server-first"],
+    )[1..]
+        .to_vec();
+    let at = args.iter().position(|a| a == "--envoy").expect("--envoy") + 1;
+    args[at] = file.display().to_string();
+    let mut errs = Vec::new();
+    let kinds = validate_both("timeout", &args, &trace, &explain, &mut errs);
+    assert_ne!(kinds, ["stalled"], "{args:?}");
+    assert!(errs.is_empty(), "{}", report(&errs));
+    let mut a = vec!["trace".to_string()];
+    a.extend(args);
+    a.extend(strings(&["--format", "json"]));
+    let t = json_of(&a);
+    let steps = t["paths"][0]["steps"].as_array().cloned().unwrap_or_default();
+    let timeout =
+        steps.iter().find(|s| s["detail"]["step"] == "listener_filters_timeout").expect("a timeout step");
+    assert_eq!(timeout["detail"]["timeout"], "5s");
+    assert_eq!(timeout["detail"]["filter"], "envoy.filters.listener.tls_inspector");
 }

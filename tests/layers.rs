@@ -8,7 +8,7 @@ use std::path::Path;
 const ALLOWED: &[(&str, &[&str])] = &[
     ("util", &[]),
     ("istio", &[]),
-    ("diagnostic", &[]),
+    ("diagnostic", &["util"]),
     ("netns", &["util", "istio"]),
     ("netfilter", &["util", "netns", "diagnostic"]),
     ("envoy", &["util", "diagnostic"]),

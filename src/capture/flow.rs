@@ -72,6 +72,9 @@ pub struct Flow {
     pub rst_from: Option<Side>,
     /// FIN seen from both sides.
     pub fin_both: bool,
+    /// The side whose packet carried the flow's first payload byte (a server-first protocol
+    /// when it is the server's).
+    pub first_payload_from: Option<Side>,
     pub sniffed: Sniffed,
     /// Set by [`super::stitch_redirects`]: this flow is one leg of a redirected connection.
     pub stitch: Option<Stitch>,
@@ -288,6 +291,7 @@ fn new_flow(
         sniffer: Some(Box::new(if dns { Sniffer::new_dns() } else { Sniffer::default() })),
         fin_client: false,
         fin_server: false,
+        first_payload_from: None,
     }
 }
 
@@ -300,6 +304,9 @@ fn update(flow: &mut Flow, pkt: &Packet<'_>, d: &Decoded<'_>, src: SocketAddr) {
     dir.packets += 1;
     dir.bytes += u64::from(d.ip_len);
     dir.payload_bytes += u64::from(d.payload_len);
+    if d.payload_len > 0 && flow.first_payload_from.is_none() {
+        flow.first_payload_from = Some(side);
+    }
     if let Some(t) = d.tcp {
         if t.flags.syn() && !t.flags.ack() && from_client {
             // The SYN arrived after the SYN+ACK (capture reordering across interfaces).

@@ -261,6 +261,10 @@ pub struct RequestArgs {
     /// An HTTP request header, NAME:VALUE. Repeatable.
     #[arg(long, value_name = "K:V")]
     pub header: Vec<String>,
+    /// The client sends nothing until the server speaks (MySQL, SMTP ...): listener filters
+    /// that wait for client bytes wait (see docs/trace.md, "stalled").
+    #[arg(long, conflicts_with_all = ["sni", "alpn", "host", "path", "method", "header"])]
+    pub server_first: bool,
 }
 
 impl RequestArgs {
@@ -271,6 +275,7 @@ impl RequestArgs {
             && self.path.is_none()
             && self.method.is_none()
             && self.header.is_empty()
+            && !self.server_first
     }
 }
 
@@ -296,4 +301,55 @@ pub fn after_help(ok: &str, negative: Option<&str>, example: &str) -> String {
         s.push('\n');
     }
     s
+}
+
+/// What any command reads at most, and from where a scenario may read (docs/reliability.md).
+#[derive(Debug, Clone, Args)]
+pub struct InputLimitArgs {
+    /// Refuse input files larger than SIZE (bytes, or with K, M, G: 512M, 2G) [default: 512M]
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size, help_heading = INPUT)]
+    pub max_input_size: Option<u64>,
+    /// Files named by scenario files must lie under DIR [default: the working directory when
+    /// the scenario is under it, else the scenario's folder]
+    #[arg(long, global = true, value_name = "DIR", help_heading = INPUT)]
+    pub root: Option<PathBuf>,
+}
+
+/// The help heading of the input limits.
+pub const INPUT: &str = "Input limits";
+
+impl InputLimitArgs {
+    /// Sets the process-wide limits the library reads with.
+    pub fn apply(&self) {
+        if let Some(n) = self.max_input_size {
+            meshpath::util::read::set_max_input(n);
+        }
+        meshpath::scenario::files::set_root(self.root.clone());
+    }
+}
+
+/// `SIZE`: bytes, or a number with K, M or G (binary multiples).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1u64 << 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 1 << 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("`{s}` is not a size: write bytes, or a number with K, M or G (512M)"))
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(super::parse_size("512M"), Ok(512 << 20));
+        assert_eq!(super::parse_size("2g"), Ok(2 << 30));
+        assert_eq!(super::parse_size("100"), Ok(100));
+        assert!(super::parse_size("lots").is_err());
+    }
 }

@@ -24,6 +24,8 @@ mod trace;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub input: args::InputLimitArgs,
 }
 
 const EXIT_STATUS: &str = "Exit status:
@@ -64,6 +66,7 @@ pub enum Command {
 
 /// Runs one command; `Err` is a diagnostic for standard error (exit code 2).
 pub fn run(cli: Cli) -> miette::Result<ExitCode> {
+    cli.input.apply();
     match cli.command {
         Command::Netfilter(cmd) => netfilter::run(cmd),
         Command::RouteCheck(args) => routecheck::run(args),

@@ -8,10 +8,16 @@
 
 use std::io::Write;
 
+use meshpath::util::escape::escape_report;
+
 use super::args::OutputArgs;
 
-/// Writes `report` to the file `--output` names, or to standard output.
+/// Writes `report` to the file `--output` names, or to standard output; control characters
+/// from the input (a probe name, a captured SNI or Host) are escaped on the way
+/// ([`escape_report`]).
 pub fn emit(to: &OutputArgs, report: &str) -> miette::Result<()> {
+    let report = escape_report(report);
+    let report = report.as_ref();
     match &to.output {
         Some(path) => {
             std::fs::write(path, report).map_err(|e| miette::miette!("cannot write {}: {e}", path.display()))
@@ -25,11 +31,11 @@ pub fn emit(to: &OutputArgs, report: &str) -> miette::Result<()> {
 #[error("standard output was closed")]
 pub struct ClosedPipe;
 
-/// Writes `text` to standard output and flushes it.
+/// Writes `text` to standard output and flushes it, control characters escaped.
 pub fn print(text: impl AsRef<str>) -> miette::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    out.write_all(text.as_ref().as_bytes()).and_then(|()| out.flush()).map_err(stdout_error)
+    out.write_all(escape_report(text.as_ref()).as_bytes()).and_then(|()| out.flush()).map_err(stdout_error)
 }
 
 /// A failed write to standard output as a report: [`ClosedPipe`] for a closed pipe.

@@ -84,6 +84,9 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         .map(|i| i.addrs.iter().map(|a| a.addr()).collect())
         .unwrap_or_default();
     let redirect_ports = mesh.pods.get(pod).map(|p| p.istio).unwrap_or_default().redirect_ports();
+    meshpath::util::read::check_regular(&a.capture)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot read {}", a.capture.display()))?;
     let file = std::fs::File::open(&a.capture)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot read {}", a.capture.display()))?;
@@ -116,7 +119,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
             Format::Csv => {
                 // CSV has rows only: the note goes to standard error.
                 if let Some(note) = render::not_this_pod_note(&result.not_this_pod) {
-                    eprintln!("{note}");
+                    eprintln!("{}", meshpath::util::escape::escape_control_keep_lines(&note));
                 }
                 render::csv(&result)
             }

@@ -284,6 +284,7 @@ pub fn client(a: &RequestArgs) -> Result<(ClientBytes, Option<HttpRequest>)> {
         method: a.method.as_deref(),
         headers,
         http: false,
+        server_first: a.server_first,
     }
     .build())
 }

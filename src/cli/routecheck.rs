@@ -54,33 +54,19 @@ pub struct RouteCheckArgs {
     pub disable_deprecation_check: bool,
 }
 
-/// An unreadable input, shown with the offending snippet when the location is known.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("{message}")]
-struct InputDiagnostic {
-    message: String,
-    #[source_code]
-    src: miette::NamedSource<String>,
-    #[label("here")]
-    span: Option<miette::SourceSpan>,
-}
-
 fn diagnose(e: InputError, text: &str) -> miette::Report {
-    let span = e.line.zip(e.column).map(|(line, col)| {
-        let start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
-        let line_len = text.get(start..).and_then(|rest| rest.split('\n').next()).map_or(0, str::len);
-        let offset = start + col.saturating_sub(1).min(line_len);
-        miette::SourceSpan::from((offset.min(text.len()), 1usize.min(text.len() - offset.min(text.len()))))
-    });
-    miette::Report::new(InputDiagnostic {
-        message: e.to_string(),
-        src: miette::NamedSource::new(e.file.clone(), text.to_string()),
-        span,
-    })
+    let message = meshpath::diagnostic::clean_message(&e.to_string());
+    let Some((line, col)) = e.line.zip(e.column) else { return miette::miette!("{message}") };
+    let start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+    let line_len = text.get(start..).and_then(|rest| rest.split('\n').next()).map_or(0, str::len);
+    let offset = (start + col.saturating_sub(1).min(line_len)).min(text.len());
+    let excerpt = meshpath::diagnostic::Excerpt::new(&e.file, text, offset, 1);
+    let diag = miette::MietteDiagnostic::new(message).with_labels(vec![excerpt.label("here")]);
+    miette::Report::new(diag).with_source_code(excerpt)
 }
 
-fn read(path: &PathBuf) -> miette::Result<String> {
-    std::fs::read_to_string(path).map_err(|e| miette::miette!("cannot read {}: {e}", path.display()))
+fn read(path: &std::path::Path) -> miette::Result<String> {
+    meshpath::util::read::read_text(path).map_err(|e| miette::miette!("cannot read {}: {e}", path.display()))
 }
 
 pub fn run(args: RouteCheckArgs) -> miette::Result<ExitCode> {

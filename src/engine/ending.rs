@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
+use crate::envoy::validate::{Instead, ObjectKind};
 use crate::netfilter::eval::Reason;
 use crate::netns::L4;
 
@@ -77,6 +78,28 @@ pub enum Ending {
         #[serde(flatten)]
         why: Undetermined,
     },
+    /// The connection would be taken by an object Envoy refuses (a listener it rejects, or a
+    /// rejected update): which object and where, Envoy's reason (its own words where known)
+    /// and what Envoy serves instead.
+    RejectedConfig(Box<RejectedConfig>),
+    /// A listener filter waits for the client's first bytes, which a server-first client
+    /// never sends, and the listener has no `listener_filters_timeout`: the connection hangs.
+    Stalled { pod: String, listener: String, filter: String },
+}
+
+/// The object Envoy refuses that a path would use ([`Ending::RejectedConfig`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RejectedConfig {
+    pub pod: String,
+    pub object: ObjectKind,
+    pub name: String,
+    /// JSON path of the problem in the config dump.
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// Envoy's reason, in its own words where known.
+    pub reason: String,
+    pub instead: Instead,
 }
 
 /// Why a connection is refused.
@@ -115,6 +138,8 @@ impl Ending {
             Ending::Unresolved { .. } => "unresolved",
             Ending::Loop { .. } => "loop",
             Ending::Undetermined { .. } => "undetermined",
+            Ending::RejectedConfig(_) => "rejected_config",
+            Ending::Stalled { .. } => "stalled",
         }
     }
 
@@ -130,6 +155,8 @@ impl Ending {
             | Ending::Unresolved { pod, .. }
             | Ending::Undetermined { pod, .. } => Some(pod),
             Ending::Loop { .. } => None,
+            Ending::RejectedConfig(r) => Some(&r.pod),
+            Ending::Stalled { pod, .. } => Some(pod),
         }
     }
 

@@ -5,12 +5,14 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 
-use super::ending::{Ending, Refusal, Undetermined};
+use super::ending::{Ending, Refusal, RejectedConfig, Undetermined};
+use super::step::TlsOrigination;
 use super::step::{Detail, HttpRoute};
-use super::walk::{take_or_clone, Next, Partial, State};
+use super::walk::{take_or_clone, Next, Partial, State, UpstreamOf};
 use super::{EnvoyHop, Hop, Mesh, Pick, Pod, Start};
 use crate::envoy::model::EndpointAddress;
-use crate::envoy::select::{self, ObjectRef, Outcome, Query, Upstream};
+use crate::envoy::select::transport::TransportPick;
+use crate::envoy::select::{self, ClientBytes, ObjectRef, Outcome, Query, Upstream};
 use crate::netfilter::eval::Entry;
 
 pub(super) fn envoy(
@@ -27,11 +29,13 @@ pub(super) fn envoy(
         let why = Undetermined::NoConfigDump;
         return vec![(p, Err(Ending::Undetermined { pod: pod.name.clone(), why }))];
     };
+    let client = p.wire.clone().unwrap_or_else(|| start.client.clone());
     if p.record {
         let first_step = p.steps.len();
-        p.hops.push(Hop::Envoy { pod: pi, first_step, listener, orig_dst, src });
+        p.hops.push(Hop::Envoy { pod: pi, first_step, listener, orig_dst, src, client: client.clone() });
     }
-    let query = envoy_query(mesh, start, listener, orig_dst, src);
+    let mut query = envoy_query(mesh, start, listener, orig_dst, src);
+    query.client = client.clone();
     let t = select::evaluate(cfg, &query);
     let mut hop = EnvoyHop { pod: pod.name.clone(), ..EnvoyHop::default() };
     let mut istio = Vec::new();
@@ -57,6 +61,12 @@ pub(super) fn envoy(
             Detail::Handoff { target: h.target, matched: h.matched, restored: h.restored_destination },
         );
     }
+    if let Some(ft) = t.listener_filters_timeout {
+        p.step(
+            pi,
+            Detail::ListenerFiltersTimeout { listener: ft.listener, filter: ft.filter, timeout: ft.timeout },
+        );
+    }
     if let Some(fc) = t.filter_chain {
         let name = if fc.chain.name.is_empty() {
             format!("#{}", fc.index.unwrap_or(0))
@@ -67,7 +77,30 @@ pub(super) fn envoy(
         remember(&fc.chain, &mut istio);
         p.step(pi, Detail::FilterChain { chain: fc.chain, index: fc.index, via: fc.via });
     }
+    // What this Envoy reads: the plaintext inside TLS its chain terminated, else the bytes.
+    let plaintext = match &t.tls_termination {
+        Some(term) => {
+            p.step(
+                pi,
+                Detail::TlsTermination {
+                    chain: term.chain.clone(),
+                    socket: term.socket.clone(),
+                    require_client_certificate: term.require_client_certificate,
+                },
+            );
+            if let Some(up) = p.upstream_of.as_mut() {
+                up.handshake_done = true;
+            }
+            p.inner.clone().unwrap_or(if start.request.is_some() {
+                ClientBytes::Http1
+            } else {
+                ClientBytes::Opaque
+            })
+        }
+        None => client,
+    };
     let http = t.http.is_some();
+    let retry = t.retry.clone();
     if let Some(h) = t.http {
         hop.route_config = Some(h.route_config.name.clone());
         if let Some(vh) = &h.virtual_host {
@@ -121,8 +154,18 @@ pub(super) fn envoy(
                 }
                 h.cluster = Some(c.cluster.clone());
                 q.last_cluster = Some(c.cluster.clone());
-                q.upstream_of = Some((pod.name.clone(), http));
-                out.extend(upstream(pod, pi, q, h, (&c.cluster, &c.upstream), start.pick, mark));
+                q.upstream_of = Some(UpstreamOf {
+                    pod: pi,
+                    pod_name: pod.name.clone(),
+                    http,
+                    tls: false,
+                    handshake_done: false,
+                    retry: retry.clone(),
+                });
+                let authority =
+                    if http { start.request.as_ref().and_then(|r| r.host.as_deref()) } else { None };
+                let conn = Conn { plaintext: &plaintext, authority };
+                out.extend(upstream(pod, pi, q, h, (&c.cluster, &c.upstream), start.pick, mark, conn));
             }
         }
         Outcome::HttpResponse { status, flag, details, .. } => {
@@ -144,6 +187,22 @@ pub(super) fn envoy(
             hop.istio_config = istio;
             p.envoy.push(hop);
             out.push((p, Err(Ending::Undetermined { pod: name(), why: Undetermined::Envoy { reason } })));
+        }
+        Outcome::Rejected { object, resource: l, reason, instead } => {
+            if object == crate::envoy::validate::ObjectKind::Listener {
+                hop.listener = Some(l.name.clone());
+            } else {
+                hop.cluster = Some(l.name.clone());
+            }
+            hop.istio_config = istio;
+            p.envoy.push(hop);
+            let (name, path, line) = (l.name, l.path, l.line);
+            let r = RejectedConfig { pod: pod.name.clone(), object, name, path, line, reason, instead };
+            out.push((p, Err(Ending::RejectedConfig(Box::new(r)))));
+        }
+        Outcome::Stalled { listener: l, filter } => {
+            p.envoy.push(hop);
+            out.push((p, Err(Ending::Stalled { pod: name(), listener: l.name, filter })));
         }
     }
     out
@@ -182,8 +241,22 @@ pub fn envoy_hop_trace(
     pod: usize,
     (listener, orig_dst, src): (SocketAddr, SocketAddr, SocketAddr),
 ) -> Option<select::Trace> {
+    envoy_hop_trace_on(mesh, start, pod, (listener, orig_dst, src), &start.client)
+}
+
+/// As [`envoy_hop_trace`], for a connection whose first bytes are `client` (the
+/// [`Hop::Envoy`]'s: TLS an Envoy before it originated).
+pub fn envoy_hop_trace_on(
+    mesh: &Mesh,
+    start: &Start,
+    pod: usize,
+    (listener, orig_dst, src): (SocketAddr, SocketAddr, SocketAddr),
+    client: &ClientBytes,
+) -> Option<select::Trace> {
     let cfg = mesh.pods.get(pod)?.envoy.as_ref()?;
-    Some(select::evaluate(cfg, &envoy_query(mesh, start, listener, orig_dst, src)))
+    let mut q = envoy_query(mesh, start, listener, orig_dst, src);
+    q.client = client.clone();
+    Some(select::evaluate(cfg, &q))
 }
 
 /// What Envoy is asked for a connection delivered to `listener` (original destination
@@ -212,7 +285,51 @@ pub fn envoy_query<'m>(
     }
 }
 
+/// The connection an Envoy forwards: the plaintext it read, and the HTTP request's host (for
+/// `auto_sni`; none for a TCP proxy).
+struct Conn<'a> {
+    plaintext: &'a ClientBytes,
+    authority: Option<&'a str>,
+}
+
+/// The bytes the next hop sees on an upstream connection with transport socket `tp`: a TLS
+/// ClientHello (and the step that says so), or the plaintext as it was read.
+fn originate(
+    q: &mut Partial,
+    pi: usize,
+    (cluster, ep): (&str, &str),
+    tp: Option<&TransportPick>,
+    conn: &Conn,
+) {
+    let hello = tp.and_then(|t| Some((t, t.client_hello(conn.authority)?)));
+    let Some((t, hello)) = hello else {
+        q.wire = Some(conn.plaintext.clone());
+        q.inner = None;
+        return;
+    };
+    let socket = t.socket.as_ref().map(|s| s.name.clone()).unwrap_or_default();
+    q.step(
+        pi,
+        Detail::TlsOrigination(Box::new(TlsOrigination {
+            cluster: cluster.to_string(),
+            endpoint: ep.to_string(),
+            socket,
+            socket_match: t.socket_match.clone(),
+            sni: hello.sni.clone(),
+            sni_from: hello.sni_from,
+            alpn: hello.alpn.clone(),
+            client_certificate: hello.certificate,
+        })),
+    );
+    q.wire = Some(ClientBytes::Tls { sni: hello.sni, alpn: hello.alpn });
+    q.inner = Some(conn.plaintext.clone());
+    if let Some(up) = q.upstream_of.as_mut() {
+        up.tls = true;
+    }
+}
+
 /// From a chosen cluster to the upstream connection(s), one per endpoint branch.
+#[allow(clippy::too_many_arguments)]
 fn upstream(
     pod: &Pod,
     pi: usize,
@@ -221,6 +338,7 @@ fn upstream(
     (cluster, up): (&str, &Upstream),
     pick: Pick,
     mark: u32,
+    conn: Conn,
 ) -> Vec<Next> {
     let name = pod.name.clone();
     let end = |mut p: Partial, hop: EnvoyHop, e: Ending| {
@@ -228,28 +346,31 @@ fn upstream(
         vec![(p, Err(e))]
     };
     match up {
-        Upstream::Endpoint { address, source_address, via, candidates } => {
+        Upstream::Endpoint { address, source_address, via, candidates, transports } => {
             if pod.istio.is_blackhole_cluster(cluster) {
                 let e = Ending::Blackhole { pod: name, cluster: cluster.into(), status: None, flag: None };
                 return end(p, hop, e);
             }
             let fallback;
-            let mut eps: Vec<&String> = match pick {
+            let mut eps: Vec<(&String, Option<&TransportPick>)> = match pick {
                 _ if candidates.is_empty() => {
                     fallback = address.to_string();
-                    vec![&fallback]
+                    vec![(&fallback, transports.first())]
                 }
-                Pick::All => candidates.iter().collect(),
-                Pick::First => vec![&candidates[0]],
-                Pick::RandomValue(n) => vec![&candidates[(n % candidates.len() as u64) as usize]],
+                Pick::All => candidates.iter().zip(0..).map(|(c, i)| (c, transports.get(i))).collect(),
+                Pick::First => vec![(&candidates[0], transports.first())],
+                Pick::RandomValue(n) => {
+                    let i = (n % candidates.len() as u64) as usize;
+                    vec![(&candidates[i], transports.get(i))]
+                }
             };
-            eps.dedup();
+            eps.dedup_by(|a, b| a.0 == b.0);
             let n = eps.len() as f64;
             let count = eps.len();
             let mut p = Some(p);
             eps.into_iter()
                 .enumerate()
-                .filter_map(|(ei, ep)| {
+                .filter_map(|(ei, (ep, tp))| {
                     let mut q = take_or_clone(&mut p, ei + 1 == count)?;
                     q.weight /= n;
                     let mut h = hop.clone();
@@ -264,6 +385,7 @@ fn upstream(
                             via: via.clone(),
                         },
                     );
+                    originate(&mut q, pi, (cluster, ep), tp, &conn);
                     q.envoy.push(h);
                     let next = match ep.parse::<SocketAddr>() {
                         Ok(dst) => {

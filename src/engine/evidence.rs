@@ -323,7 +323,7 @@ impl EvidenceError {
 }
 
 fn read_text(path: &Path) -> Result<String, EvidenceError> {
-    std::fs::read_to_string(path)
+    crate::util::read::read_text(path)
         .map_err(|source| EvidenceError::Io { path: path.display().to_string(), source })
 }
 

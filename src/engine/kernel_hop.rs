@@ -112,19 +112,6 @@ pub(super) fn kernel(
             },
             Disposition::Local => local_delivery(mesh, start, &mut q, pi, r),
         };
-        let next = match (next, &q.upstream_of) {
-            (Err(e @ (Ending::Refused { .. } | Ending::Dropped { .. })), Some((envoy_pod, http))) => {
-                // Envoy had accepted the downstream connection; its upstream one failed.
-                Err(Ending::EnvoyResponse {
-                    pod: envoy_pod.clone(),
-                    status: http.then_some(503),
-                    flag: Some("UF".into()),
-                    details: String::new(),
-                    upstream: Some(Box::new(e)),
-                })
-            }
-            (next, _) => next,
-        };
         out.push((q, next));
     }
     Ok(out)

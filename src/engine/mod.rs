@@ -17,10 +17,10 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
-pub use ending::{Ending, Refusal, Undetermined};
-pub use envoy_hop::{envoy_hop_trace, envoy_query};
+pub use ending::{Ending, Refusal, RejectedConfig, Undetermined};
+pub use envoy_hop::{envoy_hop_trace, envoy_hop_trace_on, envoy_query};
 pub use snapshot::{Mesh, Pod};
-pub use step::{Detail, DnsProxyAnswer, HttpRoute, Layer, RuleStep, Sender, Step};
+pub use step::{Detail, DnsProxyAnswer, HttpRoute, Layer, RuleStep, Sender, Step, TlsOrigination};
 pub use walk::{trace, trace_recorded, HOP_BUDGET};
 
 use crate::envoy::select::{ClientBytes, HttpRequest};
@@ -115,8 +115,16 @@ pub struct Path {
 pub enum Hop {
     /// The kernel of pod `pod` walked `probe`; the path took branch `branch` of the result.
     Kernel { pod: usize, first_step: usize, probe: crate::netfilter::eval::Probe, branch: usize },
-    /// The Envoy of pod `pod` got a connection (see [`envoy_query`]).
-    Envoy { pod: usize, first_step: usize, listener: SocketAddr, orig_dst: SocketAddr, src: SocketAddr },
+    /// The Envoy of pod `pod` got a connection (see [`envoy_query`]) whose first bytes were
+    /// `client` (the TLS an Envoy before it originated, or the client's own).
+    Envoy {
+        pod: usize,
+        first_step: usize,
+        listener: SocketAddr,
+        orig_dst: SocketAddr,
+        src: SocketAddr,
+        client: ClientBytes,
+    },
 }
 
 /// Every path, in a deterministic order; weights sum to 1.

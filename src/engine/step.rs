@@ -119,6 +119,45 @@ pub enum Detail {
     /// A process that forwards DNS (`--forwarder`) got the query on `listen` and asks `upstream`
     /// as `uid`.
     DnsForwarder { listen: SocketAddr, upstream: SocketAddr, uid: u32 },
+    /// Envoy's upstream connection starts TLS: the host's transport socket (the
+    /// `transport_socket_matches` entry, or the cluster's `transport_socket`) sends a ClientHello.
+    TlsOrigination(Box<TlsOrigination>),
+    /// The filter chain's transport socket (`DownstreamTlsContext`) ends the client's TLS; the
+    /// chain's filters read the plaintext inside.
+    TlsTermination { chain: ObjectRef, socket: String, require_client_certificate: bool },
+    /// The connection this Envoy opened upstream failed or was closed before a server took it:
+    /// the Envoy answers its client (HTTP: `status` and `flag`; TCP: closes the downstream).
+    UpstreamFailure {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        flag: Option<String>,
+        details: String,
+    },
+    /// A listener filter waited for client bytes until `listener_filters_timeout`; the
+    /// connection then went on (`continue_on_listener_filters_timeout`), late by `timeout`.
+    ListenerFiltersTimeout { listener: String, filter: String, timeout: String },
+}
+
+/// A TLS origination (Envoy: source/common/upstream/transport_socket_match_impl.cc picks the
+/// socket; source/common/tls/client_context_impl.cc sends SNI and ALPN).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TlsOrigination {
+    pub cluster: String,
+    pub endpoint: String,
+    /// The transport socket's name (`envoy.transport_sockets.tls`).
+    pub socket: String,
+    /// The `transport_socket_matches` entry (e.g. Istio's `tlsMode-istio`); absent for the
+    /// cluster's `transport_socket`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket_match: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// `sni` (the context's), `auto_sni` (the request's host) or `none`.
+    pub sni_from: &'static str,
+    pub alpn: Vec<String>,
+    /// The context presents a client certificate (mutual TLS).
+    pub client_certificate: bool,
 }
 
 /// The HTTP connection manager's routing of one request (Envoy's route table lookup).
@@ -152,6 +191,10 @@ impl Detail {
             | Detail::FilterChain { .. }
             | Detail::HttpRoute(_)
             | Detail::Endpoint { .. } => Layer::Envoy,
+            Detail::TlsOrigination(_) | Detail::TlsTermination { .. } | Detail::UpstreamFailure { .. } => {
+                Layer::Envoy
+            }
+            Detail::ListenerFiltersTimeout { .. } => Layer::Envoy,
         }
     }
 

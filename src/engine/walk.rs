@@ -10,6 +10,8 @@ use super::ending::Ending;
 use super::step::{Detail, Step};
 use super::{envoy_hop, kernel_hop};
 use super::{Destination, EngineError, EnvoyHop, From, Hop, Mesh, MeshTrace, Path, Start};
+use crate::envoy::route::RetryPolicy;
+use crate::envoy::select::ClientBytes;
 use crate::netfilter::eval::Entry;
 use crate::netns::L4;
 
@@ -54,9 +56,14 @@ pub(super) struct Partial {
     seen: Vec<(StateKey, usize)>,
     pub last_cluster: Option<String>,
     pub proto: L4,
-    /// The Envoy whose upstream connection this is (pod, HTTP or TCP proxy): a refused or
-    /// dropped connection becomes that Envoy's upstream connection failure (UF).
-    pub upstream_of: Option<(String, bool)>,
+    /// The Envoy whose upstream connection this is: when the connection is refused, dropped
+    /// or closed by the peer, that Envoy answers ([`upstream_failure`]).
+    pub upstream_of: Option<UpstreamOf>,
+    /// What the connection's first bytes are, as the next Envoy sees them (`None`: the
+    /// client's own, [`Start::client`]).
+    pub wire: Option<ClientBytes>,
+    /// The plaintext inside, when an Envoy originated TLS on this connection.
+    pub inner: Option<ClientBytes>,
     /// Keep each hop's input in `hops` (for reports; off for plain traces).
     pub record: bool,
     pub hops: Vec<Hop>,
@@ -102,6 +109,8 @@ fn walk(mesh: &Mesh, start: &Start, record: bool) -> Result<MeshTrace, EngineErr
         last_cluster: None,
         proto: start.proto,
         upstream_of: None,
+        wire: None,
+        inner: None,
         record,
         hops: Vec::new(),
     };
@@ -113,6 +122,7 @@ fn walk(mesh: &Mesh, start: &Start, record: bool) -> Result<MeshTrace, EngineErr
         let state = match next {
             Ok(s) => s,
             Err(ending) => {
+                let ending = upstream_failure(&mut p, ending);
                 done.push(p.finish(ending));
                 continue;
             }
@@ -179,6 +189,81 @@ fn initial(mesh: &Mesh, start: &Start, mut p: Partial) -> Next {
     (p, Ok(state))
 }
 
+/// The Envoy that opened the connection a path is on.
+#[derive(Debug, Clone)]
+pub(super) struct UpstreamOf {
+    pub pod: usize,
+    pub pod_name: String,
+    /// The router (HTTP) opened it, not a TCP proxy.
+    pub http: bool,
+    /// Its transport socket is TLS (the connection counts as connected once the handshake
+    /// is done).
+    pub tls: bool,
+    /// A later Envoy on the way terminated that TLS (the handshake completed).
+    pub handshake_done: bool,
+    /// The retry policy of the route that forwarded the request (HTTP).
+    pub retry: Option<RetryPolicy>,
+}
+
+/// When the connection an Envoy opened upstream ends before a server takes it, the path goes
+/// back to that Envoy, which answers its own client:
+///
+/// - refused (RST) or dropped: the connection never comes up. Envoy's HTTP router resets the
+///   stream with `LocalConnectionFailure`/`RemoteConnectionFailure`/`ConnectionTimeout`, which
+///   `Filter::streamResetReasonToResponseFlag` (source/common/router/router.cc) turns into
+///   `UpstreamConnectionFailure`, short `UF`; the local reply is 503
+///   (`upstream_reset_before_response_started{connection_failure}`). The TCP proxy closes the
+///   downstream with `UF` (source/common/tcp_proxy/tcp_proxy.cc, `Filter::onUpstreamEvent`:
+///   a close before the connection is up sets `UpstreamConnectionFailure`).
+/// - closed by the peer's Envoy (no filter chain, a failed handshake, its own close): when the
+///   connection was up (plaintext, or TLS whose handshake the peer completed) the stream reset
+///   is `ConnectionTermination` → `UpstreamConnectionTermination`, `UC`, 503
+///   (`upstream_reset_before_response_started{connection_termination}`); a TLS connection the
+///   peer closes during the handshake never came up → `UF`. A TCP proxy closes the downstream
+///   (`UF` before the connection is up, no flag after).
+///
+/// Istio's blackhole cluster stays its own ending.
+fn upstream_failure(p: &mut Partial, ending: Ending) -> Ending {
+    let Some(up) = p.upstream_of.clone() else { return ending };
+    let closed_by_peer =
+        matches!(&ending, Ending::EnvoyResponse { status: None, pod, .. } if *pod != up.pod_name || up.http);
+    let (flag, details) = match &ending {
+        Ending::Refused { .. } | Ending::Dropped { .. } => {
+            (Some("UF"), "upstream_reset_before_response_started{connection_failure}")
+        }
+        _ if closed_by_peer && up.tls && !up.handshake_done => {
+            (Some("UF"), "upstream_reset_before_response_started{connection_failure}")
+        }
+        _ if closed_by_peer => {
+            (up.http.then_some("UC"), "upstream_reset_before_response_started{connection_termination}")
+        }
+        _ => return ending,
+    };
+    // The router retries the reset when its policy says so (RetryStateImpl::wouldRetryFromReset);
+    // every retry meets the same peer, and when they run out the router adds
+    // `UpstreamRetryLimitExceeded`, `URX` (source/common/router/router.cc, `Filter::onUpstreamReset`:
+    // `RetryStatus::NoRetryLimitExceeded`).
+    let connection_failure = flag == Some("UF");
+    let retried = up.http && up.retry.as_ref().is_some_and(|r| r.retries_reset(connection_failure));
+    let flag = flag.map(|f| if retried { format!("{f},URX") } else { f.to_string() });
+    let details = if up.http { details.to_string() } else { "downstream closed".to_string() };
+    p.step(
+        up.pod,
+        Detail::UpstreamFailure {
+            flag: flag.clone(),
+            status: up.http.then_some(503),
+            details: details.clone(),
+        },
+    );
+    Ending::EnvoyResponse {
+        pod: up.pod_name,
+        status: up.http.then_some(503),
+        flag,
+        details,
+        upstream: Some(Box::new(ending)),
+    }
+}
+
 /// The partial path for the next branch: a copy while more branches follow, the original for
 /// the last one (most steps have a single branch, so nothing is copied).
 pub(super) fn take_or_clone(p: &mut Option<Partial>, last: bool) -> Option<Partial> {
@@ -201,4 +286,121 @@ fn loop_ending(p: &Partial, at: usize) -> Ending {
         }
     }
     Ending::Loop { cycle: [at, last], closed_by, budget: None }
+}
+
+#[cfg(test)]
+mod upstream_failure_tests {
+    //! The answer of the Envoy whose upstream connection failed. Flags: source/common/router/router.cc
+    //! `Filter::streamResetReasonToResponseFlag` (connection failure → `UF`, connection
+    //! termination → `UC`) and `Filter::onUpstreamReset` (`URX` when the retries ran out);
+    //! retried resets: source/common/router/retry_state_impl.cc `wouldRetryFromReset`; TCP:
+    //! source/common/tcp_proxy/tcp_proxy.cc `Filter::onUpstreamEvent`.
+
+    use super::*;
+    use crate::engine::Refusal;
+
+    fn partial(http: bool, tls: bool, handshake_done: bool, retry_on: Option<&str>) -> Partial {
+        Partial {
+            weight: 1.0,
+            steps: Vec::new(),
+            envoy: Vec::new(),
+            seen: Vec::new(),
+            last_cluster: None,
+            proto: L4::Tcp,
+            upstream_of: Some(UpstreamOf {
+                pod: 0,
+                pod_name: "client".into(),
+                http,
+                tls,
+                handshake_done,
+                retry: retry_on.map(|r| RetryPolicy { retry_on: r.into(), num_retries: Some(2) }),
+            }),
+            wire: None,
+            inner: None,
+            record: false,
+            hops: Vec::new(),
+        }
+    }
+
+    fn refused() -> Ending {
+        Ending::Refused {
+            pod: "server".into(),
+            dst: "10.0.0.2:9080".parse().unwrap_or_else(|e| panic!("{e}")),
+            by: Refusal::NoSocket { proto: L4::Tcp },
+        }
+    }
+
+    fn peer_closed() -> Ending {
+        Ending::EnvoyResponse {
+            pod: "server".into(),
+            status: None,
+            flag: Some("NR".into()),
+            details: "filter_chain_not_found".into(),
+            upstream: None,
+        }
+    }
+
+    fn answer(e: &Ending) -> (Option<&str>, Option<u16>, Option<&str>) {
+        match e {
+            Ending::EnvoyResponse { pod, status, flag, .. } => (Some(pod.as_str()), *status, flag.as_deref()),
+            _ => (None, None, None),
+        }
+    }
+
+    #[test]
+    fn refused_is_uf_and_urx_when_the_route_retries_connect_failures() {
+        let mut p = partial(true, false, false, None);
+        assert_eq!(answer(&upstream_failure(&mut p, refused())), (Some("client"), Some(503), Some("UF")));
+        let mut p = partial(true, false, false, Some("connect-failure,refused-stream"));
+        assert_eq!(answer(&upstream_failure(&mut p, refused())), (Some("client"), Some(503), Some("UF,URX")));
+        assert!(matches!(p.steps.last().map(|s| &s.detail), Some(Detail::UpstreamFailure { .. })));
+    }
+
+    #[test]
+    fn a_peer_close_is_uc_once_connected_and_uf_during_the_tls_handshake() {
+        let mut p = partial(true, false, false, Some("connect-failure"));
+        // connect-failure does not retry a connection termination.
+        assert_eq!(answer(&upstream_failure(&mut p, peer_closed())), (Some("client"), Some(503), Some("UC")));
+        let mut p = partial(true, false, false, Some("reset"));
+        assert_eq!(
+            answer(&upstream_failure(&mut p, peer_closed())),
+            (Some("client"), Some(503), Some("UC,URX"))
+        );
+        // A TLS connection closed before the handshake completed never came up.
+        let mut p = partial(true, true, false, None);
+        assert_eq!(answer(&upstream_failure(&mut p, peer_closed())), (Some("client"), Some(503), Some("UF")));
+        let mut p = partial(true, true, true, None);
+        assert_eq!(answer(&upstream_failure(&mut p, peer_closed())), (Some("client"), Some(503), Some("UC")));
+    }
+
+    #[test]
+    fn a_tcp_proxy_closes_the_downstream() {
+        let mut p = partial(false, false, false, None);
+        assert_eq!(answer(&upstream_failure(&mut p, peer_closed())), (Some("client"), None, None));
+        let mut p = partial(false, false, false, None);
+        assert_eq!(answer(&upstream_failure(&mut p, refused())), (Some("client"), None, Some("UF")));
+        let mut p = partial(false, true, false, None);
+        assert_eq!(answer(&upstream_failure(&mut p, peer_closed())), (Some("client"), None, Some("UF")));
+    }
+
+    #[test]
+    fn other_endings_and_the_blackhole_stay() {
+        let mut p = partial(true, false, false, None);
+        let bh = Ending::Blackhole {
+            pod: "server".into(),
+            cluster: "BlackHoleCluster".into(),
+            status: None,
+            flag: None,
+        };
+        assert_eq!(upstream_failure(&mut p, bh.clone()), bh);
+        let answered = Ending::EnvoyResponse {
+            pod: "server".into(),
+            status: Some(404),
+            flag: Some("NR".into()),
+            details: "route_not_found".into(),
+            upstream: None,
+        };
+        assert_eq!(upstream_failure(&mut p, answered.clone()), answered);
+        assert!(p.steps.is_empty());
+    }
 }

@@ -6,6 +6,7 @@
 //! * [`select`] reproduces Envoy's decisions for one connection: listener hand-off, listener
 //!   filters, filter-chain selection, network filter, cluster and endpoint.
 //! * [`route`] is the HTTP route layer (RouteConfiguration model and route matching).
+//! * [`validate`] finds what Envoy would refuse (and what a dump says it refused).
 //! * [`summary`] renders an `istioctl proxy-config all`-like text summary.
 
 pub mod convert;
@@ -15,5 +16,6 @@ pub mod raw;
 pub mod route;
 pub mod select;
 pub mod summary;
+pub mod validate;
 
 pub use parse::{load, parse_dump, LoadError, ParseError};

@@ -68,9 +68,20 @@ fn parse_yaml(input: &[u8]) -> Result<EnvoyConfig, ParseError> {
     // YAML dumps are small in practice; they go through a generic tree once and are then read
     // by the same typed structs (the tree's sorted keys put `@type` first).
     let value: serde_json::Value =
-        serde_saphyr::from_str(text).map_err(|e| ParseError::Yaml { message: e.to_string() })?;
+        serde_saphyr::from_str_with_options(text, crate::util::yaml::options_for(text))
+            .map_err(|e| ParseError::Yaml { message: yaml_message(&e) })?;
     let json = serde_json::to_vec(&value).map_err(|e| ParseError::Yaml { message: e.to_string() })?;
     read_json(&json, false).map_err(|e| ParseError::Yaml { message: e.to_string() })
+}
+
+/// The reader's message and position, without its snippet (the diagnostic shows its own).
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    use serde_saphyr::MessageFormatter;
+    let core = serde_saphyr::DefaultMessageFormatter.format_message(e.without_snippet());
+    match e.location() {
+        Some(l) => format!("line {} column {}: {core}", l.line(), l.column()),
+        None => core.into_owned(),
+    }
 }
 
 /// Replaces each `,` that is followed (after whitespace) by `]` or `}` with a space, outside

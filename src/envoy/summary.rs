@@ -7,6 +7,7 @@ use super::model::{
     Cluster, EnvoyConfig, FilterChain, FilterChainMatch, Listener, NetworkFilterKind, RouteSource, SourceType,
 };
 use super::route::{Action, PathSpecifier, RouteConfig};
+use super::validate::{Finding, Instead};
 
 /// Renders the summary (deterministic: document order).
 pub fn render(cfg: &EnvoyConfig) -> String {
@@ -16,6 +17,20 @@ pub fn render(cfg: &EnvoyConfig) -> String {
 }
 
 fn write_all(o: &mut String, cfg: &EnvoyConfig) -> std::fmt::Result {
+    // What Envoy refuses comes first: everything below it is read as if it were live.
+    let refused = cfg.findings.iter().filter(|f| f.rejects()).count();
+    writeln!(o, "REJECTED BY ENVOY ({refused})")?;
+    for f in cfg.findings.iter().filter(|f| f.rejects()) {
+        finding(o, f)?;
+    }
+    let warnings = cfg.findings.len() - refused;
+    if warnings > 0 {
+        writeln!(o, "SERVED OTHERWISE BY ENVOY ({warnings})")?;
+        for f in cfg.findings.iter().filter(|f| !f.rejects()) {
+            finding(o, f)?;
+        }
+    }
+    writeln!(o)?;
     writeln!(o, "SECTIONS ({})", cfg.sections.len())?;
     for s in &cfg.sections {
         let m = if s.modelled { "" } else { "  (not modelled)" };
@@ -64,8 +79,38 @@ fn write_all(o: &mut String, cfg: &EnvoyConfig) -> std::fmt::Result {
     Ok(())
 }
 
+fn finding(o: &mut String, f: &Finding) -> std::fmt::Result {
+    let line = f.line.map(|l| format!(":{l}")).unwrap_or_default();
+    let problem = serde_json::to_string(&f.problem).unwrap_or_default();
+    writeln!(o, "  {} {:?} [{}]  at {}{line}", f.object.as_str(), f.name, problem.trim_matches('"'), f.path)?;
+    if !f.reason.is_empty() {
+        writeln!(o, "    envoy: {}", f.reason)?;
+    }
+    writeln!(o, "    serves instead: {}", instead_words(&f.instead))
+}
+
+/// What Envoy serves in place of a refused object, in words.
+pub fn instead_words(i: &Instead) -> String {
+    match i {
+        Instead::LastGood { path } => format!("the last version it accepted ({path})"),
+        Instead::Nothing => "nothing (it never accepted a version of it)".into(),
+        Instead::PreviousIfAny => {
+            "the version it had before, if it had one (not in this dump); else nothing".into()
+        }
+        Instead::EnvoyDoesNotStart => {
+            "nothing: a static resource, Envoy refuses its bootstrap and does not start".into()
+        }
+        Instead::WarmingThenNoRoute => {
+            "the listener waits (warming) for RDS, then routes nothing: every request 404 NR".into()
+        }
+    }
+}
+
 fn listener(o: &mut String, l: &Listener) -> std::fmt::Result {
     let mut flags = vec![l.state.as_str().to_string()];
+    if l.state == super::model::ResourceState::Error {
+        flags[0] = "rejected update (error_state)".into();
+    }
     if !l.bind_to_port {
         flags.push("bind_to_port=false".into());
     }

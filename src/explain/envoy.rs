@@ -314,7 +314,7 @@ fn cluster(cfg: &EnvoyConfig, c: &select::ClusterPick, push: &mut impl FnMut(Str
     }
     let source = cfg.cluster(&c.cluster).map(|x| x.origin.path.clone()).unwrap_or_default();
     let what = match &c.upstream {
-        Upstream::Endpoint { address, source_address, via, candidates } => {
+        Upstream::Endpoint { address, source_address, via, candidates, .. } => {
             why.push(format!("endpoint chosen by {via}"));
             if candidates.len() > 1 {
                 why.push(format!("candidates: {}", candidates.join(", ")));

@@ -102,8 +102,11 @@ pub fn explain(mesh: &Mesh, start: &Start) -> Result<Report, EngineError> {
                 Hop::Kernel { pod, probe, branch, .. } => {
                     decisions.extend(kernel::decisions(mesh, *pod, probe, *branch)?)
                 }
-                Hop::Envoy { pod, listener, orig_dst, src, .. } => {
-                    decisions.extend(envoy::decisions(mesh, start, *pod, (*listener, *orig_dst, *src)))
+                Hop::Envoy { pod, listener, orig_dst, src, client, .. } => {
+                    // The hop is re-run with the bytes it got (TLS an Envoy before it started).
+                    let mut on = start.clone();
+                    on.client = client.clone();
+                    decisions.extend(envoy::decisions(mesh, &on, *pod, (*listener, *orig_dst, *src)))
                 }
             }
         }

@@ -30,6 +30,7 @@ pub fn match_json(q: &Query<'_>, trace: &Trace, notes: usize) -> Result<String, 
                 "headers": r.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>(),
             })),
             "random_value": q.random_value,
+            "server_first": q.client == select::ClientBytes::ServerFirst,
         },
         "trace": serde_json::to_value(trace)?,
         "notes": notes,
@@ -126,7 +127,7 @@ pub fn match_text(t: &Trace) -> String {
         let w = c.weight.map(|w| format!(" weight={w}")).unwrap_or_default();
         let sel = if c.selected { " (selected)" } else { "" };
         let up = match &c.upstream {
-            Upstream::Endpoint { address, source_address, via, candidates } => {
+            Upstream::Endpoint { address, source_address, via, candidates, .. } => {
                 let src = source_address.map(|s| format!(" from {s}")).unwrap_or_default();
                 format!(
                     "endpoint {address}{src} via {via} ({})",
@@ -165,6 +166,19 @@ pub fn match_text(t: &Trace) -> String {
         }
         Outcome::NoListener => writeln!(o, "=> no listener"),
         Outcome::Undetermined { reason } => writeln!(o, "=> undetermined: {reason}"),
+        Outcome::Rejected { object, resource, reason, instead } => writeln!(
+            o,
+            "=> rejected config: Envoy refuses {} {} ({}): {reason}; it serves instead {}",
+            object.as_str(),
+            resource.name,
+            resource.path,
+            crate::envoy::summary::instead_words(instead)
+        ),
+        Outcome::Stalled { listener, filter } => writeln!(
+            o,
+            "=> stalled: listener {} waits in {filter} for client bytes that never come (listener_filters_timeout 0s)",
+            listener.name
+        ),
     };
     o
 }

@@ -28,6 +28,9 @@ pub fn title(mesh: &Mesh, start: &Start) -> String {
     let what = match (&start.client, &start.request) {
         (_, Some(r)) => format!(" ({} {}{})", r.method, r.host.as_deref().unwrap_or(""), r.path),
         (crate::envoy::select::ClientBytes::Tls { sni: Some(s), .. }, None) => format!(" (TLS, SNI {s})"),
+        (crate::envoy::select::ClientBytes::ServerFirst, None) => {
+            " (server-first: it waits for the server to speak)".into()
+        }
         _ => String::new(),
     };
     let proto = if start.proto == crate::netns::L4::Udp { "udp" } else { "tcp" };

@@ -257,6 +257,40 @@ pub fn step(pods: &[String], s: &Step) -> String {
             let from = source.map(|s| format!(" from {s}")).unwrap_or_default();
             format!("cluster {cluster} picks endpoint {endpoint}{from} ({via})")
         }
+        Detail::TlsOrigination(t) => {
+            let by = match &t.socket_match {
+                Some(m) => format!("transport_socket_matches {m}"),
+                None => "transport_socket".to_string(),
+            };
+            let sni = match (&t.sni, t.sni_from) {
+                (Some(s), "auto_sni") => format!("SNI {s} (auto_sni)"),
+                (Some(s), _) => format!("SNI {s}"),
+                (None, _) => "no SNI".to_string(),
+            };
+            let cert = if t.client_certificate { ", client certificate" } else { "" };
+            let alpn = if t.alpn.is_empty() {
+                "no ALPN".to_string()
+            } else {
+                format!("ALPN [{}]", t.alpn.join(","))
+            };
+            format!("Envoy starts TLS to {} ({by}: {}): {sni}, {alpn}{cert}", t.endpoint, t.socket)
+        }
+        Detail::TlsTermination { chain, socket, require_client_certificate } => {
+            let name = if chain.name.is_empty() { "the filter chain" } else { chain.name.as_str() };
+            let cert = if *require_client_certificate { ", client certificate required" } else { "" };
+            format!("{name} terminates TLS ({socket}{cert}); its filters read the plaintext")
+        }
+        Detail::UpstreamFailure { status, flag, details } => {
+            let flag = flag.as_deref().map(|f| format!(" {f}")).unwrap_or_default();
+            match status {
+                Some(s) => format!(
+                    "back at this Envoy: its upstream connection failed ({details}); it answers {s}{flag}"
+                ),
+                None => format!(
+                    "back at this Envoy: its upstream connection failed; it closes the downstream{flag}"
+                ),
+            }
+        }
         Detail::ProxyIdentity { identity: id } => match (&id.uid_from, &id.gid_from) {
             (IdOrigin::Rules { .. }, IdOrigin::Rules { .. }) => format!(
                 "uid {} / gid {} are the proxy's: the rules exempt them from capture (--uid-owner, --gid-owner)",
@@ -273,6 +307,10 @@ pub fn step(pods: &[String], s: &Step) -> String {
         Detail::DnsForwarder { listen, upstream, uid } => {
             format!("the DNS forwarder on {listen} asks its upstream {upstream} (as uid {uid})")
         }
+        Detail::ListenerFiltersTimeout { listener, filter, timeout } => format!(
+            "listener {listener}: {filter} waits for client bytes; after listener_filters_timeout {timeout} \
+             the connection goes on (continue_on_listener_filters_timeout), {timeout} late"
+        ),
     }
 }
 
@@ -308,6 +346,10 @@ pub fn source(s: &Step) -> String {
         },
         Detail::DnsForwarder { .. } => "--forwarder".into(),
         Detail::Send { .. } | Detail::Kernel { .. } | Detail::ToPod { .. } => String::new(),
+        Detail::TlsOrigination(t) => t.cluster.clone(),
+        Detail::TlsTermination { chain, .. } => chain.path.clone(),
+        Detail::UpstreamFailure { .. } => String::new(),
+        Detail::ListenerFiltersTimeout { listener, .. } => format!("listener {listener}"),
     }
 }
 
@@ -348,12 +390,30 @@ pub fn ending_reason(e: &Ending) -> Option<String> {
                 "cluster {cluster}: the dump has no endpoints for {service_name} (take it with ?include_eds)"
             ),
         },
+        Ending::RejectedConfig(r) => {
+            let why = if r.reason.is_empty() { String::new() } else { format!(": {}", r.reason) };
+            format!(
+                "Envoy refuses {} {}{why}; it serves instead {}",
+                r.object.as_str(),
+                r.name,
+                crate::envoy::summary::instead_words(&r.instead)
+            )
+        }
+        Ending::Stalled { listener, filter, .. } => format!(
+            "listener {listener}: {filter} waits for the client's first bytes, the client waits for the server, \
+             and listener_filters_timeout is 0s (no time-out)"
+        ),
         _ => return None,
     })
 }
 
 /// Envoy's reason for its answer: its own details, or the upstream connection's failure.
 pub fn envoy_details(details: &str, upstream: Option<&Ending>) -> String {
+    if let Some(Ending::EnvoyResponse { pod, flag, details: d, upstream: u, .. }) = upstream {
+        let flag = flag.as_deref().map(|f| format!(" {f}")).unwrap_or_default();
+        let why = envoy_details(d, u.as_deref());
+        return format!("{details}: Envoy in pod {pod} closes the upstream connection{flag} ({why})");
+    }
     match upstream.and_then(ending_reason) {
         Some(r) => format!("upstream connection failure: {r}"),
         None => details.to_string(),
@@ -409,6 +469,12 @@ pub fn ending(pods: &[String], p: &Path) -> String {
         }
         Ending::Undetermined { pod, .. } => {
             format!("undetermined in pod {pod}: {}", ending_reason(&p.ending).unwrap_or_default())
+        }
+        Ending::RejectedConfig(r) => {
+            format!("rejected config in pod {}: {}", r.pod, ending_reason(&p.ending).unwrap_or_default())
+        }
+        Ending::Stalled { pod, .. } => {
+            format!("stalled in pod {pod}: {}", ending_reason(&p.ending).unwrap_or_default())
         }
     }
 }

@@ -429,7 +429,8 @@ fn start_with(f: &Flow, sniffed: &Sniffed, mesh: &Mesh, pod: usize) -> Start {
     } else {
         From::Outside { src: f.client.ip() }
     };
-    let (client, request) = client_bytes(sniffed);
+    let (client, request) =
+        if server_spoke_first(f) { (ClientBytes::ServerFirst, None) } else { client_bytes(sniffed) };
     Start {
         pod,
         from,
@@ -446,6 +447,14 @@ fn start_with(f: &Flow, sniffed: &Sniffed, mesh: &Mesh, pod: usize) -> Start {
         pick: Pick::All,
         icmp_type: None,
     }
+}
+
+/// A TCP connection seen from its SYN whose first payload came from the server: a
+/// server-first protocol (the client waited for the server's greeting).
+fn server_spoke_first(f: &Flow) -> bool {
+    f.transport == Transport::Tcp
+        && !f.start_missing
+        && f.first_payload_from == Some(crate::capture::Side::Server)
 }
 
 fn client_bytes(s: &Sniffed) -> (ClientBytes, Option<HttpRequest>) {

@@ -207,3 +207,36 @@ fn envoys_upstream_connections_pair_with_their_downstream() {
     assert_eq!(r.rows[1].endpoint.as_deref(), Some("10.96.0.20:9080"));
     assert_eq!(r.rows[2].disagrees, None);
 }
+
+/// One TCP segment (ACK) carrying `payload`.
+fn tcp_data(src: &str, dst: &str, seq: u32, payload: &[u8]) -> Vec<u8> {
+    let (s, d): (SocketAddr, SocketAddr) = (src.parse().unwrap(), dst.parse().unwrap());
+    let mut data = Vec::new();
+    PacketBuilder::ipv4(v4(s), v4(d), 64)
+        .tcp(s.port(), d.port(), seq, 1024)
+        .ack(2)
+        .write(&mut data, payload)
+        .unwrap();
+    data
+}
+
+/// A MySQL server speaks first (its greeting) and the client answers: replay takes the
+/// client for a server-first one, which Istio's sniffed outbound listener for 9080 leaves
+/// waiting in tls_inspector (listener_filters_timeout 0s; envoy
+/// source/common/listener_manager/active_tcp_socket.cc).
+#[test]
+fn first_payload_from_the_server_makes_a_server_first_client() {
+    let (c, s) = ("10.244.0.5:40100", "10.96.0.20:9080");
+    let f = read(&[
+        tcp(c, s, true, false),
+        tcp(s, c, true, true),
+        tcp_data(s, c, 2, b"J\0\0\0\x0a8.0.36\0"),
+        tcp_data(c, s, 2, b"\x20\0\0\x01login"),
+    ]);
+    assert_eq!(start_of(&f[0], &mesh(), 0).client, ClientBytes::ServerFirst);
+    let r = replay(&mut mesh(), 0, &f);
+    assert_eq!(r.rows[0].ending, "stalled", "{:?}", r.rows[0]);
+    // The client speaking first is not.
+    let f = read(&[tcp(c, s, true, false), tcp(s, c, true, true), tcp_data(c, s, 2, b"\x16\x03\x01")]);
+    assert_ne!(start_of(&f[0], &mesh(), 0).client, ClientBytes::ServerFirst);
+}

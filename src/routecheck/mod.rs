@@ -120,7 +120,8 @@ pub fn load_route_config_for_listener(
     let lower = name.to_ascii_lowercase();
     let yaml = lower.ends_with(".yaml") || lower.ends_with(".yml");
     let value: serde_json::Value = if yaml {
-        serde_saphyr::from_str(text).map_err(|e| InputError::yaml(name, &e))?
+        serde_saphyr::from_str_with_options(text, crate::util::yaml::options_for(text))
+            .map_err(|e| InputError::yaml(name, &e))?
     } else {
         serde_json::from_str(&crate::envoy::route::strip_trailing_commas(text))
             .map_err(|e| InputError::json(name, &e))?

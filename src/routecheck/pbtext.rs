@@ -17,9 +17,14 @@ const REPEATED: &[&str] = &[
     "route_metadata",
 ];
 
+/// How deep messages and lists may nest. The router_check_tool schema nests about six deep;
+/// the limit keeps a crafted file (30,000 nested messages) from overflowing the stack, as
+/// serde_json's own limit (128) does for the JSON form.
+pub const MAX_DEPTH: usize = 100;
+
 /// Parses text format into a JSON object; the error is (message, line, column).
 pub fn parse(text: &str) -> Result<Value, (String, usize, usize)> {
-    let mut p = Parser { chars: text.chars().collect(), pos: 0 };
+    let mut p = Parser { chars: text.chars().collect(), pos: 0, depth: 0 };
     let v = p.message(None)?;
     p.skip_ws();
     if p.pos < p.chars.len() {
@@ -31,6 +36,8 @@ pub fn parse(text: &str) -> Result<Value, (String, usize, usize)> {
 struct Parser {
     chars: Vec<char>,
     pos: usize,
+    /// Messages and lists open around the current position.
+    depth: usize,
 }
 
 impl Parser {
@@ -109,6 +116,20 @@ impl Parser {
     }
 
     fn value(&mut self, had_colon: bool) -> Result<Value, (String, usize, usize)> {
+        if matches!(self.peek(), Some('{' | '<' | '[')) {
+            if self.depth == MAX_DEPTH {
+                return Err(self.err(&format!("messages and lists nest deeper than {MAX_DEPTH}")));
+            }
+            self.depth += 1;
+            let v = self.nested(had_colon);
+            self.depth -= 1;
+            return v;
+        }
+        self.nested(had_colon)
+    }
+
+    /// A value: a message, a list, a string or a scalar.
+    fn nested(&mut self, had_colon: bool) -> Result<Value, (String, usize, usize)> {
         match self.peek() {
             Some('{') => {
                 self.pos += 1;
@@ -245,5 +266,14 @@ mod tests {
         assert_eq!(v["tests"][0]["input"]["random_value"], 5);
         assert_eq!(v["tests"][0]["validate"]["cluster_name"]["value"], "c");
         assert_eq!(v["tests"][1]["test_name"], "b");
+    }
+
+    #[test]
+    fn nesting_stops_at_the_depth_limit() {
+        let ok = format!("{}{}", "a { ".repeat(MAX_DEPTH), "}".repeat(MAX_DEPTH));
+        assert!(parse(&ok).is_ok());
+        let deep = format!("{}{}", "a { ".repeat(30_000), "}".repeat(30_000));
+        let (message, line, col) = parse(&deep).unwrap_err();
+        assert_eq!((message.as_str(), line, col), ("messages and lists nest deeper than 100", 1, 403));
     }
 }

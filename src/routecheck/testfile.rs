@@ -224,7 +224,9 @@ pub fn parse_test_file(text: &str, name: &str) -> Result<TestSuite, InputError> 
             s.format = TestFormat::ProtoText;
             s
         } else if lower.ends_with(".yaml") || lower.ends_with(".yml") {
-            let mut s: TestSuite = serde_saphyr::from_str(text).map_err(|e| InputError::yaml(name, &e))?;
+            let mut s: TestSuite =
+                serde_saphyr::from_str_with_options(text, crate::util::yaml::options_for(text))
+                    .map_err(|e| InputError::yaml(name, &e))?;
             s.format = TestFormat::ProtoYaml;
             s
         } else {

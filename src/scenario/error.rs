@@ -6,8 +6,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use miette::{LabeledSpan, NamedSource};
 use serde_saphyr::Location;
+
+use crate::diagnostic::{clean_message, Excerpt};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -45,28 +46,31 @@ impl fmt::Display for Located {
 impl std::error::Error for Located {}
 
 impl ScenarioError {
-    /// The error as a miette report: file, line and column, the YAML snippet, a help line.
+    /// The error as a miette report: file, line and column, a short escaped window of the
+    /// offending line, a help line.
     pub fn report(&self) -> miette::Report {
         match self {
-            ScenarioError::Io { .. } => miette::miette!("{self}"),
+            ScenarioError::Io { .. } => miette::miette!("{}", clean_message(&self.to_string())),
             ScenarioError::Yaml { file, text, error } => {
-                let mut opts = serde_saphyr::RenderOptions::default();
-                opts.source_name = Some(file.as_str());
-                let report = serde_saphyr::miette::to_miette_report_with_options(error, text, file, opts);
-                match self.position() {
-                    Some((line, col)) => report.wrap_err(format!(
-                        "{file}:{line}:{col}: not a valid scenario file (docs/scenarios.md, {})",
-                        super::SCHEMA
-                    )),
-                    None => report.wrap_err(format!("{file}: not a valid scenario file")),
-                }
+                use serde_saphyr::MessageFormatter;
+                let core = serde_saphyr::DefaultMessageFormatter.format_message(error.without_snippet());
+                let what = format!("not a valid scenario file (docs/scenarios.md, {})", super::SCHEMA);
+                let Some(loc) = error.location() else {
+                    return miette::miette!("{file}: {what}: {}", clean_message(&core));
+                };
+                let (start, len) = byte_span(text, &loc);
+                let excerpt = Excerpt::new(file, text, start, len);
+                let (line, col) = (loc.line() as usize, loc.column() as usize);
+                let diag = miette::MietteDiagnostic::new(format!("{file}:{line}:{col}: {what}"))
+                    .with_labels(vec![excerpt.label(&clean_message(&core))]);
+                miette::Report::new(diag).with_source_code(excerpt)
             }
             ScenarioError::Semantic(l) => {
-                let named = NamedSource::new(l.file.clone(), l.text.as_str().to_string());
-                let diag = miette::MietteDiagnostic::new(l.to_string())
+                let excerpt = Excerpt::new(&l.file, &l.text, l.span.0, l.span.1);
+                let diag = miette::MietteDiagnostic::new(clean_message(&l.to_string()))
                     .with_help(l.help.clone())
-                    .with_labels(vec![LabeledSpan::at(l.span.0..l.span.0 + l.span.1.max(1), "here")]);
-                miette::Report::new(diag).with_source_code(named)
+                    .with_labels(vec![excerpt.label("here")]);
+                miette::Report::new(diag).with_source_code(excerpt)
             }
         }
     }

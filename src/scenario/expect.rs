@@ -40,7 +40,9 @@ pub fn compare(expect: &Expect, trace: &MeshTrace, reason: ReasonWords) -> Vec<S
         } else {
             for (i, (w, p)) in want.iter().zip(&trace.paths).enumerate() {
                 if let Some(ww) = &w.weight {
-                    if (ww.value - p.weight).abs() > WEIGHT_TOLERANCE {
+                    // NaN on either side is not close: a mismatch.
+                    let close = (ww.value - p.weight).abs() <= WEIGHT_TOLERANCE;
+                    if !close {
                         out.push(format!("paths[{i}].weight: expected {}, got {}", ww.value, p.weight));
                     }
                 }
@@ -63,7 +65,9 @@ fn field(e: &Ending, name: &str) -> Option<String> {
         | (Ending::Blackhole { pod, .. }, "pod")
         | (Ending::Left { pod, .. }, "pod")
         | (Ending::Unresolved { pod, .. }, "pod")
-        | (Ending::Undetermined { pod, .. }, "pod") => Some(pod.clone()),
+        | (Ending::Undetermined { pod, .. }, "pod")
+        | (Ending::Stalled { pod, .. }, "pod") => Some(pod.clone()),
+        (Ending::RejectedConfig(r), "pod") => Some(r.pod.clone()),
         (Ending::Delivered { socket, .. }, "socket") => Some(socket.to_string()),
         (Ending::Delivered { process, .. }, "process") => Some(process.clone()),
         (Ending::Refused { dst, .. }, "dst") | (Ending::Left { dst, .. }, "dst") => Some(dst.to_string()),
@@ -105,6 +109,8 @@ pub fn ending_summary(e: &Ending) -> String {
         Ending::Unresolved { pod, host } => format!("unresolved {host} in {pod}"),
         Ending::Loop { .. } => "loop".into(),
         Ending::Undetermined { pod, .. } => format!("undetermined in {pod}"),
+        Ending::RejectedConfig(r) => format!("rejected_config {} in {}", r.name, r.pod),
+        Ending::Stalled { pod, listener, filter } => format!("stalled in {filter} of {listener} in {pod}"),
     }
 }
 
@@ -293,6 +299,8 @@ fn path_expect(p: &Path) -> Expect {
         Ending::Unresolved { .. } => EndingKind::Unresolved,
         Ending::Loop { .. } => EndingKind::Loop,
         Ending::Undetermined { .. } => EndingKind::Undetermined,
+        Ending::RejectedConfig(_) => EndingKind::RejectedConfig,
+        Ending::Stalled { .. } => EndingKind::Stalled,
     };
     let mut x = Expect { ending: Some(kind), ..Expect::default() };
     x.pod = field(e, "pod");

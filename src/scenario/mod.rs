@@ -3,13 +3,14 @@
 //! connection to walk with expectations on how it ends and which Envoy objects it uses.
 //!
 //! [`load`] reads the YAML and every file it references (paths relative to the scenario's
-//! directory) and builds the [`engine::Mesh`] and one [`engine::Start`] per probe, exactly as
+//! directory, confined to a root folder: [`files`]) and builds the [`engine::Mesh`] and one [`engine::Start`] per probe, exactly as
 //! `meshpath trace` does from the equivalent flags (both go through [`syntax`]).
 //! [`expect::compare`] says how a trace differs from a probe's expectations; [`update`]
 //! rewrites expectations in the file's text.
 
 pub mod error;
 pub mod expect;
+pub mod files;
 pub mod model;
 pub mod run;
 pub mod syntax;
@@ -82,18 +83,19 @@ fn stem(path: &Path) -> String {
 /// Reads `path` and everything it references; the first problem found is the error.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let file_name = path.display().to_string();
-    let text = std::fs::read_to_string(path)
+    let text = crate::util::read::read_text(path)
         .map_err(|source| ScenarioError::Io { file: file_name.clone(), source })?;
+    let root = files::root_for(path)
+        .map_err(|e| ScenarioError::Io { file: file_name.clone(), source: std::io::Error::other(e) })?;
     let text = Arc::new(text);
-    let doc: ScenarioFile = serde_saphyr::from_str(&text).map_err(|e| ScenarioError::Yaml {
-        file: file_name.clone(),
-        text: text.clone(),
-        error: Box::new(e),
-    })?;
+    let doc: ScenarioFile =
+        serde_saphyr::from_str_with_options(&text, crate::util::yaml::options_for(&text)).map_err(|e| {
+            ScenarioError::Yaml { file: file_name.clone(), text: text.clone(), error: Box::new(e) }
+        })?;
     let at = At { file: file_name, text: text.clone() };
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
-    let (mesh, probes) = build(&doc, &dir, &at)?;
+    let (mesh, probes) = build(&doc, &Dirs { dir, root }, &at)?;
     Ok(Scenario {
         path: path.to_path_buf(),
         name: doc.name.clone().unwrap_or_else(|| stem(path)),
@@ -105,7 +107,13 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     })
 }
 
-fn build(doc: &ScenarioFile, dir: &Path, at: &At) -> Result<(Mesh, Vec<Probe>), ScenarioError> {
+/// The scenario's folder and the root its references must stay under.
+struct Dirs {
+    dir: PathBuf,
+    root: PathBuf,
+}
+
+fn build(doc: &ScenarioFile, dirs: &Dirs, at: &At) -> Result<(Mesh, Vec<Probe>), ScenarioError> {
     if doc.schema.value != SCHEMA {
         return Err(at.error(
             &doc.schema.referenced,
@@ -118,7 +126,7 @@ fn build(doc: &ScenarioFile, dir: &Path, at: &At) -> Result<(Mesh, Vec<Probe>), 
     }
     let mut pods = Vec::new();
     for (name, spec) in &doc.pods.value.0 {
-        pods.push(pod(&name.value, &name.referenced, spec, dir, at)?);
+        pods.push(pod(&name.value, &name.referenced, spec, dirs, at)?);
     }
     let mut mesh = Mesh::build(pods, Default::default());
     for (host, ips) in &doc.names.0 {
@@ -155,9 +163,20 @@ fn pod(
     name: &str,
     loc: &serde_saphyr::Location,
     spec: &model::PodSpec,
-    dir: &Path,
+    dirs: &Dirs,
     at: &At,
 ) -> Result<PodEvidence, ScenarioError> {
+    let dir = dirs.dir.as_path();
+    // A referenced file, or why the scenario may not read it (located at the path).
+    let file = |f: &Spanned<String>| {
+        files::confine(&dirs.root, dir, &f.value).map_err(|message| {
+            at.error(
+                &f.referenced,
+                message,
+                "name files by paths relative to the scenario's folder, under the root",
+            )
+        })
+    };
     let mut addrs = Vec::new();
     for a in &spec.addresses {
         addrs.push(syntax::parse_addr(&a.value).map_err(|e| {
@@ -191,19 +210,15 @@ fn pod(
     const RULES_HELP: &str =
         "check it with `meshpath netfilter check FILE`, or point the key at another file";
     if let Some(f) = &spec.iptables {
-        e.rules_v4 = Some(
-            evidence::read_rules(&resolve(dir, &f.value), Family::V4, false)
-                .map_err(|x| fail(f, x, RULES_HELP))?,
-        );
+        e.rules_v4 =
+            Some(evidence::read_rules(&file(f)?, Family::V4, false).map_err(|x| fail(f, x, RULES_HELP))?);
     }
     if let Some(f) = &spec.ip6tables {
-        e.rules_v6 = Some(
-            evidence::read_rules(&resolve(dir, &f.value), Family::V6, false)
-                .map_err(|x| fail(f, x, RULES_HELP))?,
-        );
+        e.rules_v6 =
+            Some(evidence::read_rules(&file(f)?, Family::V6, false).map_err(|x| fail(f, x, RULES_HELP))?);
     }
     if let Some(f) = &spec.envoy {
-        e.envoy = Some(evidence::read_envoy(&resolve(dir, &f.value)).map_err(|x| {
+        e.envoy = Some(evidence::read_envoy(&file(f)?).map_err(|x| {
             fail(
                 f,
                 x,
@@ -221,20 +236,19 @@ fn pod(
         })?);
     }
     if let Some(f) = &spec.sockets {
-        let found = evidence::read_sockets(&resolve(dir, &f.value))
+        let found = evidence::read_sockets(&file(f)?)
             .map_err(|x| fail(f, x, "give `ss -ltnup` or `netstat -lntup` output"))?;
         e.sockets.extend(found);
     }
     let v6 = spec.ip6tables.is_some() && spec.iptables.is_none();
     if let Some(f) = &spec.ip_rules {
         e.ip_rules = Some(
-            evidence::read_ip_rules(&resolve(dir, &f.value), v6)
-                .map_err(|x| fail(f, x, "give `ip rule show` output"))?,
+            evidence::read_ip_rules(&file(f)?, v6).map_err(|x| fail(f, x, "give `ip rule show` output"))?,
         );
     }
     if let Some(f) = &spec.ip_routes {
         e.routes = Some(
-            evidence::read_ip_routes(&resolve(dir, &f.value), v6)
+            evidence::read_ip_routes(&file(f)?, v6)
                 .map_err(|x| fail(f, x, "give `ip route show table all` output"))?,
         );
     }
@@ -319,6 +333,18 @@ fn probe(p: &model::ProbeSpec, mesh: &Mesh, at: &At) -> Result<Probe, ScenarioEr
             "drop `http:` or `dns:`",
         ));
     }
+    let server_first = p.server_first.as_ref().is_some_and(|s| s.value);
+    if let Some(s) = p
+        .server_first
+        .as_ref()
+        .filter(|s| s.value && (p.tls.is_some() || p.http.is_some() || p.dns.is_some()))
+    {
+        return Err(at.error(
+            &s.referenced,
+            "a server-first client sends nothing first: no TLS ClientHello, HTTP request or DNS query",
+            "drop `server_first:` or the `tls:`/`http:`/`dns:` block",
+        ));
+    }
     let tls = p.tls.clone().unwrap_or_default();
     let http = p.http.clone().unwrap_or_default();
     let headers = http
@@ -335,6 +361,7 @@ fn probe(p: &model::ProbeSpec, mesh: &Mesh, at: &At) -> Result<Probe, ScenarioEr
         method: http.method.as_deref(),
         headers,
         http: p.http.is_some(),
+        server_first,
     }
     .build();
     let expect = match &p.expect {
@@ -377,6 +404,13 @@ fn check_expect(e: &Expect, at: &At, top: bool) -> Result<(), ScenarioError> {
                 check_expect(p, at, false)?;
             }
         }
+    } else if let Some(w) = e.weight.as_ref().filter(|w| !(0.0..=1.0).contains(&w.value)) {
+        // NaN compares false with every number: `.nan` would have passed every comparison.
+        return Err(at.error(
+            &w.referenced,
+            format!("weight {} is not a share between 0 and 1", w.value),
+            "a path's weight is its share of the connections, e.g. 0.5",
+        ));
     } else if let Some(p) = &e.paths {
         return Err(at.error(
             &p.referenced,

@@ -125,6 +125,9 @@ pub struct ProbeSpec {
     pub http: Option<HttpSpec>,
     #[serde(default)]
     pub dns: Option<DnsSpec>,
+    /// The client sends nothing until the server speaks (a server-first protocol).
+    #[serde(default)]
+    pub server_first: Option<Spanned<bool>>,
     #[serde(default)]
     pub pick: Option<Spanned<String>>,
     #[serde(default)]
@@ -144,6 +147,8 @@ pub enum EndingKind {
     Unresolved,
     Loop,
     Undetermined,
+    RejectedConfig,
+    Stalled,
 }
 
 impl EndingKind {
@@ -158,6 +163,8 @@ impl EndingKind {
             EndingKind::Unresolved => "unresolved",
             EndingKind::Loop => "loop",
             EndingKind::Undetermined => "undetermined",
+            EndingKind::RejectedConfig => "rejected_config",
+            EndingKind::Stalled => "stalled",
         }
     }
 }

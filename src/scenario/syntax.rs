@@ -158,10 +158,15 @@ pub struct Client<'a> {
     pub headers: Vec<(String, String)>,
     /// An HTTP block was given even if all its fields are defaults (scenario `http: {}`).
     pub http: bool,
+    /// The client sends nothing first (a server-first protocol); no TLS or HTTP is given.
+    pub server_first: bool,
 }
 
 impl Client<'_> {
     pub fn build(&self) -> (ClientBytes, Option<HttpRequest>) {
+        if self.server_first {
+            return (ClientBytes::ServerFirst, None);
+        }
         let http = self.http
             || self.host.is_some()
             || self.path.is_some()
@@ -256,11 +261,14 @@ mod tests {
             method: None,
             headers: vec![],
             http: false,
+            server_first: false,
         };
         assert_eq!(c.build(), (ClientBytes::Opaque, None));
         let c = Client { http: true, ..c };
         let (b, r) = c.build();
         assert_eq!(b, ClientBytes::Http1);
         assert_eq!(r.map(|r| (r.path, r.method)), Some(("/".into(), "GET".into())));
+        let c = Client { http: false, server_first: true, ..c };
+        assert_eq!(c.build(), (ClientBytes::ServerFirst, None));
     }
 }

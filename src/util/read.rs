@@ -1,25 +1,96 @@
 //! Reading a whole input file. A big one (a node's rule set, a sidecar's config dump: tens of
 //! megabytes) is read in two halves at once: most of the time goes into the kernel copying
 //! pages and faulting in the buffer, which two threads do side by side.
+//!
+//! Only regular files are read (a device such as `/dev/zero` would be read until memory runs
+//! out, a FIFO without a writer blocks forever), and none larger than the input limit
+//! ([`set_max_input`], the `--max-input-size` flag; [`DEFAULT_MAX_INPUT`] otherwise).
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The largest input file read by default: 512 MiB (the largest config dump met in the wild
+/// is under 100 MB).
+pub const DEFAULT_MAX_INPUT: u64 = 512 << 20;
+
+static MAX_INPUT: AtomicU64 = AtomicU64::new(DEFAULT_MAX_INPUT);
+
+/// Sets the largest input file read, in bytes, for the whole process.
+pub fn set_max_input(bytes: u64) {
+    MAX_INPUT.store(bytes, Ordering::Relaxed);
+}
+
+/// The largest input file read, in bytes.
+pub fn max_input() -> u64 {
+    MAX_INPUT.load(Ordering::Relaxed)
+}
+
+/// Whether `path` may be read: a regular file (symbolic links followed) within the input
+/// limit. Checked before the file is opened, so a FIFO is never opened.
+pub fn check_input(path: &Path) -> io::Result<std::fs::Metadata> {
+    let meta = check_regular(path)?;
+    if meta.len() > max_input() {
+        return Err(too_large(meta.len()));
+    }
+    Ok(meta)
+}
+
+/// Whether `path` is a regular file (symbolic links followed), checked without opening it:
+/// what is streamed rather than read whole (a capture) is checked with this alone.
+pub fn check_regular(path: &Path) -> io::Result<std::fs::Metadata> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        let what =
+            if meta.is_dir() { "a directory" } else { "not a regular file (a device, FIFO or socket)" };
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{what}; only regular files are read"),
+        ));
+    }
+    Ok(meta)
+}
+
+fn too_large(len: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{len} bytes, more than the input limit of {} bytes (raise it with --max-input-size)",
+            max_input()
+        ),
+    )
+}
 
 /// Files from this size on are read in two halves at once.
 const PARALLEL_FROM: u64 = 4 << 20;
 
 /// The bytes of `path`, as [`std::fs::read`] gives them.
+/// Refused as [`check_input`] says; a file that grows past the limit while read is refused too.
 pub fn read_file(path: &Path) -> io::Result<Vec<u8>> {
-    let mut file = File::open(path)?;
+    check_input(path)?;
+    let file = File::open(path)?;
     let meta = file.metadata()?;
-    if meta.is_file() && meta.len() >= PARALLEL_FROM {
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file; only regular files are read",
+        ));
+    }
+    let limit = max_input();
+    if meta.len() >= PARALLEL_FROM && meta.len() <= limit {
         if let Some(bytes) = read_halves(&file, meta.len())? {
+            if bytes.len() as u64 > limit {
+                return Err(too_large(bytes.len() as u64));
+            }
             return Ok(bytes);
         }
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.read_to_end(&mut bytes)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(limit)).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(bytes.len() as u64));
+    }
     Ok(bytes)
 }
 
@@ -49,7 +120,7 @@ fn read_halves(file: &File, len: u64) -> io::Result<Option<Vec<u8>>> {
     }
     let mut rest = file;
     std::io::Seek::seek(&mut rest, io::SeekFrom::Start(len))?;
-    rest.read_to_end(&mut bytes)?;
+    rest.take(max_input().saturating_add(1).saturating_sub(len)).read_to_end(&mut bytes)?;
     Ok(Some(bytes))
 }
 
@@ -74,6 +145,13 @@ mod tests {
             assert_eq!(read_text(&path).unwrap().len(), len);
         }
         std::fs::write(dir.join("bad"), [0xff, 0xfe]).unwrap();
+        // A directory and a device are refused before anything is read.
+        assert_eq!(read_file(&dir).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        #[cfg(unix)]
+        {
+            let e = read_file(Path::new("/dev/zero")).unwrap_err();
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+        }
         assert_eq!(read_text(&dir.join("bad")).unwrap_err().kind(), io::ErrorKind::InvalidData);
         std::fs::remove_dir_all(&dir).unwrap();
     }

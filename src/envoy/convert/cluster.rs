@@ -36,6 +36,7 @@ pub fn cluster(c: &raw::Cluster<'_>, path: &str, state: ResourceState, ctx: &mut
                 weight: None,
                 hostname: None,
                 istio_workload: None,
+                socket_match_labels: Vec::new(),
             })
             .collect();
         load_assignment = Some(LoadAssignment {
@@ -46,7 +47,13 @@ pub fn cluster(c: &raw::Cluster<'_>, path: &str, state: ResourceState, ctx: &mut
                 istio_config: None,
             },
             cluster_name: name.clone(),
-            localities: vec![LocalityEndpoints { locality: None, priority: 0, weight: None, endpoints }],
+            localities: vec![LocalityEndpoints {
+                locality: None,
+                priority: 0,
+                weight: None,
+                endpoints,
+                socket_match_labels: Vec::new(),
+            }],
         });
     }
     let upstream_bind = c.upstream_bind_config.as_ref().map(|b| {
@@ -86,9 +93,8 @@ pub fn cluster(c: &raw::Cluster<'_>, path: &str, state: ResourceState, ctx: &mut
         })
         .unwrap_or_default();
     let transport_socket = match (&c.transport_socket, &c.tls_context) {
-        (Some(ts), _) => {
-            owned(&ts.name).or_else(|| ts.typed_config.as_ref().and_then(|t| owned(&t.type_url)))
-        }
+        (Some(ts), _) => owned(&ts.name)
+            .or_else(|| ts.typed_config.as_ref().or(ts.config.as_ref()).and_then(|t| owned(&t.type_url))),
         (None, Some(_)) => Some("tls_context".into()),
         _ => None,
     };
@@ -104,6 +110,7 @@ pub fn cluster(c: &raw::Cluster<'_>, path: &str, state: ResourceState, ctx: &mut
         original_dst,
         transport_socket,
         transport_socket_matches: c.transport_socket_matches.len(),
+        upstream_transport: super::transport::upstream_transport(c),
     })
 }
 
@@ -152,6 +159,7 @@ pub fn load_assignment(a: &raw::LoadAssignment<'_>, path: &str, ctx: &mut Ctx<'_
                             .as_ref()
                             .and_then(|m| m.filter_metadata.as_ref()?.istio.as_ref()?.workload.as_ref())
                             .map(|w| w.as_str().to_string()),
+                        socket_match_labels: super::transport::socket_match_labels(e.metadata.as_ref()),
                     }
                 })
                 .collect();
@@ -162,6 +170,7 @@ pub fn load_assignment(a: &raw::LoadAssignment<'_>, path: &str, ctx: &mut Ctx<'_
                     .uint(&le.load_balancing_weight, &p, "load_balancing_weight", u64::from(u32::MAX))
                     .map(|w| w as u32),
                 endpoints,
+                socket_match_labels: super::transport::socket_match_labels(le.metadata.as_ref()),
             }
         })
         .collect();

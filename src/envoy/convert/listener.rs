@@ -173,13 +173,25 @@ fn filter_chain(c: &raw::FilterChain<'_>, path: &str, ctx: &mut Ctx<'_>) -> Filt
     let transport_socket = match (&c.transport_socket, &c.tls_context) {
         (Some(ts), _) => Some(
             owned(&ts.name)
-                .or_else(|| ts.typed_config.as_ref().and_then(|t| owned(&t.type_url)))
+                .or_else(|| ts.typed_config.as_ref().or(ts.config.as_ref()).and_then(|t| owned(&t.type_url)))
                 .unwrap_or_else(|| "transport_socket".into()),
         ),
         (None, Some(_)) => Some("tls_context".into()),
         (None, None) => None,
     };
-    FilterChain { origin, name: owned(&c.name), filter_chain_match, filters, transport_socket }
+    let downstream_tls = match (&c.transport_socket, &c.tls_context) {
+        (Some(ts), _) => super::transport::socket(ts, false).tls,
+        (None, Some(t)) => Some(super::transport::tls_context(t, false)),
+        (None, None) => None,
+    };
+    FilterChain {
+        origin,
+        name: owned(&c.name),
+        filter_chain_match,
+        filters,
+        transport_socket,
+        downstream_tls,
+    }
 }
 
 fn chain_match(m: &raw::FilterChainMatch<'_>, path: &str, ctx: &mut Ctx<'_>) -> FilterChainMatch {

@@ -6,6 +6,7 @@ mod listener;
 mod matcher;
 #[cfg(test)]
 mod tests;
+mod transport;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -13,9 +14,11 @@ use ipnet::IpNet;
 
 use super::model::{EnvoyConfig, Note, Origin, ResourceState, RouteConfigEntry, RouteConfigKind, Section};
 use super::raw::dump::{BareResource, DynamicListener, RawRoute};
-use super::raw::stream::DumpSink;
+use super::raw::known::{self, UnknownField};
+use super::raw::stream::{DumpSink, UpdateRejected};
 use super::raw::{self, Metadata, Scalar, Str};
 use super::route::RouteConfig;
+use super::validate::{Finding, Instead, ObjectKind, Problem, Severity};
 
 /// Conversion context: the input (to turn borrowed strings into line numbers) and the notes.
 pub struct Ctx<'i> {
@@ -170,16 +173,20 @@ pub fn owned(s: &Option<Str<'_>>) -> Option<String> {
 pub struct Converter<'i> {
     pub ctx: Ctx<'i>,
     pub out: EnvoyConfig,
+    /// Fields Envoy does not know, tied to their objects when reading ends.
+    unknown: Vec<(ObjectKind, UnknownField)>,
 }
 
 impl<'i> Converter<'i> {
     pub fn new(input: &'i [u8], lines_valid: bool) -> Self {
-        Converter { ctx: Ctx::new(input, lines_valid), out: EnvoyConfig::default() }
+        Converter { ctx: Ctx::new(input, lines_valid), out: EnvoyConfig::default(), unknown: Vec::new() }
     }
 
     pub fn finish(mut self) -> EnvoyConfig {
         self.out.notes = std::mem::take(&mut self.ctx.notes);
         self.out.build_lookup();
+        super::validate::unknown_fields(&mut self.out, std::mem::take(&mut self.unknown));
+        super::validate::validate(&mut self.out);
         self.out
     }
 }
@@ -211,18 +218,24 @@ impl<'de> DumpSink<'de> for Converter<'_> {
             }
         }
         if let Some(es) = &dl.error_state {
+            let name = dl.name.as_ref().map(|n| n.as_str()).unwrap_or("");
+            let last_good = states
+                .iter()
+                .find(|(_, w, s)| {
+                    *s == ResourceState::Active && w.as_ref().is_some_and(|w| w.listener.is_some())
+                })
+                .map(|(field, _, _)| format!("{base}.{field}.listener"));
+            let p = format!("{base}.error_state");
+            let index = es.failed_configuration.as_ref().and_then(|l| {
+                let before = self.out.listeners.len();
+                self.listener(&l.value, &format!("{p}.failed_configuration"), ResourceState::Error);
+                (self.out.listeners.len() > before).then_some(before)
+            });
             let line = self.ctx.line_of(dl.name.as_ref());
             let details = es.details.as_ref().map(|d| d.as_str()).unwrap_or("");
-            let name = dl.name.as_ref().map(|n| n.as_str()).unwrap_or("");
-            self.ctx.note(
-                format!("{base}.error_state"),
-                line,
-                format!("listener {name:?} update was rejected by Envoy: {details}"),
-            );
-            if let Some(l) = &es.failed_configuration {
-                let p = format!("{base}.error_state.failed_configuration");
-                self.listener(&l.value, &p, ResourceState::Error);
-            }
+            let failure =
+                UpdateFailure { object: ObjectKind::Listener, name, path: &p, line, details, last_good };
+            self.update_failure(failure, index);
         }
     }
 
@@ -245,8 +258,16 @@ impl<'de> DumpSink<'de> for Converter<'_> {
 
     fn bare(&mut self, r: &BareResource<'de>, path: &str) {
         match r {
-            BareResource::Listener(l) => self.listener(l, path, ResourceState::Active),
-            BareResource::Cluster(c) => self.cluster(c, path, ResourceState::Active),
+            BareResource::Listener(l, raw) => {
+                let found = known::unknown_fields(raw.get(), &known::LISTENER, path);
+                self.unknown_fields(ObjectKind::Listener, found);
+                self.listener(l, path, ResourceState::Active)
+            }
+            BareResource::Cluster(c, raw) => {
+                let found = known::unknown_fields(raw.get(), &known::CLUSTER, path);
+                self.unknown_fields(ObjectKind::Cluster, found);
+                self.cluster(c, path, ResourceState::Active)
+            }
             BareResource::RouteConfig(r) => self.route(r, path, RouteConfigKind::Bare),
             BareResource::LoadAssignment(a) => self.load_assignment(a, path),
             BareResource::Unknown(keys) => {
@@ -257,6 +278,57 @@ impl<'de> DumpSink<'de> for Converter<'_> {
 
     fn note(&mut self, path: &str, message: String) {
         self.ctx.note(path, None, message);
+    }
+
+    fn unknown_fields(&mut self, object: ObjectKind, found: Vec<UnknownField>) {
+        self.unknown.extend(found.into_iter().map(|u| (object, u)));
+    }
+
+    fn update_rejected(&mut self, r: UpdateRejected<'_, 'de>) {
+        let line = self.ctx.line_of(r.details);
+        let details = r.details.map(|d| d.as_str()).unwrap_or("");
+        let failure = UpdateFailure {
+            object: r.object,
+            name: r.name,
+            path: r.path,
+            line,
+            details,
+            last_good: r.last_good,
+        };
+        self.update_failure(failure, None);
+    }
+}
+
+/// A rejected update as recorded: which object, where, Envoy's `details`, and the path of the
+/// version Envoy still serves when the dump shows one.
+struct UpdateFailure<'p> {
+    object: ObjectKind,
+    name: &'p str,
+    path: &'p str,
+    line: Option<u32>,
+    details: &'p str,
+    last_good: Option<String>,
+}
+
+impl Converter<'_> {
+    /// Records an `error_state`: Envoy rejected this update and serves the last good version
+    /// (or nothing); `listener` is the rejected listener's index when it was read.
+    fn update_failure(&mut self, f: UpdateFailure<'_>, listener: Option<usize>) {
+        let instead = match f.last_good {
+            Some(path) => Instead::LastGood { path },
+            None => Instead::Nothing,
+        };
+        self.out.findings.push(Finding {
+            object: f.object,
+            name: f.name.to_string(),
+            path: f.path.to_string(),
+            line: f.line,
+            problem: Problem::UpdateRejected,
+            severity: Severity::Rejected,
+            reason: f.details.to_string(),
+            instead,
+            listener,
+        });
     }
 }
 

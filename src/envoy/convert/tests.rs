@@ -108,5 +108,5 @@ fn error_state_listener_never_serves() {
     let cfg = parse(text);
     assert_eq!(cfg.listeners[0].state, ResourceState::Error);
     assert!(!cfg.listeners[0].state.serves());
-    assert!(cfg.notes.iter().any(|n| n.message.contains("duplicate")));
+    assert!(cfg.findings.iter().any(|f| f.reason == "duplicate" && f.listener == Some(0)));
 }

@@ -57,6 +57,8 @@ pub struct Cluster {
     /// Upstream transport socket name/type (TLS origination), if any.
     pub transport_socket: Option<String>,
     pub transport_socket_matches: usize,
+    /// The transport sockets the cluster chooses from ([`UpstreamTransport`]).
+    pub upstream_transport: UpstreamTransport,
 }
 
 impl Cluster {
@@ -120,6 +122,8 @@ pub struct LocalityEndpoints {
     pub priority: u32,
     pub weight: Option<u32>,
     pub endpoints: Vec<LbEndpoint>,
+    /// The locality's `filter_metadata["envoy.transport_socket_match"]`.
+    pub socket_match_labels: Labels,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +134,8 @@ pub struct LbEndpoint {
     pub hostname: Option<String>,
     /// Istio's `filter_metadata.istio.workload` (`name;namespace;canonical-name;revision;cluster`).
     pub istio_workload: Option<String>,
+    /// `filter_metadata["envoy.transport_socket_match"]` (e.g. Istio's `tlsMode: istio`).
+    pub socket_match_labels: Labels,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -206,4 +212,53 @@ impl HealthStatus {
             HealthStatus::Degraded => "DEGRADED",
         }
     }
+}
+
+/// Metadata labels as `(key, value)` with the value in canonical JSON (`"istio"`, `true`, `1`).
+pub type Labels = Vec<(String, String)>;
+
+/// A cluster's transport sockets: `transport_socket` (or v2 `tls_context`) and
+/// `transport_socket_matches`, and whether the SNI comes from the request's host (`auto_sni`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct UpstreamTransport {
+    /// `transport_socket`; `None` is Envoy's default, plaintext `raw_buffer`.
+    pub default: Option<TransportSocket>,
+    pub matches: Vec<TransportSocketMatch>,
+    /// `upstream_http_protocol_options.auto_sni`.
+    pub auto_sni: bool,
+}
+
+/// `config.core.v3.TransportSocket`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransportSocket {
+    /// e.g. `envoy.transport_sockets.tls`, `envoy.transport_sockets.raw_buffer`.
+    pub name: String,
+    /// The TLS context when the socket is TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsContext>,
+}
+
+/// What a trace needs of an `UpstreamTlsContext` or `DownstreamTlsContext`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct TlsContext {
+    /// `UpstreamTlsContext` (origination) or `DownstreamTlsContext` (termination).
+    pub upstream: bool,
+    /// `sni` (upstream).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// `common_tls_context.alpn_protocols`.
+    pub alpn: Vec<String>,
+    /// The context presents a certificate (`tls_certificates`, SDS or a provider).
+    pub certificate: bool,
+    /// `require_client_certificate` (downstream).
+    pub require_client_certificate: bool,
+}
+
+/// `Cluster.TransportSocketMatch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransportSocketMatch {
+    pub name: String,
+    /// `match`: every label must be in the endpoint's (or locality's) metadata with this value.
+    pub labels: Labels,
+    pub socket: TransportSocket,
 }

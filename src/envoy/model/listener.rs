@@ -136,6 +136,8 @@ pub struct FilterChain {
     pub filters: Vec<NetworkFilter>,
     /// The downstream transport socket (e.g. `envoy.transport_sockets.tls`, or `tls_context`).
     pub transport_socket: Option<String>,
+    /// The `DownstreamTlsContext` when that socket terminates TLS.
+    pub downstream_tls: Option<super::TlsContext>,
 }
 
 impl FilterChain {
@@ -145,7 +147,7 @@ impl FilterChain {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SourceType {
     #[default]
@@ -155,7 +157,7 @@ pub enum SourceType {
 }
 
 /// `FilterChainMatch` (Envoy: source/common/listener_manager/filter_chain_manager_impl.cc).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct FilterChainMatch {
     pub destination_port: Option<u16>,
     pub prefix_ranges: Vec<IpNet>,

@@ -32,6 +32,8 @@ pub struct EnvoyConfig {
     pub sections: Vec<Section>,
     /// Things present in the input that meshpath did not understand or model.
     pub notes: Vec<Note>,
+    /// What Envoy refuses (or serves differently) in this dump ([`crate::envoy::validate`]).
+    pub findings: Vec<crate::envoy::validate::Finding>,
     /// Name and address lookups, built when parsing ends (large sidecars hold thousands of
     /// listeners and clusters); empty for a config assembled by hand, then lookups scan.
     pub lookup: Lookup,

@@ -1,8 +1,10 @@
 //! `config.cluster.v3.Cluster` and `config.endpoint.v3.ClusterLoadAssignment`.
 
-use serde::de::IgnoredAny;
 use serde::Deserialize;
 
+use super::transport::{
+    ProtocolOptions, TlsContext, TransportSocket, TransportSocketMatch, UpstreamHttpProtocolOptions,
+};
 use super::{Address, Metadata, NamedTyped, Scalar, SocketAddress, Str};
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -29,11 +31,20 @@ pub struct Cluster<'a> {
     #[serde(borrow)]
     pub metadata: Option<Metadata<'a>>,
     #[serde(borrow, alias = "transportSocket")]
-    pub transport_socket: Option<NamedTyped<'a>>,
-    #[serde(alias = "tlsContext")]
-    pub tls_context: Option<IgnoredAny>,
-    #[serde(default, deserialize_with = "crate::envoy::raw::nullable", alias = "transportSocketMatches")]
-    pub transport_socket_matches: Vec<IgnoredAny>,
+    pub transport_socket: Option<TransportSocket<'a>>,
+    #[serde(borrow, alias = "tlsContext")]
+    pub tls_context: Option<TlsContext<'a>>,
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "crate::envoy::raw::nullable",
+        alias = "transportSocketMatches"
+    )]
+    pub transport_socket_matches: Vec<TransportSocketMatch<'a>>,
+    #[serde(borrow, alias = "upstreamHttpProtocolOptions")]
+    pub upstream_http_protocol_options: Option<UpstreamHttpProtocolOptions<'a>>,
+    #[serde(borrow, default, alias = "typedExtensionProtocolOptions")]
+    pub typed_extension_protocol_options: Option<std::collections::BTreeMap<String, ProtocolOptions<'a>>>,
     #[serde(borrow, alias = "dnsLookupFamily")]
     pub dns_lookup_family: Option<Str<'a>>,
 }
@@ -100,6 +111,8 @@ pub struct LocalityEndpoints<'a> {
     pub load_balancing_weight: Scalar<'a>,
     #[serde(borrow, default)]
     pub priority: Scalar<'a>,
+    #[serde(borrow)]
+    pub metadata: Option<Metadata<'a>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

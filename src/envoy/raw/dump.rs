@@ -22,6 +22,33 @@ pub type RawRoute<'a> = &'a RawValue;
 pub struct RouteWrapperKeys<'a> {
     #[serde(borrow, alias = "routeConfig")]
     pub route_config: Option<RawRoute<'a>>,
+    #[serde(borrow, alias = "errorState")]
+    pub error_state: Option<UpdateFailureState<'a>>,
+    #[serde(borrow)]
+    pub name: Option<Str<'a>>,
+}
+
+/// `admin.v3.UpdateFailureState` of a cluster or route configuration: only the rejected
+/// resource's name and Envoy's `details` are read.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct UpdateFailureState<'a> {
+    #[serde(borrow, alias = "failedConfiguration")]
+    pub failed_configuration: Option<NameOnly<'a>>,
+    #[serde(borrow)]
+    pub details: Option<Str<'a>>,
+}
+
+impl<'a> UpdateFailureState<'a> {
+    pub fn failed_name(&self) -> Option<&Str<'a>> {
+        self.failed_configuration.as_ref()?.name.as_ref()
+    }
+}
+
+/// Only the `name` of a resource.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NameOnly<'a> {
+    #[serde(borrow)]
+    pub name: Option<Str<'a>>,
 }
 
 pub const ADMIN_DUMP_KEYS: &[&str] = &[
@@ -90,6 +117,8 @@ pub struct ErrorState<'a> {
 pub struct ClusterWrapper<'a> {
     #[serde(borrow)]
     pub cluster: Option<Resource<'a, Cluster<'a>>>,
+    #[serde(borrow, alias = "errorState")]
+    pub error_state: Option<UpdateFailureState<'a>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -97,16 +126,22 @@ pub struct RouteWrapper<'a> {
     pub route_config: Option<RawRoute<'a>>,
     /// Envoy 1.7 lists RouteConfigurations directly (no `route_config` wrapper).
     pub unwrapped: Option<RawRoute<'a>>,
+    /// A rejected update (v3 `error_state`), beside the last good `route_config` if any.
+    pub error_state: Option<UpdateFailureState<'a>>,
+    pub name: Option<Str<'a>>,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for RouteWrapper<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw: &'a RawValue = Deserialize::deserialize(d)?;
         let keys: RouteWrapperKeys<'a> = serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
-        Ok(match keys.route_config {
-            Some(rc) => RouteWrapper { route_config: Some(rc), unwrapped: None },
-            None => RouteWrapper { route_config: None, unwrapped: Some(raw) },
-        })
+        let (route_config, unwrapped) = match (keys.route_config, &keys.error_state) {
+            (Some(rc), _) => (Some(rc), None),
+            // Only a rejected update: there is no route configuration to read.
+            (None, Some(_)) => (None, None),
+            (None, None) => (None, Some(raw)),
+        };
+        Ok(RouteWrapper { route_config, unwrapped, error_state: keys.error_state, name: keys.name })
     }
 }
 
@@ -119,8 +154,9 @@ pub struct EndpointWrapper<'a> {
 /// A bare resource found in an array or keyed object, classified by its top-level keys.
 #[derive(Debug, Clone)]
 pub enum BareResource<'a> {
-    Listener(Box<Listener<'a>>),
-    Cluster(Box<Cluster<'a>>),
+    /// The listener, and its text (checked for fields Envoy does not know).
+    Listener(Box<Listener<'a>>, RawRoute<'a>),
+    Cluster(Box<Cluster<'a>>, RawRoute<'a>),
     RouteConfig(RawRoute<'a>),
     LoadAssignment(Box<LoadAssignment<'a>>),
     Unknown(Vec<String>),
@@ -200,8 +236,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for BareResource<'a> {
         let text: &'a str = raw.get();
         let e = de::Error::custom;
         Ok(match classify(&keys.0) {
-            1 => BareResource::Listener(Box::new(serde_json::from_str(text).map_err(e)?)),
-            2 => BareResource::Cluster(Box::new(serde_json::from_str(text).map_err(e)?)),
+            1 => BareResource::Listener(Box::new(serde_json::from_str(text).map_err(e)?), raw),
+            2 => BareResource::Cluster(Box::new(serde_json::from_str(text).map_err(e)?), raw),
             3 => BareResource::RouteConfig(raw),
             4 => BareResource::LoadAssignment(Box::new(serde_json::from_str(text).map_err(e)?)),
             _ => BareResource::Unknown(keys.0.into_iter().take(6).collect()),

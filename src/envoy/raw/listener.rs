@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::filter::NetworkFilter;
 use super::matcher::Matcher;
-use super::{Address, CidrRange, Metadata, NamedTyped, Scalar, Str, TypeOnly};
+use super::{Address, CidrRange, Metadata, Scalar, Str, TypeOnly};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Listener<'a> {
@@ -112,9 +112,9 @@ pub struct FilterChain<'a> {
     #[serde(borrow, default, deserialize_with = "crate::envoy::raw::nullable")]
     pub filters: Vec<NetworkFilter<'a>>,
     #[serde(borrow, alias = "transportSocket")]
-    pub transport_socket: Option<NamedTyped<'a>>,
-    #[serde(alias = "tlsContext")]
-    pub tls_context: Option<IgnoredAny>,
+    pub transport_socket: Option<super::transport::TransportSocket<'a>>,
+    #[serde(borrow, alias = "tlsContext")]
+    pub tls_context: Option<super::transport::TlsContext<'a>>,
     #[serde(borrow)]
     pub metadata: Option<Metadata<'a>>,
 }

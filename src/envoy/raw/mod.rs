@@ -7,9 +7,11 @@
 pub mod cluster;
 pub mod dump;
 pub mod filter;
+pub mod known;
 pub mod listener;
 pub mod matcher;
 pub mod stream;
+pub mod transport;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -282,6 +284,9 @@ pub struct Metadata<'a> {
 pub struct FilterMetadata<'a> {
     #[serde(borrow)]
     pub istio: Option<IstioMetadata<'a>>,
+    /// Labels a cluster's `transport_socket_matches` test (on endpoints and localities).
+    #[serde(rename = "envoy.transport_socket_match", default)]
+    pub transport_socket_match: Option<std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

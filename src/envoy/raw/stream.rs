@@ -12,9 +12,12 @@ use super::dump::{
     BareResource, ClusterWrapper, DynamicListener, EndpointWrapper, ListenerWrapper, RawRoute, RouteWrapper,
     ADMIN_DUMP_KEYS,
 };
+use super::known::{self, UnknownField};
 use super::listener::Listener;
 use super::{PrependKey, Str};
 use crate::envoy::model::{ResourceState, RouteConfigKind};
+use crate::envoy::validate::ObjectKind;
+use serde_json::value::RawValue;
 
 /// Receives resources in document order.
 pub trait DumpSink<'de> {
@@ -27,6 +30,26 @@ pub trait DumpSink<'de> {
     fn load_assignment(&mut self, a: &LoadAssignment<'de>, path: &str);
     fn bare(&mut self, r: &BareResource<'de>, path: &str);
     fn note(&mut self, path: &str, message: String);
+    /// A cluster's or route configuration's `error_state` (listeners come whole through
+    /// [`DumpSink::dynamic_listener`]).
+    fn update_rejected(&mut self, r: UpdateRejected<'_, 'de>);
+    /// Fields Envoy does not know, found in a listener or cluster ([`super::known`]).
+    fn unknown_fields(&mut self, object: ObjectKind, found: Vec<UnknownField>);
+}
+
+/// Reads `T` from an element already taken as raw text.
+fn typed<'de, T: serde::Deserialize<'de>, E: de::Error>(raw: &'de RawValue) -> Result<T, E> {
+    serde_json::from_str(raw.get()).map_err(E::custom)
+}
+
+/// An `error_state` of a dynamic cluster or route configuration: Envoy rejected the update
+/// (`details`); `last_good` is the path of the version it still serves, if the entry has one.
+pub struct UpdateRejected<'p, 'de> {
+    pub object: ObjectKind,
+    pub name: &'p str,
+    pub path: &'p str,
+    pub details: Option<&'p Str<'de>>,
+    pub last_good: Option<String>,
 }
 
 /// Walks a whole document into `sink`.
@@ -257,26 +280,57 @@ impl<'de, S: DumpSink<'de>> Visitor<'de> for ListSeed<'_, S> {
         loop {
             let p = format!("{path}[{i}]");
             let more = match kind {
-                ListKind::Listeners(state) => seq.next_element::<ListenerWrapper<'de>>()?.map(|w| {
-                    if let Some(l) = &w.listener {
-                        sink.listener(&l.value, &format!("{p}.listener"), state);
+                // Listeners and clusters are taken as text first: read typed, then checked for
+                // fields Envoy does not know.
+                ListKind::Listeners(state) => match seq.next_element::<&'de RawValue>()? {
+                    None => None,
+                    Some(raw) => {
+                        let w: ListenerWrapper<'de> = typed(raw)?;
+                        sink.unknown_fields(
+                            ObjectKind::Listener,
+                            known::unknown_fields(raw.get(), &known::LISTENER_ENTRY, &p),
+                        );
+                        if let Some(l) = &w.listener {
+                            sink.listener(&l.value, &format!("{p}.listener"), state);
+                        }
+                        Some(())
                     }
-                }),
-                ListKind::DynamicListeners => {
-                    seq.next_element::<DynamicListener<'de>>()?.map(|d| sink.dynamic_listener(&d, &p))
-                }
-                ListKind::Clusters(state) => seq.next_element::<ClusterWrapper<'de>>()?.map(|w| {
-                    if let Some(c) = &w.cluster {
-                        sink.cluster(&c.value, &format!("{p}.cluster"), state);
+                },
+                ListKind::DynamicListeners => match seq.next_element::<&'de RawValue>()? {
+                    None => None,
+                    Some(raw) => {
+                        let d: DynamicListener<'de> = typed(raw)?;
+                        sink.unknown_fields(
+                            ObjectKind::Listener,
+                            known::unknown_fields(raw.get(), &known::DYNAMIC_LISTENER, &p),
+                        );
+                        sink.dynamic_listener(&d, &p);
+                        Some(())
                     }
-                }),
-                ListKind::Routes(k) => {
-                    seq.next_element::<RouteWrapper<'de>>()?.map(|w| match (w.route_config, w.unwrapped) {
+                },
+                ListKind::Clusters(state) => match seq.next_element::<&'de RawValue>()? {
+                    None => None,
+                    Some(raw) => {
+                        cluster_entry(sink, typed(raw)?, raw, &p, state);
+                        Some(())
+                    }
+                },
+                ListKind::Routes(k) => seq.next_element::<RouteWrapper<'de>>()?.map(|w| {
+                    match (w.route_config, w.unwrapped) {
                         (Some(r), _) => sink.route(r, &format!("{p}.route_config"), k),
                         (None, Some(r)) => sink.route(r, &p, k),
                         (None, None) => {}
-                    })
-                }
+                    }
+                    if let Some(es) = &w.error_state {
+                        sink.update_rejected(UpdateRejected {
+                            object: ObjectKind::RouteConfiguration,
+                            name: es.failed_name().or(w.name.as_ref()).map(|n| n.as_str()).unwrap_or(""),
+                            path: &format!("{p}.error_state"),
+                            details: es.details.as_ref(),
+                            last_good: w.route_config.map(|_| format!("{p}.route_config")),
+                        });
+                    }
+                }),
                 ListKind::Endpoints => seq.next_element::<EndpointWrapper<'de>>()?.map(|w| {
                     if let Some(a) = &w.endpoint_config {
                         sink.load_assignment(&a.value, &format!("{p}.endpoint_config"));
@@ -288,5 +342,30 @@ impl<'de, S: DumpSink<'de>> Visitor<'de> for ListSeed<'_, S> {
             }
             i += 1;
         }
+    }
+}
+
+/// One `*_clusters[]` entry: its fields Envoy does not know, the cluster, and a rejected update
+/// (`error_state`) beside it.
+fn cluster_entry<'de, S: DumpSink<'de>>(
+    sink: &mut S,
+    w: ClusterWrapper<'de>,
+    raw: &'de RawValue,
+    p: &str,
+    state: ResourceState,
+) {
+    sink.unknown_fields(ObjectKind::Cluster, known::unknown_fields(raw.get(), &known::CLUSTER_ENTRY, p));
+    if let Some(c) = &w.cluster {
+        sink.cluster(&c.value, &format!("{p}.cluster"), state);
+    }
+    if let Some(es) = &w.error_state {
+        let name = es.failed_name().or_else(|| w.cluster.as_ref()?.value.name.as_ref());
+        sink.update_rejected(UpdateRejected {
+            object: ObjectKind::Cluster,
+            name: name.map(|n| n.as_str()).unwrap_or(""),
+            path: &format!("{p}.error_state"),
+            details: es.details.as_ref(),
+            last_good: w.cluster.as_ref().map(|_| format!("{p}.cluster")),
+        });
     }
 }

@@ -68,6 +68,9 @@ pub struct VirtualHost {
     pub require_tls: RequireTls,
     #[serde(default, alias = "virtualClusters")]
     pub virtual_clusters: Vec<VirtualCluster>,
+    /// The retry policy of routes that have none.
+    #[serde(default, alias = "retryPolicy")]
+    pub retry_policy: Option<RetryPolicy>,
     #[serde(default, alias = "requestHeadersToAdd")]
     pub request_headers_to_add: Vec<HeaderValueOption>,
     #[serde(default, alias = "requestHeadersToRemove")]
@@ -355,6 +358,33 @@ pub struct RouteAction {
     /// Route timeout in nanoseconds (`None` = Envoy's default of 15 s).
     #[serde(default, deserialize_with = "duration_nanos")]
     pub timeout: Option<u64>,
+    #[serde(default, alias = "retryPolicy")]
+    pub retry_policy: Option<RetryPolicy>,
+}
+
+/// `envoy.config.route.v3.RetryPolicy`: what makes the router try again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct RetryPolicy {
+    /// Comma-separated conditions (`connect-failure`, `reset`, `5xx`, ...).
+    #[serde(default, alias = "retryOn")]
+    pub retry_on: String,
+    /// `None`: Envoy's default of 1.
+    #[serde(default, alias = "numRetries", deserialize_with = "super::de::opt_u32_lenient")]
+    pub num_retries: Option<u32>,
+}
+
+impl RetryPolicy {
+    /// Whether a stream reset for this reason is retried (source/common/router/retry_state_impl.cc,
+    /// `RetryStateImpl::wouldRetryFromReset`: `reset`, `5xx` and `gateway-error` retry every
+    /// reset; `connect-failure` only a connection failure), with at least one retry left.
+    pub fn retries_reset(&self, connection_failure: bool) -> bool {
+        let on = |c: &str| self.retry_on.split(',').any(|x| x.trim() == c);
+        self.num_retries.unwrap_or(1) > 0
+            && (on("reset")
+                || on("5xx")
+                || on("gateway-error")
+                || (connection_failure && on("connect-failure")))
+    }
 }
 
 impl RouteAction {

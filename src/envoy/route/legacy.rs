@@ -295,6 +295,7 @@ fn convert_route(r: V1Route) -> Result<Route, String> {
             auto_host_rewrite: r.auto_host_rewrite,
             append_x_forwarded_host: false,
             timeout: r.timeout_ms.map(|ms| ms.saturating_mul(1_000_000)),
+            retry_policy: None,
         }))
     };
     Ok(Route {

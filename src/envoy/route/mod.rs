@@ -36,8 +36,8 @@ mod tests;
 
 pub use config::{
     Action, ClusterWeight, DataSource, DirectResponseAction, PathSpecifier, RedirectAction, RegexRewrite,
-    RequireTls, Route, RouteAction, RouteConfig, RouteMatch, VirtualCluster, VirtualHost, WeightedClusters,
-    DEFAULT_ROUTE_TIMEOUT_NANOS,
+    RequireTls, RetryPolicy, Route, RouteAction, RouteConfig, RouteMatch, VirtualCluster, VirtualHost,
+    WeightedClusters, DEFAULT_ROUTE_TIMEOUT_NANOS,
 };
 pub use decision::{
     Candidate, ClusterTarget, Outcome, Request, ResponseFlag, RouteDecision, RuntimeMode, Selected,
@@ -103,7 +103,7 @@ impl RouteConfig {
 
     /// Reads a RouteConfiguration from YAML text.
     pub fn from_yaml_str(text: &str, what: &str) -> Result<RouteConfig, RouteConfigError> {
-        serde_saphyr::from_str(text).map_err(|e| {
+        serde_saphyr::from_str_with_options(text, crate::util::yaml::options_for(text)).map_err(|e| {
             use serde_saphyr::MessageFormatter as _;
             let loc = e.location();
             RouteConfigError::Yaml {

@@ -120,6 +120,12 @@ pub(super) fn route_request(
         }
         RouteOutcome::Forward { target, .. } => {
             step.decision = "forward".into();
+            let vh = d.virtual_host.as_ref().and_then(|v| rc.config.virtual_hosts.get(v.index));
+            let action = vh.zip(d.route.as_ref()).and_then(|(vh, r)| vh.routes.get(r.index));
+            t.retry = match action.map(|r| &r.action) {
+                Some(route::Action::Route(a)) if a.retry_policy.is_some() => a.retry_policy.clone(),
+                _ => vh.and_then(|v| v.retry_policy.clone()),
+            };
             let (picks, selected) = match target {
                 ClusterTarget::Cluster(c) => (vec![(c.clone(), None)], Some(0)),
                 ClusterTarget::Header { cluster, .. } => (vec![(cluster.clone(), None)], Some(0)),

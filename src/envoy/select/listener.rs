@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use serde::Serialize;
 
-use super::super::model::{EnvoyConfig, Listener, ListenerFilterKind};
+use super::super::model::{EnvoyConfig, Listener, ListenerFilterKind, ResourceState};
 use super::ClientBytes;
 
 /// The listener bound to `addr`: exact `ip:port`, else the wildcard of the same family. Only
@@ -32,6 +32,22 @@ fn wildcard(cfg: &EnvoyConfig, addr: SocketAddr, ok: impl Fn(&Listener) -> bool)
     } else {
         find(v6)
     }
+}
+
+/// The listener a rejected update (`error_state`) would bind at `addr`, when no serving
+/// listener takes it: Envoy has no such listener, the connection is refused.
+pub fn rejected_accepting(cfg: &EnvoyConfig, addr: SocketAddr) -> Option<usize> {
+    let rejected = |l: &Listener| l.bind_to_port && l.state == ResourceState::Error;
+    let exact = cfg.listeners_at(addr).into_iter().find(|&i| cfg.listeners.get(i).is_some_and(rejected));
+    exact.or_else(|| wildcard(cfg, addr, rejected))
+}
+
+/// The status of a listener filter that waits for client bytes (a server-first client).
+pub const WAITING: &str = "waiting";
+
+/// Whether a proto3 JSON duration (`"0s"`, `"0.000s"`) is zero.
+pub fn duration_is_zero(d: &str) -> bool {
+    d.trim().trim_end_matches('s').parse::<f64>().is_ok_and(|v| v == 0.0)
 }
 
 /// Hand-off target for a restored destination: exact `ip:port` among all serving listeners
@@ -116,6 +132,14 @@ pub fn run_filters(
                 ));
                 continue;
             }
+        }
+        // tls_inspector and http_inspector peek at the client's first bytes: a client that
+        // sends nothing first leaves them waiting, and the filters after them do not run
+        // (envoy source/common/listener_manager/active_tcp_socket.cc, `continueFilterChain`).
+        let peeks = matches!(f.kind, ListenerFilterKind::TlsInspector | ListenerFilterKind::HttpInspector);
+        if peeks && *client == ClientBytes::ServerFirst {
+            out.push(step(&f.name, WAITING, "waits for the client's first bytes".into()));
+            break;
         }
         let effect = match f.kind {
             ListenerFilterKind::OriginalDst => {

@@ -6,6 +6,8 @@ pub mod chain;
 mod http;
 pub mod listener;
 pub mod matcher;
+mod stops;
+pub mod transport;
 pub mod upstream;
 
 use std::net::{IpAddr, SocketAddr};
@@ -20,7 +22,10 @@ pub use http::HttpStep;
 pub use listener::HandoffMatch;
 use listener::{ListenerFilterStep, SocketState};
 use matcher::MatcherResult;
+use stops::{filters_waited, rejected_outcome};
 pub use upstream::{NameTable, Upstream, UpstreamContext};
+
+use crate::envoy::validate::{Instead, ObjectKind};
 
 /// What the client's first bytes look like to Envoy's inspectors.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -33,9 +38,11 @@ pub enum ClientBytes {
     Http10,
     /// The HTTP/2 prior-knowledge preface.
     H2c,
-    /// Anything else (or a server-first protocol).
+    /// Anything else.
     #[default]
     Opaque,
+    /// Nothing: a server-first protocol (MySQL, SMTP ...), the client waits for the server.
+    ServerFirst,
 }
 
 /// An HTTP request, when the connection carries one.
@@ -164,6 +171,23 @@ pub enum Outcome {
     NoListener,
     /// meshpath cannot decide (a feature it does not model).
     Undetermined { reason: String },
+    /// The listener that would take the connection is one Envoy refuses (see
+    /// [`crate::envoy::validate`]): its reason, in Envoy's words where known, and what Envoy
+    /// serves instead.
+    Rejected { object: ObjectKind, resource: ObjectRef, reason: String, instead: Instead },
+    /// A listener filter waits for client bytes that never come (a server-first protocol)
+    /// and the listener has no `listener_filters_timeout` (`0s`).
+    Stalled { listener: ObjectRef, filter: String },
+}
+
+/// The listener filters timed out waiting for client bytes and the connection went on
+/// (`continue_on_listener_filters_timeout`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FilterTimeout {
+    pub listener: String,
+    pub filter: String,
+    /// `listener_filters_timeout` as the dump gives it (Envoy's default `15s` when absent).
+    pub timeout: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -184,6 +208,27 @@ pub struct Trace {
     pub http: Option<http::HttpStep>,
     pub clusters: Vec<ClusterPick>,
     pub outcome: Outcome,
+    /// The chain's `DownstreamTlsContext` terminated the connection's TLS.
+    #[serde(skip)]
+    pub tls_termination: Option<TlsTermination>,
+    /// The retry policy of the route that forwarded the request (the route's, else its
+    /// virtual host's).
+    #[serde(skip)]
+    pub retry: Option<super::route::RetryPolicy>,
+    /// The listener filters waited `timeout` before the connection went on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listener_filters_timeout: Option<FilterTimeout>,
+}
+
+/// A filter chain's transport socket ends the client's TLS; its filters see the plaintext.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsTermination {
+    pub chain: ObjectRef,
+    /// The transport socket's name (`envoy.transport_sockets.tls`).
+    pub socket: String,
+    pub require_client_certificate: bool,
+    /// The server's `alpn_protocols`.
+    pub alpn: Vec<String>,
 }
 
 /// Evaluates one connection against the dump.
@@ -199,17 +244,32 @@ pub fn evaluate(cfg: &EnvoyConfig, q: &Query) -> Trace {
         http: None,
         clusters: Vec::new(),
         outcome: Outcome::NoListener,
+        tls_termination: None,
+        retry: None,
+        listener_filters_timeout: None,
     };
     let first = match &q.listener_name {
         Some(name) => cfg.listeners.iter().position(|l| l.name == *name && l.state.serves()),
         None => listener::accepting(cfg, q.listener_addr),
     };
     let Some(first) = first else {
+        // Only a rejected update (error_state) would have taken it: Envoy has no such listener.
+        let rejected = match &q.listener_name {
+            Some(name) => cfg.listeners.iter().position(|l| l.name == *name),
+            None => listener::rejected_accepting(cfg, q.listener_addr),
+        };
+        if let Some(o) = rejected.and_then(|i| rejected_outcome(cfg, i)) {
+            t.outcome = o;
+        }
         return t;
     };
     let Some(l0) = cfg.listeners.get(first) else {
         return t;
     };
+    if let Some(o) = rejected_outcome(cfg, first) {
+        t.outcome = o;
+        return t;
+    }
     t.accepted_by = Some(ObjectRef::of(&l0.origin, &l0.name));
     // Without original_dst the local address is the accepting socket's own (a wildcard bind
     // reports the destination IP); under TPROXY (`transparent`) it already is the original one.
@@ -229,6 +289,10 @@ pub fn evaluate(cfg: &EnvoyConfig, q: &Query) -> Trace {
         original_src: false,
     };
     t.listener_filters = listener::run_filters(l0, &q.client, q.dst, &mut st);
+    if let Some(o) = filters_waited(l0, &mut t) {
+        t.outcome = o;
+        return t;
+    }
     let mut current = l0;
     if l0.use_original_dst && st.restored {
         if let Some((i, how)) = listener::handoff_target(cfg, st.local) {
@@ -238,9 +302,17 @@ pub fn evaluate(cfg: &EnvoyConfig, q: &Query) -> Trace {
                     matched: Some(how),
                     target: ObjectRef::of(&target.origin, &target.name),
                 });
+                if let Some(o) = rejected_outcome(cfg, i) {
+                    t.outcome = o;
+                    return t;
+                }
                 // The target runs its own listener filters on the same socket; no second hop.
                 let more = listener::run_filters_no_handoff(target, &q.client, q.dst, &mut st);
                 t.listener_filters.extend(more);
+                if let Some(o) = filters_waited(target, &mut t) {
+                    t.outcome = o;
+                    return t;
+                }
                 current = target;
             }
         }
@@ -281,6 +353,25 @@ pub fn evaluate(cfg: &EnvoyConfig, q: &Query) -> Trace {
         };
         return t;
     };
+    if let Some(tls) = &fc.downstream_tls {
+        // A TLS server socket (source/common/tls/ssl_socket.cc) handshakes before any filter
+        // reads: bytes that are not a ClientHello fail the handshake and Envoy closes.
+        if !matches!(q.client, ClientBytes::Tls { .. }) {
+            t.filter_chain = Some(choice);
+            t.outcome = Outcome::Closed {
+                flag: None,
+                details: "TLS handshake failed: the chain terminates TLS and the client sent no ClientHello"
+                    .into(),
+            };
+            return t;
+        }
+        t.tls_termination = Some(TlsTermination {
+            chain: choice.chain.clone(),
+            socket: fc.transport_socket.clone().unwrap_or_default(),
+            require_client_certificate: tls.require_client_certificate,
+            alpn: tls.alpn.clone(),
+        });
+    }
     t.filter_chain = Some(choice);
     network(cfg, q, &st, fc, &mut t);
     t
@@ -466,6 +557,17 @@ pub(crate) fn finish(
         t.outcome = Outcome::Weighted;
         return;
     };
+    if let Some(f) = crate::envoy::validate::cluster_rejection(cfg, &sel.cluster) {
+        let resource =
+            ObjectRef { name: f.name.clone(), path: f.path.clone(), line: f.line, istio_config: None };
+        t.outcome = Outcome::Rejected {
+            object: ObjectKind::Cluster,
+            resource,
+            reason: f.reason.clone(),
+            instead: f.instead.clone(),
+        };
+        return;
+    }
     t.outcome = match &sel.upstream {
         Upstream::Endpoint { address, source_address, .. } => Outcome::Forwarded {
             cluster: sel.cluster.clone(),

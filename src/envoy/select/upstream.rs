@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::super::model::{
     Cluster, DiscoveryType, EndpointAddress, EnvoyConfig, HealthStatus, LoadAssignment,
 };
+use super::transport::{self, TransportPick};
 
 /// Caller-provided DNS answers for STRICT_DNS / LOGICAL_DNS hosts (lower-case names).
 pub type NameTable = BTreeMap<String, Vec<IpAddr>>;
@@ -35,6 +36,9 @@ pub enum Upstream {
         via: String,
         /// Healthy hosts Envoy balances over in that priority (the first is reported).
         candidates: Vec<String>,
+        /// The transport socket of each candidate, in the same order.
+        #[serde(skip)]
+        transports: Vec<TransportPick>,
     },
     /// Cluster unknown: NC.
     ClusterNotFound,
@@ -76,7 +80,7 @@ pub fn choose(cfg: &EnvoyConfig, cluster_name: &str, ctx: &UpstreamContext<'_>, 
         DiscoveryType::Eds => {
             let service = cluster.eds_service_name.clone().unwrap_or_else(|| cluster.name.clone());
             match cfg.eds_assignment(&service).or(cluster.load_assignment.as_ref()) {
-                Some(a) => from_assignment(a, "EDS", dns, false, bind),
+                Some(a) => from_assignment(cluster, a, "EDS", dns, false, bind),
                 // With `?include_eds` every assignment is in the dump: none means no hosts.
                 None if cfg.has_endpoints() => {
                     Upstream::NoHealthyHost { reason: format!("EDS has no endpoints for {service}") }
@@ -85,11 +89,11 @@ pub fn choose(cfg: &EnvoyConfig, cluster_name: &str, ctx: &UpstreamContext<'_>, 
             }
         }
         DiscoveryType::Static => match &cluster.load_assignment {
-            Some(a) => from_assignment(a, "STATIC", dns, false, bind),
+            Some(a) => from_assignment(cluster, a, "STATIC", dns, false, bind),
             None => Upstream::NoHealthyHost { reason: "STATIC cluster without endpoints".into() },
         },
         DiscoveryType::StrictDns | DiscoveryType::LogicalDns => match &cluster.load_assignment {
-            Some(a) => from_assignment(a, cluster.discovery.label(), dns, true, bind),
+            Some(a) => from_assignment(cluster, a, cluster.discovery.label(), dns, true, bind),
             None => Upstream::NoHealthyHost { reason: "DNS cluster without hosts".into() },
         },
         DiscoveryType::Custom(t) => Upstream::Unsupported { reason: format!("cluster type {t}") },
@@ -132,11 +136,14 @@ fn original_dst(
         source_address: bind(addr.ip()),
         via,
         candidates: vec![addr.to_string()],
+        // A host ORIGINAL_DST makes has no metadata.
+        transports: vec![transport::resolve(&cluster.upstream_transport, &Vec::new(), &Vec::new())],
     }
 }
 
 /// Lowest priority with a healthy host; the first healthy host of it is reported.
 fn from_assignment(
+    cluster: &Cluster,
     a: &LoadAssignment,
     kind: &str,
     dns: &NameTable,
@@ -149,8 +156,15 @@ fn from_assignment(
     let mut unresolved: Option<String> = None;
     for p in priorities {
         let mut hosts: Vec<(EndpointAddress, HealthStatus)> = Vec::new();
+        let mut sockets: Vec<TransportPick> = Vec::new();
         for l in a.localities.iter().filter(|l| l.priority == p) {
             for e in &l.endpoints {
+                let socket = transport::resolve(
+                    &cluster.upstream_transport,
+                    &e.socket_match_labels,
+                    &l.socket_match_labels,
+                );
+                let before = hosts.len();
                 match &e.address {
                     EndpointAddress::Dns { host, port } if resolve => {
                         match dns.get(&host.to_ascii_lowercase()) {
@@ -168,10 +182,13 @@ fn from_assignment(
                     }
                     other => hosts.push((other.clone(), e.health)),
                 }
+                sockets.extend(std::iter::repeat_n(socket, hosts.len() - before));
             }
         }
         let healthy: Vec<&EndpointAddress> =
             hosts.iter().filter(|(_, h)| h.is_healthy()).map(|(a, _)| a).collect();
+        let transports: Vec<TransportPick> =
+            hosts.iter().zip(sockets).filter(|((_, h), _)| h.is_healthy()).map(|(_, s)| s).collect();
         if let Some(first) = healthy.first() {
             let source_address = match first {
                 EndpointAddress::Ip { ip, .. } => bind(*ip),
@@ -182,6 +199,7 @@ fn from_assignment(
                 source_address,
                 via: format!("{kind} priority {p}"),
                 candidates: healthy.iter().map(|a| a.to_string()).collect(),
+                transports,
             };
         }
     }

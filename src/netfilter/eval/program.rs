@@ -104,6 +104,9 @@ impl Program {
     }
 }
 
+/// A TPROXY rule's address (if any) and port.
+type TproxyPort = (Option<std::net::IpAddr>, u16);
+
 /// From this many chains on, a table's chains are prepared in parallel.
 const PARALLEL_CHAINS: usize = 4096;
 
@@ -113,7 +116,7 @@ struct PreparedChain {
     target_names: Vec<Option<Arc<str>>>,
     conntrack: bool,
     /// Per TPROXY rule: its mark (when it marks anything) and its address and port.
-    tproxy: Vec<(Option<MarkMask>, (Option<std::net::IpAddr>, u16))>,
+    tproxy: Vec<(Option<MarkMask>, TproxyPort)>,
 }
 
 fn prepare_chain(

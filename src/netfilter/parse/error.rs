@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use miette::{Diagnostic, LabeledSpan, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
+use miette::{Diagnostic, LabeledSpan, SourceCode};
+
+use crate::diagnostic::{clean_message, Excerpt};
 
 /// A problem within one line: column and length of the offending text, the message, and help.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,74 +38,26 @@ pub struct ParseError {
     pub col: usize,
     pub message: String,
     pub help: Option<String>,
-    /// The whole offending line, for the snippet.
-    pub line_text: String,
-    len: usize,
+    /// A short escaped window of the offending line, for the snippet.
+    excerpt: Box<Excerpt>,
 }
 
 impl ParseError {
     pub fn at(file: &str, line_no: u32, line_text: &str, problem: Problem) -> Self {
         ParseError {
-            file: file.to_string(),
+            file: crate::util::escape::escape_control(file).into_owned(),
             line: line_no,
             col: problem.col + 1,
-            message: problem.message,
+            message: clean_message(&problem.message),
             help: problem.help,
-            line_text: line_text.to_string(),
-            len: problem.len.max(1),
+            excerpt: Box::new(Excerpt::in_line(
+                file,
+                line_text,
+                line_no as usize,
+                problem.col,
+                problem.len.max(1),
+            )),
         }
-    }
-}
-
-/// The one offending line as miette source code, numbered as in the real file.
-#[derive(Debug)]
-struct LineSource<'a> {
-    name: &'a str,
-    text: &'a str,
-    line: u32,
-}
-
-impl SourceCode for LineSource<'_> {
-    fn read_span<'a>(
-        &'a self,
-        span: &SourceSpan,
-        _context_lines_before: usize,
-        _context_lines_after: usize,
-    ) -> Result<Box<dyn SpanContents<'a> + 'a>, miette::MietteError> {
-        if span.offset() + span.len() > self.text.len() {
-            return Err(miette::MietteError::OutOfBounds);
-        }
-        Ok(Box::new(MietteSpanContents::new_named(
-            self.name.to_string(),
-            self.text.as_bytes(),
-            SourceSpan::from((0, self.text.len())),
-            self.line.saturating_sub(1) as usize,
-            0,
-            1,
-        )))
-    }
-}
-
-impl SourceCode for ParseError {
-    fn read_span<'a>(
-        &'a self,
-        span: &SourceSpan,
-        before: usize,
-        after: usize,
-    ) -> Result<Box<dyn SpanContents<'a> + 'a>, miette::MietteError> {
-        LineSource { name: &self.file, text: &self.line_text, line: self.line }
-            .read_span(span, before, after)
-            .map(|c| {
-                // Re-wrap so the contents borrow from `self`, not the temporary.
-                Box::new(MietteSpanContents::new_named(
-                    self.file.clone(),
-                    self.line_text.as_bytes(),
-                    *c.span(),
-                    c.line(),
-                    c.column(),
-                    c.line_count(),
-                )) as Box<dyn SpanContents<'a> + 'a>
-            })
     }
 }
 
@@ -117,15 +71,10 @@ impl Diagnostic for ParseError {
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        Some(self)
+        Some(&*self.excerpt)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let start = (self.col - 1).min(self.line_text.len());
-        let len = self.len.min(self.line_text.len() - start);
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
-            Some("here".to_string()),
-            SourceSpan::from((start, len)),
-        ))))
+        Some(Box::new(std::iter::once(self.excerpt.label("here"))))
     }
 }

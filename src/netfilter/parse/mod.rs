@@ -130,7 +130,22 @@ enum Block {
 
 /// Parses one rule file. `file` names it in diagnostics and trace sources.
 pub fn parse(file: &str, text: &str, opts: ParseOptions) -> Result<Parsed, ParseError> {
-    parse_with(file, text, opts, Tuning::DEFAULT)
+    // A UTF-8 byte order mark (an editor on Windows writes one) is not part of the first line,
+    // as config dumps and scenario files already read it.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let parsed = parse_with(file, text, opts, Tuning::DEFAULT);
+    match parsed {
+        // The family was inferred from the first address; when another address disagrees, the
+        // file's majority says which family it is, so the error lands on the odd line out.
+        Err(e) if opts.family.is_none() && e.message.contains(FAMILY_MISMATCH) => {
+            let majority = majority_family(text);
+            if majority == infer_family(text) {
+                return Err(e);
+            }
+            parse_with(file, text, ParseOptions { family: Some(majority), ..opts }, Tuning::DEFAULT)
+        }
+        other => other,
+    }
 }
 
 /// When blocks of lines are read in parallel (the result is the same either way).
@@ -457,6 +472,32 @@ fn skipped(count: &mut u32, first: &mut u32, line: u32) {
 
 fn looks_like_table(s: &str) -> bool {
     !s.is_empty() && s.len() <= 16 && s.chars().all(|c| c.is_ascii_lowercase())
+}
+
+/// What the message of an address of the other family says (value.rs).
+const FAMILY_MISMATCH: &str = " address in an IPv";
+
+/// The family most addresses of `-s`, `-d` and `--on-ip` have (IPv4 on a tie).
+fn majority_family(text: &str) -> Family {
+    let (mut v4, mut v6) = (0usize, 0usize);
+    for line in text.lines().filter(|l| l.starts_with("-A") || l.starts_with("-I")) {
+        let mut it = line.split_whitespace();
+        while let Some(w) = it.next() {
+            if matches!(w, "-s" | "-d" | "--on-ip") {
+                let Some(v) = it.next() else { break };
+                match v.split('/').next().unwrap_or(v).parse::<std::net::IpAddr>() {
+                    Ok(std::net::IpAddr::V6(_)) => v6 += 1,
+                    Ok(std::net::IpAddr::V4(_)) => v4 += 1,
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+    if v6 > v4 {
+        Family::V6
+    } else {
+        Family::V4
+    }
 }
 
 /// IPv6 if the first address in a rule is IPv6 (or an ICMPv6 match appears), else IPv4.

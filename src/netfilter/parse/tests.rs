@@ -232,3 +232,32 @@ fn parallel_blocks_read_like_single_lines() {
         }
     }
 }
+
+/// A rule file saved by an editor that writes a UTF-8 byte order mark reads as without one.
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_first_line() {
+    let p = ok(&format!("\u{feff}{CANONICAL}"));
+    assert_eq!(p.ruleset.tables.len(), 1);
+}
+
+/// iptables' libxt_statistic.c: `--every` is an XTTYPE_UINT32 option with `.min = 1`, and
+/// statistic_check refuses `--packet p` unless 0 <= p <= n-1.
+#[test]
+fn statistic_nth_refuses_what_iptables_refuses() {
+    let rule = |opts: &str| {
+        format!("*nat\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -m statistic --mode nth {opts} -j RETURN\nCOMMIT\n")
+    };
+    assert!(err(&rule("--every 0")).message.contains("--every counts packets from 1"));
+    assert!(err(&rule("--every 2 --packet 2")).message.contains("0 <= p <= n-1"));
+    ok(&rule("--every 2 --packet 1"));
+}
+
+/// With the family inferred, an IPv6 address among IPv4 ones is the error, on its own line
+/// (the first address used to decide, so a later IPv4 line was blamed).
+#[test]
+fn an_address_of_the_other_family_is_blamed_on_its_own_line() {
+    let text = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s fd00::1/128 -j ACCEPT\n-A INPUT -s 10.0.0.2/32 -j ACCEPT\n-A INPUT -d 10.0.0.3/32 -j ACCEPT\nCOMMIT\n";
+    let e = err(text);
+    assert_eq!(e.line, 3, "{e}");
+    assert!(e.message.contains("`fd00::1` is an IPv6 address in an IPv4 rule set"), "{e}");
+}

@@ -90,6 +90,12 @@ fn two_endpoints() -> MeshTrace {
 }
 
 #[test]
+fn a_nan_weight_never_matches() {
+    let x = yaml("paths:\n  - weight: .nan\n  - weight: .nan\n");
+    assert_eq!(cmp(&x, &two_endpoints()).len(), 2);
+}
+
+#[test]
 fn paths_are_compared_in_order_with_weights() {
     let x = yaml("ending: left\npaths:\n  - weight: 0.5\n    dst: 10.0.0.1:80\n  - weight: 0.5\n    dst: 10.0.0.2:80\n");
     assert!(cmp(&x, &two_endpoints()).is_empty());

@@ -241,6 +241,10 @@ impl RuleParser<'_, '_> {
                 "--every" | "--packet" => {
                     let (vi, val) = self.value(oi, &mut neg)?;
                     let n = self.conv(vi, parse_u32(val))?;
+                    // iptables' libxt_statistic.c: `every` is XTTYPE_UINT32 with `.min = 1`.
+                    if opt == "--every" && n == 0 {
+                        return Err(self.err(vi, "--every counts packets from 1 (iptables refuses 0)"));
+                    }
                     if opt == "--every" {
                         *every = Some(n);
                         *negated |= neg;
@@ -365,10 +369,15 @@ impl RuleParser<'_, '_> {
                         probability: probability
                             .ok_or_else(|| self.err(end, "statistic random needs --probability"))?,
                     },
-                    Some(_) => StatisticMode::Nth {
-                        every: every.ok_or_else(|| self.err(end, "statistic nth needs --every"))?,
-                        packet: packet.unwrap_or(0),
-                    },
+                    Some(_) => {
+                        let every = every.ok_or_else(|| self.err(end, "statistic nth needs --every"))?;
+                        let packet = packet.unwrap_or(0);
+                        // libxt_statistic.c, statistic_check: "the --packet p must be 0 <= p <= n-1".
+                        if packet >= every {
+                            return Err(self.err(end, "the --packet p must be 0 <= p <= n-1"));
+                        }
+                        StatisticMode::Nth { every, packet }
+                    }
                     None => return Err(self.err(end, "statistic needs --mode random|nth")),
                 };
                 Match::Statistic { negated, mode }
