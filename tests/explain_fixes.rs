@@ -24,7 +24,7 @@ fn fixed(file: &str, probe: &str) -> MeshTrace {
     engine::trace(&sc.mesh, &p.start).expect("traces")
 }
 
-fn the_fix<'r>(r: &'r Report, what: impl Fn(&Setting) -> bool) -> &'r Fix {
+fn the_fix(r: &Report, what: impl Fn(&Setting) -> bool) -> &Fix {
     r.fixes.iter().find(|f| what(&f.setting)).unwrap_or_else(|| {
         let offered: Vec<String> = r.fixes.iter().map(explain_fix::line).collect();
         panic!("the fix is not offered; offered: {offered:#?}")
