@@ -4,11 +4,11 @@
 //! the re-simulated ending equals the ending of that fixed scenario's probe. The expectation
 //! is the README's fix and Istio's own generated config, never what meshpath printed.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use meshpath::engine::{self, Ending, MeshTrace};
-use meshpath::explain::{self, Fix, Report, Setting};
+use meshpath::explain::{self, Annotation, Edit, Fix, ListChange, Report, Setting};
 use meshpath::render::explain_fix;
 
 fn report(file: &str, probe: &str) -> Report {
@@ -170,4 +170,118 @@ fn a_working_path_offers_no_fix() {
         "productpage calls reviews, reaches reviews-v1 only",
     );
     assert!(r.fixes.is_empty(), "{:#?}", r.fixes.iter().map(explain_fix::line).collect::<Vec<_>>());
+}
+
+/// The rule `fix` inserts (or removes), by its words' data: every `RuleInserted`'s rule text.
+fn inserted(f: &Fix) -> Vec<(&str, u32)> {
+    f.edits
+        .iter()
+        .filter_map(|e| match e {
+            Edit::RuleInserted { rule, before, .. } => Some((rule.as_str(), *before)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn annotation_fix<'r>(r: &'r Report, which: Annotation, item: &ListChange) -> &'r Fix {
+    the_fix(
+        r,
+        |s| matches!(s, Setting::PodAnnotation { annotation, change, .. } if *annotation == which && change == item),
+    )
+}
+
+/// `traffic.sidecar.istio.io/excludeOutboundPorts` on incident 4's 503 NC: istio-iptables `-o
+/// 9080` writes `-A ISTIO_OUTPUT -p tcp --dport 9080 -j RETURN` and the same for udp as the
+/// first rules of ISTIO_OUTPUT, before the `-o lo -s 127.0.0.6/32` exemption
+/// (tools/istio-iptables/pkg/capture/testdata/outbound-ports-exclude-single.golden; iptables-save
+/// prints the implied `-m tcp`). The port is then "excluded from redirection"
+/// (https://istio.io/latest/docs/reference/config/annotations/#SidecarTrafficExcludeOutboundPorts):
+/// the app's connection leaves the pod for the ClusterIP itself, no Envoy on the way.
+#[test]
+fn exclude_outbound_ports_as_istio_iptables_writes_them() {
+    let r = report(
+        "scenarios/4-bookinfo-packet-life/vs-subset-without-dr.scenario.yaml",
+        "productpage calls reviews, 503 NC",
+    );
+    let f = annotation_fix(&r, Annotation::ExcludeOutboundPorts, &ListChange::Add("9080".into()));
+    // Line 20 of scenarios/istio-1.25-redirect.v4.iptables-save is `-A ISTIO_OUTPUT -s
+    // 127.0.0.6/32 -o lo -j RETURN`, after the injector's own 15020 exemptions.
+    assert_eq!(
+        inserted(f),
+        [
+            ("-A ISTIO_OUTPUT -p tcp -m tcp --dport 9080 -j RETURN", 20),
+            ("-A ISTIO_OUTPUT -p udp -m udp --dport 9080 -j RETURN", 20)
+        ]
+    );
+    assert_eq!(f.outcome.paths.len(), 1);
+    let p = &f.outcome.paths[0];
+    assert!(p.envoy.is_empty(), "{:?}", p.envoy);
+    let dst: SocketAddr = "10.96.0.20:9080".parse().expect("addr");
+    assert!(matches!(&p.ending, Ending::Left { dst: d, cluster: None, .. } if *d == dst), "{:?}", p.ending);
+}
+
+/// Incident 3 under Istio 1.1, whose rules capture only the pod's listed ports (`-A
+/// ISTIO_INBOUND -p tcp -m tcp --dport 9080 -j ISTIO_IN_REDIRECT`: istio-iptables `-b 9080`,
+/// the `traffic.sidecar.istio.io/includeInboundPorts` list): without 9080 in the list the rule
+/// is not written, and the request reaches the app on the pod IP directly.
+#[test]
+fn include_inbound_ports_without_the_port() {
+    let r = report(
+        "scenarios/3-app-on-pod-ip/istio-1.1.scenario.yaml",
+        "reviews calls productpage, Envoy's 127.0.0.1 upstream is refused",
+    );
+    let f = annotation_fix(&r, Annotation::IncludeInboundPorts, &ListChange::Remove("9080".into()));
+    assert!(f.edits.iter().any(|e| matches!(e, Edit::RuleRemoved { rule, line: 12, .. }
+        if rule == "-A ISTIO_INBOUND -p tcp -m tcp --dport 9080 -j ISTIO_IN_REDIRECT")));
+    let p = &f.outcome.paths[0];
+    assert!(p.envoy.is_empty());
+    assert!(matches!(&p.ending, Ending::Delivered { pod, .. } if pod == "productpage"), "{:?}", p.ending);
+}
+
+/// tests/realworld/05 (istio/istio#32677): with `includeOutboundIPRanges: 10.96.0.0/12` the
+/// rules end `-d 10.96.0.0/12 -j ISTIO_REDIRECT`, `-j RETURN` and 10.10.0.43:8001 leaves
+/// directly. Adding the address to the list adds a `-d ... -j ISTIO_REDIRECT` before that RETURN
+/// (testdata/ip-range.golden); the connection then goes through Envoy as every captured one does.
+#[test]
+fn include_outbound_ip_ranges_with_the_destination() {
+    let file = "tests/realworld/05-include-outbound-ports/include-ports.scenario.yaml";
+    let r = report(file, "with includeOutboundIPRanges port 8001 outside the range leaves directly");
+    let f = annotation_fix(&r, Annotation::IncludeOutboundIpRanges, &ListChange::Add("10.10.0.43/32".into()));
+    assert_eq!(inserted(f), [("-A ISTIO_OUTPUT -d 10.10.0.43/32 -j ISTIO_REDIRECT", 30)]);
+    let p = &f.outcome.paths[0];
+    assert_eq!(p.envoy.first().and_then(|h| h.listener.as_deref()), Some("virtualOutbound"));
+}
+
+/// tests/realworld/01 (istio/istio#4286): an app running as uid 1337 bypasses the sidecar;
+/// Istio's application requirements say not to run apps as 1337
+/// (https://istio.io/latest/docs/ops/deployment/application-requirements/). As another uid the
+/// connection ends as the same curl as root does in that thread: through Envoy.
+#[test]
+fn the_app_as_another_uid() {
+    let file = "tests/realworld/01-app-runs-as-uid-1337/bypass.scenario.yaml";
+    let r = report(file, "curl as uid 1337 goes straight out");
+    let f = the_fix(&r, |s| matches!(s, Setting::AppIdentity { uid: (1337, to), .. } if *to != 1337));
+    let want = fixed(file, "curl as root goes through Envoy");
+    assert_eq!(endings(&f.outcome), endings(&want));
+    assert!(f.outcome.paths.iter().all(|p| p.envoy.first().is_some_and(|h| h.pod == "sleep")));
+}
+
+/// The JSON report carries the fixes as docs/explain.schema.json's `fix`: the typed setting,
+/// its words, the edits and the re-simulated endings.
+#[test]
+fn json_fixes_carry_the_typed_setting() {
+    let r = report(
+        "scenarios/4-bookinfo-packet-life/vs-subset-without-dr.scenario.yaml",
+        "productpage calls reviews, 503 NC",
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&meshpath::render::explain::json(&r).expect("json")).expect("json");
+    let fixes = doc["fixes"].as_array().expect("fixes");
+    assert!(fixes.iter().any(|f| f["setting"]["setting"] == "destination_rule_subset"
+        && f["setting"]["subset"] == "v1"
+        && f["kinds"] == serde_json::json!(["delivered"])));
+    assert!(fixes
+        .iter()
+        .any(|f| f["setting"]["annotation"] == "traffic.sidecar.istio.io/excludeOutboundPorts"
+            && f["setting"]["change"] == serde_json::json!({"op": "add", "item": "9080"})));
 }

@@ -45,6 +45,33 @@ pub enum Setting {
     /// Istio 1.10 or later on `pod`: inbound clusters connect from the inbound passthrough
     /// source (127.0.0.6) and istio-iptables exempts it on `lo` (scenarios/3).
     InboundPassthroughSource { pod: String, source: IpAddr },
+    /// A pod annotation of Istio's sidecar injector that istio-iptables reads: `annotation`
+    /// with `port` or `range` added to (or taken out of) its list.
+    PodAnnotation { pod: String, annotation: Annotation, change: ListChange },
+    /// The app's container runs as another user (`securityContext.runAsUser`, and
+    /// `runAsGroup` when the group is the proxy's too): the rules exempt the proxy's identity.
+    AppIdentity { pod: String, uid: (u32, u32), gid: (u32, u32) },
+}
+
+/// A `traffic.sidecar.istio.io/...` annotation (istio-iptables' flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Annotation {
+    #[serde(rename = "traffic.sidecar.istio.io/excludeOutboundPorts")]
+    ExcludeOutboundPorts,
+    #[serde(rename = "traffic.sidecar.istio.io/excludeInboundPorts")]
+    ExcludeInboundPorts,
+    #[serde(rename = "traffic.sidecar.istio.io/includeInboundPorts")]
+    IncludeInboundPorts,
+    #[serde(rename = "traffic.sidecar.istio.io/includeOutboundIPRanges")]
+    IncludeOutboundIpRanges,
+}
+
+/// An item added to or removed from an annotation's comma-separated list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", content = "item", rename_all = "snake_case")]
+pub enum ListChange {
+    Add(String),
+    Remove(String),
 }
 
 /// A change to the evidence.
@@ -71,13 +98,18 @@ pub enum Edit {
     RuleInserted { pod: String, file: String, before: u32, rule: String },
     /// Envoy's cluster connects from `source` (`upstream_bind_config`).
     ClusterBound { pod: String, cluster: String, source: IpAddr },
+    /// Line `line` of the pod's rule file removed (`rule` its text).
+    RuleRemoved { pod: String, file: String, line: u32, rule: String },
+    /// The connection is made by a process of this uid and gid.
+    SenderIdentity { pod: String, uid: u32, gid: u32 },
 }
 
-/// A changed snapshot to re-simulate.
-struct Candidate {
-    setting: Setting,
-    edits: Vec<Edit>,
-    mesh: Mesh,
+/// A changed snapshot (and start) to re-simulate.
+pub(super) struct Candidate {
+    pub(super) setting: Setting,
+    pub(super) edits: Vec<Edit>,
+    pub(super) mesh: Mesh,
+    pub(super) start: Option<Start>,
 }
 
 /// Every fix that applies to `t` and changes how it ends.
@@ -90,13 +122,15 @@ pub(super) fn all(mesh: &Mesh, start: &Start, t: &MeshTrace) -> Vec<Fix> {
         service_entry_host_per_address(mesh, p, &mut candidates);
         virtual_service_hosts(mesh, p, &mut candidates);
         inbound_passthrough_source(mesh, p, &mut candidates);
+        super::fix_rules::candidates(mesh, start, p, &mut candidates);
     }
+    super::fix_rules::app_identity(mesh, start, t, &mut candidates);
     let mut out: Vec<Fix> = Vec::new();
     for c in candidates {
         if out.iter().any(|f| f.setting == c.setting) {
             continue;
         }
-        let Ok(outcome) = engine::trace(&c.mesh, start) else { continue };
+        let Ok(outcome) = engine::trace(&c.mesh, c.start.as_ref().unwrap_or(start)) else { continue };
         if same_endings(t, &outcome) {
             continue;
         }
@@ -150,6 +184,7 @@ fn app_listen_address(mesh: &Mesh, p: &Path, out: &mut Vec<Candidate>) {
             },
             edits: vec![Edit::SocketRebound { pod: pod.name.clone(), from, to }],
             mesh: m,
+            start: None,
         });
     }
 }
@@ -184,6 +219,7 @@ fn destination_rule_subset(mesh: &Mesh, start: &Start, p: &Path, out: &mut Vec<C
         },
         edits: vec![Edit::ClusterAdded { pod: pod.clone(), cluster: name.clone(), from: base, endpoints }],
         mesh: m,
+        start: None,
     });
 }
 
@@ -264,6 +300,7 @@ fn service_entry_address(mesh: &Mesh, _start: &Start, p: &Path, out: &mut Vec<Ca
                 to_listener,
             }],
             mesh: m,
+            start: None,
         });
     }
 }
@@ -350,6 +387,7 @@ fn service_entry_host_per_address(mesh: &Mesh, p: &Path, out: &mut Vec<Candidate
                 cluster: new_cluster,
             }],
             mesh: m,
+            start: None,
         });
     }
 }
@@ -404,6 +442,7 @@ fn virtual_service_hosts(mesh: &Mesh, p: &Path, out: &mut Vec<Candidate>) {
                     to_virtual_host: vh_name.clone(),
                 }],
                 mesh: m,
+                start: None,
             });
         }
     }
@@ -479,6 +518,7 @@ fn inbound_passthrough_source(mesh: &Mesh, p: &Path, out: &mut Vec<Candidate>) {
                 Edit::ClusterBound { pod: h.pod.clone(), cluster: cluster.to_string(), source },
             ],
             mesh: m,
+            start: None,
         });
     }
 }

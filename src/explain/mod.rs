@@ -10,6 +10,7 @@
 mod counterfactual;
 mod envoy;
 mod fix;
+mod fix_rules;
 mod kernel;
 mod rules;
 
@@ -19,7 +20,7 @@ use crate::engine::{self, EngineError, Hop, Mesh, MeshTrace, Start};
 use crate::netfilter::eval::{Event, Reason};
 
 pub use counterfactual::{Counterfactual, LoopVerdict};
-pub use fix::{Edit, Fix, Setting};
+pub use fix::{Annotation, Edit, Fix, ListChange, Setting};
 
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -3,7 +3,17 @@
 
 use serde::Serialize;
 
-use crate::explain::{Edit, Fix, Setting};
+use crate::explain::{Annotation, Edit, Fix, ListChange, Setting};
+
+/// The annotation's name, as the sidecar injector reads it.
+pub fn annotation(a: Annotation) -> &'static str {
+    match a {
+        Annotation::ExcludeOutboundPorts => "traffic.sidecar.istio.io/excludeOutboundPorts",
+        Annotation::ExcludeInboundPorts => "traffic.sidecar.istio.io/excludeInboundPorts",
+        Annotation::IncludeInboundPorts => "traffic.sidecar.istio.io/includeInboundPorts",
+        Annotation::IncludeOutboundIpRanges => "traffic.sidecar.istio.io/includeOutboundIPRanges",
+    }
+}
 
 /// The setting in words, phrased as the Istio resource field (or the app's setting).
 pub fn setting(s: &Setting) -> String {
@@ -32,6 +42,24 @@ pub fn setting(s: &Setting) -> String {
             "Istio 1.10 or later for pod {pod}: inbound clusters connect from {source}, which \
              istio-iptables exempts on lo"
         ),
+        Setting::PodAnnotation { pod, annotation: a, change } => match change {
+            ListChange::Add(item) => {
+                format!("pod {pod}: annotation `{}` with {item} in its list", annotation(*a))
+            }
+            ListChange::Remove(item) => {
+                format!("pod {pod}: annotation `{}` without {item} in its list", annotation(*a))
+            }
+        },
+        Setting::AppIdentity { pod, uid: (uid_from, uid_to), gid: (gid_from, gid_to) } => {
+            let mut s = format!(
+                "pod {pod}: the app's container with `securityContext.runAsUser: {uid_to}` (not {uid_from}"
+            );
+            if gid_from != gid_to {
+                s.push_str(&format!("), `runAsGroup: {gid_to}` (not {gid_from}"));
+            }
+            s.push_str("), an identity the capture rules do not exempt");
+            s
+        }
     }
 }
 
@@ -67,6 +95,12 @@ pub fn edit(e: &Edit) -> String {
         }
         Edit::ClusterBound { pod, cluster, source } => {
             format!("Istio binds cluster {cluster} to source {source} (`upstream_bind_config`) in pod {pod}")
+        }
+        Edit::RuleRemoved { pod, file, line, rule } => {
+            format!("istio-iptables no longer writes `{rule}` ({file}:{line}) in pod {pod}")
+        }
+        Edit::SenderIdentity { pod, uid, gid } => {
+            format!("the app's process in pod {pod} runs as uid {uid}, gid {gid}")
         }
     }
 }

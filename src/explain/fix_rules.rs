@@ -1,0 +1,272 @@
+//! Fixes that change the capture rules through the pod annotations istio-iptables reads, and
+//! the app's identity the rules exempt. Each edits the rule file the way istio-iptables writes
+//! it (tools/istio-iptables/pkg/capture/run.go; the golden files in
+//! tools/istio-iptables/pkg/capture/testdata show the order), re-parsed so the edited set is
+//! what `iptables-restore` would load. Only rule sets that hold Istio's chains (ISTIO_OUTPUT,
+//! ISTIO_INBOUND in the table istio-iptables writes them to) are edited.
+
+use super::fix::{Annotation, Candidate, Edit, ListChange, Setting};
+use super::rules;
+use crate::engine::{Ending, From, Hop, Mesh, MeshTrace, Path, Pod, Start};
+
+/// The rule-derived fixes for one path.
+pub(super) fn candidates(mesh: &Mesh, start: &Start, p: &Path, out: &mut Vec<Candidate>) {
+    exclude_outbound_port(mesh, start, p, out);
+    inbound_port(mesh, p, out);
+    include_outbound_range(mesh, start, p, out);
+}
+
+/// Endings a user would want changed when they pass the sidecar.
+fn failed(e: &Ending) -> bool {
+    matches!(
+        e,
+        Ending::EnvoyResponse { .. }
+            | Ending::Stalled { .. }
+            | Ending::Loop { .. }
+            | Ending::Blackhole { .. }
+            | Ending::RejectedConfig(_)
+            | Ending::Refused { .. }
+            | Ending::Dropped { .. }
+    )
+}
+
+/// The app (a process of neither the proxy's uid nor its gid) of a pod with a sidecar.
+fn app_sender<'m>(mesh: &'m Mesh, start: &Start) -> Option<&'m Pod> {
+    let From::Process { uid, gid } = start.from else { return None };
+    let pod = mesh.pods.get(start.pod)?;
+    (pod.envoy.is_some() && uid != pod.proxy.uid && gid != pod.proxy.gid).then_some(pod)
+}
+
+/// The connection of the path's first kernel hop: its destination.
+fn first_dst(p: &Path) -> Option<std::net::SocketAddr> {
+    p.hops.iter().find_map(|h| match h {
+        Hop::Kernel { probe, .. } => Some(std::net::SocketAddr::new(probe.dst, probe.dport)),
+        Hop::Envoy { .. } => None,
+    })
+}
+
+/// The 0-based line range `[start, end)` of table `table`'s section (`*table` .. `COMMIT`).
+fn section(lines: &[String], table: &str) -> Option<(usize, usize)> {
+    let head = format!("*{table}");
+    let start = lines.iter().position(|l| l.trim_end() == head)?;
+    let end = lines[start..].iter().position(|l| l.trim_end() == "COMMIT")? + start;
+    Some((start, end))
+}
+
+/// The 0-based indexes of the lines of chain `chain` in table `table`, in order.
+fn chain_lines(text: &str, table: &str, chain: &str) -> Vec<(usize, String)> {
+    let lines: Vec<String> = text.split('\n').map(|l| l.trim_end_matches('\r').to_string()).collect();
+    let Some((s, e)) = section(&lines, table) else { return Vec::new() };
+    let prefix = format!("-A {chain} ");
+    (s..e).filter(|&i| lines[i].starts_with(&prefix)).map(|i| (i, lines[i].clone())).collect()
+}
+
+/// A port exemption istio-iptables writes for the exclude flags: `-p tcp --dport N -j RETURN`
+/// (or `-m multiport --dports`), as iptables-save prints it.
+fn is_port_exemption(line: &str) -> bool {
+    line.ends_with(" -j RETURN")
+        && (line.contains(" --dport ") || line.contains(" --dports "))
+        && !line.contains(" -o ")
+        && !line.contains(" -m owner ")
+}
+
+/// The rule set's family, file name and text for a connection of that family.
+fn rules_of(pod: &Pod, v6: bool) -> Option<(String, &str)> {
+    let file = pod.program(v6)?.ruleset.source.clone();
+    Some((file, pod.rules_text(v6)?))
+}
+
+/// A candidate with rules inserted at 0-based line `at` of the pod's rule file.
+fn with_inserted(
+    mesh: &Mesh,
+    pi: usize,
+    v6: bool,
+    at: usize,
+    new_rules: &[String],
+    setting: Setting,
+) -> Option<Candidate> {
+    let pod = mesh.pods.get(pi)?;
+    let (file, _) = rules_of(pod, v6)?;
+    let edited = rules::edited(pod, v6, |lines| {
+        if at <= lines.len() {
+            for (k, r) in new_rules.iter().enumerate() {
+                lines.insert(at + k, r.clone());
+            }
+        }
+    })?;
+    let mut m = mesh.clone();
+    rules::replace(m.pods.get_mut(pi)?, v6, edited);
+    let before = u32::try_from(at + 1).ok()?;
+    let edits = new_rules
+        .iter()
+        .map(|rule| Edit::RuleInserted {
+            pod: pod.name.clone(),
+            file: file.clone(),
+            before,
+            rule: rule.clone(),
+        })
+        .collect();
+    Some(Candidate { setting, edits, mesh: m, start: None })
+}
+
+/// The app's connection went through its own sidecar and failed there:
+/// `traffic.sidecar.istio.io/excludeOutboundPorts: N`, which istio-iptables (`-o N`) writes as
+/// `-A ISTIO_OUTPUT -p tcp --dport N -j RETURN` and the same for udp, the first rules of
+/// ISTIO_OUTPUT (run.go, `OutboundPortsExclude`; testdata/outbound-ports-exclude-single.golden).
+fn exclude_outbound_port(mesh: &Mesh, start: &Start, p: &Path, out: &mut Vec<Candidate>) {
+    if !failed(&p.ending) {
+        return;
+    }
+    let Some(pod) = app_sender(mesh, start) else { return };
+    if p.envoy.first().is_none_or(|h| h.pod != pod.name) {
+        return;
+    }
+    let Some(dst) = first_dst(p) else { return };
+    let v6 = dst.is_ipv6();
+    let Some((_, text)) = rules_of(pod, v6) else { return };
+    let chain = chain_lines(text, "nat", "ISTIO_OUTPUT");
+    let Some(&(at, _)) = chain.iter().find(|(_, l)| !is_port_exemption(l)) else { return };
+    let port = dst.port();
+    let new_rules = [
+        format!("-A ISTIO_OUTPUT -p tcp -m tcp --dport {port} -j RETURN"),
+        format!("-A ISTIO_OUTPUT -p udp -m udp --dport {port} -j RETURN"),
+    ];
+    let setting = Setting::PodAnnotation {
+        pod: pod.name.clone(),
+        annotation: Annotation::ExcludeOutboundPorts,
+        change: ListChange::Add(port.to_string()),
+    };
+    out.extend(with_inserted(mesh, start.pod, v6, at, &new_rules, setting));
+}
+
+/// A connection into a pod's sidecar (the destination is the pod's own address) that failed
+/// there. With the wildcard `includeInboundPorts` (`-b *`), istio-iptables writes
+/// `-A ISTIO_INBOUND -p tcp --dport N -j RETURN` for `excludeInboundPorts` before the rule that
+/// sends the rest on (testdata/inbound-wildcard-exclude.golden); with a list, each port gets
+/// `-A ISTIO_INBOUND -p tcp --dport N -j ISTIO_IN_REDIRECT` (or `ISTIO_TPROXY`), so the fix is
+/// to take N out of `includeInboundPorts`.
+fn inbound_port(mesh: &Mesh, p: &Path, out: &mut Vec<Candidate>) {
+    if !failed(&p.ending) {
+        return;
+    }
+    let mut seen = Vec::new();
+    for h in &p.hops {
+        let Hop::Envoy { pod: pi, orig_dst, .. } = h else { continue };
+        let Some(pod) = mesh.pods.get(*pi) else { continue };
+        if !pod.owns(orig_dst.ip()) || seen.contains(&(*pi, orig_dst.port())) {
+            continue;
+        }
+        seen.push((*pi, orig_dst.port()));
+        let v6 = orig_dst.is_ipv6();
+        let Some((file, text)) = rules_of(pod, v6) else { continue };
+        let port = orig_dst.port();
+        for table in ["nat", "mangle"] {
+            let chain = chain_lines(text, table, "ISTIO_INBOUND");
+            let listed = format!("-A ISTIO_INBOUND -p tcp -m tcp --dport {port} -j ISTIO_");
+            if let Some((at, line)) = chain.iter().find(|(_, l)| l.starts_with(&listed)) {
+                let Some(edited) = rules::edited(pod, v6, |lines| {
+                    if *at < lines.len() {
+                        lines.remove(*at);
+                    }
+                }) else {
+                    continue;
+                };
+                let mut m = mesh.clone();
+                let Some(pm) = m.pods.get_mut(*pi) else { continue };
+                rules::replace(pm, v6, edited);
+                let Ok(line_no) = u32::try_from(at + 1) else { continue };
+                out.push(Candidate {
+                    setting: Setting::PodAnnotation {
+                        pod: pod.name.clone(),
+                        annotation: Annotation::IncludeInboundPorts,
+                        change: ListChange::Remove(port.to_string()),
+                    },
+                    edits: vec![Edit::RuleRemoved {
+                        pod: pod.name.clone(),
+                        file,
+                        line: line_no,
+                        rule: line.clone(),
+                    }],
+                    mesh: m,
+                    start: None,
+                });
+                break;
+            }
+            let wildcard =
+                |l: &String| l.starts_with("-A ISTIO_INBOUND -p tcp -j ISTIO_") && !l.contains("--dport");
+            // The exemptions go after the RETURNs istio-iptables writes first (TPROXY's mark
+            // and lo exemptions, the proxy's own ports) and before the rules that send the rest
+            // on (testdata/inbound-ports-wildcard-tproxy.golden, inbound-wildcard-exclude.golden).
+            let first_on = chain.iter().find(|(_, l)| !l.ends_with(" -j RETURN"));
+            if let (true, Some(&(at, _))) = (chain.iter().any(|(_, l)| wildcard(l)), first_on) {
+                let rule = format!("-A ISTIO_INBOUND -p tcp -m tcp --dport {port} -j RETURN");
+                let setting = Setting::PodAnnotation {
+                    pod: pod.name.clone(),
+                    annotation: Annotation::ExcludeInboundPorts,
+                    change: ListChange::Add(port.to_string()),
+                };
+                out.extend(with_inserted(mesh, *pi, v6, at, &[rule], setting));
+                break;
+            }
+        }
+    }
+}
+
+/// The app's connection left without its sidecar because the destination is outside
+/// `includeOutboundIPRanges`: istio-iptables (`-i CIDRS`) writes `-A ISTIO_OUTPUT -d CIDR -j
+/// ISTIO_REDIRECT` for each range, then `-A ISTIO_OUTPUT -j RETURN` (run.go,
+/// `OutboundIPRangesInclude`; testdata/ip-range.golden). The fix adds the destination's
+/// address: one more `-d ADDR/32 -j ISTIO_REDIRECT` before that RETURN.
+fn include_outbound_range(mesh: &Mesh, start: &Start, p: &Path, out: &mut Vec<Candidate>) {
+    if !p.envoy.is_empty() {
+        return;
+    }
+    let Some(pod) = app_sender(mesh, start) else { return };
+    let Some(dst) = first_dst(p) else { return };
+    let v6 = dst.is_ipv6();
+    let Some((_, text)) = rules_of(pod, v6) else { return };
+    let chain = chain_lines(text, "nat", "ISTIO_OUTPUT");
+    let Some((at, last)) = chain.last() else { return };
+    let ranges = chain.iter().any(|(_, l)| l.contains(" -d ") && l.ends_with(" -j ISTIO_REDIRECT"));
+    if last != "-A ISTIO_OUTPUT -j RETURN" || !ranges {
+        return;
+    }
+    let cidr = format!("{}/{}", dst.ip(), if v6 { 128 } else { 32 });
+    let rule = format!("-A ISTIO_OUTPUT -d {cidr} -j ISTIO_REDIRECT");
+    let setting = Setting::PodAnnotation {
+        pod: pod.name.clone(),
+        annotation: Annotation::IncludeOutboundIpRanges,
+        change: ListChange::Add(cidr),
+    };
+    out.extend(with_inserted(mesh, start.pod, v6, *at, &[rule], setting));
+}
+
+/// The app runs as the proxy's uid (or gid), which the rules exempt (`-m owner --uid-owner
+/// UID -j RETURN`): a path of the walk left without the sidecar. Istio's application
+/// requirements: "Ensure your pods do not run applications as a user with the user ID (UID)
+/// value of 1337" (https://istio.io/latest/docs/ops/deployment/application-requirements/).
+/// The fix runs the app as another uid (and gid): Istio's conventional app identity, or the
+/// next one that is not the proxy's.
+pub(super) fn app_identity(mesh: &Mesh, start: &Start, t: &MeshTrace, out: &mut Vec<Candidate>) {
+    let From::Process { uid, gid } = start.from else { return };
+    let Some(pod) = mesh.pods.get(start.pod) else { return };
+    if pod.envoy.is_none() || (uid != pod.proxy.uid && gid != pod.proxy.gid) {
+        return;
+    }
+    if !t.paths.iter().any(|p| p.envoy.is_empty()) {
+        return;
+    }
+    let taken = [pod.proxy.uid, pod.proxy.gid];
+    let other = |want: u32| (0..16).map(|k| want.saturating_add(k)).find(|v| !taken.contains(v));
+    let nu = if uid == pod.proxy.uid || uid == pod.proxy.gid { other(pod.istio.app_uid) } else { Some(uid) };
+    let ng = if gid == pod.proxy.gid || gid == pod.proxy.uid { other(pod.istio.app_gid) } else { Some(gid) };
+    let (Some(nu), Some(ng)) = (nu, ng) else { return };
+    let mut s = start.clone();
+    s.from = From::Process { uid: nu, gid: ng };
+    out.push(Candidate {
+        setting: Setting::AppIdentity { pod: pod.name.clone(), uid: (uid, nu), gid: (gid, ng) },
+        edits: vec![Edit::SenderIdentity { pod: pod.name.clone(), uid: nu, gid: ng }],
+        mesh: mesh.clone(),
+        start: Some(s),
+    });
+}
