@@ -78,6 +78,12 @@ fn incident_2_the_service_entry_address() {
         ),
         (
             "sidecar-scope",
+            "baidu.com goes to the internal service",
+            "fixed-sidecar-scope",
+            "baidu.com leaves through PassthroughCluster",
+        ),
+        (
+            "sidecar-scope",
             "www.googleapis.com goes to the internal service too",
             "fixed-sidecar-scope",
             "www.googleapis.com leaves through PassthroughCluster",
@@ -116,16 +122,18 @@ fn incident_3_istio_1_10_or_the_app_on_the_wildcard_address() {
         "{words:?}"
     );
 
-    let r = report(
-        &format!("{dir}/istio-1.1.scenario.yaml"),
+    for probe in [
         "reviews calls productpage, Envoy's 127.0.0.1 upstream is refused",
-    );
-    let f = the_fix(
-        &r,
-        |s| matches!(s, Setting::AppListenAddress { to, .. } if to.to_string() == "0.0.0.0:9080"),
-    );
-    assert_eq!(f.kinds, ["delivered"]);
-    assert!(matches!(&f.outcome.paths[0].ending, Ending::Delivered { pod, .. } if pod == "productpage"));
+        "productpage calls its own service, refused the same way",
+    ] {
+        let r = report(&format!("{dir}/istio-1.1.scenario.yaml"), probe);
+        let f = the_fix(
+            &r,
+            |s| matches!(s, Setting::AppListenAddress { to, .. } if to.to_string() == "0.0.0.0:9080"),
+        );
+        assert_eq!(f.kinds, ["delivered"], "{probe}");
+        assert!(matches!(&f.outcome.paths[0].ending, Ending::Delivered { pod, .. } if pod == "productpage"));
+    }
 }
 
 /// Incident 4: "Define the subsets the VirtualService uses, in a DestinationRule".
@@ -284,4 +292,30 @@ fn json_fixes_carry_the_typed_setting() {
         .iter()
         .any(|f| f["setting"]["annotation"] == "traffic.sidecar.istio.io/excludeOutboundPorts"
             && f["setting"]["change"] == serde_json::json!({"op": "add", "item": "9080"})));
+}
+
+/// tests/realworld/04 (istio/istio#27382): an init container's call is redirected to
+/// 127.0.0.1:15001 before Envoy starts and refused. istio/istio#23802: excludeOutboundPorts
+/// "443" made it work. The re-simulated call ends as the scenario's pod whose rules carry that
+/// exemption (`app-exclude-443`) does: it leaves the pod for the API server.
+#[test]
+fn exclude_outbound_ports_for_an_init_container() {
+    let file = "tests/realworld/04-init-container-before-the-sidecar/init-container.scenario.yaml";
+    let r = report(file, "the init container's call to the API server is refused");
+    let f = annotation_fix(&r, Annotation::ExcludeOutboundPorts, &ListChange::Add("443".into()));
+    // With the injector's 15020 exemptions (lines 18-19), before the 127.0.0.6 rule (line 20).
+    assert_eq!(
+        inserted(f),
+        [
+            ("-A ISTIO_OUTPUT -p tcp -m tcp --dport 443 -j RETURN", 20),
+            ("-A ISTIO_OUTPUT -p udp -m udp --dport 443 -j RETURN", 20)
+        ]
+    );
+    let want = fixed(file, "with excludeOutboundPorts 443 the init container's call leaves");
+    let (Ending::Left { dst: got, cluster: c1, .. }, Ending::Left { dst: exp, cluster: c2, .. }) =
+        (&f.outcome.paths[0].ending, &want.paths[0].ending)
+    else {
+        panic!("{:?} / {:?}", f.outcome.paths[0].ending, want.paths[0].ending)
+    };
+    assert_eq!((got, c1), (exp, c2));
 }

@@ -32,9 +32,14 @@ fn failed(e: &Ending) -> bool {
 
 /// The app (a process of neither the proxy's uid nor its gid) of a pod with a sidecar.
 fn app_sender<'m>(mesh: &'m Mesh, start: &Start) -> Option<&'m Pod> {
+    app_process(mesh, start).filter(|pod| pod.envoy.is_some())
+}
+
+/// A process of neither the proxy's uid nor its gid: the app, or an init container.
+fn app_process<'m>(mesh: &'m Mesh, start: &Start) -> Option<&'m Pod> {
     let From::Process { uid, gid } = start.from else { return None };
     let pod = mesh.pods.get(start.pod)?;
-    (pod.envoy.is_some() && uid != pod.proxy.uid && gid != pod.proxy.gid).then_some(pod)
+    (uid != pod.proxy.uid && gid != pod.proxy.gid).then_some(pod)
 }
 
 /// The connection of the path's first kernel hop: its destination.
@@ -109,16 +114,22 @@ fn with_inserted(
     Some(Candidate { setting, edits, mesh: m, start: None })
 }
 
-/// The app's connection went through its own sidecar and failed there:
-/// `traffic.sidecar.istio.io/excludeOutboundPorts: N`, which istio-iptables (`-o N`) writes as
-/// `-A ISTIO_OUTPUT -p tcp --dport N -j RETURN` and the same for udp, the first rules of
-/// ISTIO_OUTPUT (run.go, `OutboundPortsExclude`; testdata/outbound-ports-exclude-single.golden).
+/// The app's connection went through its own sidecar and failed there, or was redirected to
+/// the sidecar's capture port where nothing listens (an init container runs before Envoy
+/// starts, istio/istio#27382): `traffic.sidecar.istio.io/excludeOutboundPorts: N`, which
+/// istio-iptables (`-o N`) writes as `-A ISTIO_OUTPUT -p tcp --dport N -j RETURN` and the same
+/// for udp, the first rules of ISTIO_OUTPUT (run.go, `OutboundPortsExclude`;
+/// testdata/outbound-ports-exclude-single.golden).
 fn exclude_outbound_port(mesh: &Mesh, start: &Start, p: &Path, out: &mut Vec<Candidate>) {
     if !failed(&p.ending) {
         return;
     }
-    let Some(pod) = app_sender(mesh, start) else { return };
-    if p.envoy.first().is_none_or(|h| h.pod != pod.name) {
+    let Some(pod) = app_process(mesh, start) else { return };
+    let through_sidecar = p.envoy.first().is_some_and(|h| h.pod == pod.name);
+    let capture_port_closed = p.envoy.is_empty()
+        && matches!(&p.ending, Ending::Refused { pod: at, dst, .. }
+            if *at == pod.name && dst.ip().is_loopback() && dst.port() == pod.istio.outbound_capture_port);
+    if !through_sidecar && !capture_port_closed {
         return;
     }
     let Some(dst) = first_dst(p) else { return };
