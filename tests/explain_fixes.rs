@@ -319,3 +319,26 @@ fn exclude_outbound_ports_for_an_init_container() {
     };
     assert_eq!((got, c1), (exp, c2));
 }
+
+/// Incident 3's other broken snapshot: without the `-o lo` rule a pod's call to its own service
+/// skips its inbound sidecar. The README's fix, Istio ≥ 1.10, brings it back: the walk ends as
+/// the Istio 1.25 snapshot's self-call does, through both listeners (two Envoy hops).
+#[test]
+fn incident_3_without_the_lo_rule_istio_1_10() {
+    let dir = "scenarios/3-app-on-pod-ip";
+    let r = report(
+        &format!("{dir}/without-lo-rule.scenario.yaml"),
+        "productpage calls its own service, the inbound sidecar is skipped",
+    );
+    let f =
+        the_fix(&r, |s| matches!(s, Setting::InboundPassthroughSource { pod, .. } if pod == "productpage"));
+    let want = fixed(
+        &format!("{dir}/istio-1.25.scenario.yaml"),
+        "productpage calls its own service through both listeners",
+    );
+    assert_eq!(endings(&f.outcome), endings(&want));
+    let hops = |t: &MeshTrace| t.paths.iter().map(|p| p.envoy.len()).collect::<Vec<_>>();
+    assert_eq!(hops(&f.outcome), hops(&want));
+    let rules: Vec<&str> = inserted(f).into_iter().map(|(r, _)| r).collect();
+    assert!(rules.contains(&"-A ISTIO_OUTPUT -s 127.0.0.6/32 -o lo -j RETURN"), "{rules:?}");
+}

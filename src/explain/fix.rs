@@ -110,6 +110,18 @@ pub(super) struct Candidate {
     pub(super) edits: Vec<Edit>,
     pub(super) mesh: Mesh,
     pub(super) start: Option<Start>,
+    /// What makes the re-simulated walk a fix.
+    pub(super) goal: Goal,
+}
+
+/// What a candidate must change to be offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Goal {
+    /// The walk ends differently.
+    OtherEnding,
+    /// The walk ends the same way, through more Envoy hops on every path (a sidecar that was
+    /// skipped is passed).
+    MoreEnvoyHops,
 }
 
 /// Every fix that applies to `t` and changes how it ends.
@@ -131,7 +143,14 @@ pub(super) fn all(mesh: &Mesh, start: &Start, t: &MeshTrace) -> Vec<Fix> {
             continue;
         }
         let Ok(outcome) = engine::trace(&c.mesh, c.start.as_ref().unwrap_or(start)) else { continue };
-        if same_endings(t, &outcome) {
+        let offered = match c.goal {
+            Goal::OtherEnding => !same_endings(t, &outcome),
+            Goal::MoreEnvoyHops => {
+                same_endings(t, &outcome)
+                    && t.paths.iter().zip(&outcome.paths).all(|(a, b)| b.envoy.len() > a.envoy.len())
+            }
+        };
+        if !offered {
             continue;
         }
         let kinds = outcome.paths.iter().map(|p| p.ending.kind()).collect();
@@ -185,6 +204,7 @@ fn app_listen_address(mesh: &Mesh, p: &Path, out: &mut Vec<Candidate>) {
             edits: vec![Edit::SocketRebound { pod: pod.name.clone(), from, to }],
             mesh: m,
             start: None,
+            goal: Goal::OtherEnding,
         });
     }
 }
@@ -220,6 +240,7 @@ fn destination_rule_subset(mesh: &Mesh, start: &Start, p: &Path, out: &mut Vec<C
         edits: vec![Edit::ClusterAdded { pod: pod.clone(), cluster: name.clone(), from: base, endpoints }],
         mesh: m,
         start: None,
+        goal: Goal::OtherEnding,
     });
 }
 
@@ -301,6 +322,7 @@ fn service_entry_address(mesh: &Mesh, _start: &Start, p: &Path, out: &mut Vec<Ca
             }],
             mesh: m,
             start: None,
+            goal: Goal::OtherEnding,
         });
     }
 }
@@ -388,6 +410,7 @@ fn service_entry_host_per_address(mesh: &Mesh, p: &Path, out: &mut Vec<Candidate
             }],
             mesh: m,
             start: None,
+            goal: Goal::OtherEnding,
         });
     }
 }
@@ -443,6 +466,7 @@ fn virtual_service_hosts(mesh: &Mesh, p: &Path, out: &mut Vec<Candidate>) {
                 }],
                 mesh: m,
                 start: None,
+                goal: Goal::OtherEnding,
             });
         }
     }
@@ -519,6 +543,7 @@ fn inbound_passthrough_source(mesh: &Mesh, p: &Path, out: &mut Vec<Candidate>) {
             ],
             mesh: m,
             start: None,
+            goal: Goal::OtherEnding,
         });
     }
 }

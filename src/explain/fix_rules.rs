@@ -5,7 +5,7 @@
 //! what `iptables-restore` would load. Only rule sets that hold Istio's chains (ISTIO_OUTPUT,
 //! ISTIO_INBOUND in the table istio-iptables writes them to) are edited.
 
-use super::fix::{Annotation, Candidate, Edit, ListChange, Setting};
+use super::fix::{Annotation, Candidate, Edit, Goal, ListChange, Setting};
 use super::rules;
 use crate::engine::{Ending, From, Hop, Mesh, MeshTrace, Path, Pod, Start};
 
@@ -14,6 +14,7 @@ pub(super) fn candidates(mesh: &Mesh, start: &Start, p: &Path, out: &mut Vec<Can
     exclude_outbound_port(mesh, start, p, out);
     inbound_port(mesh, p, out);
     include_outbound_range(mesh, start, p, out);
+    inbound_sidecar_skipped(mesh, p, out);
 }
 
 /// Endings a user would want changed when they pass the sidecar.
@@ -111,7 +112,7 @@ fn with_inserted(
             rule: rule.clone(),
         })
         .collect();
-    Some(Candidate { setting, edits, mesh: m, start: None })
+    Some(Candidate { setting, edits, mesh: m, start: None, goal: Goal::OtherEnding })
 }
 
 /// The app's connection went through its own sidecar and failed there, or was redirected to
@@ -200,6 +201,7 @@ fn inbound_port(mesh: &Mesh, p: &Path, out: &mut Vec<Candidate>) {
                     }],
                     mesh: m,
                     start: None,
+                    goal: Goal::OtherEnding,
                 });
                 break;
             }
@@ -279,5 +281,59 @@ pub(super) fn app_identity(mesh: &Mesh, start: &Start, t: &MeshTrace, out: &mut 
         edits: vec![Edit::SenderIdentity { pod: pod.name.clone(), uid: nu, gid: ng }],
         mesh: mesh.clone(),
         start: Some(s),
+        goal: Goal::OtherEnding,
     });
+}
+
+/// A pod's Envoy sent the connection to its own pod's address through an outbound cluster and
+/// the app got it straight away: the rules have no `-o lo` rule to bring it back to the
+/// inbound side (scenarios/3, the Istio 1.1 workaround's second half). Istio 1.10 or later,
+/// re-simulated as Istio 1.10 applies it: istio-iptables writes, at the head of ISTIO_OUTPUT,
+/// `-s 127.0.0.6/32 -o lo -j RETURN`, `! -d 127.0.0.1/32 -o lo -m owner --uid-owner UID -j
+/// ISTIO_IN_REDIRECT` and `-o lo -m owner ! --uid-owner UID -j RETURN` (run.go; the order of
+/// testdata/outbound-ports-exclude.golden, before the 15008 clause of later releases), and the
+/// inbound clusters connect from 127.0.0.6 (`upstream_bind_config`). Offered when the walk then
+/// passes the pod's Envoy once more (the inbound side) and ends as before.
+fn inbound_sidecar_skipped(mesh: &Mesh, p: &Path, out: &mut Vec<Candidate>) {
+    let Ending::Delivered { pod: at, socket, .. } = &p.ending else { return };
+    let Some(h) = p.envoy.last() else { return };
+    if &h.pod != at || !h.cluster.as_deref().is_some_and(|c| c.starts_with("outbound|")) {
+        return;
+    }
+    let Some(pi) = mesh.pod_index(at) else { return };
+    let Some(pod) = mesh.pods.get(pi) else { return };
+    if !pod.owns(socket.ip()) && !socket.ip().is_unspecified() {
+        return;
+    }
+    let endpoint = h.endpoint.as_deref().and_then(|e| e.parse::<std::net::SocketAddr>().ok());
+    let Some(endpoint) = endpoint.filter(|e| pod.owns(e.ip())) else { return };
+    let v6 = endpoint.is_ipv6();
+    let Some((_, text)) = rules_of(pod, v6) else { return };
+    let chain = chain_lines(text, "nat", "ISTIO_OUTPUT");
+    if chain.iter().any(|(_, l)| l.contains(" -o lo")) {
+        return;
+    }
+    let Some(&(at_line, _)) = chain.iter().find(|(_, l)| !is_port_exemption(l)) else { return };
+    let source: std::net::IpAddr =
+        if v6 { pod.istio.inbound_passthrough_v6.into() } else { pod.istio.inbound_passthrough_v4.into() };
+    let (prefix, lo) = if v6 { (128, "::1/128") } else { (32, "127.0.0.1/32") };
+    let uid = pod.proxy.uid;
+    let new_rules = [
+        format!("-A ISTIO_OUTPUT -s {source}/{prefix} -o lo -j RETURN"),
+        format!("-A ISTIO_OUTPUT ! -d {lo} -o lo -m owner --uid-owner {uid} -j ISTIO_IN_REDIRECT"),
+        format!("-A ISTIO_OUTPUT -o lo -m owner ! --uid-owner {uid} -j RETURN"),
+    ];
+    let setting = Setting::InboundPassthroughSource { pod: pod.name.clone(), source };
+    let Some(mut c) = with_inserted(mesh, pi, v6, at_line, &new_rules, setting) else { return };
+    let Some(cfg) = c.mesh.pods.get_mut(pi).and_then(|p| p.envoy.as_mut()) else { return };
+    for cl in
+        cfg.clusters.iter_mut().filter(|cl| cl.name.starts_with("inbound|") && cl.upstream_bind.is_none())
+    {
+        cl.upstream_bind =
+            Some(crate::envoy::model::UpstreamBind { source_addresses: vec![source], freebind: false });
+        c.edits.push(Edit::ClusterBound { pod: pod.name.clone(), cluster: cl.name.clone(), source });
+    }
+    cfg.build_lookup();
+    c.goal = Goal::MoreEnvoyHops;
+    out.push(c);
 }
