@@ -342,3 +342,28 @@ fn incident_3_without_the_lo_rule_istio_1_10() {
     let rules: Vec<&str> = inserted(f).into_iter().map(|(r, _)| r).collect();
     assert!(rules.contains(&"-A ISTIO_OUTPUT -s 127.0.0.6/32 -o lo -j RETURN"), "{rules:?}");
 }
+
+/// tests/realworld/09 (istio/istio#38284): a MySQL client stalls on a sniffed port; declaring
+/// `appProtocol: tcp` on the Service port fixed it. Istio then builds the listener with the TCP
+/// chain only (the case's `app.app-protocol-tcp.config_dump.json`); the re-simulated connection
+/// ends as the case's pod with that dump (`app-fixed`) does.
+#[test]
+fn the_service_port_declared_tcp() {
+    let file = "tests/realworld/09-server-first-mysql-sniffing/mysql.scenario.yaml";
+    let r = report(file, "the MySQL client stalls on the sniffed listener");
+    let f = the_fix(&r, |s| {
+        matches!(s, Setting::ServicePortProtocol { host, port: 6033, app_protocol }
+            if host == "proxysql-mysql.namespace2.svc.cluster.local" && app_protocol == "tcp")
+    });
+    let want = fixed(file, "with appProtocol tcp the MySQL client reaches the proxy");
+    let left = |t: &MeshTrace| -> Vec<(SocketAddr, Option<String>)> {
+        t.paths
+            .iter()
+            .map(|p| match &p.ending {
+                Ending::Left { dst, cluster, .. } => (*dst, cluster.clone()),
+                e => panic!("{e:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(left(&f.outcome), left(&want));
+}

@@ -51,6 +51,9 @@ pub enum Setting {
     /// The app's container runs as another user (`securityContext.runAsUser`, and
     /// `runAsGroup` when the group is the proxy's too): the rules exempt the proxy's identity.
     AppIdentity { pod: String, uid: (u32, u32), gid: (u32, u32) },
+    /// The Service port `port` of `host` declares its protocol (`appProtocol`, or the port
+    /// name's prefix), so Istio does not sniff it.
+    ServicePortProtocol { host: String, port: u16, app_protocol: String },
 }
 
 /// A `traffic.sidecar.istio.io/...` annotation (istio-iptables' flags).
@@ -102,6 +105,8 @@ pub enum Edit {
     RuleRemoved { pod: String, file: String, line: u32, rule: String },
     /// The connection is made by a process of this uid and gid.
     SenderIdentity { pod: String, uid: u32, gid: u32 },
+    /// A listener with one chain, a tcp_proxy to `cluster`, and no listener filters.
+    ListenerTcpOnly { pod: String, listener: String, cluster: String },
 }
 
 /// A changed snapshot (and start) to re-simulate.
@@ -135,6 +140,7 @@ pub(super) fn all(mesh: &Mesh, start: &Start, t: &MeshTrace) -> Vec<Fix> {
         virtual_service_hosts(mesh, p, &mut candidates);
         inbound_passthrough_source(mesh, p, &mut candidates);
         super::fix_rules::candidates(mesh, start, p, &mut candidates);
+        super::fix_protocol::service_port_protocol(mesh, p, &mut candidates);
     }
     super::fix_rules::app_identity(mesh, start, t, &mut candidates);
     let mut out: Vec<Fix> = Vec::new();

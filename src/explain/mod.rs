@@ -10,6 +10,7 @@
 mod counterfactual;
 mod envoy;
 mod fix;
+mod fix_protocol;
 mod fix_rules;
 mod kernel;
 mod rules;

@@ -60,6 +60,10 @@ pub fn setting(s: &Setting) -> String {
             s.push_str("), an identity the capture rules do not exempt");
             s
         }
+        Setting::ServicePortProtocol { host, port, app_protocol } => format!(
+            "Service {host}, port {port}: `appProtocol: {app_protocol}` (or a port name `{app_protocol}-...`), \
+             so Istio does not sniff the protocol"
+        ),
     }
 }
 
@@ -102,6 +106,10 @@ pub fn edit(e: &Edit) -> String {
         Edit::SenderIdentity { pod, uid, gid } => {
             format!("the app's process in pod {pod} runs as uid {uid}, gid {gid}")
         }
+        Edit::ListenerTcpOnly { pod, listener, cluster } => format!(
+            "Istio builds listener {listener} in the Envoy of pod {pod} with one chain, tcp_proxy \
+             to cluster {cluster}, and no listener filters"
+        ),
     }
 }
 
