@@ -364,3 +364,44 @@ fn listener_filters_timeout_step_validates() {
     assert_eq!(timeout["detail"]["timeout"], "5s");
     assert_eq!(timeout["detail"]["filter"], "envoy.filters.listener.tls_inspector");
 }
+
+/// Every kind of fix `explain` offers validates against the explain schema's `fix`, from the
+/// probes that offer the settings the bundled scenarios do not (tests/explain_fixes.rs checks
+/// what each fix does).
+#[test]
+fn every_kind_of_fix_validates() {
+    let explain = schema("explain.schema.json");
+    let mut errs = Vec::new();
+    let mut settings = std::collections::BTreeSet::new();
+    for (file, probe) in [
+        (
+            "tests/realworld/01-app-runs-as-uid-1337/bypass.scenario.yaml",
+            "curl as uid 1337 goes straight out",
+        ),
+        (
+            "tests/realworld/04-init-container-before-the-sidecar/init-container.scenario.yaml",
+            "the init container's call to the API server is refused",
+        ),
+        (
+            "tests/realworld/05-include-outbound-ports/include-ports.scenario.yaml",
+            "with includeOutboundIPRanges port 8001 outside the range leaves directly",
+        ),
+        (
+            "tests/realworld/09-server-first-mysql-sniffing/mysql.scenario.yaml",
+            "the MySQL client stalls on the sniffed listener",
+        ),
+        (
+            "scenarios/3-app-on-pod-ip/istio-1.1.scenario.yaml",
+            "reviews calls productpage, Envoy's 127.0.0.1 upstream is refused",
+        ),
+    ] {
+        let d = json_of(&strings(&["explain", "--scenario", file, "--probe", probe, "--format", "json"]));
+        for f in d["fixes"].as_array().into_iter().flatten() {
+            settings.insert(f["setting"]["setting"].as_str().unwrap_or("").to_string());
+        }
+        errs.extend(explain.validate(&d).into_iter().map(|e| format!("{file}: {probe}: {e}")));
+    }
+    assert!(errs.is_empty(), "{}", report(&errs));
+    let want = ["app_identity", "app_listen_address", "pod_annotation", "service_port_protocol"];
+    assert_eq!(settings.iter().map(String::as_str).collect::<Vec<_>>(), want);
+}
