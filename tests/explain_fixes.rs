@@ -367,3 +367,21 @@ fn the_service_port_declared_tcp() {
     };
     assert_eq!(left(&f.outcome), left(&want));
 }
+
+/// tests/realworld/08 (istio/istio#15381): istio-iptables.sh's IPv6 INPUT rules reject the
+/// connection to the pod's own status port (15020). The decisive rule is the REJECT; without it
+/// the connection reaches the socket on that port, as it does once the rules accept it.
+#[test]
+fn without_the_rule_that_rejects() {
+    let file = "tests/realworld/08-ipv6-input-reject/ipv6.scenario.yaml";
+    let r = report(file, "curl in the pod to its own IPv6 status port is refused");
+    let f = the_fix(&r, |s| {
+        matches!(s, Setting::WithoutRule { rule, line: 7, .. }
+            if rule == "-A INPUT -j REJECT --reject-with icmp6-port-unreachable")
+    });
+    assert!(
+        matches!(&f.outcome.paths[0].ending, Ending::Delivered { socket, .. } if socket.port() == 15020),
+        "{:?}",
+        f.outcome.paths[0].ending
+    );
+}

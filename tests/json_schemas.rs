@@ -394,6 +394,10 @@ fn every_kind_of_fix_validates() {
             "scenarios/3-app-on-pod-ip/istio-1.1.scenario.yaml",
             "reviews calls productpage, Envoy's 127.0.0.1 upstream is refused",
         ),
+        (
+            "tests/realworld/08-ipv6-input-reject/ipv6.scenario.yaml",
+            "curl in the pod to its own IPv6 status port is refused",
+        ),
     ] {
         let d = json_of(&strings(&["explain", "--scenario", file, "--probe", probe, "--format", "json"]));
         for f in d["fixes"].as_array().into_iter().flatten() {
@@ -402,6 +406,7 @@ fn every_kind_of_fix_validates() {
         errs.extend(explain.validate(&d).into_iter().map(|e| format!("{file}: {probe}: {e}")));
     }
     assert!(errs.is_empty(), "{}", report(&errs));
-    let want = ["app_identity", "app_listen_address", "pod_annotation", "service_port_protocol"];
+    let want =
+        ["app_identity", "app_listen_address", "pod_annotation", "service_port_protocol", "without_rule"];
     assert_eq!(settings.iter().map(String::as_str).collect::<Vec<_>>(), want);
 }

@@ -54,6 +54,8 @@ pub enum Setting {
     /// The Service port `port` of `host` declares its protocol (`appProtocol`, or the port
     /// name's prefix), so Istio does not sniff it.
     ServicePortProtocol { host: String, port: u16, app_protocol: String },
+    /// The rule that dropped the packet, not written (line `line` of `file`, `rule` its text).
+    WithoutRule { pod: String, file: String, line: u32, rule: String },
 }
 
 /// A `traffic.sidecar.istio.io/...` annotation (istio-iptables' flags).

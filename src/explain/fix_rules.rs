@@ -15,6 +15,7 @@ pub(super) fn candidates(mesh: &Mesh, start: &Start, p: &Path, out: &mut Vec<Can
     inbound_port(mesh, p, out);
     include_outbound_range(mesh, start, p, out);
     inbound_sidecar_skipped(mesh, p, out);
+    without_dropping_rule(mesh, p, out);
 }
 
 /// Endings a user would want changed when they pass the sidecar.
@@ -336,4 +337,45 @@ fn inbound_sidecar_skipped(mesh: &Mesh, p: &Path, out: &mut Vec<Candidate>) {
     cfg.build_lookup();
     c.goal = Goal::MoreEnvoyHops;
     out.push(c);
+}
+
+/// A packet dropped (or rejected) by a rule: the walk without that rule, the rule file as it
+/// would be if the rule were never written.
+fn without_dropping_rule(mesh: &Mesh, p: &Path, out: &mut Vec<Candidate>) {
+    let Ending::Dropped { pod, reason: crate::netfilter::eval::Reason::Rule { at, .. } } = &p.ending else {
+        return;
+    };
+    let Some(pi) = mesh.pod_index(pod) else { return };
+    let Some(v6) = p.hops.iter().rev().find_map(|h| match h {
+        Hop::Kernel { pod, probe, .. } if *pod == pi => Some(probe.dst.is_ipv6()),
+        _ => None,
+    }) else {
+        return;
+    };
+    let Some(pm) = mesh.pods.get(pi) else { return };
+    let Some((file, _)) = rules_of(pm, v6) else { return };
+    let Some(rule) = rules::line_text(pm, v6, at.line) else { return };
+    let idx = (at.line as usize).saturating_sub(1);
+    let Some(edited) = rules::edited(pm, v6, |lines| {
+        if idx < lines.len() {
+            lines.remove(idx);
+        }
+    }) else {
+        return;
+    };
+    let mut m = mesh.clone();
+    let Some(target) = m.pods.get_mut(pi) else { return };
+    rules::replace(target, v6, edited);
+    out.push(Candidate {
+        setting: Setting::WithoutRule {
+            pod: pod.clone(),
+            file: file.clone(),
+            line: at.line,
+            rule: rule.clone(),
+        },
+        edits: vec![Edit::RuleRemoved { pod: pod.clone(), file, line: at.line, rule }],
+        mesh: m,
+        start: None,
+        goal: Goal::OtherEnding,
+    });
 }

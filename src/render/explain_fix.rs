@@ -64,6 +64,9 @@ pub fn setting(s: &Setting) -> String {
             "Service {host}, port {port}: `appProtocol: {app_protocol}` (or a port name `{app_protocol}-...`), \
              so Istio does not sniff the protocol"
         ),
+        Setting::WithoutRule { pod, file, line, rule } => {
+            format!("pod {pod}: without the rule `{rule}` ({file}:{line})")
+        }
     }
 }
 
@@ -101,7 +104,7 @@ pub fn edit(e: &Edit) -> String {
             format!("Istio binds cluster {cluster} to source {source} (`upstream_bind_config`) in pod {pod}")
         }
         Edit::RuleRemoved { pod, file, line, rule } => {
-            format!("istio-iptables no longer writes `{rule}` ({file}:{line}) in pod {pod}")
+            format!("`{rule}` ({file}:{line}) is gone from the rules of pod {pod}")
         }
         Edit::SenderIdentity { pod, uid, gid } => {
             format!("the app's process in pod {pod} runs as uid {uid}, gid {gid}")
