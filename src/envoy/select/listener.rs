@@ -42,6 +42,15 @@ pub fn rejected_accepting(cfg: &EnvoyConfig, addr: SocketAddr) -> Option<usize> 
     exact.or_else(|| wildcard(cfg, addr, rejected))
 }
 
+/// The listener a rejected update (`error_state`) would have been for a hand-off to
+/// `restored`, when no serving listener is: Envoy has no such listener and the connection
+/// stays where it is, so a path that needed it meets the rejection.
+pub fn rejected_handoff_target(cfg: &EnvoyConfig, restored: SocketAddr) -> Option<usize> {
+    let rejected = |l: &Listener| l.state == ResourceState::Error;
+    let exact = cfg.listeners_at(restored).into_iter().find(|&i| cfg.listeners.get(i).is_some_and(rejected));
+    exact.or_else(|| wildcard(cfg, restored, rejected))
+}
+
 /// The status of a listener filter that waits for client bytes (a server-first client).
 pub const WAITING: &str = "waiting";
 

@@ -322,6 +322,11 @@ pub fn evaluate(cfg: &EnvoyConfig, q: &Query) -> Trace {
                 matched: None,
                 target: ObjectRef::of(&l0.origin, &l0.name),
             });
+            let rejected = listener::rejected_handoff_target(cfg, st.local);
+            if let Some(o) = rejected.and_then(|i| rejected_outcome(cfg, i)) {
+                t.outcome = o;
+                return t;
+            }
         }
     }
     if st.transport_protocol.is_empty() {

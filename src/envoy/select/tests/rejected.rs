@@ -71,3 +71,25 @@ fn cluster_with_an_unknown_field_is_rejected() {
     );
     assert!(reason.contains("socket_address: Cannot find field."), "{reason}");
 }
+
+/// A hand-off whose only target is a rejected update: Envoy never added the listener
+/// (listener_manager_impl.cc `addOrUpdateListener` throws before it is added), so
+/// `getBalancedHandlerByAddress` (connection_handler_impl.cc) finds none and the connection
+/// stays on virtualOutbound; the path that needed it meets the rejection (istio/istio#16935,
+/// a `bind_to_port: false` outbound listener with two identical chain matches).
+#[test]
+fn hand_off_to_a_rejected_update_meets_the_rejection() {
+    let error = r#"{"name": "0.0.0.0_9100", "error_state": {"failed_configuration": {"name": "0.0.0.0_9100",
+        "address": {"socket_address": {"address": "0.0.0.0", "port_value": 9100}}, "bind_to_port": false},
+        "details": "error adding listener '0.0.0.0:9100': multiple filter chains with the same matching rules are defined"}}"#;
+    let listeners = format!("{},{error}", virtual_outbound());
+    let cfg = dump(&listeners, &passthrough_clusters(), "");
+    let t = evaluate(&cfg, &query("0.0.0.0:15001", "10.0.0.12:9100"));
+    let Outcome::Rejected { object, resource, instead, .. } = &t.outcome else {
+        panic!("{:?}", t.outcome);
+    };
+    assert_eq!((*object, resource.name.as_str()), (ObjectKind::Listener, "0.0.0.0_9100"));
+    assert_eq!(*instead, Instead::Nothing);
+    let h = t.handoff.as_ref().expect("hand-off");
+    assert_eq!((h.matched, h.target.name.as_str()), (None, "virtualOutbound"));
+}
