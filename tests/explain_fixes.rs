@@ -292,6 +292,15 @@ fn json_fixes_carry_the_typed_setting() {
         .iter()
         .any(|f| f["setting"]["annotation"] == "traffic.sidecar.istio.io/excludeOutboundPorts"
             && f["setting"]["change"] == serde_json::json!({"op": "add", "item": "9080"})));
+    // The rules istio-iptables writes, as data a tool can apply.
+    let first_rule = serde_json::json!({
+        "edit": "rule_inserted",
+        "pod": "productpage",
+        "file": "scenarios/istio-1.25-redirect.v4.iptables-save",
+        "before": 20,
+        "rule": "-A ISTIO_OUTPUT -p tcp -m tcp --dport 9080 -j RETURN",
+    });
+    assert!(fixes.iter().any(|f| f["evidence"][0] == first_rule), "{fixes:#?}");
 }
 
 /// tests/realworld/04 (istio/istio#27382): an init container's call is redirected to

@@ -131,6 +131,8 @@ pub struct JsonFix<'a> {
     setting: &'a Setting,
     change: String,
     edits: Vec<String>,
+    /// The same changes as data (`Edit`, tagged by `edit`).
+    evidence: &'a [Edit],
     kinds: &'a [&'static str],
     endings: Vec<String>,
 }
@@ -140,6 +142,7 @@ pub fn json(f: &Fix) -> JsonFix<'_> {
         setting: &f.setting,
         change: setting(&f.setting),
         edits: f.edits.iter().map(edit).collect(),
+        evidence: &f.edits,
         kinds: &f.kinds,
         endings: endings(f),
     }
