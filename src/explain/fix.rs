@@ -133,8 +133,13 @@ pub(super) enum Goal {
 
 /// Every fix that applies to `t` and changes how it ends.
 pub(super) fn all(mesh: &Mesh, start: &Start, t: &MeshTrace) -> Vec<Fix> {
-    let mut candidates = Vec::new();
-    for p in &t.paths {
+    let mut out: Vec<Fix> = Vec::new();
+    // Settings already re-simulated: many paths propose the same one. A path's candidates are
+    // made and re-simulated before the next path's, so few changed snapshots exist at once,
+    // and at most MAX_FIX_SIMULATIONS walks are re-run.
+    let mut tried: Vec<Setting> = Vec::new();
+    for (i, p) in t.paths.iter().enumerate() {
+        let mut candidates = Vec::new();
         app_listen_address(mesh, p, &mut candidates);
         destination_rule_subset(mesh, start, p, &mut candidates);
         service_entry_address(mesh, start, p, &mut candidates);
@@ -143,28 +148,38 @@ pub(super) fn all(mesh: &Mesh, start: &Start, t: &MeshTrace) -> Vec<Fix> {
         inbound_passthrough_source(mesh, p, &mut candidates);
         super::fix_rules::candidates(mesh, start, p, &mut candidates);
         super::fix_protocol::service_port_protocol(mesh, p, &mut candidates);
-    }
-    super::fix_rules::app_identity(mesh, start, t, &mut candidates);
-    let mut out: Vec<Fix> = Vec::new();
-    for c in candidates {
-        if out.iter().any(|f| f.setting == c.setting) {
-            continue;
+        if i + 1 == t.paths.len() {
+            super::fix_rules::app_identity(mesh, start, t, &mut candidates);
         }
-        let Ok(outcome) = engine::trace(&c.mesh, c.start.as_ref().unwrap_or(start)) else { continue };
-        let offered = match c.goal {
-            Goal::OtherEnding => !same_endings(t, &outcome),
-            Goal::MoreEnvoyHops => {
-                same_endings(t, &outcome)
-                    && t.paths.iter().zip(&outcome.paths).all(|(a, b)| b.envoy.len() > a.envoy.len())
+        for c in candidates {
+            if tried.contains(&c.setting) || tried.len() >= MAX_FIX_SIMULATIONS {
+                continue;
             }
-        };
-        if !offered {
-            continue;
+            tried.push(c.setting.clone());
+            out.extend(resimulated(start, t, c));
         }
-        let kinds = outcome.paths.iter().map(|p| p.ending.kind()).collect();
-        out.push(Fix { setting: c.setting, edits: c.edits, kinds, outcome });
     }
     out
+}
+
+/// The most changed walks re-run for one report's fixes.
+const MAX_FIX_SIMULATIONS: usize = 16;
+
+/// The candidate's walk, when it makes the candidate a fix.
+fn resimulated(start: &Start, t: &MeshTrace, c: Candidate) -> Option<Fix> {
+    let outcome = engine::trace(&c.mesh, c.start.as_ref().unwrap_or(start)).ok()?;
+    let offered = match c.goal {
+        Goal::OtherEnding => !same_endings(t, &outcome),
+        Goal::MoreEnvoyHops => {
+            same_endings(t, &outcome)
+                && t.paths.iter().zip(&outcome.paths).all(|(a, b)| b.envoy.len() > a.envoy.len())
+        }
+    };
+    if !offered {
+        return None;
+    }
+    let kinds = outcome.paths.iter().map(|p| p.ending.kind()).collect();
+    Some(Fix { setting: c.setting, edits: c.edits, kinds, outcome })
 }
 
 fn same_endings(a: &MeshTrace, b: &MeshTrace) -> bool {
