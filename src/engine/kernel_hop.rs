@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::ending::{Ending, Refusal};
 use super::step::{Detail, DnsProxyAnswer, RuleStep, Sender};
 use super::walk::{take_or_clone, Next, Partial, State};
-use super::{Destination, EngineError, Hop, Mesh, Start};
+use super::{neighbour, Destination, EngineError, Hop, Mesh, Start};
 use crate::netfilter::eval::{self, Disposition, Entry, NoteKind, Probe, StepKind, Verdict};
 use crate::netfilter::model::Protocol;
 use crate::netns::{Owner, L4};
@@ -95,20 +95,27 @@ pub(super) fn kernel(
                     reason: eval::Reason::NoRoute { dst: r.dst.ip(), local: false },
                 }),
             },
-            Disposition::Out | Disposition::Forwarded => match mesh.owner_of(r.dst.ip()) {
-                Some(other) if other != pi => {
-                    q.step(pi, Detail::ToPod { to: other, dst: r.dst });
-                    Ok(State::Kernel {
-                        pod: other,
-                        entry: Entry::Prerouting,
-                        src: r.src,
+            Disposition::Out | Disposition::Forwarded => match neighbour::resolve(mesh, pi, &mut q, &r)? {
+                Some(unreachable) => Err(unreachable),
+                None => match mesh.owner_of(r.dst.ip()) {
+                    Some(other) if other != pi => {
+                        q.step(pi, Detail::ToPod { to: other, dst: r.dst });
+                        Ok(State::Kernel {
+                            pod: other,
+                            entry: Entry::Prerouting,
+                            src: r.src,
+                            dst: r.dst,
+                            uid: 0,
+                            gid: 0,
+                            mark: 0,
+                        })
+                    }
+                    _ => Err(Ending::Left {
+                        pod: pod.name.clone(),
                         dst: r.dst,
-                        uid: 0,
-                        gid: 0,
-                        mark: 0,
-                    })
-                }
-                _ => Err(Ending::Left { pod: pod.name.clone(), dst: r.dst, cluster: q.last_cluster.clone() }),
+                        cluster: q.last_cluster.clone(),
+                    }),
+                },
             },
             Disposition::Local => local_delivery(mesh, start, &mut q, pi, r),
         };
@@ -119,7 +126,7 @@ pub(super) fn kernel(
 
 /// A kernel decision between rules becomes a step, except conntrack and mark changes (the
 /// rules that test them say enough).
-fn kernel_event(q: &mut Partial, pi: usize, event: eval::Event) {
+pub(super) fn kernel_event(q: &mut Partial, pi: usize, event: eval::Event) {
     if matches!(event.kind(), NoteKind::Conntrack | NoteKind::Mark) {
         return;
     }

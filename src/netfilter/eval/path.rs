@@ -166,8 +166,17 @@ impl<'a> Run<'a> {
     }
 
     /// Conntrack at priority -200: a NEW entry for the first packet, unless raw said notrack.
+    /// ICMPv6 neighbour discovery and MLD (types 130 to 136 and 143) are never tracked:
+    /// `nf_conntrack_icmpv6_error` (net/netfilter/nf_conntrack_proto_icmpv6.c) marks them
+    /// `IP_CT_UNTRACKED` (its `noct_valid_new` table), so they are `--ctstate UNTRACKED`, not
+    /// INVALID, and skip the nat table.
     fn conntrack_in(&mut self) {
         if !self.prog.conntrack || self.conn.created || self.conn.untracked {
+            return;
+        }
+        if self.pkt.proto == Protocol::Icmpv6 && matches!(self.pkt.icmp_type, 130..=136 | 143) {
+            self.conn.untracked = true;
+            self.note(Event::Untracked);
             return;
         }
         self.conn.created = true;

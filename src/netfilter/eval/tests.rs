@@ -332,3 +332,39 @@ fn tproxy_with_a_zero_mask_marks_nothing_and_adds_no_policy_route() {
     assert!(p.tproxy_marks.is_empty());
     assert_eq!(p.tproxy_ports.len(), 1);
 }
+
+/// Neighbour discovery is never tracked (`nf_conntrack_icmpv6_error` in
+/// net/netfilter/nf_conntrack_proto_icmpv6.c sets `IP_CT_UNTRACKED` for the types of its
+/// `noct_valid_new`): `--ctstate INVALID` does not match an advertisement, `ESTABLISHED` does not
+/// accept it, and a REJECT after them takes it (istio-iptables.sh's IPv6 INPUT rules).
+#[test]
+fn neighbour_advertisements_are_untracked() {
+    let rules = "*filter\n:INPUT ACCEPT [0:0]\n\
+        -A INPUT -m state --state INVALID -j DROP\n\
+        -A INPUT -m state --state ESTABLISHED -j ACCEPT\n\
+        -A INPUT -m conntrack --ctstate UNTRACKED -j LOG\n\
+        -A INPUT -j REJECT --reject-with icmp6-port-unreachable\nCOMMIT\n";
+    let opts = ParseOptions { family: Some(crate::netfilter::model::Family::V6), ..ParseOptions::default() };
+    let prog = Program::new(parse("rules", rules, opts).unwrap().ruleset).unwrap();
+    let ns = Netns::pod(&["fd01:0:0:2::514/64".parse().unwrap()]);
+    let mut na = Probe::new(
+        Entry::Prerouting,
+        Protocol::Icmpv6,
+        "fe80::1".parse().unwrap(),
+        0,
+        "fd01:0:0:2::514".parse().unwrap(),
+        0,
+    );
+    na.icmp_type = 136;
+    let b = one(&prog, &ns, &na);
+    assert_eq!(
+        path(&b),
+        ["input filter:input #3 continue", "input filter:input #4 drop"],
+        "UNTRACKED matched, INVALID and ESTABLISHED did not"
+    );
+    assert_eq!(b.result.disposition, Disposition::Dropped);
+    // An echo request is tracked (NEW): not UNTRACKED.
+    na.icmp_type = 128;
+    let b = one(&prog, &ns, &na);
+    assert_eq!(path(&b), ["input filter:input #4 drop"]);
+}

@@ -2,9 +2,9 @@
 
 mod chains;
 mod dual_stack;
-mod transport_sockets;
 mod rejected;
 mod server_first;
+mod transport_sockets;
 mod upstreams;
 
 use std::net::SocketAddr;
