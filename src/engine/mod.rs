@@ -10,6 +10,7 @@ pub mod evidence;
 mod identity;
 mod kernel_hop;
 mod neighbour;
+mod reply;
 mod snapshot;
 mod step;
 mod walk;

@@ -24,11 +24,11 @@
 use std::net::IpAddr;
 
 use super::ending::Ending;
-use super::kernel_hop::kernel_event;
+use super::kernel_hop::{decides, kernel_event, shown};
 use super::step::{Detail, NdMessage, NeighbourProtocol, RuleStep};
 use super::walk::Partial;
 use super::{EngineError, Hop, Mesh};
-use crate::netfilter::eval::{self, Disposition, Entry, Probe, Reason, StepKind, Verdict};
+use crate::netfilter::eval::{self, Disposition, Entry, Probe, Reason};
 use crate::netfilter::model::Protocol;
 use crate::netns::{solicited_node, NeighbourState};
 
@@ -90,10 +90,7 @@ pub(super) fn resolve(
         // A `statistic` split is not followed here: the first branch stands for the message.
         let Some(b) = t.branches.into_iter().next() else { continue };
         let dropped = b.result.disposition == Disposition::Dropped;
-        let shown = |s: &eval::Step| {
-            !(s.kind == StepKind::Return || (s.kind == StepKind::Policy && s.verdict == Verdict::Accept))
-        };
-        if dropped || b.steps.iter().any(shown) {
+        if decides(&b) {
             if q.record {
                 q.hops.push(Hop::Kernel {
                     pod: pi,

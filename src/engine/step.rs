@@ -128,6 +128,10 @@ pub enum Detail {
     /// A neighbour discovery message of the resolution crosses the pod's hooks; the rule steps
     /// that follow are its (shown when a rule matched it).
     NeighbourMessage { message: NdMessage, src: IpAddr, dst: IpAddr },
+    /// The connection's first reply packet (SYN-ACK) starts back in this pod, `src` to `dst`:
+    /// conntrack ESTABLISHED, reply direction, the connection's NAT undone on the way; the
+    /// rule steps that follow are its (shown when a rule matched it).
+    Reply { src: SocketAddr, dst: SocketAddr },
     /// The packet leaves eth0 for another pod of the snapshot.
     ToPod { to: usize, dst: SocketAddr },
     /// The snapshot's name table resolves (or does not know) a name.
@@ -211,7 +215,10 @@ pub struct HttpRoute {
 impl Detail {
     pub fn layer(&self) -> Layer {
         match self {
-            Detail::Send { .. } | Detail::ToPod { .. } | Detail::NeighbourMessage { .. } => Layer::Wire,
+            Detail::Send { .. }
+            | Detail::ToPod { .. }
+            | Detail::NeighbourMessage { .. }
+            | Detail::Reply { .. } => Layer::Wire,
             Detail::NeighbourResolution { .. } => Layer::Route,
             Detail::Rule(_) => Layer::Netfilter,
             Detail::Kernel { event } => match event.kind() {

@@ -223,6 +223,9 @@ pub fn step(pods: &[String], s: &Step) -> String {
         Detail::NeighbourMessage { message: NdMessage::Advertisement, src, dst } => {
             format!("neighbour advertisement {src} -> {dst} arrives (ICMPv6 136, untracked)")
         }
+        Detail::Reply { src, dst } => {
+            format!("the first reply (SYN-ACK) {src} -> {dst} goes back (conntrack ESTABLISHED, reply direction)")
+        }
         Detail::ToPod { to, dst } => {
             format!("leaves eth0 towards pod {} ({dst})", pods.get(*to).map_or("?", String::as_str))
         }
@@ -395,7 +398,8 @@ pub fn source(s: &Step) -> String {
         | Detail::Kernel { .. }
         | Detail::ToPod { .. }
         | Detail::NeighbourResolution { .. }
-        | Detail::NeighbourMessage { .. } => String::new(),
+        | Detail::NeighbourMessage { .. }
+        | Detail::Reply { .. } => String::new(),
         Detail::TlsOrigination(t) => t.cluster.clone(),
         Detail::TlsTermination { chain, .. } => chain.path.clone(),
         Detail::UpstreamFailure { .. } => String::new(),

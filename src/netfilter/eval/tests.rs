@@ -368,3 +368,25 @@ fn neighbour_advertisements_are_untracked() {
     let b = one(&prog, &ns, &na);
     assert_eq!(path(&b), ["input filter:input #4 drop"]);
 }
+
+/// A reply of a REDIRECTed local connection (`nf_nat_packet` in net/netfilter/nf_nat_core.c
+/// undoes the REDIRECT on the reply at POSTROUTING): it leaves 127.0.0.1:15001, is
+/// ESTABLISHED, runs no nat chain, and loops back with the source the app connected to.
+#[test]
+fn a_reply_is_established_and_its_nat_is_undone() {
+    let rules = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
+        -A OUTPUT -p tcp -j REDIRECT --to-ports 15001\nCOMMIT\n\
+        *filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+        -A INPUT -s 127.0.0.1/32 -j DROP\n\
+        -A INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT\nCOMMIT\n";
+    let prog = program(rules);
+    let mut p = out("127.0.0.1", "10.244.0.5", 50000, 1337);
+    p.sport = 15001;
+    p.reply = Some(ReplyNat { src_to: Some("10.96.0.10:80".parse().unwrap()), dst_to: None, ctmark: 0 });
+    let b = one(&prog, &pod(), &p);
+    // The source is restored at POSTROUTING, before the looped-back INPUT sees it.
+    assert_eq!(path(&b), ["output filter:output policy accept", "input filter:input #2 accept"]);
+    assert_eq!(b.result.disposition, Disposition::Local);
+    assert_eq!(b.result.src.to_string(), "10.96.0.10:80");
+    assert_eq!(b.result.dst.to_string(), "10.244.0.5:50000");
+}
