@@ -195,3 +195,12 @@ fn the_json_validates_against_the_schemas() {
         }
     }
 }
+
+/// The scenario key `neigh` (docs/scenarios.md) gives a pod its neighbour table.
+#[test]
+fn a_scenario_gives_the_neighbour_table() {
+    let out = meshpath().args(["check", &format!("{FIX}/neigh.scenario.yaml")]).output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("2 probes: 2 passed"), "{text}");
+}
