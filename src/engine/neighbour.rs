@@ -18,8 +18,9 @@
 //!
 //! A next hop is resolved once per path and pod (the kernel keeps the entry). Only the
 //! sender's side is walked: the neighbour's own rules are not in the snapshot when it is the
-//! node's gateway. The solicitation comes from the kernel's own ND socket, which owner matches
-//! do not see as a process; it is walked as uid 0.
+//! node's gateway. The solicitation comes from the kernel's own ND socket, which has no file:
+//! owner matches treat it as socketless (net/netfilter/xt_owner.c `owner_mt`: only negated
+//! owner tests match).
 
 use std::net::IpAddr;
 
@@ -86,6 +87,7 @@ pub(super) fn resolve(
         let mut probe = Probe::new(entry_at, Protocol::Icmpv6, from, 0, to, 0);
         probe.icmp_type = icmp_type;
         probe.in_iface = dev.clone();
+        probe.kernel_sent = true;
         let t = eval::trace(prog, &pod.netns, &probe)?;
         // A `statistic` split is not followed here: the first branch stands for the message.
         let Some(b) = t.branches.into_iter().next() else { continue };

@@ -85,6 +85,9 @@ pub struct Probe {
     pub icmp_code: u8,
     /// The packet is a reply of a connection conntrack already has (`None`: a first packet).
     pub reply: Option<ReplyNat>,
+    /// Sent from OUTPUT by the kernel itself, with no process behind its socket (neighbour
+    /// discovery): owner matches see no socket.
+    pub kernel_sent: bool,
 }
 
 /// A reply packet of an established connection: conntrack state ESTABLISHED, no nat chains,
@@ -122,6 +125,7 @@ impl Probe {
             icmp_type: if dst.is_ipv6() { 128 } else { 8 },
             icmp_code: 0,
             reply: None,
+            kernel_sent: false,
         }
     }
 }

@@ -99,7 +99,7 @@ impl<'a> Run<'a> {
             hook: Hook::Output,
             in_iface: None,
             out_iface: None,
-            local_socket: probe.entry == Entry::Output,
+            local_socket: probe.entry == Entry::Output && !probe.kernel_sent,
             record_misses: false,
             misses: Vec::new(),
         }

@@ -390,3 +390,22 @@ fn a_reply_is_established_and_its_nat_is_undone() {
     assert_eq!(b.result.src.to_string(), "10.96.0.10:80");
     assert_eq!(b.result.dst.to_string(), "10.244.0.5:50000");
 }
+
+/// A packet the kernel sends itself (a neighbour solicitation from the ND socket, which has no
+/// file) is socketless for owner matches: net/netfilter/xt_owner.c `owner_mt` returns
+/// `(info->match ^ info->invert) == 0`, so only a negated test matches.
+#[test]
+fn kernel_sent_packets_have_no_owner() {
+    let prog = program(
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A OUTPUT -m owner --uid-owner 0 -j DROP\n\
+         -A OUTPUT -m owner ! --uid-owner 1337 -j ACCEPT\nCOMMIT\n",
+    );
+    let mut p = out("10.244.0.5", "10.244.0.1", 0, 0);
+    p.proto = Protocol::Icmp;
+    p.kernel_sent = true;
+    let b = one(&prog, &pod(), &p);
+    assert_eq!(path(&b), ["output filter:output #2 accept"]);
+    p.kernel_sent = false;
+    assert_eq!(path(&one(&prog, &pod(), &p)), ["output filter:output #1 drop"]);
+}
