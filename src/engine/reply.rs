@@ -20,7 +20,7 @@ use super::ending::Ending;
 use super::kernel_hop::{decides, kernel_event, shown};
 use super::step::{Detail, RuleStep};
 use super::walk::Partial;
-use super::{EngineError, Mesh};
+use super::{EngineError, Hop, Mesh};
 use crate::netfilter::eval::{self, Disposition, Entry, Probe, Reason, ReplyNat};
 use crate::netfilter::model::{tcp_flags, Protocol};
 
@@ -58,6 +58,16 @@ pub(super) fn walk(mesh: &Mesh, q: &mut Partial, uid: u32) -> Result<Option<Endi
         let Some(b) = t.branches.into_iter().next() else { continue };
         let arrived = b.result.disposition != Disposition::Dropped;
         if decides(&b) {
+            if q.record && !arrived {
+                // explain says why the reply is dropped (a reply that gets through is told by
+                // its steps alone).
+                q.hops.push(Hop::Kernel {
+                    pod: h.pod,
+                    first_step: q.steps.len(),
+                    probe: probe.clone(),
+                    branch: 0,
+                });
+            }
             q.step(h.pod, Detail::Reply { src, dst });
             let mut notes = b.notes.into_iter().peekable();
             for (i, s) in b.steps.into_iter().enumerate() {
