@@ -115,3 +115,17 @@ fn the_json_validates_against_the_schemas() {
         }
     }
 }
+
+/// explain names the policy that drops the reply among its decisions.
+#[test]
+fn explain_says_why_the_reply_is_dropped() {
+    let rules = format!("{FIX}/client-input-drop.v4.iptables-save");
+    let peer = format!("server=10.244.1.9,{FIX}/server.v4.iptables-save,-,tcp:0.0.0.0:8080");
+    let out = meshpath()
+        .args(["explain", "--pod", "client", "--iptables", &rules, "--pod-ip", "10.244.0.5"])
+        .args(["--peer", &peer, "--dst", "10.96.0.10:80"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("client netfilter: INPUT filter INPUT: no rule decides, policy DROP"), "{text}");
+}
