@@ -177,6 +177,10 @@ pub struct PodArgs {
     /// nameserver (without it: to the query's original destination).
     #[arg(long = "resolv-conf", value_name = "FILE")]
     pub resolv_conf: Option<PathBuf>,
+    /// The pod's neighbour table (`ip neigh show` output): a valid entry for a next hop spares
+    /// its resolution (ARP, IPv6 neighbour discovery through ip6tables); FAILED is unreachable.
+    #[arg(long = "neigh", value_name = "FILE")]
+    pub neigh: Option<PathBuf>,
     /// A process in the pod that forwards DNS: LISTEN=UPSTREAM, each IP[:PORT] (port 53 by
     /// default), e.g. 127.0.0.53=10.96.0.10. Repeatable.
     #[arg(long = "forwarder", value_name = "LISTEN=UPSTREAM")]

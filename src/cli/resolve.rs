@@ -85,6 +85,7 @@ pub fn pod_files(a: &PodArgs, opts: &PodOptions) -> Result<PodFiles> {
         proxy_uid: a.proxy_uid,
         proxy_gid: a.proxy_gid,
         resolv_conf: a.resolv_conf.clone(),
+        neigh: a.neigh.clone(),
         ..PodFiles::default()
     };
     for spec in &a.forwarder {
@@ -135,6 +136,7 @@ fn refuse_with_scenario(a: &PodArgs, s: &Path) -> Result<()> {
         ("--proxy-uid", a.proxy_uid.is_some()),
         ("--proxy-gid", a.proxy_gid.is_some()),
         ("--resolv-conf", a.resolv_conf.is_some()),
+        ("--neigh", a.neigh.is_some()),
         ("--forwarder", !a.forwarder.is_empty()),
     ];
     let flags: Vec<&str> = given.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();

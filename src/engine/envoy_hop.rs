@@ -351,12 +351,8 @@ fn upstream(
                 let e = Ending::Blackhole { pod: name, cluster: cluster.into(), status: None, flag: None };
                 return end(p, hop, e);
             }
-            let fallback;
-            let mut eps: Vec<(&String, Option<&TransportPick>)> = match pick {
-                _ if candidates.is_empty() => {
-                    fallback = address.to_string();
-                    vec![(&fallback, transports.first())]
-                }
+            let mut eps: Vec<(&EndpointAddress, Option<&TransportPick>)> = match pick {
+                _ if candidates.is_empty() => vec![(address, transports.first())],
                 Pick::All => candidates.iter().zip(0..).map(|(c, i)| (c, transports.get(i))).collect(),
                 Pick::First => vec![(&candidates[0], transports.first())],
                 Pick::RandomValue(n) => {
@@ -374,21 +370,23 @@ fn upstream(
                     let mut q = take_or_clone(&mut p, ei + 1 == count)?;
                     q.weight /= n;
                     let mut h = hop.clone();
-                    h.endpoint = Some(ep.clone());
+                    let ep_text = ep.to_string();
+                    h.endpoint = Some(ep_text.clone());
                     h.source_address = source_address.map(|s| s.to_string());
                     q.step(
                         pi,
                         Detail::Endpoint {
                             cluster: cluster.to_string(),
-                            endpoint: ep.clone(),
+                            endpoint: ep_text.clone(),
                             source: *source_address,
                             via: via.clone(),
                         },
                     );
-                    originate(&mut q, pi, (cluster, ep), tp, &conn);
+                    originate(&mut q, pi, (cluster, &ep_text), tp, &conn);
                     q.envoy.push(h);
-                    let next = match ep.parse::<SocketAddr>() {
-                        Ok(dst) => {
+                    let next = match ep {
+                        EndpointAddress::Ip { ip, port } => {
+                            let dst = SocketAddr::new(*ip, *port);
                             let src_ip = source_address.unwrap_or_else(|| pod.source_for(dst.ip()));
                             let src = SocketAddr::new(src_ip, 40000 + q.hop_count() as u16);
                             Ok(State::Kernel {
@@ -401,15 +399,13 @@ fn upstream(
                                 mark,
                             })
                         }
-                        Err(_) => match address {
-                            EndpointAddress::Dns { host, .. } => {
-                                Err(Ending::Unresolved { pod: name.clone(), host: host.clone() })
-                            }
-                            _ => Err(Ending::Undetermined {
-                                pod: name.clone(),
-                                why: Undetermined::EndpointNotAnAddress { endpoint: ep.clone() },
-                            }),
-                        },
+                        EndpointAddress::Dns { host, .. } => {
+                            Err(Ending::Unresolved { pod: name.clone(), host: host.clone() })
+                        }
+                        _ => Err(Ending::Undetermined {
+                            pod: name.clone(),
+                            why: Undetermined::EndpointNotAnAddress { endpoint: ep_text },
+                        }),
                     };
                     Some((q, next))
                 })

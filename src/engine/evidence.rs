@@ -30,8 +30,8 @@ use crate::netfilter::eval::{CompileError, Program};
 use crate::netfilter::model::{Family, MarkMask, Target};
 use crate::netfilter::parse::{ParseError, ParseOptions, ReadError};
 use crate::netns::{
-    parse_ip_route, parse_ip_rule, parse_sockets, Interface, IpRule, Netns, Owner, Route, RouteKind, Socket,
-    L4,
+    parse_ip_neigh, parse_ip_route, parse_ip_rule, parse_sockets, Interface, IpRule, Neighbour, Netns, Owner,
+    Route, RouteKind, Socket, L4,
 };
 
 /// What is known about one pod. [`PodEvidence::build`] makes the pod.
@@ -66,6 +66,8 @@ pub struct PodEvidence {
     pub resolv_conf: Option<ResolvConf>,
     /// Processes that forward DNS (`--forwarder LISTEN=UPSTREAM`).
     pub forwarders: Vec<Forwarder>,
+    /// The neighbour table (`ip neigh`), when given.
+    pub neighbours: Option<Vec<Neighbour>>,
 }
 
 /// Something the pod is assumed to have because the evidence does not say otherwise.
@@ -107,6 +109,7 @@ impl PodEvidence {
         }
         let mut netns = Netns::pod(&self.addrs);
         netns.forwarding = self.forwarding;
+        netns.neighbours = self.neighbours;
         for name in &self.interfaces {
             if netns.interface(name).is_none() {
                 netns.interfaces.push(Interface { name: name.clone(), addrs: Vec::new() });
@@ -412,6 +415,11 @@ pub fn read_ip_routes(path: &Path, v6: bool) -> Result<Vec<Route>, EvidenceError
     read_lines(path, "give `ip route show table all` output", |l| parse_ip_route(l, v6 || l.contains(':')))
 }
 
+/// The neighbour table from `ip neigh show` output (both families).
+pub fn read_neighbours(path: &Path) -> Result<Vec<Neighbour>, EvidenceError> {
+    read_lines(path, "give `ip neigh show` output", parse_ip_neigh)
+}
+
 fn read_lines<T>(
     path: &Path,
     help: &str,
@@ -463,6 +471,8 @@ pub struct PodFiles {
     pub proxy_gid: Option<u32>,
     pub resolv_conf: Option<PathBuf>,
     pub forwarders: Vec<Forwarder>,
+    /// `ip neigh show` output.
+    pub neigh: Option<PathBuf>,
 }
 
 impl PodFiles {
@@ -505,6 +515,7 @@ impl PodFiles {
             proxy_gid: self.proxy_gid,
             resolv_conf: self.resolv_conf.as_deref().map(read_resolv_conf).transpose()?,
             forwarders: self.forwarders.clone(),
+            neighbours: self.neigh.as_deref().map(read_neighbours).transpose()?,
         })
     }
 }

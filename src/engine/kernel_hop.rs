@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::ending::{Ending, Refusal};
+use super::reply::{self, SegmentHop};
 use super::step::{Detail, DnsProxyAnswer, RuleStep, Sender};
 use super::walk::{take_or_clone, Next, Partial, State};
-use super::{Destination, EngineError, Hop, Mesh, Start};
+use super::{neighbour, Destination, EngineError, Hop, Mesh, Start};
 use crate::netfilter::eval::{self, Disposition, Entry, NoteKind, Probe, StepKind, Verdict};
 use crate::netfilter::model::Protocol;
 use crate::netns::{Owner, L4};
@@ -87,6 +88,17 @@ pub(super) fn kernel(
             kernel_event(&mut q, pi, n.event);
         }
         let r = b.result;
+        if entry == Entry::Output {
+            q.segment.clear();
+        }
+        q.segment.push(SegmentHop {
+            pod: pi,
+            entry,
+            before: (src, dst),
+            after: (r.src, r.dst),
+            ctmark: r.ctmark,
+        });
+        let socket_uid = r.socket.as_ref().and_then(|s| s.uid).unwrap_or(0);
         let next = match r.disposition {
             Disposition::Dropped => match r.reason {
                 Some(reason) => Err(Ending::Dropped { pod: pod.name.clone(), reason }),
@@ -95,31 +107,63 @@ pub(super) fn kernel(
                     reason: eval::Reason::NoRoute { dst: r.dst.ip(), local: false },
                 }),
             },
-            Disposition::Out | Disposition::Forwarded => match mesh.owner_of(r.dst.ip()) {
-                Some(other) if other != pi => {
-                    q.step(pi, Detail::ToPod { to: other, dst: r.dst });
-                    Ok(State::Kernel {
-                        pod: other,
-                        entry: Entry::Prerouting,
-                        src: r.src,
+            Disposition::Out | Disposition::Forwarded => match neighbour::resolve(mesh, pi, &mut q, &r)? {
+                Some(unreachable) => Err(unreachable),
+                None => match mesh.owner_of(r.dst.ip()) {
+                    Some(other) if other != pi => {
+                        q.step(pi, Detail::ToPod { to: other, dst: r.dst });
+                        Ok(State::Kernel {
+                            pod: other,
+                            entry: Entry::Prerouting,
+                            src: r.src,
+                            dst: r.dst,
+                            uid: 0,
+                            gid: 0,
+                            mark: 0,
+                        })
+                    }
+                    _ => Err(Ending::Left {
+                        pod: pod.name.clone(),
                         dst: r.dst,
-                        uid: 0,
-                        gid: 0,
-                        mark: 0,
-                    })
-                }
-                _ => Err(Ending::Left { pod: pod.name.clone(), dst: r.dst, cluster: q.last_cluster.clone() }),
+                        cluster: q.last_cluster.clone(),
+                    }),
+                },
             },
             Disposition::Local => local_delivery(mesh, start, &mut q, pi, r),
+        };
+        // A delivered TCP connection: its first reply goes back the same way.
+        let next = match next {
+            Err(Ending::Delivered { .. }) if q.proto == L4::Tcp => {
+                match reply::walk(mesh, &mut q, socket_uid)? {
+                    Some(broken) => Err(broken),
+                    None => next,
+                }
+            }
+            other => other,
         };
         out.push((q, next));
     }
     Ok(out)
 }
 
+/// Whether a walk of a packet other than the connection's own (a reply, a neighbour discovery
+/// message) is worth its steps: a rule accepted or dropped it (jumps and chain ends alone are
+/// not), or it was dropped.
+pub(super) fn decides(b: &eval::Branch) -> bool {
+    b.result.disposition == Disposition::Dropped
+        || b.steps
+            .iter()
+            .any(|s| s.kind == StepKind::Rule && matches!(s.verdict, Verdict::Accept | Verdict::Drop))
+}
+
+/// The steps of such a walk that the path shows: rules and a policy that drops.
+pub(super) fn shown(s: &eval::Step) -> bool {
+    !(s.kind == StepKind::Return || (s.kind == StepKind::Policy && s.verdict == Verdict::Accept))
+}
+
 /// A kernel decision between rules becomes a step, except conntrack and mark changes (the
 /// rules that test them say enough).
-fn kernel_event(q: &mut Partial, pi: usize, event: eval::Event) {
+pub(super) fn kernel_event(q: &mut Partial, pi: usize, event: eval::Event) {
     if matches!(event.kind(), NoteKind::Conntrack | NoteKind::Mark) {
         return;
     }

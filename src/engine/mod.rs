@@ -9,6 +9,8 @@ mod envoy_hop;
 pub mod evidence;
 mod identity;
 mod kernel_hop;
+mod neighbour;
+mod reply;
 mod snapshot;
 mod step;
 mod walk;
@@ -20,7 +22,10 @@ use serde::Serialize;
 pub use ending::{Ending, Refusal, RejectedConfig, Undetermined};
 pub use envoy_hop::{envoy_hop_trace, envoy_hop_trace_on, envoy_query};
 pub use snapshot::{Mesh, Pod};
-pub use step::{Detail, DnsProxyAnswer, HttpRoute, Layer, RuleStep, Sender, Step, TlsOrigination};
+pub use step::{
+    Detail, DnsProxyAnswer, HttpRoute, Layer, NdMessage, NeighbourProtocol, RuleStep, Sender, Step,
+    TlsOrigination,
+};
 pub use walk::{trace, trace_recorded, HOP_BUDGET};
 
 use crate::envoy::select::{ClientBytes, HttpRequest};

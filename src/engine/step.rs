@@ -10,7 +10,29 @@ use serde::Serialize;
 use super::identity::ProxyIdentity;
 use crate::envoy::select::{HandoffMatch, ObjectRef};
 use crate::netfilter::eval::{self, Event, NoteKind, StepKind, Verdict};
-use crate::netns::L4;
+use crate::netns::{NeighbourState, L4};
+
+/// How the kernel finds a next hop's link-layer address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NeighbourProtocol {
+    /// ARP (IPv4): not an IP packet, so iptables' tables never see it (only arptables and
+    /// nft's `arp` family; net/ipv4/arp.c `arp_xmit` runs the NFPROTO_ARP hooks).
+    Arp,
+    /// Neighbour discovery (IPv6): ICMPv6 solicitations and advertisements, which pass
+    /// ip6tables like any packet.
+    Nd,
+}
+
+/// A neighbour discovery message of a resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NdMessage {
+    /// ICMPv6 type 135, sent by the pod to the next hop's solicited-node address.
+    Solicitation,
+    /// ICMPv6 type 136, the next hop's answer to the soliciting address.
+    Advertisement,
+}
 
 /// Which part of the system a step belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -93,6 +115,23 @@ pub enum Detail {
     Rule(RuleStep),
     /// The kernel's own decision: routing, NAT, loopback, socket lookup, TPROXY.
     Kernel { event: Event },
+    /// Before the packet leaves `dev`, the kernel needs `next_hop`'s link-layer address: the
+    /// neighbour entry given as evidence (`entry`) when its state is valid, else a resolution
+    /// by `protocol` (`entry` absent: no entry was given for it).
+    NeighbourResolution {
+        next_hop: IpAddr,
+        dev: String,
+        protocol: NeighbourProtocol,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        entry: Option<NeighbourState>,
+    },
+    /// A neighbour discovery message of the resolution crosses the pod's hooks; the rule steps
+    /// that follow are its (shown when a rule matched it).
+    NeighbourMessage { message: NdMessage, src: IpAddr, dst: IpAddr },
+    /// The connection's first reply packet (SYN-ACK) starts back in this pod, `src` to `dst`:
+    /// conntrack ESTABLISHED, reply direction, the connection's NAT undone on the way; the
+    /// rule steps that follow are its (shown when a rule matched it).
+    Reply { src: SocketAddr, dst: SocketAddr },
     /// The packet leaves eth0 for another pod of the snapshot.
     ToPod { to: usize, dst: SocketAddr },
     /// The snapshot's name table resolves (or does not know) a name.
@@ -176,7 +215,11 @@ pub struct HttpRoute {
 impl Detail {
     pub fn layer(&self) -> Layer {
         match self {
-            Detail::Send { .. } | Detail::ToPod { .. } => Layer::Wire,
+            Detail::Send { .. }
+            | Detail::ToPod { .. }
+            | Detail::NeighbourMessage { .. }
+            | Detail::Reply { .. } => Layer::Wire,
+            Detail::NeighbourResolution { .. } => Layer::Route,
             Detail::Rule(_) => Layer::Netfilter,
             Detail::Kernel { event } => match event.kind() {
                 NoteKind::Route => Layer::Route,

@@ -67,6 +67,9 @@ pub(super) struct Partial {
     /// Keep each hop's input in `hops` (for reports; off for plain traces).
     pub record: bool,
     pub hops: Vec<Hop>,
+    /// The kernel hops of the connection the path is on, since its sender's `connect()`
+    /// (the reply walks them back: `super::reply`).
+    pub segment: Vec<super::reply::SegmentHop>,
 }
 
 impl Partial {
@@ -113,6 +116,7 @@ fn walk(mesh: &Mesh, start: &Start, record: bool) -> Result<MeshTrace, EngineErr
         inner: None,
         record,
         hops: Vec::new(),
+        segment: Vec::new(),
     };
     if start.pod >= mesh.pods.len() {
         return Err(EngineError::NoSuchPod { index: start.pod, pods: mesh.pods.len() });
@@ -319,6 +323,7 @@ mod upstream_failure_tests {
             inner: None,
             record: false,
             hops: Vec::new(),
+            segment: Vec::new(),
         }
     }
 

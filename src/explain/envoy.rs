@@ -317,7 +317,8 @@ fn cluster(cfg: &EnvoyConfig, c: &select::ClusterPick, push: &mut impl FnMut(Str
         Upstream::Endpoint { address, source_address, via, candidates, .. } => {
             why.push(format!("endpoint chosen by {via}"));
             if candidates.len() > 1 {
-                why.push(format!("candidates: {}", candidates.join(", ")));
+                let list: Vec<String> = candidates.iter().map(|a| a.to_string()).collect();
+                why.push(format!("candidates: {}", list.join(", ")));
             }
             if let Some(s) = source_address {
                 why.push(format!("upstream source address {s}"));

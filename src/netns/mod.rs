@@ -2,6 +2,7 @@
 //! sockets, and the sysctls that change the packet path. The netfilter evaluator asks it
 //! routing and socket questions; it knows nothing of netfilter.
 
+mod neigh;
 mod route;
 mod socket;
 mod sockets_text;
@@ -10,6 +11,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+pub use neigh::{parse_ip_neigh, solicited_node, Neighbour, NeighbourState};
 pub use route::{parse_ip_route, parse_ip_rule, IpRule, Route, RouteKind, RouteLookup, RouteSyntaxError};
 pub use socket::{parse_listen, Owner, Socket, L4};
 pub use sockets_text::{parse_sockets, SocketsError};
@@ -48,6 +50,8 @@ pub struct Netns {
     pub forwarding: bool,
     /// `net.ipv4.conf.*.route_localnet` (0 by default: 127/8 from outside is martian).
     pub route_localnet: bool,
+    /// The neighbour table (`ip neigh`), when given: its valid entries spare the resolution.
+    pub neighbours: Option<Vec<Neighbour>>,
 }
 
 impl Netns {
@@ -214,6 +218,22 @@ impl Netns {
     /// longest prefix within the table.
     pub fn route(&self, dst: IpAddr, src: Option<IpAddr>, mark: u32, iif: Option<&str>) -> RouteLookup {
         route::lookup(self, dst, src, mark, iif)
+    }
+
+    /// The neighbour entry for `addr` on `dev`, when the table was given and has one.
+    pub fn neighbour(&self, addr: IpAddr, dev: &str) -> Option<&Neighbour> {
+        self.neighbours.as_ref()?.iter().find(|n| n.addr == addr && n.dev == dev)
+    }
+
+    /// The next hop of a packet to `dst` and the device it leaves by: the route's gateway
+    /// (`via`), else `dst` itself on the link (`rt_nexthop` in include/net/route.h,
+    /// `rt6_nexthop` in include/net/ip6_route.h).
+    pub fn next_hop(&self, dst: IpAddr, src: Option<IpAddr>, mark: u32) -> Option<(IpAddr, String)> {
+        let r = self.route(dst, src, mark, None);
+        match r.kind? {
+            RouteKind::Unicast => Some((r.via.unwrap_or(dst), r.dev)),
+            _ => None,
+        }
     }
 
     /// The listening socket a new connection to `dst:port` reaches: a socket bound to exactly

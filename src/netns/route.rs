@@ -83,6 +83,8 @@ pub struct RouteLookup {
     pub rule_pref: u32,
     pub dst: Option<IpNet>,
     pub src: Option<IpAddr>,
+    /// The gateway (`via`), when the route has one.
+    pub via: Option<IpAddr>,
 }
 
 pub(super) fn lookup(
@@ -114,9 +116,10 @@ pub(super) fn lookup(
             rule_pref: rule.pref,
             dst: Some(route.dst),
             src: route.src,
+            via: route.via,
         };
     }
-    RouteLookup { kind: None, dev: String::new(), table: 0, rule_pref: 0, dst: None, src: None }
+    RouteLookup { kind: None, dev: String::new(), table: 0, rule_pref: 0, dst: None, src: None, via: None }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

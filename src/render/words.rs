@@ -6,12 +6,15 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use crate::engine::evidence::IdOrigin;
-use crate::engine::{Detail, DnsProxyAnswer, Ending, Path, Refusal, RuleStep, Sender, Step, Undetermined};
+use crate::engine::{
+    Detail, DnsProxyAnswer, Ending, NdMessage, NeighbourProtocol, Path, Refusal, RuleStep, Sender, Step,
+    Undetermined,
+};
 use crate::netfilter::eval::{
     Event, NatTarget, Reason, RouteStage, RuleDrop, StepKind, UnknownKind, Verdict,
 };
 use crate::netfilter::model::Protocol;
-use crate::netns::{table, RouteKind, L4};
+use crate::netns::{table, NeighbourState, RouteKind, L4};
 
 pub fn verdict(v: Verdict) -> &'static str {
     match v {
@@ -101,7 +104,10 @@ fn event_in_layer(e: &Event) -> String {
             let zone = if *zone != 0 { format!(" in zone {zone}") } else { String::new() };
             format!("conntrack: new {} connection {src} -> {dst}{zone}", protocol(*proto))
         }
-        Event::Untracked => "conntrack: not tracked (CT --notrack); nat chains are skipped".into(),
+        Event::Untracked => {
+            "conntrack: not tracked (CT --notrack, or ICMPv6 neighbour discovery/MLD); nat chains are skipped"
+                .into()
+        }
         Event::Mark { old, new } => format!("mark {old:#x} -> {new:#x}"),
         Event::Nat { target, from, to } => {
             let side = match target {
@@ -158,6 +164,11 @@ pub fn reason(r: &Reason) -> String {
         Reason::NotLocal { dst } => format!("{dst} is not local and forwarding is off in this namespace"),
         Reason::KernelHandler => "delivered to the kernel's own protocol handler".into(),
         Reason::NoSocket { proto, dst } => no_socket(*proto, *dst),
+        Reason::NoNeighbour { next_hop, dev } => {
+            format!(
+                "next hop {next_hop} on {dev} does not answer address resolution (neighbour entry FAILED)"
+            )
+        }
     }
 }
 
@@ -203,6 +214,18 @@ pub fn step(pods: &[String], s: &Step) -> String {
         }
         Detail::Rule(r) => rule_step(r),
         Detail::Kernel { event: e } => event_in_layer(e),
+        Detail::NeighbourResolution { next_hop, dev, protocol, entry } => {
+            neighbour_resolution(*next_hop, dev, *protocol, *entry)
+        }
+        Detail::NeighbourMessage { message: NdMessage::Solicitation, src, dst } => {
+            format!("neighbour solicitation {src} -> {dst} leaves (ICMPv6 135, untracked)")
+        }
+        Detail::NeighbourMessage { message: NdMessage::Advertisement, src, dst } => {
+            format!("neighbour advertisement {src} -> {dst} arrives (ICMPv6 136, untracked)")
+        }
+        Detail::Reply { src, dst } => {
+            format!("the first reply (SYN-ACK) {src} -> {dst} goes back (conntrack ESTABLISHED, reply direction)")
+        }
         Detail::ToPod { to, dst } => {
             format!("leaves eth0 towards pod {} ({dst})", pods.get(*to).map_or("?", String::as_str))
         }
@@ -324,6 +347,31 @@ fn id_origin(o: &IdOrigin) -> String {
     }
 }
 
+/// The next-hop resolution before a packet leaves.
+fn neighbour_resolution(
+    next_hop: std::net::IpAddr,
+    dev: &str,
+    protocol: NeighbourProtocol,
+    entry: Option<NeighbourState>,
+) -> String {
+    let how = match protocol {
+        NeighbourProtocol::Arp => "ARP (not an IP packet: iptables does not see it)",
+        NeighbourProtocol::Nd => "neighbour discovery (ICMPv6 through ip6tables)",
+    };
+    match entry {
+        Some(s) if s.is_valid() => {
+            format!("next hop {next_hop} on {dev}: neighbour entry {}, no resolution", s.as_str())
+        }
+        Some(s) => format!(
+            "next hop {next_hop} on {dev}: neighbour entry {}, the kernel resolves it by {how}",
+            s.as_str()
+        ),
+        None => {
+            format!("next hop {next_hop} on {dev}: no neighbour entry given, the kernel resolves it by {how}")
+        }
+    }
+}
+
 /// Where the step's decision is written: a rule's `file:line`, an Envoy object's JSON path,
 /// the name table, the cluster; empty when nothing in the evidence decided it.
 pub fn source(s: &Step) -> String {
@@ -345,7 +393,13 @@ pub fn source(s: &Step) -> String {
             _ => String::new(),
         },
         Detail::DnsForwarder { .. } => "--forwarder".into(),
-        Detail::Send { .. } | Detail::Kernel { .. } | Detail::ToPod { .. } => String::new(),
+        Detail::NeighbourResolution { entry: Some(_), .. } => "neighbour table".into(),
+        Detail::Send { .. }
+        | Detail::Kernel { .. }
+        | Detail::ToPod { .. }
+        | Detail::NeighbourResolution { .. }
+        | Detail::NeighbourMessage { .. }
+        | Detail::Reply { .. } => String::new(),
         Detail::TlsOrigination(t) => t.cluster.clone(),
         Detail::TlsTermination { chain, .. } => chain.path.clone(),
         Detail::UpstreamFailure { .. } => String::new(),

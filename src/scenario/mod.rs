@@ -254,6 +254,12 @@ fn pod(
     }
     e.proxy_uid = spec.proxy_uid;
     e.proxy_gid = spec.proxy_gid;
+    if let Some(f) = &spec.neigh {
+        e.neighbours = Some(
+            evidence::read_neighbours(&resolve(dir, &f.value))
+                .map_err(|x| fail(f, x, "give the pod's `ip neigh show` output"))?,
+        );
+    }
     if let Some(f) = &spec.resolv_conf {
         e.resolv_conf = Some(
             evidence::read_resolv_conf(&resolve(dir, &f.value))

@@ -62,6 +62,9 @@ pub struct PodSpec {
     /// Processes that forward DNS: `LISTEN=UPSTREAM` each.
     #[serde(default)]
     pub forwarders: Vec<Spanned<String>>,
+    /// The neighbour table, `ip neigh show` output.
+    #[serde(default)]
+    pub neigh: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

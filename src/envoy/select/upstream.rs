@@ -34,8 +34,10 @@ pub enum Upstream {
         source_address: Option<IpAddr>,
         /// How the host was chosen (e.g. "restored destination", "EDS priority 0").
         via: String,
-        /// Healthy hosts Envoy balances over in that priority (the first is reported).
-        candidates: Vec<String>,
+        /// Healthy hosts Envoy balances over in that priority (the first is reported); written
+        /// as `ip:port` strings in JSON.
+        #[serde(serialize_with = "as_strings")]
+        candidates: Vec<EndpointAddress>,
         /// The transport socket of each candidate, in the same order.
         #[serde(skip)]
         transports: Vec<TransportPick>,
@@ -135,7 +137,7 @@ fn original_dst(
         address: EndpointAddress::Ip { ip: addr.ip(), port: addr.port() },
         source_address: bind(addr.ip()),
         via,
-        candidates: vec![addr.to_string()],
+        candidates: vec![EndpointAddress::Ip { ip: addr.ip(), port: addr.port() }],
         // A host ORIGINAL_DST makes has no metadata.
         transports: vec![transport::resolve(&cluster.upstream_transport, &Vec::new(), &Vec::new())],
     }
@@ -198,7 +200,7 @@ fn from_assignment(
                 address: (*first).clone(),
                 source_address,
                 via: format!("{kind} priority {p}"),
-                candidates: healthy.iter().map(|a| a.to_string()).collect(),
+                candidates: healthy.iter().map(|a| (*a).clone()).collect(),
                 transports,
             };
         }
@@ -213,4 +215,9 @@ fn from_assignment(
             "no healthy endpoint".into()
         },
     }
+}
+
+/// Endpoint addresses as their `ip:port` (or name) strings.
+fn as_strings<S: serde::Serializer>(v: &[EndpointAddress], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|a| a.to_string()))
 }

@@ -165,6 +165,16 @@ impl Run<'_> {
         if !self.conn.created {
             return vec![CtState::Invalid];
         }
+        if let Some(r) = self.probe.reply {
+            let mut v = vec![CtState::Established];
+            if r.src_to.is_some() {
+                v.push(CtState::Dnat);
+            }
+            if r.dst_to.is_some() {
+                v.push(CtState::Snat);
+            }
+            return v;
+        }
         let mut v = vec![CtState::New];
         if self.conn.dnat {
             v.push(CtState::Dnat);

@@ -83,6 +83,27 @@ pub struct Probe {
     /// ICMP type and code (echo request by default).
     pub icmp_type: u8,
     pub icmp_code: u8,
+    /// The packet is a reply of a connection conntrack already has (`None`: a first packet).
+    pub reply: Option<ReplyNat>,
+    /// Sent from OUTPUT by the kernel itself, with no process behind its socket (neighbour
+    /// discovery): owner matches see no socket.
+    pub kernel_sent: bool,
+}
+
+/// A reply packet of an established connection: conntrack state ESTABLISHED, no nat chains,
+/// and the connection's NAT undone (`nf_nat_packet` in net/netfilter/nf_nat_core.c: on the
+/// reply direction the manip types swap, so the hooks that rewrote the original destination
+/// rewrite the reply's destination back from an SNAT, and those that rewrote the source put
+/// the original destination back as the reply's source).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReplyNat {
+    /// The reply's new source at POSTROUTING or INPUT (the request was DNATed or redirected).
+    pub src_to: Option<std::net::SocketAddr>,
+    /// The reply's new destination at PREROUTING or OUTPUT (the request was SNATed).
+    pub dst_to: Option<std::net::SocketAddr>,
+    /// The connection's mark (`CONNMARK --save-mark` on the request), which
+    /// `CONNMARK --restore-mark` gives the reply.
+    pub ctmark: u32,
 }
 
 impl Probe {
@@ -103,6 +124,8 @@ impl Probe {
             tcp_flags: crate::netfilter::model::tcp_flags::SYN,
             icmp_type: if dst.is_ipv6() { 128 } else { 8 },
             icmp_code: 0,
+            reply: None,
+            kernel_sent: false,
         }
     }
 }

@@ -99,7 +99,7 @@ impl<'a> Run<'a> {
             hook: Hook::Output,
             in_iface: None,
             out_iface: None,
-            local_socket: probe.entry == Entry::Output,
+            local_socket: probe.entry == Entry::Output && !probe.kernel_sent,
             record_misses: false,
             misses: Vec::new(),
         }
@@ -132,6 +132,7 @@ impl<'a> Run<'a> {
         self.hook = hook;
         for &t in tables {
             if t == TableName::Nat && !self.nat_applies(hook) {
+                self.reverse_nat(hook);
                 continue;
             }
             let verdict = self.run_table(t, hook)?;
@@ -145,8 +146,27 @@ impl<'a> Run<'a> {
         Ok(None)
     }
 
+    /// A reply's NAT undone where the nat table sits: the destination at PREROUTING and
+    /// OUTPUT, the source at INPUT and POSTROUTING ([`super::ReplyNat`]).
+    fn reverse_nat(&mut self, hook: Hook) {
+        let Some(r) = self.probe.reply else { return };
+        let to = match hook {
+            Hook::Prerouting | Hook::Output => r.dst_to.map(|d| (false, d)),
+            Hook::Input | Hook::Postrouting => r.src_to.map(|s| (true, s)),
+            Hook::Forward => None,
+        };
+        match to {
+            Some((true, s)) => (self.pkt.src, self.pkt.sport) = (s.ip(), s.port()),
+            Some((false, d)) => (self.pkt.dst, self.pkt.dport) = (d.ip(), d.port()),
+            None => {}
+        }
+    }
+
     /// nat chains run only for a tracked connection's first packet, once per manip type.
     fn nat_applies(&self, hook: Hook) -> bool {
+        if self.probe.reply.is_some() {
+            return false;
+        }
         if !self.prog.conntrack || !self.conn.created || self.conn.untracked {
             return false;
         }
@@ -166,8 +186,23 @@ impl<'a> Run<'a> {
     }
 
     /// Conntrack at priority -200: a NEW entry for the first packet, unless raw said notrack.
+    /// ICMPv6 neighbour discovery and MLD (types 130 to 136 and 143) are never tracked:
+    /// `nf_conntrack_icmpv6_error` (net/netfilter/nf_conntrack_proto_icmpv6.c) marks them
+    /// `IP_CT_UNTRACKED` (its `noct_valid_new` table), so they are `--ctstate UNTRACKED`, not
+    /// INVALID, and skip the nat table.
     fn conntrack_in(&mut self) {
         if !self.prog.conntrack || self.conn.created || self.conn.untracked {
+            return;
+        }
+        if let Some(r) = self.probe.reply {
+            // The connection's entry exists: the reply is ESTABLISHED, with its mark.
+            self.conn.created = true;
+            self.conn.ctmark = r.ctmark;
+            return;
+        }
+        if self.pkt.proto == Protocol::Icmpv6 && matches!(self.pkt.icmp_type, 130..=136 | 143) {
+            self.conn.untracked = true;
+            self.note(Event::Untracked);
             return;
         }
         self.conn.created = true;
@@ -295,6 +330,10 @@ impl<'a> Run<'a> {
             return Ok(self.outcome(Disposition::Dropped, Some(reason)));
         }
         self.hook = Hook::Input;
+        if self.probe.reply.is_some() {
+            // A reply reaches the connected socket that sent the request.
+            return Ok(self.outcome(Disposition::Local, None));
+        }
         let l4 = match self.pkt.proto {
             Protocol::Tcp => Some(L4::Tcp),
             Protocol::Udp => Some(L4::Udp),

@@ -332,3 +332,80 @@ fn tproxy_with_a_zero_mask_marks_nothing_and_adds_no_policy_route() {
     assert!(p.tproxy_marks.is_empty());
     assert_eq!(p.tproxy_ports.len(), 1);
 }
+
+/// Neighbour discovery is never tracked (`nf_conntrack_icmpv6_error` in
+/// net/netfilter/nf_conntrack_proto_icmpv6.c sets `IP_CT_UNTRACKED` for the types of its
+/// `noct_valid_new`): `--ctstate INVALID` does not match an advertisement, `ESTABLISHED` does not
+/// accept it, and a REJECT after them takes it (istio-iptables.sh's IPv6 INPUT rules).
+#[test]
+fn neighbour_advertisements_are_untracked() {
+    let rules = "*filter\n:INPUT ACCEPT [0:0]\n\
+        -A INPUT -m state --state INVALID -j DROP\n\
+        -A INPUT -m state --state ESTABLISHED -j ACCEPT\n\
+        -A INPUT -m conntrack --ctstate UNTRACKED -j LOG\n\
+        -A INPUT -j REJECT --reject-with icmp6-port-unreachable\nCOMMIT\n";
+    let opts = ParseOptions { family: Some(crate::netfilter::model::Family::V6), ..ParseOptions::default() };
+    let prog = Program::new(parse("rules", rules, opts).unwrap().ruleset).unwrap();
+    let ns = Netns::pod(&["fd01:0:0:2::514/64".parse().unwrap()]);
+    let mut na = Probe::new(
+        Entry::Prerouting,
+        Protocol::Icmpv6,
+        "fe80::1".parse().unwrap(),
+        0,
+        "fd01:0:0:2::514".parse().unwrap(),
+        0,
+    );
+    na.icmp_type = 136;
+    let b = one(&prog, &ns, &na);
+    assert_eq!(
+        path(&b),
+        ["input filter:input #3 continue", "input filter:input #4 drop"],
+        "UNTRACKED matched, INVALID and ESTABLISHED did not"
+    );
+    assert_eq!(b.result.disposition, Disposition::Dropped);
+    // An echo request is tracked (NEW): not UNTRACKED.
+    na.icmp_type = 128;
+    let b = one(&prog, &ns, &na);
+    assert_eq!(path(&b), ["input filter:input #4 drop"]);
+}
+
+/// A reply of a REDIRECTed local connection (`nf_nat_packet` in net/netfilter/nf_nat_core.c
+/// undoes the REDIRECT on the reply at POSTROUTING): it leaves 127.0.0.1:15001, is
+/// ESTABLISHED, runs no nat chain, and loops back with the source the app connected to.
+#[test]
+fn a_reply_is_established_and_its_nat_is_undone() {
+    let rules = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
+        -A OUTPUT -p tcp -j REDIRECT --to-ports 15001\nCOMMIT\n\
+        *filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+        -A INPUT -s 127.0.0.1/32 -j DROP\n\
+        -A INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT\nCOMMIT\n";
+    let prog = program(rules);
+    let mut p = out("127.0.0.1", "10.244.0.5", 50000, 1337);
+    p.sport = 15001;
+    p.reply = Some(ReplyNat { src_to: Some("10.96.0.10:80".parse().unwrap()), dst_to: None, ctmark: 0 });
+    let b = one(&prog, &pod(), &p);
+    // The source is restored at POSTROUTING, before the looped-back INPUT sees it.
+    assert_eq!(path(&b), ["output filter:output policy accept", "input filter:input #2 accept"]);
+    assert_eq!(b.result.disposition, Disposition::Local);
+    assert_eq!(b.result.src.to_string(), "10.96.0.10:80");
+    assert_eq!(b.result.dst.to_string(), "10.244.0.5:50000");
+}
+
+/// A packet the kernel sends itself (a neighbour solicitation from the ND socket, which has no
+/// file) is socketless for owner matches: net/netfilter/xt_owner.c `owner_mt` returns
+/// `(info->match ^ info->invert) == 0`, so only a negated test matches.
+#[test]
+fn kernel_sent_packets_have_no_owner() {
+    let prog = program(
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A OUTPUT -m owner --uid-owner 0 -j DROP\n\
+         -A OUTPUT -m owner ! --uid-owner 1337 -j ACCEPT\nCOMMIT\n",
+    );
+    let mut p = out("10.244.0.5", "10.244.0.1", 0, 0);
+    p.proto = Protocol::Icmp;
+    p.kernel_sent = true;
+    let b = one(&prog, &pod(), &p);
+    assert_eq!(path(&b), ["output filter:output #2 accept"]);
+    p.kernel_sent = false;
+    assert_eq!(path(&one(&prog, &pod(), &p)), ["output filter:output #1 drop"]);
+}

@@ -234,6 +234,9 @@ pub enum Reason {
     KernelHandler,
     /// No socket listens: TCP gets RST, UDP ICMP port unreachable.
     NoSocket { proto: L4, dst: SocketAddr },
+    /// The next hop's link-layer address cannot be resolved: its neighbour entry is FAILED
+    /// and no rule explains it (the packet is dropped, the sender gets EHOSTUNREACH).
+    NoNeighbour { next_hop: IpAddr, dev: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
