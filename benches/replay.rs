@@ -76,8 +76,8 @@ fn full_replay(path: &Path, mesh: &mut Mesh) -> (usize, usize) {
     let local = [std::net::IpAddr::from(POD)];
     stitch_redirects(table.flows_mut(), &local, &Conventions::ISTIO.redirect_ports());
     let r = replay(mesh, 0, table.flows());
-    assert_eq!(r.rows.len() as u64, FLOWS);
-    (r.rows.len(), r.traces.len())
+    assert_eq!(r.len() as u64, FLOWS);
+    (r.len(), r.traces)
 }
 
 fn bench(c: &mut Criterion, path: &Path, mesh: &mut Mesh) {

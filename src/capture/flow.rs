@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::decode::{Decoded, Protocol};
 use super::reader::Packet;
-use super::sniff::{is_dns_port, Sniffed, Sniffer};
+use super::sniff::{dns_datagram, is_dns_port, Sniffed, Sniffer};
 use super::stitch::Stitch;
 use crate::util::fasthash::FastMap;
 
@@ -76,9 +76,10 @@ pub struct Flow {
     /// when it is the server's).
     pub first_payload_from: Option<Side>,
     pub sniffed: Sniffed,
-    /// Set by [`super::stitch_redirects`]: this flow is one leg of a redirected connection.
-    pub stitch: Option<Stitch>,
-    sniffer: Option<Box<Sniffer>>,
+    /// Set by [`super::stitch_redirects`]: this flow is one leg of a redirected connection
+    /// (boxed: few flows are).
+    pub stitch: Option<Box<Stitch>>,
+    sniff: SniffState,
     fin_client: bool,
     fin_server: bool,
 }
@@ -98,6 +99,21 @@ impl Flow {
     pub fn closed(&self) -> bool {
         self.rst_from.is_some() || self.fin_both
     }
+}
+
+/// Where reading a flow's payload stands. A flow holds no sniffing buffers until its first
+/// payload byte: most flows of a large capture never carry one (SYN scans, captures cut
+/// short), and a flow's state is kept small (docs/reliability.md, "Memory per flow").
+#[derive(Debug)]
+enum SniffState {
+    /// No payload yet: whether the flow is read as DNS, and the sequence numbers of the
+    /// client's and the server's SYN when seen (the reassembly starts after them).
+    Waiting {
+        dns: bool,
+        syn: [Option<u32>; 2],
+    },
+    Reading(Box<Sniffer>),
+    Done,
 }
 
 /// Table-wide counters.
@@ -288,7 +304,7 @@ fn new_flow(
         fin_both: false,
         sniffed: Sniffed::default(),
         stitch: None,
-        sniffer: Some(Box::new(if dns { Sniffer::new_dns() } else { Sniffer::default() })),
+        sniff: SniffState::Waiting { dns, syn: [None, None] },
         fin_client: false,
         fin_server: false,
         first_payload_from: None,
@@ -328,14 +344,33 @@ fn update(flow: &mut Flow, pkt: &Packet<'_>, d: &Decoded<'_>, src: SocketAddr) {
             flow.fin_both = flow.fin_client && flow.fin_server;
         }
     }
-    let Some(sniffer) = flow.sniffer.as_mut() else { return };
-    match d.tcp {
-        Some(t) => {
-            sniffer.tcp(&mut flow.sniffed, from_client, t.seq, t.flags.syn(), d.payload, d.payload_len)
+    match (d.tcp, &mut flow.sniff) {
+        (_, SniffState::Done) => {}
+        // Only DNS is read from UDP payloads.
+        (None, SniffState::Waiting { dns: true, .. }) => dns_datagram(&mut flow.sniffed, d.payload),
+        (None, _) => flow.sniff = SniffState::Done,
+        (Some(t), SniffState::Waiting { syn, .. }) if d.payload_len == 0 => {
+            if t.flags.syn() {
+                syn[usize::from(!from_client)] = Some(t.seq);
+            }
         }
-        None => sniffer.udp(&mut flow.sniffed, d.payload),
-    }
-    if sniffer.done() {
-        flow.sniffer = None;
+        (Some(t), state) => {
+            if let SniffState::Waiting { dns, syn } = *state {
+                // The first payload: the sniffer starts, told of the SYNs seen before it.
+                let mut s = if dns { Sniffer::new_dns() } else { Sniffer::default() };
+                for (side, seq) in syn.iter().enumerate() {
+                    if let Some(seq) = *seq {
+                        s.tcp(&mut flow.sniffed, side == 0, seq, true, &[], 0);
+                    }
+                }
+                *state = SniffState::Reading(Box::new(s));
+            }
+            if let SniffState::Reading(s) = state {
+                s.tcp(&mut flow.sniffed, from_client, t.seq, t.flags.syn(), d.payload, d.payload_len);
+                if s.done() {
+                    *state = SniffState::Done;
+                }
+            }
+        }
     }
 }

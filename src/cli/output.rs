@@ -26,6 +26,30 @@ pub fn emit(to: &OutputArgs, report: &str) -> miette::Result<()> {
     }
 }
 
+/// As [`emit`], for a report of text (not JSON) that `write` hands over in pieces of whole
+/// lines: a long report (`replay`'s table of every flow) is never held whole.
+pub fn emit_pieces(
+    to: &OutputArgs,
+    write: impl FnOnce(&mut dyn FnMut(&str) -> std::io::Result<()>) -> std::io::Result<()>,
+) -> miette::Result<()> {
+    match &to.output {
+        Some(path) => {
+            let failed = |e: std::io::Error| miette::miette!("cannot write {}: {e}", path.display());
+            let mut w = std::io::BufWriter::new(std::fs::File::create(path).map_err(failed)?);
+            write(&mut |piece| w.write_all(escape_report(piece).as_bytes()))
+                .and_then(|()| w.flush())
+                .map_err(failed)
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            write(&mut |piece| out.write_all(escape_report(piece).as_bytes()))
+                .and_then(|()| out.flush())
+                .map_err(stdout_error)
+        }
+    }
+}
+
 /// Standard output was closed by its reader: not an error, the run ends quietly.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("standard output was closed")]
