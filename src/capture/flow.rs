@@ -54,10 +54,9 @@ pub struct Flow {
     pub transport: Transport,
     pub client: SocketAddr,
     pub server: SocketAddr,
-    /// Record index and time of the first and last packet.
+    /// Record index of the first packet; time of the first and the last.
     pub first_index: u64,
     pub first_nanos: u64,
-    pub last_index: u64,
     pub last_nanos: u64,
     /// The capture interface of the first packet (pcapng interface id; 0 for legacy pcap).
     pub interface: u32,
@@ -107,10 +106,11 @@ impl Flow {
 #[derive(Debug)]
 enum SniffState {
     /// No payload yet: whether the flow is read as DNS, and the sequence numbers of the
-    /// client's and the server's SYN when seen (the reassembly starts after them).
+    /// client's and the server's SYN (the reassembly starts after them), when `seen[side]`.
     Waiting {
         dns: bool,
-        syn: [Option<u32>; 2],
+        seen: [bool; 2],
+        syn: [u32; 2],
     },
     Reading(Box<Sniffer>),
     Done,
@@ -292,7 +292,6 @@ fn new_flow(
         server,
         first_index: pkt.index,
         first_nanos: pkt.ts_nanos,
-        last_index: pkt.index,
         last_nanos: pkt.ts_nanos,
         interface: pkt.interface,
         start_missing,
@@ -304,7 +303,7 @@ fn new_flow(
         fin_both: false,
         sniffed: Sniffed::default(),
         stitch: None,
-        sniff: SniffState::Waiting { dns, syn: [None, None] },
+        sniff: SniffState::Waiting { dns, seen: [false; 2], syn: [0; 2] },
         fin_client: false,
         fin_server: false,
         first_payload_from: None,
@@ -314,7 +313,6 @@ fn new_flow(
 fn update(flow: &mut Flow, pkt: &Packet<'_>, d: &Decoded<'_>, src: SocketAddr) {
     let from_client = src == flow.client;
     let side = if from_client { Side::Client } else { Side::Server };
-    flow.last_index = pkt.index;
     flow.last_nanos = flow.last_nanos.max(pkt.ts_nanos);
     let dir = if from_client { &mut flow.to_server } else { &mut flow.to_client };
     dir.packets += 1;
@@ -349,19 +347,18 @@ fn update(flow: &mut Flow, pkt: &Packet<'_>, d: &Decoded<'_>, src: SocketAddr) {
         // Only DNS is read from UDP payloads.
         (None, SniffState::Waiting { dns: true, .. }) => dns_datagram(&mut flow.sniffed, d.payload),
         (None, _) => flow.sniff = SniffState::Done,
-        (Some(t), SniffState::Waiting { syn, .. }) if d.payload_len == 0 => {
+        (Some(t), SniffState::Waiting { seen, syn, .. }) if d.payload_len == 0 => {
             if t.flags.syn() {
-                syn[usize::from(!from_client)] = Some(t.seq);
+                let side = usize::from(!from_client);
+                (seen[side], syn[side]) = (true, t.seq);
             }
         }
         (Some(t), state) => {
-            if let SniffState::Waiting { dns, syn } = *state {
+            if let SniffState::Waiting { dns, seen, syn } = *state {
                 // The first payload: the sniffer starts, told of the SYNs seen before it.
                 let mut s = if dns { Sniffer::new_dns() } else { Sniffer::default() };
-                for (side, seq) in syn.iter().enumerate() {
-                    if let Some(seq) = *seq {
-                        s.tcp(&mut flow.sniffed, side == 0, seq, true, &[], 0);
-                    }
+                for side in (0..2).filter(|&i| seen[i]) {
+                    s.tcp(&mut flow.sniffed, side == 0, syn[side], true, &[], 0);
                 }
                 *state = SniffState::Reading(Box::new(s));
             }

@@ -15,33 +15,46 @@ use crate::util::fasthash::FastMap;
 
 #[derive(Debug, Clone, Copy)]
 struct Node {
+    /// The flow offered, or [`NONE`] (an empty list).
     flow: u32,
-    /// The next older offer to the same address, or [`NONE`].
+    /// The next older offer to the same address (index into `Downstreams::older`), or [`NONE`].
     next: u32,
+}
+
+const EMPTY: Node = Node { flow: NONE, next: NONE };
+
+/// Where a node of a list is: in the map (the newest) or among the older ones.
+#[derive(Debug, Clone, Copy)]
+enum At {
+    Head,
+    Older(usize),
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct Downstreams {
     /// The newest offer to each IPv4 address and port (address << 16 | port).
-    v4: FastMap<u64, u32>,
-    other: FastMap<SocketAddr, u32>,
-    nodes: Vec<Node>,
+    v4: FastMap<u64, Node>,
+    other: FastMap<SocketAddr, Node>,
+    /// Offers that a newer one to the same address pushed out of the map.
+    older: Vec<Node>,
     claimed: Vec<bool>,
 }
 
+fn v4_key(v: std::net::Ipv4Addr, port: u16) -> u64 {
+    u64::from(v.to_bits()) << 16 | u64::from(port)
+}
+
 impl Downstreams {
-    fn head(&mut self, a: SocketAddr) -> &mut u32 {
+    fn head(&mut self, a: SocketAddr) -> &mut Node {
         match a.ip() {
-            IpAddr::V4(v) => {
-                self.v4.entry(u64::from(v.to_bits()) << 16 | u64::from(a.port())).or_insert(NONE)
-            }
-            IpAddr::V6(_) => self.other.entry(a).or_insert(NONE),
+            IpAddr::V4(v) => self.v4.entry(v4_key(v, a.port())).or_insert(EMPTY),
+            IpAddr::V6(_) => self.other.entry(a).or_insert(EMPTY),
         }
     }
 
-    fn head_of(&self, a: SocketAddr) -> Option<u32> {
+    fn head_of(&self, a: SocketAddr) -> Option<Node> {
         match a.ip() {
-            IpAddr::V4(v) => self.v4.get(&(u64::from(v.to_bits()) << 16 | u64::from(a.port()))).copied(),
+            IpAddr::V4(v) => self.v4.get(&v4_key(v, a.port())).copied(),
             IpAddr::V6(_) => self.other.get(&a).copied(),
         }
     }
@@ -50,27 +63,38 @@ impl Downstreams {
     /// predicted for it.
     pub(crate) fn offer(&mut self, f: &Flow, endpoint: Option<SocketAddr>) {
         for a in std::iter::once(f.server).chain(endpoint.filter(|e| *e != f.server)) {
-            let node = id32(self.nodes.len());
+            let pushed = id32(self.older.len());
             let head = self.head(a);
-            let next = *head;
-            *head = node;
-            self.nodes.push(Node { flow: id32(f.id), next });
+            let old = std::mem::replace(head, Node { flow: id32(f.id), next: NONE });
+            if old.flow != NONE {
+                head.next = pushed;
+                self.older.push(old);
+            }
         }
     }
 
     /// The latest unclaimed downstream that started before `f` and went to `f`'s server (as
     /// its destination or its predicted endpoint).
     pub(crate) fn claim(&mut self, f: &Flow, flows: &[Flow]) -> Option<FlowId> {
-        let mut prev = NONE;
-        let mut at = self.head_of(f.server)?;
-        while let Some(node) = self.nodes.get(at as usize).copied() {
+        let mut prev: Option<At> = None;
+        let (mut at, mut node) = (At::Head, self.head_of(f.server)?);
+        loop {
             let d = node.flow as usize;
-            let fits = !self.claimed.get(d).copied().unwrap_or(false)
+            let fits = node.flow != NONE
+                && !self.claimed.get(d).copied().unwrap_or(false)
                 && flows.get(d).is_some_and(|x| x.first_nanos <= f.first_nanos);
             if fits {
-                match self.nodes.get_mut(prev as usize) {
-                    Some(p) => p.next = node.next,
-                    None => *self.head(f.server) = node.next,
+                match prev {
+                    None => {
+                        let next = self.older.get(node.next as usize).copied().unwrap_or(EMPTY);
+                        *self.head(f.server) = next;
+                    }
+                    Some(At::Head) => self.head(f.server).next = node.next,
+                    Some(At::Older(p)) => {
+                        if let Some(p) = self.older.get_mut(p) {
+                            p.next = node.next;
+                        }
+                    }
                 }
                 if self.claimed.len() <= d {
                     self.claimed.resize(d + 1, false);
@@ -78,9 +102,9 @@ impl Downstreams {
                 self.claimed[d] = true;
                 return Some(d);
             }
-            prev = at;
-            at = node.next;
+            prev = Some(at);
+            let i = node.next as usize;
+            (at, node) = (At::Older(i), *self.older.get(i)?);
         }
-        None
     }
 }

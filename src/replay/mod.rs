@@ -579,10 +579,10 @@ fn class_key(s: &Start, generation: u64, parts: &mut Interner<Part>) -> ClassKey
         Destination::Host { name, port } => (Part::Text(name.as_str().into()), *port),
     };
     let said = format!("{:?}|{:?}|{:?}", s.client, s.request, s.dns_query);
+    let origin = Part::Pair(parts.id(from), parts.id(s.src.map_or(Part::Nothing, |a| ip(a.ip()))));
     ClassKey {
         generation,
-        from: parts.id(from),
-        src: parts.id(s.src.map_or(Part::Nothing, |a| ip(a.ip()))),
+        origin: parts.id(origin),
         dst: parts.id(dst),
         said: parts.id(Part::Text(said.into())),
         port,

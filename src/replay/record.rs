@@ -161,6 +161,8 @@ pub(crate) enum Part {
     Text(Box<str>),
     Process(u32, u32),
     Nothing,
+    /// Two parts together (who starts, from which address).
+    Pair(u32, u32),
 }
 
 /// What a trace depends on, as numbers: everything of the engine's start except the client's
@@ -168,8 +170,8 @@ pub(crate) enum Part {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct ClassKey {
     pub generation: u64,
-    pub from: u32,
-    pub src: u32,
+    /// Who starts the connection and from which address ([`Part::Pair`]).
+    pub origin: u32,
     pub dst: u32,
     /// The client's bytes, HTTP request and DNS question.
     pub said: u32,
@@ -186,8 +188,8 @@ mod tests {
     #[test]
     fn per_flow_state_is_small() {
         assert!(std::mem::size_of::<FlowRecord>() <= 32, "{}", std::mem::size_of::<FlowRecord>());
-        assert!(std::mem::size_of::<ClassKey>() <= 32, "{}", std::mem::size_of::<ClassKey>());
+        assert!(std::mem::size_of::<ClassKey>() <= 24, "{}", std::mem::size_of::<ClassKey>());
         let flow = std::mem::size_of::<crate::capture::Flow>();
-        assert!(flow <= 224, "Flow is {flow} bytes");
+        assert!(flow <= 192, "Flow is {flow} bytes");
     }
 }
