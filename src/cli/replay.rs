@@ -117,18 +117,25 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     let out = match a.flow {
         Some(n) => flow(&a, &mut mesh, &result, n)?,
         None => match a.format {
-            Format::Json => render::json(&result, cap.faults()).map_err(output::json_error)?,
+            Format::Json => {
+                output::emit_pieces(&a.output, true, |out| {
+                    let mut pieces = output::LinePieces::new(out);
+                    render::write_json(&result, cap.faults(), &mut pieces)?;
+                    pieces.finish()
+                })?;
+                return Ok(ExitCode::SUCCESS);
+            }
             Format::Csv => {
                 // CSV has rows only: the note goes to standard error.
                 if let Some(note) = render::not_this_pod_note(&result.not_this_pod) {
                     eprintln!("{}", meshpath::util::escape::escape_control_keep_lines(&note));
                 }
                 // The rows are written as they are made (docs/reliability.md, "Memory per flow").
-                output::emit_pieces(&a.output, |out| render::write_csv(&result, out))?;
+                output::emit_pieces(&a.output, false, |out| render::write_csv(&result, out))?;
                 return Ok(ExitCode::SUCCESS);
             }
             _ => {
-                output::emit_pieces(&a.output, |out| render::write_text(&result, cap.faults(), out))?;
+                output::emit_pieces(&a.output, false, |out| render::write_text(&result, cap.faults(), out))?;
                 return Ok(ExitCode::SUCCESS);
             }
         },

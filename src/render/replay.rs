@@ -257,6 +257,13 @@ struct Document<'a> {
 
 /// The `meshpath.replay/v1` document.
 pub fn json(r: &Replay<'_>, faults: &[Fault]) -> Result<String, serde_json::Error> {
+    let mut out = Vec::new();
+    write_json(r, faults, &mut out).map_err(serde_json::Error::io)?;
+    String::from_utf8(out).map_err(|e| serde_json::Error::io(std::io::Error::other(e)))
+}
+
+/// [`json`], written to `out` as it is made.
+pub fn write_json(r: &Replay<'_>, faults: &[Fault], mut out: impl std::io::Write) -> std::io::Result<()> {
     let doc = Document {
         schema: SCHEMA,
         flows: Rows(r),
@@ -267,9 +274,8 @@ pub fn json(r: &Replay<'_>, faults: &[Fault]) -> Result<String, serde_json::Erro
             .collect(),
         not_this_pod: (r.not_this_pod.flows > 0).then_some(&r.not_this_pod),
     };
-    let mut s = serde_json::to_string_pretty(&doc)?;
-    s.push('\n');
-    Ok(s)
+    serde_json::to_writer_pretty(&mut out, &doc)?;
+    out.write_all(b"\n")
 }
 
 fn csv_field(s: &str) -> String {
