@@ -257,9 +257,16 @@ impl FlowTable {
         out
     }
 
-    /// Consumes the table, returning the flows in first-seen order.
+    /// Consumes the table, returning the flows in first-seen order; the lookup index and the
+    /// buffers of flows still being sniffed are dropped.
     pub fn into_flows(self) -> Vec<Flow> {
-        self.flows
+        let mut flows = self.flows;
+        for f in &mut flows {
+            if matches!(f.sniff, SniffState::Reading(_)) {
+                f.sniff = SniffState::Done;
+            }
+        }
+        flows
     }
 }
 

@@ -259,3 +259,18 @@ fn flows_of_one_class_share_one_walk_and_one_outcome() {
     assert!(r.rows().all(|x| x.trace == Some(0) && x.ending == "delivered"), "{:?}", r.row(0));
     assert!(r.kept.is_none(), "no trace is kept unless asked for");
 }
+
+/// Each of Envoy's connections to the app claims the latest downstream not yet claimed
+/// (docs/replay.md, "Envoy's own connections"), through the lists of offers kept per address.
+#[test]
+fn envoys_connections_claim_the_latest_downstreams_in_turn() {
+    let (app, envoy) = ("10.244.0.5:9080", "127.0.0.6");
+    let mut packets: Vec<(String, String)> =
+        (0..3).map(|i| (format!("10.244.1.9:{}", 51000 + i), app.to_string())).collect();
+    packets.extend((0..4).map(|i| (format!("{envoy}:{}", 41000 + i), app.to_string())));
+    let p: Vec<(&str, &str, bool, bool)> =
+        packets.iter().map(|(s, d)| (s.as_str(), d.as_str(), true, false)).collect();
+    let r = rows(&replay(&mut mesh(), 0, &flows(&p)));
+    let claims: Vec<Option<FlowId>> = r.iter().map(|x| x.upstream_of).collect();
+    assert_eq!(claims, [None, None, None, Some(2), Some(1), Some(0), None]);
+}
