@@ -6,6 +6,7 @@
 
 mod downstreams;
 mod record;
+mod rows;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -14,10 +15,10 @@ use serde::Serialize;
 
 use self::downstreams::Downstreams;
 use self::record::{
-    id32, opt, Check, ClassKey, Disagrees, Endpoint, FlowRecord, Interner, Outcome, Part, Tables, NONE,
+    id32, Check, ClassKey, Disagrees, Endpoint, FlowRecord, Interner, Outcome, Part, Tables, NONE,
 };
 use crate::capture::{DnsRecord, Flow, FlowId, Side, Sniffed, Transport};
-use crate::engine::{trace, Destination, Ending, From, Mesh, MeshTrace, Pick, Start};
+use crate::engine::{trace, Destination, From, Mesh, MeshTrace, Pick, Start};
 use crate::envoy::select::{ClientBytes, HttpRequest};
 use crate::istio::Conventions;
 use crate::netns::L4;
@@ -181,79 +182,6 @@ pub fn replay_keeping<'a>(
     out
 }
 
-impl<'a> Replay<'a> {
-    /// How many flows (rows) there are.
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
-
-    /// The rows in flow order, each made when it is asked for.
-    pub fn rows(&self) -> impl Iterator<Item = Row> + '_ {
-        (0..self.records.len()).filter_map(|i| self.row(i))
-    }
-
-    /// The row of flow `i`.
-    pub fn row(&self, i: FlowId) -> Option<Row> {
-        let r = self.records.get(i)?;
-        let f = self.flows.get(i)?;
-        let o = self.tables.outcome(r.outcome);
-        let name = match opt(r.name_from) {
-            Some(_) => self.tables.text(Some(r.name)),
-            None => sniffed_of(f, self.flows).name().map(str::to_string),
-        };
-        let endpoint = self.endpoint(f, &o);
-        let disagrees = match r.disagrees {
-            Disagrees::No => None,
-            Disagrees::RstFromServer => Some(format!("capture: RST from the server; predicted {}", o.ending)),
-            Disagrees::ServerReplied => Some(format!("capture: the server replied; predicted {}", o.ending)),
-            Disagrees::EnvoyElsewhere => {
-                let predicted = opt(r.upstream_of).and_then(|d| self.endpoint_of(d)).unwrap_or_default();
-                Some(format!("capture: Envoy connected to {}; predicted endpoint {predicted}", f.server))
-            }
-        };
-        Some(Row {
-            index: f.id,
-            time: f.first_nanos.saturating_sub(self.t0) as f64 / 1e9,
-            proto: f.transport.name(),
-            client: f.client.to_string(),
-            server: f.server.to_string(),
-            side: r.side,
-            name,
-            name_from: opt(r.name_from),
-            ending: o.ending.to_string(),
-            detail: self.tables.text(o.detail),
-            listener: self.tables.text(o.listener),
-            cluster: self.tables.text(o.cluster),
-            endpoint,
-            paths: o.paths as usize,
-            packets: f.packets(),
-            bytes: f.bytes(),
-            leg_of: opt(r.leg_of),
-            upstream_of: opt(r.upstream_of),
-            disagrees,
-            trace: opt(r.class),
-        })
-    }
-
-    fn endpoint(&self, f: &Flow, o: &Outcome) -> Option<String> {
-        match o.endpoint {
-            Endpoint::None => None,
-            Endpoint::Server => Some(f.server.to_string()),
-            Endpoint::Other(i) => self.tables.text(Some(i)),
-        }
-    }
-
-    /// The endpoint predicted for flow `i`.
-    fn endpoint_of(&self, i: FlowId) -> Option<String> {
-        let (r, f) = (self.records.get(i)?, self.flows.get(i)?);
-        self.endpoint(f, &self.tables.outcome(r.outcome))
-    }
-}
-
 fn replay_with_names<'a>(mesh: &mut Mesh, pod: usize, flows: &'a [Flow], keep: Option<FlowId>) -> Replay<'a> {
     let t0 = flows.iter().map(|f| f.first_nanos).min().unwrap_or(0);
     let mut tables = Tables::default();
@@ -328,7 +256,7 @@ fn replay_with_names<'a>(mesh: &mut Mesh, pod: usize, flows: &'a [Flow], keep: O
                 }
                 // Traces may depend on the names (DNS clusters, the DNS proxy): the key holds
                 // the generation of the learned names.
-                let key = class_key(&start, learned.generation, &mut parts);
+                let key = rows::class_key(&start, learned.generation, &mut parts);
                 let (class, outcome) = match cache.get(&key) {
                     Some(&got) => {
                         if keep == Some(f.id) && got.0 != NONE {
@@ -342,7 +270,7 @@ fn replay_with_names<'a>(mesh: &mut Mesh, pod: usize, flows: &'a [Flow], keep: O
                             Ok(t) => {
                                 let class = id32(out.traces);
                                 out.traces += 1;
-                                let outcome = outcome_of(&t, f, &mut out.tables);
+                                let outcome = rows::outcome_of(&t, f, &mut out.tables);
                                 if keep == Some(f.id) {
                                     out.kept = Some(Kept { flow: f.id, trace: t, start });
                                 }
@@ -378,7 +306,7 @@ fn replay_with_names<'a>(mesh: &mut Mesh, pod: usize, flows: &'a [Flow], keep: O
         out.records.push(rec);
         learned.learn(f, &mut mesh.names, &mut out.tables);
     }
-    out.summary = summary(&out);
+    out.summary = rows::summary(&out);
     if out.not_this_pod.flows > 0 {
         out.not_this_pod.pod = mesh.pods.get(pod).map(|p| p.name.clone()).unwrap_or_default();
         out.not_this_pod.pod_addresses = pod_addresses(mesh, pod);
@@ -566,71 +494,6 @@ fn client_bytes(s: &Sniffed) -> (ClientBytes, Option<HttpRequest>) {
     (ClientBytes::Opaque, None)
 }
 
-/// What a trace depends on, as a few numbers: everything of the start except the client's
-/// port, and the generation of the learned names.
-fn class_key(s: &Start, generation: u64, parts: &mut Interner<Part>) -> ClassKey {
-    let ip = |a: IpAddr| Part::Ip(a);
-    let from = match &s.from {
-        From::Process { uid, gid } => Part::Process(*uid, *gid),
-        From::Outside { src } => ip(*src),
-    };
-    let (dst, port) = match &s.dst {
-        Destination::Addr(a) => (ip(a.ip()), a.port()),
-        Destination::Host { name, port } => (Part::Text(name.as_str().into()), *port),
-    };
-    let said = format!("{:?}|{:?}|{:?}", s.client, s.request, s.dns_query);
-    let origin = Part::Pair(parts.id(from), parts.id(s.src.map_or(Part::Nothing, |a| ip(a.ip()))));
-    ClassKey {
-        generation,
-        origin: parts.id(origin),
-        dst: parts.id(dst),
-        said: parts.id(Part::Text(said.into())),
-        port,
-        proto: s.proto,
-    }
-}
-
-/// What trace `t` predicts for flow `f`, interned.
-fn outcome_of(t: &MeshTrace, f: &Flow, tables: &mut Tables) -> u32 {
-    let Some(p) = t.paths.first() else {
-        return tables.outcomes.id(Outcome::bare("none"));
-    };
-    let detail = match &p.ending {
-        Ending::EnvoyResponse { status, flag, .. } => {
-            let parts: Vec<String> =
-                status.iter().map(|s| s.to_string()).chain(flag.iter().cloned()).collect();
-            (!parts.is_empty()).then(|| parts.join(" "))
-        }
-        _ => None,
-    };
-    let hop =
-        |pick: fn(&crate::engine::EnvoyHop) -> Option<&String>| p.envoy.iter().find_map(|h| pick(h).cloned());
-    let cluster = hop(|h| h.cluster.as_ref()).or_else(|| match &p.ending {
-        Ending::Blackhole { cluster, .. } => Some(cluster.clone()),
-        Ending::Left { cluster, .. } => cluster.clone(),
-        _ => None,
-    });
-    let endpoint = match hop(|h| h.endpoint.as_ref()) {
-        None => Endpoint::None,
-        Some(e) if e == f.server.to_string() => Endpoint::Server,
-        Some(e) => Endpoint::Other(tables.string(&e)),
-    };
-    let o = Outcome {
-        ending: p.ending.kind(),
-        detail: detail.map(|d| tables.string(&d)),
-        listener: hop(|h| h.listener.as_ref()).map(|l| tables.string(&l)),
-        cluster: cluster.map(|c| tables.string(&c)),
-        endpoint,
-        paths: u32::try_from(t.paths.len()).unwrap_or(u32::MAX),
-        check: match &p.ending {
-            Ending::Delivered { .. } | Ending::Left { .. } => Check::ServerReset,
-            Ending::Refused { .. } | Ending::Dropped { .. } => Check::ServerReply,
-            _ => Check::Nothing,
-        },
-    };
-    tables.outcomes.id(o)
-}
-
 /// When the capture itself contradicts the predicted ending (docs/replay.md, "disagrees").
 fn disagreement(o: &Outcome, f: &Flow) -> Option<Disagrees> {
     match o.check {
@@ -646,22 +509,6 @@ fn server_replied(f: &Flow) -> bool {
         Transport::Tcp => f.syn_ack_seen || f.to_client.payload_bytes > 0,
         Transport::Udp => f.to_client.packets > 0,
     }
-}
-
-/// Flows by ending and cluster.
-fn summary(r: &Replay<'_>) -> Vec<SummaryLine> {
-    let mut per_outcome = vec![0u64; r.tables.outcomes.len()];
-    for rec in &r.records {
-        if let Some(n) = per_outcome.get_mut(rec.outcome as usize) {
-            *n += 1;
-        }
-    }
-    let mut counts: BTreeMap<(String, Option<String>), u64> = BTreeMap::new();
-    for (i, n) in per_outcome.into_iter().enumerate().filter(|(_, n)| *n > 0) {
-        let o = r.tables.outcome(id32(i));
-        *counts.entry((o.ending.to_string(), r.tables.text(o.cluster))).or_default() += n;
-    }
-    counts.into_iter().map(|((ending, cluster), flows)| SummaryLine { ending, cluster, flows }).collect()
 }
 
 #[cfg(test)]
