@@ -7,6 +7,10 @@
 //!   (identical flows share a trace) through the productpage fixture pod
 //!   (tests/fixtures/mesh/, Istio 1.25 REDIRECT rules), as `meshpath replay` does.
 //!
+//! * `replay-40k-distinct-flows`: replay of a generated capture of 120,000 packets that reads as
+//!   40,000 flows, almost each its own trace class (the memory case of docs/reliability.md,
+//!   "Memory per flow in `replay`"; its memory is measured there with `/usr/bin/time -v`).
+//!
 //! Then, in the same run and on the same file, one timed pass of each mode next to
 //! `tcpdump -nr FILE > /dev/null` and `tshark -r FILE -q -z conv,tcp > /dev/null` (skipped with
 //! a note when the tool is missing, or all of them with `MESHPATH_BENCH_NO_TOOLS=1`).
@@ -34,13 +38,19 @@ const POD: [u8; 4] = [10, 244, 0, 5];
 const RULES: &str = include_str!("../scenarios/istio-1.25-redirect.v4.iptables-save");
 const DUMP: &str = include_str!("../tests/fixtures/mesh/productpage.istio-1.25.config_dump.json");
 
-fn generated() -> PathBuf {
-    let path = std::env::temp_dir().join(format!("meshpath-bench-replay-{}.pcap", std::process::id()));
+fn generated(packets: u64, flows: u64) -> PathBuf {
+    let name = format!("meshpath-bench-replay-{packets}-{}.pcap", std::process::id());
+    let path = std::env::temp_dir().join(name);
     let out = BufWriter::with_capacity(1 << 20, File::create(&path).expect("temp file"));
-    let st = write_synthetic_from(out, PACKETS, FLOWS, Some(POD)).expect("written");
-    assert_eq!((st.packets, st.flows), (PACKETS, FLOWS));
+    let st = write_synthetic_from(out, packets, flows, Some(POD)).expect("written");
+    assert_eq!((st.packets, st.flows), (packets, flows));
     path
 }
+
+/// Packets of the capture of many distinct flows: 120,000 single-packet flows whose client
+/// ports repeat every 40,000 (so 40,000 flows of 3 packets).
+const DISTINCT_PACKETS: u64 = 120_000;
+const DISTINCT_FLOWS: usize = 40_000;
 
 fn mesh() -> Mesh {
     let rules = parse("istio-1.25-redirect.v4.iptables-save", RULES, ParseOptions::default()).expect("rules");
@@ -68,6 +78,12 @@ fn read_only(path: &Path) -> u64 {
 
 /// What `meshpath replay` does, without the output: (flows, distinct traces).
 fn full_replay(path: &Path, mesh: &mut Mesh) -> (usize, usize) {
+    let got = replay_file(path, mesh);
+    assert_eq!(got.0 as u64, FLOWS);
+    got
+}
+
+fn replay_file(path: &Path, mesh: &mut Mesh) -> (usize, usize) {
     let mut cap = Capture::open(File::open(path).expect("open")).expect("pcap");
     let mut table = FlowTable::new();
     while let Some(p) = cap.next_packet() {
@@ -76,8 +92,7 @@ fn full_replay(path: &Path, mesh: &mut Mesh) -> (usize, usize) {
     let local = [std::net::IpAddr::from(POD)];
     stitch_redirects(table.flows_mut(), &local, &Conventions::ISTIO.redirect_ports());
     let r = replay(mesh, 0, table.flows());
-    assert_eq!(r.rows.len() as u64, FLOWS);
-    (r.rows.len(), r.traces.len())
+    (r.len(), r.traces)
 }
 
 fn bench(c: &mut Criterion, path: &Path, mesh: &mut Mesh) {
@@ -87,6 +102,21 @@ fn bench(c: &mut Criterion, path: &Path, mesh: &mut Mesh) {
     g.throughput(Throughput::Elements(PACKETS));
     g.bench_function("read", |b| b.iter(|| read_only(path)));
     g.bench_function("replay", |b| b.iter(|| full_replay(path, mesh)));
+    g.finish();
+}
+
+fn bench_distinct(c: &mut Criterion, path: &Path, mesh: &mut Mesh) {
+    let mut g = c.benchmark_group("replay-40k-distinct-flows");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(20));
+    g.throughput(Throughput::Elements(DISTINCT_FLOWS as u64));
+    g.bench_function("replay", |b| {
+        b.iter(|| {
+            let got = replay_file(path, mesh);
+            assert_eq!(got.0, DISTINCT_FLOWS);
+            got
+        })
+    });
     g.finish();
 }
 
@@ -148,11 +178,14 @@ fn compare(path: &Path, mesh: &mut Mesh) {
 }
 
 fn main() {
-    let path = generated();
+    let path = generated(PACKETS, FLOWS);
+    let distinct = generated(DISTINCT_PACKETS, DISTINCT_PACKETS);
     let mut mesh = mesh();
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c, &path, &mut mesh);
+    bench_distinct(&mut c, &distinct, &mut mesh);
     c.final_summary();
     compare(&path, &mut mesh);
     let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(&distinct);
 }

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::decode::{Decoded, Protocol};
 use super::reader::Packet;
-use super::sniff::{is_dns_port, Sniffed, Sniffer};
+use super::sniff::{dns_datagram, is_dns_port, Sniffed, Sniffer};
 use super::stitch::Stitch;
 use crate::util::fasthash::FastMap;
 
@@ -54,10 +54,9 @@ pub struct Flow {
     pub transport: Transport,
     pub client: SocketAddr,
     pub server: SocketAddr,
-    /// Record index and time of the first and last packet.
+    /// Record index of the first packet; time of the first and the last.
     pub first_index: u64,
     pub first_nanos: u64,
-    pub last_index: u64,
     pub last_nanos: u64,
     /// The capture interface of the first packet (pcapng interface id; 0 for legacy pcap).
     pub interface: u32,
@@ -76,9 +75,10 @@ pub struct Flow {
     /// when it is the server's).
     pub first_payload_from: Option<Side>,
     pub sniffed: Sniffed,
-    /// Set by [`super::stitch_redirects`]: this flow is one leg of a redirected connection.
-    pub stitch: Option<Stitch>,
-    sniffer: Option<Box<Sniffer>>,
+    /// Set by [`super::stitch_redirects`]: this flow is one leg of a redirected connection
+    /// (boxed: few flows are).
+    pub stitch: Option<Box<Stitch>>,
+    sniff: SniffState,
     fin_client: bool,
     fin_server: bool,
 }
@@ -98,6 +98,22 @@ impl Flow {
     pub fn closed(&self) -> bool {
         self.rst_from.is_some() || self.fin_both
     }
+}
+
+/// Where reading a flow's payload stands. A flow holds no sniffing buffers until its first
+/// payload byte: most flows of a large capture never carry one (SYN scans, captures cut
+/// short), and a flow's state is kept small (docs/reliability.md, "Memory per flow").
+#[derive(Debug)]
+enum SniffState {
+    /// No payload yet: whether the flow is read as DNS, and the sequence numbers of the
+    /// client's and the server's SYN (the reassembly starts after them), when `seen[side]`.
+    Waiting {
+        dns: bool,
+        seen: [bool; 2],
+        syn: [u32; 2],
+    },
+    Reading(Box<Sniffer>),
+    Done,
 }
 
 /// Table-wide counters.
@@ -241,9 +257,16 @@ impl FlowTable {
         out
     }
 
-    /// Consumes the table, returning the flows in first-seen order.
+    /// Consumes the table, returning the flows in first-seen order; the lookup index and the
+    /// buffers of flows still being sniffed are dropped.
     pub fn into_flows(self) -> Vec<Flow> {
-        self.flows
+        let mut flows = self.flows;
+        for f in &mut flows {
+            if matches!(f.sniff, SniffState::Reading(_)) {
+                f.sniff = SniffState::Done;
+            }
+        }
+        flows
     }
 }
 
@@ -276,7 +299,6 @@ fn new_flow(
         server,
         first_index: pkt.index,
         first_nanos: pkt.ts_nanos,
-        last_index: pkt.index,
         last_nanos: pkt.ts_nanos,
         interface: pkt.interface,
         start_missing,
@@ -288,7 +310,7 @@ fn new_flow(
         fin_both: false,
         sniffed: Sniffed::default(),
         stitch: None,
-        sniffer: Some(Box::new(if dns { Sniffer::new_dns() } else { Sniffer::default() })),
+        sniff: SniffState::Waiting { dns, seen: [false; 2], syn: [0; 2] },
         fin_client: false,
         fin_server: false,
         first_payload_from: None,
@@ -298,7 +320,6 @@ fn new_flow(
 fn update(flow: &mut Flow, pkt: &Packet<'_>, d: &Decoded<'_>, src: SocketAddr) {
     let from_client = src == flow.client;
     let side = if from_client { Side::Client } else { Side::Server };
-    flow.last_index = pkt.index;
     flow.last_nanos = flow.last_nanos.max(pkt.ts_nanos);
     let dir = if from_client { &mut flow.to_server } else { &mut flow.to_client };
     dir.packets += 1;
@@ -328,14 +349,32 @@ fn update(flow: &mut Flow, pkt: &Packet<'_>, d: &Decoded<'_>, src: SocketAddr) {
             flow.fin_both = flow.fin_client && flow.fin_server;
         }
     }
-    let Some(sniffer) = flow.sniffer.as_mut() else { return };
-    match d.tcp {
-        Some(t) => {
-            sniffer.tcp(&mut flow.sniffed, from_client, t.seq, t.flags.syn(), d.payload, d.payload_len)
+    match (d.tcp, &mut flow.sniff) {
+        (_, SniffState::Done) => {}
+        // Only DNS is read from UDP payloads.
+        (None, SniffState::Waiting { dns: true, .. }) => dns_datagram(&mut flow.sniffed, d.payload),
+        (None, _) => flow.sniff = SniffState::Done,
+        (Some(t), SniffState::Waiting { seen, syn, .. }) if d.payload_len == 0 => {
+            if t.flags.syn() {
+                let side = usize::from(!from_client);
+                (seen[side], syn[side]) = (true, t.seq);
+            }
         }
-        None => sniffer.udp(&mut flow.sniffed, d.payload),
-    }
-    if sniffer.done() {
-        flow.sniffer = None;
+        (Some(t), state) => {
+            if let SniffState::Waiting { dns, seen, syn } = *state {
+                // The first payload: the sniffer starts, told of the SYNs seen before it.
+                let mut s = if dns { Sniffer::new_dns() } else { Sniffer::default() };
+                for side in (0..2).filter(|&i| seen[i]) {
+                    s.tcp(&mut flow.sniffed, side == 0, syn[side], true, &[], 0);
+                }
+                *state = SniffState::Reading(Box::new(s));
+            }
+            if let SniffState::Reading(s) = state {
+                s.tcp(&mut flow.sniffed, from_client, t.seq, t.flags.syn(), d.payload, d.payload_len);
+                if s.done() {
+                    *state = SniffState::Done;
+                }
+            }
+        }
     }
 }

@@ -32,7 +32,7 @@ pub use dns::{parse_dns_message, DnsAnswer, DnsMessage, DnsQuestion, DnsRecord};
 pub use flow::{DirStats, Flow, FlowId, FlowTable, FlowTableStats, Side, Transport};
 pub use http::{parse_http_request, HttpParse, HttpRequest, H2_PREFACE};
 pub use reader::{Capture, Format, Packet};
-pub use sniff::Sniffed;
+pub use sniff::{Sniffed, SniffedFields};
 pub use stitch::{stitch_redirects, Stitch, REDIRECT_PORTS};
 pub use tls::{parse_client_hello, ClientHello, TlsParse};
 

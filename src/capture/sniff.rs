@@ -21,9 +21,46 @@ pub(crate) fn is_dns_port(port: u16) -> bool {
     matches!(port, 53 | 5353 | 15053)
 }
 
+/// What was read from a flow's payload: the fields of [`SniffedFields`], read through `Deref`.
+/// Most flows of a large capture say nothing (a SYN, opaque bytes): for them this is one
+/// pointer-sized `None` and no allocation; the fields are allocated on the first write.
+#[derive(Debug, Clone, Default)]
+pub struct Sniffed(Option<Box<SniffedFields>>);
+
+/// The fields of a [`Sniffed`] that holds nothing.
+static NOTHING: SniffedFields = SniffedFields {
+    tls: None,
+    http: None,
+    h2_preface: false,
+    dns_questions: Vec::new(),
+    dns_answers: Vec::new(),
+    note: None,
+};
+
+impl std::ops::Deref for Sniffed {
+    type Target = SniffedFields;
+    fn deref(&self) -> &SniffedFields {
+        self.0.as_deref().unwrap_or(&NOTHING)
+    }
+}
+
+impl std::ops::DerefMut for Sniffed {
+    fn deref_mut(&mut self) -> &mut SniffedFields {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl PartialEq for Sniffed {
+    fn eq(&self, other: &Sniffed) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Sniffed {}
+
 /// What was read from a flow's payload.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Sniffed {
+pub struct SniffedFields {
     pub tls: Option<ClientHello>,
     pub http: Option<HttpRequest>,
     /// The client sent the HTTP/2 connection preface (cleartext HTTP/2, prior knowledge).
@@ -37,7 +74,7 @@ pub struct Sniffed {
     pub note: Option<&'static str>,
 }
 
-impl Sniffed {
+impl SniffedFields {
     /// The (name, address) pairs of the A/AAAA answers, for a name table.
     pub fn dns_addresses(&self) -> impl Iterator<Item = (&str, IpAddr)> + '_ {
         self.dns_answers.iter().filter_map(|a| match a.record {
@@ -54,16 +91,22 @@ impl Sniffed {
             .or_else(|| self.http.as_ref().and_then(|h| h.host.as_deref()))
             .or_else(|| self.dns_questions.first().map(|q| q.name.as_str()))
     }
+}
 
+impl Sniffed {
     fn add_dns(&mut self, m: DnsMessage) {
+        if m.questions.is_empty() && m.answers.is_empty() {
+            return;
+        }
+        let s = &mut **self;
         for q in m.questions {
-            if self.dns_questions.len() < DNS_KEEP && !self.dns_questions.contains(&q) {
-                self.dns_questions.push(q);
+            if s.dns_questions.len() < DNS_KEEP && !s.dns_questions.contains(&q) {
+                s.dns_questions.push(q);
             }
         }
         for a in m.answers {
-            if self.dns_answers.len() < DNS_KEEP && !self.dns_answers.contains(&a) {
-                self.dns_answers.push(a);
+            if s.dns_answers.len() < DNS_KEEP && !s.dns_answers.contains(&a) {
+                s.dns_answers.push(a);
             }
         }
     }
@@ -203,18 +246,6 @@ impl Sniffer {
         }
     }
 
-    /// A UDP datagram.
-    pub(crate) fn udp(&mut self, out: &mut Sniffed, payload: &[u8]) {
-        if self.phase == Phase::Dns {
-            if let Some(m) = parse_dns_message(payload) {
-                out.add_dns(m);
-            }
-        } else {
-            // Only DNS is read from UDP payloads.
-            self.phase = Phase::Done;
-        }
-    }
-
     fn finish(&mut self, out: &mut Sniffed, why: &'static str) {
         self.finish_with(out, Some(why));
     }
@@ -256,6 +287,13 @@ fn classify(buf: &[u8], out: &mut Sniffed) -> Option<Option<&'static str>> {
         }
         HttpParse::NeedMore => None,
         HttpParse::NotHttp => Some(None),
+    }
+}
+
+/// A UDP datagram of a DNS flow.
+pub(crate) fn dns_datagram(out: &mut Sniffed, payload: &[u8]) {
+    if let Some(m) = parse_dns_message(payload) {
+        out.add_dns(m);
     }
 }
 

@@ -74,10 +74,10 @@ pub fn stitch_redirects(flows: &mut [Flow], local: &[IpAddr], redirect_ports: &[
         paired[original] = true;
         paired[leg] = true;
         if let Some(f) = flows.get_mut(leg) {
-            f.stitch = Some(s);
+            f.stitch = Some(Box::new(s));
         }
         if let Some(f) = flows.get_mut(original) {
-            f.stitch = Some(s);
+            f.stitch = Some(Box::new(s));
         }
         out.push(s);
     }

@@ -389,8 +389,8 @@ fn redirected_leg_is_stitched_to_the_original_flow() {
     let stitches = stitch_redirects(t.flows_mut(), &[IpAddr::from(pod)], &REDIRECT_PORTS);
     let want = Stitch { leg: 1, original: 2, redirect_port: 15001, client: SocketAddr::from((pod, 40000)) };
     assert_eq!(stitches, vec![want]);
-    assert_eq!(t.flows()[1].stitch, Some(want));
-    assert_eq!(t.flows()[2].stitch, Some(want));
+    assert_eq!(t.flows()[1].stitch.as_deref(), Some(&want));
+    assert_eq!(t.flows()[2].stitch.as_deref(), Some(&want));
     assert_eq!(t.flows()[2].server, SocketAddr::from(svc));
     assert!(t.flows()[0].stitch.is_none() && t.flows()[3].stitch.is_none());
     assert_eq!(t.flows()[1].sniffed.http.as_ref().and_then(|h| h.host.as_deref()), Some("web"));

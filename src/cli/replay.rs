@@ -12,7 +12,7 @@ use miette::{miette, IntoDiagnostic, Result, WrapErr};
 use meshpath::capture::{stitch_redirects, Capture, FlowTable};
 use meshpath::engine::{Destination, Mesh, Start};
 use meshpath::render::replay as render;
-use meshpath::replay::{replay, Replay, Row};
+use meshpath::replay::{replay_keeping, Replay, Row};
 
 use super::args::{after_help, Format, Formats, MeshArgs, OutputArgs, OUTPUT};
 use super::resolve::{self, PodOptions};
@@ -109,21 +109,35 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         bar.set_position(cap.bytes_read());
     }
     bar.set_message(format!("walking {} flows", table.flows().len()));
-    stitch_redirects(table.flows_mut(), &local, &redirect_ports);
-    let result = replay(&mut mesh, pod, table.flows());
+    // The flows only from here on: the lookup index is dropped.
+    let mut flows = table.into_flows();
+    stitch_redirects(&mut flows, &local, &redirect_ports);
+    let result = replay_keeping(&mut mesh, pod, &flows, a.flow);
     bar.finish_and_clear();
     let out = match a.flow {
         Some(n) => flow(&a, &mut mesh, &result, n)?,
         None => match a.format {
-            Format::Json => render::json(&result, cap.faults()).map_err(output::json_error)?,
+            Format::Json => {
+                output::emit_pieces(&a.output, true, |out| {
+                    let mut pieces = output::LinePieces::new(out);
+                    render::write_json(&result, cap.faults(), &mut pieces)?;
+                    pieces.finish()
+                })?;
+                return Ok(ExitCode::SUCCESS);
+            }
             Format::Csv => {
                 // CSV has rows only: the note goes to standard error.
                 if let Some(note) = render::not_this_pod_note(&result.not_this_pod) {
                     eprintln!("{}", meshpath::util::escape::escape_control_keep_lines(&note));
                 }
-                render::csv(&result)
+                // The rows are written as they are made (docs/reliability.md, "Memory per flow").
+                output::emit_pieces(&a.output, false, |out| render::write_csv(&result, out))?;
+                return Ok(ExitCode::SUCCESS);
             }
-            _ => render::text(&result, cap.faults()),
+            _ => {
+                output::emit_pieces(&a.output, false, |out| render::write_text(&result, cap.faults(), out))?;
+                return Ok(ExitCode::SUCCESS);
+            }
         },
     };
     output::emit(&a.output, &out)?;
@@ -132,16 +146,18 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
 
 /// Flow `n` in the format asked: its trace, its row and paths as JSON, its CSV line, a drawing
 /// of its paths, or `explain`'s report.
-fn flow(a: &ReplayArgs, mesh: &mut Mesh, result: &Replay, n: usize) -> Result<String> {
-    let row = result.rows.get(n).ok_or_else(|| {
+fn flow(a: &ReplayArgs, mesh: &mut Mesh, result: &Replay<'_>, n: usize) -> Result<String> {
+    let row = result.row(n).ok_or_else(|| {
         miette!(
             "--flow {n}: the capture has {} (0 to {})",
-            meshpath::render::plural(result.rows.len(), "flow"),
-            result.rows.len().saturating_sub(1)
+            meshpath::render::plural(result.len(), "flow"),
+            result.len().saturating_sub(1)
         )
     })?;
-    let trace = if row.leg_of.is_some() { None } else { row.trace.and_then(|i| result.traces.get(i)) };
-    let start = row.trace.and_then(|i| result.starts.get(i));
+    let row = &row;
+    let kept = result.kept.as_ref().filter(|k| k.flow == n && row.leg_of.is_none());
+    let trace = kept.map(|k| &k.trace);
+    let start = kept.map(|k| &k.start);
     let title = render::flow_title(n, row);
     Ok(match (a.format, trace) {
         (Format::Json, t) => render::flow_json(row, t).map_err(output::json_error)?,

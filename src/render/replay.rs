@@ -132,17 +132,60 @@ fn cells(r: &Row) -> [String; 13] {
     ]
 }
 
+/// Output is handed to the writer in pieces of about this many bytes, whole lines each.
+const PIECE: usize = 64 * 1024;
+
+/// Collects lines and hands them to `out` in pieces of whole lines.
+struct Pieces<'o, E> {
+    buf: String,
+    out: &'o mut dyn FnMut(&str) -> Result<(), E>,
+}
+
+impl<E> Pieces<'_, E> {
+    fn line(&mut self, l: &str) -> Result<(), E> {
+        self.buf.push_str(l);
+        self.buf.push('\n');
+        if self.buf.len() >= PIECE {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), E> {
+        if !self.buf.is_empty() {
+            (self.out)(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
 /// The table: one row per flow, then the summary by ending and cluster, then the faults.
-pub fn text(r: &Replay, faults: &[Fault]) -> String {
-    let rows: Vec<[String; 13]> = r.rows.iter().map(cells).collect();
+pub fn text(r: &Replay<'_>, faults: &[Fault]) -> String {
+    let mut s = String::new();
+    let _ = write_text(r, faults, &mut |piece: &str| -> Result<(), std::convert::Infallible> {
+        s.push_str(piece);
+        Ok(())
+    });
+    s
+}
+
+/// [`text`], handed to `out` in pieces of whole lines: the rows are made twice (once for the
+/// column widths), never all held at once.
+pub fn write_text<E>(
+    r: &Replay<'_>,
+    faults: &[Fault],
+    out: &mut dyn FnMut(&str) -> Result<(), E>,
+) -> Result<(), E> {
     let mut width = COLUMNS.map(str::len);
-    for row in &rows {
-        for (w, c) in width.iter_mut().zip(row) {
+    let mut disagree = 0usize;
+    for row in r.rows() {
+        disagree += usize::from(row.disagrees.is_some());
+        for (w, c) in width.iter_mut().zip(cells(&row)) {
             *w = (*w).max(c.chars().count());
         }
     }
-    let mut out = String::new();
-    let line = |out: &mut String, cells: &[String]| {
+    let line = |cells: &[String]| {
         let mut l = String::new();
         for (i, (c, w)) in cells.iter().zip(width).enumerate() {
             if i > 0 {
@@ -150,39 +193,49 @@ pub fn text(r: &Replay, faults: &[Fault]) -> String {
             }
             let _ = write!(l, "{c:<w$}");
         }
-        out.push_str(l.trim_end());
-        out.push('\n');
+        l.truncate(l.trim_end().len());
+        l
     };
-    line(&mut out, &COLUMNS.map(str::to_string));
-    for row in &rows {
-        line(&mut out, row);
+    let mut p = Pieces { buf: String::new(), out };
+    p.line(&line(&COLUMNS.map(str::to_string)))?;
+    for row in r.rows() {
+        p.line(&line(&cells(&row)))?;
     }
-    out.push_str("\nsummary\n");
+    let mut tail = String::from("\nsummary\n");
     for s in &r.summary {
-        let _ = writeln!(out, "  {:>6}  {}  {}", s.flows, s.ending, s.cluster.as_deref().unwrap_or("-"));
+        let _ = writeln!(tail, "  {:>6}  {}  {}", s.flows, s.ending, s.cluster.as_deref().unwrap_or("-"));
     }
-    let disagree = r.rows.iter().filter(|x| x.disagrees.is_some()).count();
     let _ = write!(
-        out,
+        tail,
         "\n{}, {}, {disagree} {} with the capture",
-        plural(r.rows.len(), "flow"),
-        plural(r.traces.len(), "trace"),
+        plural(r.len(), "flow"),
+        plural(r.traces, "trace"),
         if disagree == 1 { "disagrees" } else { "disagree" }
     );
     if r.not_this_pod.flows > 0 {
-        let _ = write!(out, ", {} not this pod", r.not_this_pod.flows);
+        let _ = write!(tail, ", {} not this pod", r.not_this_pod.flows);
     }
-    out.push('\n');
+    tail.push('\n');
     if let Some(note) = not_this_pod_note(&r.not_this_pod) {
-        let _ = writeln!(out, "\n{note}");
+        let _ = writeln!(tail, "\n{note}");
     }
     if !faults.is_empty() {
-        out.push_str("\nfaults\n");
+        tail.push_str("\nfaults\n");
         for f in faults {
-            let _ = writeln!(out, "  {f}");
+            let _ = writeln!(tail, "  {f}");
         }
     }
-    out
+    p.buf.push_str(&tail);
+    p.flush()
+}
+
+/// The rows of a replay as a JSON array, made one at a time.
+struct Rows<'r, 'a>(&'r Replay<'a>);
+
+impl Serialize for Rows<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.rows())
+    }
 }
 
 #[derive(Serialize)]
@@ -195,7 +248,7 @@ struct FaultJson<'a> {
 #[derive(Serialize)]
 struct Document<'a> {
     schema: &'static str,
-    flows: &'a [Row],
+    flows: Rows<'a, 'a>,
     summary: &'a [SummaryLine],
     faults: Vec<FaultJson<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -203,10 +256,17 @@ struct Document<'a> {
 }
 
 /// The `meshpath.replay/v1` document.
-pub fn json(r: &Replay, faults: &[Fault]) -> Result<String, serde_json::Error> {
+pub fn json(r: &Replay<'_>, faults: &[Fault]) -> Result<String, serde_json::Error> {
+    let mut out = Vec::new();
+    write_json(r, faults, &mut out).map_err(serde_json::Error::io)?;
+    String::from_utf8(out).map_err(|e| serde_json::Error::io(std::io::Error::other(e)))
+}
+
+/// [`json`], written to `out` as it is made.
+pub fn write_json(r: &Replay<'_>, faults: &[Fault], mut out: impl std::io::Write) -> std::io::Result<()> {
     let doc = Document {
         schema: SCHEMA,
-        flows: &r.rows,
+        flows: Rows(r),
         summary: &r.summary,
         faults: faults
             .iter()
@@ -214,9 +274,8 @@ pub fn json(r: &Replay, faults: &[Fault]) -> Result<String, serde_json::Error> {
             .collect(),
         not_this_pod: (r.not_this_pod.flows > 0).then_some(&r.not_this_pod),
     };
-    let mut s = serde_json::to_string_pretty(&doc)?;
-    s.push('\n');
-    Ok(s)
+    serde_json::to_writer_pretty(&mut out, &doc)?;
+    out.write_all(b"\n")
 }
 
 fn csv_field(s: &str) -> String {
@@ -227,17 +286,41 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+const CSV_HEADER: &str = "index,time,proto,client,server,side,name,name_from,ending,detail,listener,cluster,endpoint,paths,packets,bytes,leg_of,upstream_of,disagrees";
+
 /// One CSV line per flow after a header.
-pub fn csv(r: &Replay) -> String {
-    csv_rows(&r.rows)
+pub fn csv(r: &Replay<'_>) -> String {
+    let mut s = String::new();
+    let _ = write_csv(r, &mut |piece: &str| -> Result<(), std::convert::Infallible> {
+        s.push_str(piece);
+        Ok(())
+    });
+    s
+}
+
+/// [`csv`], handed to `out` in pieces of whole lines.
+pub fn write_csv<E>(r: &Replay<'_>, out: &mut dyn FnMut(&str) -> Result<(), E>) -> Result<(), E> {
+    let mut p = Pieces { buf: String::new(), out };
+    p.line(CSV_HEADER)?;
+    for row in r.rows() {
+        p.line(&csv_line(&row))?;
+    }
+    p.flush()
 }
 
 /// The CSV header and a line per row.
 pub fn csv_rows(rows: &[Row]) -> String {
-    let mut out = String::from(
-        "index,time,proto,client,server,side,name,name_from,ending,detail,listener,cluster,endpoint,paths,packets,bytes,leg_of,upstream_of,disagrees\n",
-    );
+    let mut out = format!("{CSV_HEADER}\n");
     for x in rows {
+        out.push_str(&csv_line(x));
+        out.push('\n');
+    }
+    out
+}
+
+/// One row's CSV line (without its newline).
+fn csv_line(x: &Row) -> String {
+    {
         let o = |v: &Option<String>| csv_field(v.as_deref().unwrap_or(""));
         let fields = [
             x.index.to_string(),
@@ -260,8 +343,6 @@ pub fn csv_rows(rows: &[Row]) -> String {
             x.upstream_of.map(|v| v.to_string()).unwrap_or_default(),
             o(&x.disagrees),
         ];
-        out.push_str(&fields.join(","));
-        out.push('\n');
+        fields.join(",")
     }
-    out
 }

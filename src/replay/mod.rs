@@ -4,18 +4,26 @@
 //! for the flows after them, in capture order. The result is one [`Row`] per flow plus a
 //! summary; nothing is printed here (docs/replay.md).
 
+mod downstreams;
+mod record;
+mod rows;
+
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
+use self::downstreams::Downstreams;
+use self::record::{
+    id32, Check, ClassKey, Disagrees, Endpoint, FlowRecord, Interner, Outcome, Part, Tables, NONE,
+};
 use crate::capture::{DnsRecord, Flow, FlowId, Side, Sniffed, Transport};
-use crate::engine::{trace, Destination, Ending, From, Mesh, MeshTrace, Pick, Start};
+use crate::engine::{trace, Destination, From, Mesh, MeshTrace, Pick, Start};
 use crate::envoy::select::{ClientBytes, HttpRequest};
 use crate::istio::Conventions;
 use crate::netns::L4;
+use crate::util::fasthash::FastMap;
 
-/// One flow of the capture and how meshpath predicts it goes.
 /// Who opened a flow, as the pod sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -38,6 +46,7 @@ impl RowSide {
     }
 }
 
+/// One flow of the capture and how meshpath predicts it goes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
     pub index: FlowId,
@@ -79,7 +88,7 @@ pub struct Row {
     /// What the capture shows that contradicts the prediction.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disagrees: Option<String>,
-    /// Index into [`Replay::traces`].
+    /// The flow's trace class: flows with the same class were walked identically (one walk).
     #[serde(skip)]
     pub trace: Option<usize>,
 }
@@ -93,16 +102,33 @@ pub struct SummaryLine {
     pub flows: u64,
 }
 
-/// The rows, the distinct traces they point to and the summary.
-#[derive(Debug, Clone, Default)]
-pub struct Replay {
-    pub rows: Vec<Row>,
-    pub traces: Vec<MeshTrace>,
-    /// The engine start of each trace (same index): what `explain` or `trace` would take.
-    pub starts: Vec<Start>,
+/// The replay of a capture's flows: per flow a small record (docs/reliability.md, "Memory per
+/// flow in `replay`"), the [`Row`]s made from it one at a time ([`Replay::rows`]), the summary.
+/// Traces are not kept: flows walked identically share one walk, and only the trace of the
+/// flow asked for ([`replay_keeping`]) is kept.
+#[derive(Debug)]
+pub struct Replay<'a> {
+    flows: &'a [Flow],
+    /// The time of the capture's first flow packet.
+    t0: u64,
+    records: Vec<FlowRecord>,
+    tables: Tables,
+    /// How many distinct traces the flows took (flows walked identically count once).
+    pub traces: usize,
+    /// The flow asked for, walked: its trace and the engine start (what `explain` or
+    /// `trace` would take).
+    pub kept: Option<Kept>,
     pub summary: Vec<SummaryLine>,
     /// The flows that involve none of the pod's addresses (row ending [`NOT_THIS_POD`]).
     pub not_this_pod: NotThisPod,
+}
+
+/// One flow's trace, kept by [`replay_keeping`].
+#[derive(Debug, Clone)]
+pub struct Kept {
+    pub flow: FlowId,
+    pub trace: MeshTrace,
+    pub start: Start,
 }
 
 /// The row ending of a flow that involves none of the pod's addresses: neither end is one of
@@ -131,100 +157,156 @@ pub struct AddressFlows {
 /// How many of the capture's busiest addresses [`NotThisPod`] lists.
 pub const BUSIEST_SHOWN: usize = 5;
 
+/// The outcomes every replay holds first: a flow of another host, a redirected leg.
+const OUTCOME_NOT_THIS_POD: u32 = 0;
+const OUTCOME_LEG: u32 = 1;
+
 /// Walks every flow in `flows` (redirected legs already stitched) through pod `pod` of `mesh`,
 /// in first-seen order. The DNS answers a flow carries are added to `mesh.names` for the flows
 /// after it (a name the capture resolved replaces the snapshot's addresses for that name);
 /// `mesh.names` is as it was when this returns.
-pub fn replay(mesh: &mut Mesh, pod: usize, flows: &[Flow]) -> Replay {
+pub fn replay<'a>(mesh: &mut Mesh, pod: usize, flows: &'a [Flow]) -> Replay<'a> {
+    replay_keeping(mesh, pod, flows, None)
+}
+
+/// As [`replay`], keeping the trace and start of flow `keep` (when it is walked).
+pub fn replay_keeping<'a>(
+    mesh: &mut Mesh,
+    pod: usize,
+    flows: &'a [Flow],
+    keep: Option<FlowId>,
+) -> Replay<'a> {
     let given = mesh.names.clone();
-    let out = replay_with_names(mesh, pod, flows);
+    let out = replay_with_names(mesh, pod, flows, keep);
     mesh.names = given;
     out
 }
 
-fn replay_with_names(mesh: &mut Mesh, pod: usize, flows: &[Flow]) -> Replay {
+fn replay_with_names<'a>(mesh: &mut Mesh, pod: usize, flows: &'a [Flow], keep: Option<FlowId>) -> Replay<'a> {
     let t0 = flows.iter().map(|f| f.first_nanos).min().unwrap_or(0);
-    let mut out = Replay::default();
-    let mut cache: BTreeMap<String, Result<usize, String>> = BTreeMap::new();
+    let mut tables = Tables::default();
+    tables.outcomes.id(Outcome::bare(NOT_THIS_POD));
+    tables.outcomes.id(Outcome::bare("leg"));
+    let mut out = Replay {
+        flows,
+        t0,
+        records: Vec::with_capacity(flows.len()),
+        tables,
+        traces: 0,
+        kept: None,
+        summary: Vec::new(),
+        not_this_pod: NotThisPod::default(),
+    };
+    // Trace class → (class number or NONE for a failed walk, outcome).
+    let mut cache: FastMap<ClassKey, (u32, u32)> = FastMap::default();
+    let mut parts: Interner<Part> = Interner::default();
     let mut learned = Learned::default();
     let mut downstreams = Downstreams::default();
     let istio = conventions(mesh, pod);
     for f in flows {
-        let mut row = base_row(f, t0, mesh, pod);
-        row.name = sniffed_of(f, flows).name().map(str::to_string);
+        let mut rec = FlowRecord {
+            outcome: OUTCOME_NOT_THIS_POD,
+            class: NONE,
+            name: NONE,
+            name_from: NONE,
+            leg_of: NONE,
+            upstream_of: NONE,
+            side: if is_app(f, mesh, pod) { RowSide::App } else { RowSide::Outside },
+            disagrees: Disagrees::No,
+        };
         if !involves_pod(f, mesh, pod) {
             // Not walked, and its DNS answers were not given to this pod.
-            row.ending = NOT_THIS_POD.into();
             out.not_this_pod.flows += 1;
-            out.rows.push(row);
+            out.records.push(rec);
             continue;
         }
         let passthrough = istio.is_inbound_passthrough_source(f.client.ip());
-        let envoy = f.stitch.is_none() && (row.side == RowSide::App || passthrough);
+        let envoy = f.stitch.is_none() && (rec.side == RowSide::App || passthrough);
         if envoy {
-            row.upstream_of = downstreams.claim(f, flows);
-            let predicted = row.upstream_of.and_then(|d| out.rows.get(d)).and_then(|d| d.endpoint.clone());
-            if let Some(p) = predicted.filter(|p| *p != f.server.to_string()) {
-                row.disagrees =
-                    Some(format!("capture: Envoy connected to {}; predicted endpoint {p}", f.server));
+            let upstream_of = downstreams.claim(f, flows);
+            rec.upstream_of = upstream_of.map_or(NONE, id32);
+            let predicted = upstream_of.and_then(|d| out.endpoint_of(d));
+            if predicted.is_some_and(|p| p != f.server.to_string()) {
+                rec.disagrees = Disagrees::EnvoyElsewhere;
             }
-            if row.upstream_of.is_some() || passthrough {
-                row.side = RowSide::Envoy;
-            }
-        }
-        let dns_name = learned.by_addr.get(&f.server.ip()).cloned();
-        if row.name.is_none() {
-            if let Some((name, from)) = &dns_name {
-                row.name = Some(name.clone());
-                row.name_from = Some(*from);
+            if upstream_of.is_some() || passthrough {
+                rec.side = RowSide::Envoy;
             }
         }
-        match f.stitch.filter(|s| s.leg == f.id) {
+        let dns_name = learned.by_addr.get(&f.server.ip()).copied();
+        if sniffed_of(f, flows).name().is_none() {
+            if let Some((name, from)) = dns_name {
+                rec.name = name;
+                rec.name_from = id32(from);
+            }
+        }
+        match f.stitch.as_deref().filter(|s| s.leg == f.id) {
             Some(s) => {
-                row.ending = "leg".into();
-                row.leg_of = Some(s.original);
+                rec.outcome = OUTCOME_LEG;
+                rec.leg_of = id32(s.original);
             }
             None => {
                 let mut start = start_with(f, sniffed_of(f, flows), mesh, pod);
-                if row.side == RowSide::Envoy {
+                if rec.side == RowSide::Envoy {
                     start.from = From::Process { uid: istio.proxy_uid, gid: istio.proxy_gid };
                 }
-                if let Some((name, _)) = &dns_name {
-                    by_name(&mut start, mesh, name);
+                if let Some((name, _)) = dns_name {
+                    let name = out.tables.strings.get(name).map(|n| n.to_string()).unwrap_or_default();
+                    by_name(&mut start, mesh, &name);
                 }
                 // Traces may depend on the names (DNS clusters, the DNS proxy): the key holds
                 // the generation of the learned names.
-                let key = format!("{}|{}", learned.generation, cache_key(&start));
-                let got = cache
-                    .entry(key)
-                    .or_insert_with(|| match trace(mesh, &start) {
-                        Ok(t) => {
-                            out.traces.push(t);
-                            out.starts.push(start.clone());
-                            Ok(out.traces.len() - 1)
+                let key = rows::class_key(&start, learned.generation, &mut parts);
+                let (class, outcome) = match cache.get(&key) {
+                    Some(&got) => {
+                        if keep == Some(f.id) && got.0 != NONE {
+                            out.kept =
+                                trace(mesh, &start).ok().map(|trace| Kept { flow: f.id, trace, start });
                         }
-                        Err(e) => Err(e.to_string()),
-                    })
-                    .clone();
-                match got {
-                    Ok(i) => {
-                        row.trace = Some(i);
-                        if let Some(t) = out.traces.get(i) {
-                            fill(&mut row, t, f);
-                        }
+                        got
                     }
-                    Err(e) => {
-                        row.ending = "error".into();
-                        row.detail = Some(e);
+                    None => {
+                        let got = match trace(mesh, &start) {
+                            Ok(t) => {
+                                let class = id32(out.traces);
+                                out.traces += 1;
+                                let outcome = rows::outcome_of(&t, f, &mut out.tables);
+                                if keep == Some(f.id) {
+                                    out.kept = Some(Kept { flow: f.id, trace: t, start });
+                                }
+                                (class, outcome)
+                            }
+                            Err(e) => {
+                                let detail = Some(out.tables.string(&e.to_string()));
+                                (NONE, out.tables.outcomes.id(Outcome { detail, ..Outcome::bare("error") }))
+                            }
+                        };
+                        cache.insert(key, got);
+                        got
                     }
+                };
+                rec.class = class;
+                rec.outcome = outcome;
+                if let Some(d) = disagreement(&out.tables.outcome(outcome), f) {
+                    rec.disagrees = d;
                 }
             }
         }
-        downstreams.offer(&row, f, mesh, pod);
-        out.rows.push(row);
-        learned.learn(f, &mut mesh.names);
+        let port = istio.outbound_capture_port;
+        let outbound = f.stitch.as_deref().is_some_and(|s| s.original == f.id && s.redirect_port == port);
+        let inbound =
+            rec.side == RowSide::Outside && mesh.pods.get(pod).is_some_and(|p| p.owns(f.server.ip()));
+        if outbound || inbound {
+            let endpoint = match out.tables.outcome(rec.outcome).endpoint {
+                Endpoint::Other(i) => out.tables.strings.get(i).and_then(|e| e.parse::<SocketAddr>().ok()),
+                Endpoint::None | Endpoint::Server => None,
+            };
+            downstreams.offer(f, endpoint);
+        }
+        out.records.push(rec);
+        learned.learn(f, &mut mesh.names, &mut out.tables);
     }
-    out.summary = summary(&out.rows);
+    out.summary = rows::summary(&out);
     if out.not_this_pod.flows > 0 {
         out.not_this_pod.pod = mesh.pods.get(pod).map(|p| p.name.clone()).unwrap_or_default();
         out.not_this_pod.pod_addresses = pod_addresses(mesh, pod);
@@ -270,55 +352,11 @@ fn busiest_addresses(flows: &[Flow]) -> Vec<AddressFlows> {
     list
 }
 
-/// Connections Envoy accepted, waiting for the upstream connection it opens for each
-/// (docs/replay.md, "Envoy's own connections"): in an `-i any` capture the app's redirected
-/// connection shows as a leg to 15001 plus its original destination, and Envoy's connection to
-/// the endpoint follows as a flow from the pod that nothing redirected; inbound, a connection
-/// to the pod is followed by Envoy's connection from 127.0.0.6 to the app.
-#[derive(Default)]
-struct Downstreams {
-    /// The server, and the endpoint predicted for it, of each downstream not yet claimed.
-    by_addr: BTreeMap<SocketAddr, Vec<FlowId>>,
-    claimed: Vec<bool>,
-}
-
-impl Downstreams {
-    fn offer(&mut self, row: &Row, f: &Flow, mesh: &Mesh, pod: usize) {
-        let port = conventions(mesh, pod).outbound_capture_port;
-        let outbound = f.stitch.is_some_and(|s| s.original == f.id && s.redirect_port == port);
-        let inbound =
-            row.side == RowSide::Outside && mesh.pods.get(pod).is_some_and(|p| p.owns(f.server.ip()));
-        if !(outbound || inbound) {
-            return;
-        }
-        let endpoint = row.endpoint.as_deref().and_then(|e| e.parse::<SocketAddr>().ok());
-        for a in std::iter::once(f.server).chain(endpoint.filter(|e| *e != f.server)) {
-            self.by_addr.entry(a).or_default().push(f.id);
-        }
-    }
-
-    /// The latest unclaimed downstream that started before `f` and went to `f`'s server (as
-    /// its destination or its predicted endpoint).
-    fn claim(&mut self, f: &Flow, flows: &[Flow]) -> Option<FlowId> {
-        let list = self.by_addr.get_mut(&f.server)?;
-        let pos = list.iter().rposition(|&d| {
-            !self.claimed.get(d).copied().unwrap_or(false)
-                && flows.get(d).is_some_and(|x| x.first_nanos <= f.first_nanos)
-        })?;
-        let d = list.remove(pos);
-        if self.claimed.len() <= d {
-            self.claimed.resize(d + 1, false);
-        }
-        self.claimed[d] = true;
-        Some(d)
-    }
-}
-
 /// Names learned from the capture's DNS answers so far.
 #[derive(Default)]
 struct Learned {
-    /// Address → (the name the client asked for, the flow whose answer gave it).
-    by_addr: BTreeMap<IpAddr, (String, FlowId)>,
+    /// Address → (the name the client asked for, interned; the flow whose answer gave it).
+    by_addr: BTreeMap<IpAddr, (u32, FlowId)>,
     /// Bumped each time the name table changes.
     generation: u64,
 }
@@ -326,7 +364,7 @@ struct Learned {
 impl Learned {
     /// Adds flow `f`'s A/AAAA answers: each name (and, through CNAMEs, the name asked for)
     /// maps to the addresses of this flow's answers, in answer order.
-    fn learn(&mut self, f: &Flow, names: &mut crate::envoy::select::NameTable) {
+    fn learn(&mut self, f: &Flow, names: &mut crate::envoy::select::NameTable, tables: &mut Tables) {
         let s = &f.sniffed;
         if s.dns_answers.is_empty() {
             return;
@@ -340,7 +378,7 @@ impl Learned {
                     v.push(ip);
                 }
             }
-            self.by_addr.insert(ip, (asked, f.id));
+            self.by_addr.insert(ip, (tables.string(&asked), f.id));
         }
         for (name, addrs) in per_name {
             if names.get(&name) != Some(&addrs) {
@@ -378,31 +416,6 @@ fn by_name(start: &mut Start, mesh: &Mesh, name: &str) {
     }
 }
 
-fn base_row(f: &Flow, t0: u64, mesh: &Mesh, pod: usize) -> Row {
-    Row {
-        index: f.id,
-        time: f.first_nanos.saturating_sub(t0) as f64 / 1e9,
-        proto: f.transport.name(),
-        client: f.client.to_string(),
-        server: f.server.to_string(),
-        side: if is_app(f, mesh, pod) { RowSide::App } else { RowSide::Outside },
-        name: f.sniffed.name().map(str::to_string),
-        name_from: None,
-        ending: String::new(),
-        detail: None,
-        listener: None,
-        cluster: None,
-        endpoint: None,
-        paths: 0,
-        packets: f.packets(),
-        bytes: f.bytes(),
-        leg_of: None,
-        upstream_of: None,
-        disagrees: None,
-        trace: None,
-    }
-}
-
 fn is_app(f: &Flow, mesh: &Mesh, pod: usize) -> bool {
     mesh.pods.get(pod).is_some_and(|p| p.owns(f.client.ip()))
 }
@@ -419,7 +432,11 @@ pub fn sniffed_of<'a>(f: &'a Flow, flows: &'a [Flow]) -> &'a Sniffed {
     if own.tls.is_some() || own.http.is_some() || own.h2_preface || !own.dns_questions.is_empty() {
         return own;
     }
-    f.stitch.filter(|s| s.original == f.id).and_then(|s| flows.get(s.leg)).map_or(own, |leg| &leg.sniffed)
+    f.stitch
+        .as_deref()
+        .filter(|s| s.original == f.id)
+        .and_then(|s| flows.get(s.leg))
+        .map_or(own, |leg| &leg.sniffed)
 }
 
 fn start_with(f: &Flow, sniffed: &Sniffed, mesh: &Mesh, pod: usize) -> Start {
@@ -477,52 +494,11 @@ fn client_bytes(s: &Sniffed) -> (ClientBytes, Option<HttpRequest>) {
     (ClientBytes::Opaque, None)
 }
 
-/// What a trace depends on: everything of the start except the client's port.
-fn cache_key(s: &Start) -> String {
-    let src_ip = s.src.map(|a| a.ip().to_string()).unwrap_or_default();
-    format!(
-        "{:?}|{src_ip}|{:?}|{:?}|{:?}|{:?}|{:?}",
-        s.from, s.dst, s.proto, s.client, s.request, s.dns_query
-    )
-}
-
-fn fill(row: &mut Row, t: &MeshTrace, f: &Flow) {
-    row.paths = t.paths.len();
-    let Some(p) = t.paths.first() else {
-        row.ending = "none".into();
-        return;
-    };
-    row.ending = p.ending.kind().to_string();
-    row.detail = match &p.ending {
-        Ending::EnvoyResponse { status, flag, .. } => {
-            let parts: Vec<String> =
-                status.iter().map(|s| s.to_string()).chain(flag.iter().cloned()).collect();
-            (!parts.is_empty()).then(|| parts.join(" "))
-        }
-        _ => None,
-    };
-    let hop =
-        |pick: fn(&crate::engine::EnvoyHop) -> Option<&String>| p.envoy.iter().find_map(|h| pick(h).cloned());
-    row.listener = hop(|h| h.listener.as_ref());
-    row.cluster = hop(|h| h.cluster.as_ref()).or_else(|| match &p.ending {
-        Ending::Blackhole { cluster, .. } => Some(cluster.clone()),
-        Ending::Left { cluster, .. } => cluster.clone(),
-        _ => None,
-    });
-    row.endpoint = hop(|h| h.endpoint.as_ref());
-    row.disagrees = disagreement(&p.ending, f).or(row.disagrees.take());
-}
-
 /// When the capture itself contradicts the predicted ending (docs/replay.md, "disagrees").
-fn disagreement(e: &Ending, f: &Flow) -> Option<String> {
-    let kind = e.kind();
-    match e {
-        Ending::Delivered { .. } | Ending::Left { .. } if f.rst_from == Some(Side::Server) => {
-            Some(format!("capture: RST from the server; predicted {kind}"))
-        }
-        Ending::Refused { .. } | Ending::Dropped { .. } if server_replied(f) => {
-            Some(format!("capture: the server replied; predicted {kind}"))
-        }
+fn disagreement(o: &Outcome, f: &Flow) -> Option<Disagrees> {
+    match o.check {
+        Check::ServerReset if f.rst_from == Some(Side::Server) => Some(Disagrees::RstFromServer),
+        Check::ServerReply if server_replied(f) => Some(Disagrees::ServerReplied),
         _ => None,
     }
 }
@@ -533,14 +509,6 @@ fn server_replied(f: &Flow) -> bool {
         Transport::Tcp => f.syn_ack_seen || f.to_client.payload_bytes > 0,
         Transport::Udp => f.to_client.packets > 0,
     }
-}
-
-fn summary(rows: &[Row]) -> Vec<SummaryLine> {
-    let mut counts: BTreeMap<(String, Option<String>), u64> = BTreeMap::new();
-    for r in rows {
-        *counts.entry((r.ending.clone(), r.cluster.clone())).or_default() += 1;
-    }
-    counts.into_iter().map(|((ending, cluster), flows)| SummaryLine { ending, cluster, flows }).collect()
 }
 
 #[cfg(test)]

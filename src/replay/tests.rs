@@ -90,6 +90,11 @@ fn read(packets: &[Vec<u8>]) -> Vec<Flow> {
     table.into_flows()
 }
 
+/// The rows of a replay.
+fn rows(r: &Replay<'_>) -> Vec<Row> {
+    r.rows().collect()
+}
+
 /// (src, dst, syn, ack) TCP packets without payload, read into flows.
 fn flows(packets: &[(&str, &str, bool, bool)]) -> Vec<Flow> {
     read(&packets.iter().map(|(s, d, syn, ack)| tcp(s, d, *syn, *ack)).collect::<Vec<_>>())
@@ -101,11 +106,11 @@ fn inbound_from_outside_is_delivered_and_agrees() {
         ("10.244.1.9:51000", "10.244.0.5:9080", true, false),
         ("10.244.0.5:9080", "10.244.1.9:51000", true, true),
     ]);
-    let r = replay(&mut mesh(), 0, &f);
-    assert_eq!(r.rows.len(), 1);
-    assert_eq!(r.rows[0].side, RowSide::Outside);
-    assert_eq!(r.rows[0].ending, "delivered", "{:?}", r.rows[0]);
-    assert_eq!(r.rows[0].disagrees, None);
+    let r = rows(&replay(&mut mesh(), 0, &f));
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].side, RowSide::Outside);
+    assert_eq!(r[0].ending, "delivered", "{:?}", r[0]);
+    assert_eq!(r[0].disagrees, None);
 }
 
 #[test]
@@ -115,13 +120,14 @@ fn redirected_leg_points_to_its_flow_and_is_not_traced() {
         ("10.96.0.20:9080", "10.244.0.5:40000", true, true),
     ]);
     let r = replay(&mut mesh(), 0, &f);
-    assert_eq!(r.rows.len(), 2);
-    assert_eq!((r.rows[0].ending.as_str(), r.rows[0].leg_of), ("leg", Some(1)));
-    assert_eq!(r.rows[0].trace, None);
-    assert_eq!(r.rows[1].side, RowSide::App);
-    assert_eq!(r.traces.len(), 1);
+    assert_eq!(r.len(), 2);
+    assert_eq!(r.traces, 1);
+    let (summary, r) = (r.summary.clone(), rows(&r));
+    assert_eq!((r[0].ending.as_str(), r[0].leg_of), ("leg", Some(1)));
+    assert_eq!(r[0].trace, None);
+    assert_eq!(r[1].side, RowSide::App);
     assert_eq!(
-        r.summary.iter().map(|s| (s.ending.as_str(), s.flows)).collect::<Vec<_>>(),
+        summary.iter().map(|s| (s.ending.as_str(), s.flows)).collect::<Vec<_>>(),
         [("left", 1), ("leg", 1)]
     );
 }
@@ -135,29 +141,31 @@ fn dns_answers_name_later_flows_and_their_traces() {
         tcp("10.244.0.5:40001", "240.240.0.5:80", true, false),
     ]);
     let mut m = mesh();
-    let r = replay(&mut m, 0, &f);
+    let r = rows(&replay(&mut m, 0, &f));
     assert!(m.names.is_empty(), "the mesh's names are restored");
     let names: Vec<(Option<&str>, Option<FlowId>)> =
-        r.rows.iter().map(|r| (r.name.as_deref(), r.name_from)).collect();
+        r.iter().map(|r| (r.name.as_deref(), r.name_from)).collect();
     // Before the answer the address has no name; the DNS query leg is stitched to the reply
     // flow that shows kube-dns; after the answer the address is named, from flow 2.
     assert_eq!(
         names,
         [(None, None), (None, None), (Some("vm.example.com"), None), (Some("vm.example.com"), Some(2))]
     );
-    assert_eq!((r.rows[1].ending.as_str(), r.rows[1].leg_of), ("leg", Some(2)));
+    assert_eq!((r[1].ending.as_str(), r[1].leg_of), ("leg", Some(2)));
     // The first and the last flow differ only by the client port but not in what the trace
     // knows: two traces, the last one starts from the name.
-    let (a, b) = (r.rows[0].trace.unwrap(), r.rows[3].trace.unwrap());
+    let (a, b) = (r[0].trace.unwrap(), r[3].trace.unwrap());
     assert_ne!(a, b);
-    let lookup = |t: usize| {
-        r.traces[t].paths[0].steps.iter().any(|s| {
+    let lookup = |flow: usize| {
+        let kept = replay_keeping(&mut mesh(), 0, &f, Some(flow)).kept.unwrap();
+        assert_eq!(kept.flow, flow);
+        kept.trace.paths[0].steps.iter().any(|s| {
             matches!(&s.detail, crate::engine::Detail::Resolve { name, addr: Some(a) }
                 if name == "vm.example.com" && a.to_string() == "240.240.0.5")
         })
     };
-    assert!(!lookup(a));
-    assert!(lookup(b), "{:#?}", r.traces[b].paths[0].steps);
+    assert!(!lookup(0));
+    assert!(lookup(3));
 }
 
 #[test]
@@ -172,8 +180,8 @@ fn cname_answers_name_the_address_by_the_name_asked_for() {
         udp("10.96.0.10:53", "10.244.0.5:50000", &m),
         tcp("10.244.0.5:40001", "192.0.2.7:443", true, false),
     ]);
-    let r = replay(&mut mesh(), 0, &f);
-    assert_eq!(r.rows[1].name.as_deref(), Some("www.example.com"), "{:?}", f[0].sniffed);
+    let r = rows(&replay(&mut mesh(), 0, &f));
+    assert_eq!(r[1].name.as_deref(), Some("www.example.com"), "{:?}", f[0].sniffed);
 }
 
 #[test]
@@ -188,24 +196,20 @@ fn envoys_upstream_connections_pair_with_their_downstream() {
         ("10.244.1.9:51000", "10.244.0.5:9080", true, false),
         ("127.0.0.6:41000", "10.244.0.5:9080", true, false),
     ]);
-    let r = replay(&mut mesh(), 0, &f);
-    let sides: Vec<(&str, Option<FlowId>)> =
-        r.rows.iter().map(|r| (r.side.as_str(), r.upstream_of)).collect();
+    let kept = replay_keeping(&mut mesh(), 0, &f, Some(2)).kept.unwrap();
+    let r = rows(&replay(&mut mesh(), 0, &f));
+    let sides: Vec<(&str, Option<FlowId>)> = r.iter().map(|r| (r.side.as_str(), r.upstream_of)).collect();
     assert_eq!(
         sides,
         [("app", None), ("app", None), ("envoy", Some(1)), ("outside", None), ("envoy", Some(3))]
     );
-    assert_eq!(
-        r.starts[r.rows[2].trace.unwrap()].from,
-        From::Process { uid: 1337, gid: 1337 },
-        "Istio's proxy uid"
-    );
-    assert_eq!(r.rows[4].ending, "delivered", "{:?}", r.rows[4]);
-    assert_eq!(r.rows[4].disagrees, None);
+    assert_eq!(kept.start.from, From::Process { uid: 1337, gid: 1337 }, "Istio's proxy uid");
+    assert_eq!(r[4].ending, "delivered", "{:?}", r[4]);
+    assert_eq!(r[4].disagrees, None);
     // Opaque bytes to 10.96.0.20:9080 take the port's PassthroughFilterChain: its predicted
     // endpoint is the original destination, which is where the connection went.
-    assert_eq!(r.rows[1].endpoint.as_deref(), Some("10.96.0.20:9080"));
-    assert_eq!(r.rows[2].disagrees, None);
+    assert_eq!(r[1].endpoint.as_deref(), Some("10.96.0.20:9080"));
+    assert_eq!(r[2].disagrees, None);
 }
 
 /// One TCP segment (ACK) carrying `payload`.
@@ -234,9 +238,39 @@ fn first_payload_from_the_server_makes_a_server_first_client() {
         tcp_data(c, s, 2, b"\x20\0\0\x01login"),
     ]);
     assert_eq!(start_of(&f[0], &mesh(), 0).client, ClientBytes::ServerFirst);
-    let r = replay(&mut mesh(), 0, &f);
-    assert_eq!(r.rows[0].ending, "stalled", "{:?}", r.rows[0]);
+    let r = rows(&replay(&mut mesh(), 0, &f));
+    assert_eq!(r[0].ending, "stalled", "{:?}", r[0]);
     // The client speaking first is not.
     let f = read(&[tcp(c, s, true, false), tcp(s, c, true, true), tcp_data(c, s, 2, b"\x16\x03\x01")]);
     assert_ne!(start_of(&f[0], &mesh(), 0).client, ClientBytes::ServerFirst);
+}
+
+/// Flows that differ only by the client's port are walked once: one trace class, one outcome
+/// shared by every flow's small record (docs/reliability.md, "Memory per flow in `replay`").
+#[test]
+fn flows_of_one_class_share_one_walk_and_one_outcome() {
+    let packets: Vec<Vec<u8>> =
+        (0..50).map(|i| tcp(&format!("10.244.1.9:{}", 40000 + i), "10.244.0.5:9080", true, false)).collect();
+    let f = read(&packets);
+    let r = replay(&mut mesh(), 0, &f);
+    assert_eq!((r.len(), r.traces), (50, 1));
+    // The two outcomes every replay holds (not this pod, leg) and the one of these flows.
+    assert_eq!(r.tables.outcomes.len(), 3);
+    assert!(r.rows().all(|x| x.trace == Some(0) && x.ending == "delivered"), "{:?}", r.row(0));
+    assert!(r.kept.is_none(), "no trace is kept unless asked for");
+}
+
+/// Each of Envoy's connections to the app claims the latest downstream not yet claimed
+/// (docs/replay.md, "Envoy's own connections"), through the lists of offers kept per address.
+#[test]
+fn envoys_connections_claim_the_latest_downstreams_in_turn() {
+    let (app, envoy) = ("10.244.0.5:9080", "127.0.0.6");
+    let mut packets: Vec<(String, String)> =
+        (0..3).map(|i| (format!("10.244.1.9:{}", 51000 + i), app.to_string())).collect();
+    packets.extend((0..4).map(|i| (format!("{envoy}:{}", 41000 + i), app.to_string())));
+    let p: Vec<(&str, &str, bool, bool)> =
+        packets.iter().map(|(s, d)| (s.as_str(), d.as_str(), true, false)).collect();
+    let r = rows(&replay(&mut mesh(), 0, &flows(&p)));
+    let claims: Vec<Option<FlowId>> = r.iter().map(|x| x.upstream_of).collect();
+    assert_eq!(claims, [None, None, None, Some(2), Some(1), Some(0), None]);
 }

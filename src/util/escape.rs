@@ -60,11 +60,16 @@ pub fn escape_control_keep_lines(s: &str) -> Cow<'_, str> {
 /// requires) the rest of them (DEL, C1 controls, bidirectional overrides) become `\u001b`
 /// escapes, which JSON reads back as the same characters.
 pub fn escape_report(report: &str) -> Cow<'_, str> {
+    escape_report_as(report, report.trim_start().starts_with(['{', '[']))
+}
+
+/// [`escape_report`] for a piece of a report written in pieces, told whether the report is a
+/// JSON document (a piece after the first does not start like one).
+pub fn escape_report_as(report: &str, json: bool) -> Cow<'_, str> {
     let keep = |c: char| c == '\n' || c == '\t';
     if !report.chars().any(|c| !keep(c) && is_hostile(c)) {
         return Cow::Borrowed(report);
     }
-    let json = report.trim_start().starts_with(['{', '[']);
     let mut out = String::with_capacity(report.len() + 16);
     for c in report.chars() {
         if keep(c) || !is_hostile(c) {
