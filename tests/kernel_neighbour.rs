@@ -5,8 +5,9 @@
 //! (the next hop was resolved), "No route to host" (EHOSTUNREACH) or a timeout means it was
 //! not. The
 //! client's `ip -6 neigh show` and the rules' counters say what happened to the neighbour
-//! discovery messages; `meshpath trace` on the namespace's `ip6tables-save` (and `ip -6 neigh`
-//! output where an entry was added) must end the same way.
+//! discovery messages; `meshpath trace` on the namespace's `ip6tables-save` (and, with
+//! `--neigh`, its `ip -6 neigh show` taken before the connection when that has entries) must end
+//! the same way.
 //!
 //! Kernel behaviour the expectations come from:
 //! * a neighbour entry in a `NUD_VALID` state (PERMANENT, REACHABLE, ...: include/net/
@@ -67,6 +68,15 @@ impl Drop for Ns {
     }
 }
 
+/// A scratch directory removed on drop, even when an assertion fails.
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// What the client's connection attempt met.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 enum Kernel {
@@ -80,12 +90,22 @@ enum Kernel {
     Silent,
 }
 
-/// One case: the client's ip6tables commands (arguments after `ip6tables`), and whether the
-/// server's address gets a PERMANENT neighbour entry first.
+/// The client's neighbour entry for the server before the connection.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum Entry {
+    None,
+    /// `ip -6 neigh add ... nud permanent` with the server's MAC.
+    Permanent,
+    /// Learnt by a first connection made before the rules were installed (REACHABLE).
+    Learnt,
+}
+
+/// One case: the client's ip6tables commands (arguments after `ip6tables`) and its neighbour
+/// entry for the server.
 struct Case {
     name: &'static str,
     rules: &'static [&'static [&'static str]],
-    permanent: bool,
+    entry: Entry,
     /// What the kernel does (from the sources cited above).
     kernel: Kernel,
     /// A rule (chain, number) that must have counted packets, and one that must not have.
@@ -101,7 +121,7 @@ const CASES: &[Case] = &[
     Case {
         name: "advertisement dropped in INPUT",
         rules: &[DROP_NA],
-        permanent: false,
+        entry: Entry::None,
         kernel: Kernel::Unresolved,
         counted: Some(("INPUT", 1)),
         not_counted: None,
@@ -110,7 +130,7 @@ const CASES: &[Case] = &[
     Case {
         name: "INVALID dropped, policy ACCEPT",
         rules: &[&["-A", "INPUT", "-m", "state", "--state", "INVALID", "-j", "DROP"]],
-        permanent: false,
+        entry: Entry::None,
         kernel: Kernel::Reached,
         counted: None,
         not_counted: Some(("INPUT", 1)),
@@ -119,7 +139,16 @@ const CASES: &[Case] = &[
     Case {
         name: "PERMANENT entry, advertisement dropped in INPUT",
         rules: &[DROP_NA],
-        permanent: true,
+        entry: Entry::Permanent,
+        kernel: Kernel::Reached,
+        counted: None,
+        not_counted: Some(("INPUT", 1)),
+    },
+    // (c') a REACHABLE entry learnt before the rule came: used as it is (NUD_VALID).
+    Case {
+        name: "REACHABLE entry, advertisement dropped in INPUT",
+        rules: &[DROP_NA],
+        entry: Entry::Learnt,
         kernel: Kernel::Reached,
         counted: None,
         not_counted: Some(("INPUT", 1)),
@@ -133,7 +162,7 @@ const CASES: &[Case] = &[
             &["-A", "INPUT", "-m", "state", "--state", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
             &["-A", "INPUT", "-j", "REJECT"],
         ],
-        permanent: false,
+        entry: Entry::None,
         kernel: Kernel::Unresolved,
         counted: Some(("INPUT", 2)),
         not_counted: None,
@@ -151,7 +180,7 @@ const CASES: &[Case] = &[
             &["-A", "INPUT", "-d", "::1/128", "-i", "lo", "-j", "ACCEPT"],
             &["-A", "INPUT", "-j", "REJECT", "--reject-with", "icmp6-port-unreachable"],
         ],
-        permanent: false,
+        entry: Entry::None,
         kernel: Kernel::Silent,
         counted: Some(("INPUT", 3)),
         not_counted: Some(("INPUT", 1)),
@@ -169,7 +198,7 @@ const CASES: &[Case] = &[
             "-j",
             "DROP",
         ]],
-        permanent: false,
+        entry: Entry::None,
         kernel: Kernel::Unresolved,
         counted: Some(("OUTPUT", 1)),
         not_counted: None,
@@ -179,7 +208,9 @@ const CASES: &[Case] = &[
 /// What one case showed in the kernel.
 struct Observed {
     kernel: Kernel,
-    /// `ip -6 neigh show` in the client.
+    /// `ip -6 neigh show` in the client before the connection (what meshpath is given) and
+    /// after it.
+    neigh_before: String,
     neigh: String,
     /// `ip6tables-save` of the client.
     save: String,
@@ -224,12 +255,15 @@ fn observe(case: &Case, index: usize) -> Result<Observed, String> {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
+    if case.entry == Entry::Learnt && connect(c)? != Kernel::Reached {
+        return Err("the first connection, without rules, did not reach the server".into());
+    }
     for rule in case.rules {
         let mut cmd = vec!["ip", "netns", "exec", c, "ip6tables"];
         cmd.extend_from_slice(rule);
         run(&cmd)?;
     }
-    if case.permanent {
+    if case.entry == Entry::Permanent {
         let link = run(&["ip", "-n", s, "link", "show", "eth0"])?;
         let mac = link
             .split_whitespace()
@@ -253,21 +287,8 @@ fn observe(case: &Case, index: usize) -> Result<Observed, String> {
             "permanent",
         ])?;
     }
-    let connect = format!("exec 3<>/dev/tcp/{SERVER}/9");
-    let out = Command::new("ip")
-        .args(["netns", "exec", c, "timeout", "2", "bash", "-c", &connect])
-        .output()
-        .map_err(|e| format!("ip netns exec: {e}"))?;
-    let err = String::from_utf8_lossy(&out.stderr);
-    let kernel = if err.contains("Connection refused") {
-        Kernel::Reached
-    } else if err.contains("No route to host") {
-        Kernel::Unresolved
-    } else if out.status.code() == Some(124) {
-        Kernel::Silent
-    } else {
-        panic!("{}: the connection neither was refused nor failed to resolve: {out:?}", case.name);
-    };
+    let neigh_before = run(&["ip", "-n", c, "-6", "neigh", "show"])?;
+    let kernel = connect(c)?;
     let neigh = run(&["ip", "-n", c, "-6", "neigh", "show"])?;
     let save = run(&["ip", "netns", "exec", c, "ip6tables-save"])?;
     let mut counters = Vec::new();
@@ -276,7 +297,26 @@ fn observe(case: &Case, index: usize) -> Result<Observed, String> {
         let pkts = list.lines().skip(2).filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect();
         counters.push((chain.to_string(), pkts));
     }
-    Ok(Observed { kernel, neigh, save, counters })
+    Ok(Observed { kernel, neigh_before, neigh, save, counters })
+}
+
+/// A TCP connection from namespace `c` to [fd00::2]:9 (bash's /dev/tcp), 2 s at most.
+fn connect(c: &str) -> Result<Kernel, String> {
+    let connect = format!("exec 3<>/dev/tcp/{SERVER}/9");
+    let out = Command::new("ip")
+        .args(["netns", "exec", c, "timeout", "2", "bash", "-c", &connect])
+        .output()
+        .map_err(|e| format!("ip netns exec: {e}"))?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    Ok(if err.contains("Connection refused") {
+        Kernel::Reached
+    } else if err.contains("No route to host") {
+        Kernel::Unresolved
+    } else if out.status.code() == Some(124) {
+        Kernel::Silent
+    } else {
+        panic!("the connection neither was refused nor failed to resolve: {out:?}");
+    })
 }
 
 /// The state `ip -6 neigh show` gives the server's address (its last word).
@@ -295,10 +335,10 @@ fn meshpath_path(dir: &Path, index: usize, seen: &Observed) -> Value {
     let rules = dir.join(format!("case{index}.v6.ip6tables-save"));
     std::fs::write(&rules, &seen.save).expect("write rules");
     let neigh = dir.join(format!("case{index}.ip-neigh"));
-    std::fs::write(&neigh, &seen.neigh).expect("write neigh");
+    std::fs::write(&neigh, &seen.neigh_before).expect("write neigh");
     let mut cmd = common::meshpath();
     cmd.arg("trace").arg("--ip6tables").arg(&rules).args(["--pod-ip", "fd00::1/64", "--from", "uid:0"]);
-    if !seen.neigh.trim().is_empty() && CASES[index].permanent {
+    if !seen.neigh_before.trim().is_empty() {
         cmd.arg("--neigh").arg(&neigh);
     }
     let out = cmd.args(["--dst", &format!("[{SERVER}]:9"), "--format", "json"]).output().expect("runs");
@@ -320,18 +360,18 @@ fn meshpath_resolves_next_hops_as_the_kernel_does() {
             return common::skip(WHAT, e);
         }
     }
-    let dir = std::env::temp_dir().join(format!("meshpath-kernel-neighbour-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = Scratch(std::env::temp_dir().join(format!("meshpath-kernel-neighbour-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).expect("dir");
     let mut differ = Vec::new();
     for (i, case) in CASES.iter().enumerate() {
         let seen = match observe(case, i) {
             Ok(s) => s,
-            Err(e) => {
-                std::fs::remove_dir_all(&dir).ok();
-                return common::skip(WHAT, e);
-            }
+            Err(e) => return common::skip(WHAT, e),
         };
-        let ctx = format!("{}:\n{}\n{}{:?}", case.name, seen.neigh, seen.save, seen.counters);
+        let ctx = format!(
+            "{}:\nbefore: {}after: {}\n{}{:?}",
+            case.name, seen.neigh_before, seen.neigh, seen.save, seen.counters
+        );
         // The kernel behaves as its sources say.
         assert_eq!(seen.kernel, case.kernel, "{ctx}");
         let state = neigh_state(&seen.neigh);
@@ -352,8 +392,18 @@ fn meshpath_resolves_next_hops_as_the_kernel_does() {
             assert_eq!(count(r), Some(0), "{r:?} counted packets: {ctx}");
         }
         // meshpath ends the way the kernel did.
-        let path = meshpath_path(&dir, i, &seen);
+        let path = meshpath_path(&dir.0, i, &seen);
         let ending = &path["ending"];
+        if case.entry != Entry::None {
+            let before = neigh_state(&seen.neigh_before);
+            assert!(matches!(before, Some("REACHABLE" | "PERMANENT")), "{ctx}");
+            let used = path["steps"].as_array().expect("steps").iter().find_map(|s| {
+                (s["detail"]["step"] == "neighbour_resolution").then(|| s["detail"]["entry"].as_str())
+            });
+            if used != Some(before) {
+                differ.push(format!("{}: ip neigh said {before:?}, meshpath used {used:?}", case.name));
+            }
+        }
         let agrees = match (seen.kernel, case.counted) {
             (Kernel::Unresolved | Kernel::Silent, Some((chain, n))) => {
                 ending["kind"] == "dropped"
@@ -368,6 +418,5 @@ fn meshpath_resolves_next_hops_as_the_kernel_does() {
             differ.push(format!("{}: kernel {:?}, meshpath {ending}", case.name, seen.kernel));
         }
     }
-    std::fs::remove_dir_all(&dir).ok();
     assert!(differ.is_empty(), "meshpath and the kernel differ:\n{}", differ.join("\n"));
 }
