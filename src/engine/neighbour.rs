@@ -14,7 +14,10 @@
 //!   passes PREROUTING and INPUT before `ndisc_rcv` reads it. Neither is tracked (see
 //!   `crate::netfilter::eval`), so the nat table is skipped and `--ctstate` is UNTRACKED. A
 //!   rule that drops either ends the path there: the next hop is never resolved and the packet
-//!   is dropped (the sender gets EHOSTUNREACH).
+//!   is dropped. The sender hears of it only through the ICMPv6 address unreachable the kernel
+//!   then sends itself (`ndisc_error_report` → `icmp6_send`), RELATED to the connection, which
+//!   the pod's OUTPUT and INPUT rules may drop too (the connect then times out); that error is
+//!   not walked (tests/kernel_neighbour.rs checks both against the kernel).
 //!
 //! A next hop is resolved once per path and pod (the kernel keeps the entry). Only the
 //! sender's side is walked: the neighbour's own rules are not in the snapshot when it is the

@@ -235,7 +235,8 @@ pub enum Reason {
     /// No socket listens: TCP gets RST, UDP ICMP port unreachable.
     NoSocket { proto: L4, dst: SocketAddr },
     /// The next hop's link-layer address cannot be resolved: its neighbour entry is FAILED
-    /// and no rule explains it (the packet is dropped, the sender gets EHOSTUNREACH).
+    /// and no rule explains it (the packet is dropped; the sender hears of it only through the
+    /// ICMP error the kernel sends itself, docs/trace.md "Next-hop resolution").
     NoNeighbour { next_hop: IpAddr, dev: String },
 }
 
