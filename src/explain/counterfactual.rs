@@ -115,23 +115,43 @@ pub(super) fn last_kernel(mesh: &Mesh, p: &Path) -> Option<(usize, eval::Outcome
 /// Refused (or Envoy's upstream refused: UF) while the app listens on that port but bound to
 /// one address: the same socket on the wildcard address.
 fn wildcard_socket(mesh: &Mesh, p: &Path, out: &mut Vec<Change>) {
+    for r in app_rebinds(mesh, p) {
+        let change =
+            format!("if the {} in pod {} listened on {} instead of {}", r.process, r.pod, r.to, r.from);
+        out.push(Change::new(change, r.mesh));
+    }
+}
+
+/// An app socket moved to the wildcard address, and the mesh with it moved.
+pub(super) struct Rebind {
+    pub pod: String,
+    pub process: String,
+    pub from: SocketAddr,
+    pub to: SocketAddr,
+    pub mesh: Mesh,
+}
+
+/// Refused (or Envoy's upstream refused: UF) while an app (not Envoy, not pilot-agent) listens
+/// on that port bound to one address: each such socket on the wildcard address instead.
+pub(super) fn app_rebinds(mesh: &Mesh, p: &Path) -> Vec<Rebind> {
     let refused = match &p.ending {
         Ending::Refused { .. } => true,
         Ending::EnvoyResponse { upstream, .. } => upstream.is_some(),
         _ => false,
     };
+    let mut out = Vec::new();
     if !refused {
-        return;
+        return out;
     }
-    let Some((pi, r)) = last_kernel(mesh, p) else { return };
+    let Some((pi, r)) = last_kernel(mesh, p) else { return out };
     if r.disposition != Disposition::Local || r.socket.is_some() {
-        return;
+        return out;
     }
-    let Some(pod) = mesh.pods.get(pi) else { return };
+    let Some(pod) = mesh.pods.get(pi) else { return out };
     for (si, s) in pod.netns.sockets.iter().enumerate() {
         if s.port != r.dst.port()
             || s.addr.is_unspecified()
-            || s.owner == crate::netns::Owner::Envoy
+            || matches!(s.owner, crate::netns::Owner::Envoy | crate::netns::Owner::PilotAgent)
             || s.proto != p_proto(p)
         {
             continue;
@@ -141,15 +161,15 @@ fn wildcard_socket(mesh: &Mesh, p: &Path, out: &mut Vec<Change>) {
         if let Some(sock) = m.pods.get_mut(pi).and_then(|pod| pod.netns.sockets.get_mut(si)) {
             sock.addr = any;
         }
-        let change = format!(
-            "if the {} in pod {} listened on {} instead of {}",
-            s.owner.as_str(),
-            pod.name,
-            SocketAddr::new(any, s.port),
-            SocketAddr::new(s.addr, s.port)
-        );
-        out.push(Change::new(change, m));
+        out.push(Rebind {
+            pod: pod.name.clone(),
+            process: s.owner.as_str().to_string(),
+            from: SocketAddr::new(s.addr, s.port),
+            to: SocketAddr::new(any, s.port),
+            mesh: m,
+        });
     }
+    out
 }
 
 /// The protocol of the path's connection (as its first packet was sent).

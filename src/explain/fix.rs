@@ -7,11 +7,10 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
-use super::counterfactual::{add_subset, last_kernel, missing_cluster, p_proto};
+use super::counterfactual::{add_subset, app_rebinds, missing_cluster};
 use crate::engine::{self, Ending, Mesh, MeshTrace, Path, Start};
 use crate::envoy::model::{EndpointAddress, EnvoyConfig, FilterChainMatch, Listener, ListenerAddress};
 use crate::envoy::route::Action;
-use crate::netfilter::eval::Disposition;
 
 /// One fix and what happens with it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -190,42 +189,12 @@ fn same_endings(a: &MeshTrace, b: &MeshTrace) -> bool {
 /// Refused (or Envoy's upstream refused: 503 UF) while the app listens on that port on one
 /// address only: the app bound to the wildcard address (scenarios/3's fix before Istio 1.10).
 fn app_listen_address(mesh: &Mesh, p: &Path, out: &mut Vec<Candidate>) {
-    let refused = match &p.ending {
-        Ending::Refused { .. } => true,
-        Ending::EnvoyResponse { upstream, .. } => upstream.is_some(),
-        _ => false,
-    };
-    if !refused {
-        return;
-    }
-    let Some((pi, r)) = last_kernel(mesh, p) else { return };
-    if r.disposition != Disposition::Local || r.socket.is_some() {
-        return;
-    }
-    let Some(pod) = mesh.pods.get(pi) else { return };
-    for (si, s) in pod.netns.sockets.iter().enumerate() {
-        if s.port != r.dst.port()
-            || s.addr.is_unspecified()
-            || matches!(s.owner, crate::netns::Owner::Envoy | crate::netns::Owner::PilotAgent)
-            || s.proto != p_proto(p)
-        {
-            continue;
-        }
-        let any: IpAddr = if s.addr.is_ipv6() { [0u16; 8].into() } else { [0u8; 4].into() };
-        let mut m = mesh.clone();
-        if let Some(sock) = m.pods.get_mut(pi).and_then(|pod| pod.netns.sockets.get_mut(si)) {
-            sock.addr = any;
-        }
-        let (from, to) = (SocketAddr::new(s.addr, s.port), SocketAddr::new(any, s.port));
+    for r in app_rebinds(mesh, p) {
+        let (from, to) = (r.from, r.to);
         out.push(Candidate {
-            setting: Setting::AppListenAddress {
-                pod: pod.name.clone(),
-                process: s.owner.as_str().to_string(),
-                from,
-                to,
-            },
-            edits: vec![Edit::SocketRebound { pod: pod.name.clone(), from, to }],
-            mesh: m,
+            setting: Setting::AppListenAddress { pod: r.pod.clone(), process: r.process, from, to },
+            edits: vec![Edit::SocketRebound { pod: r.pod, from, to }],
+            mesh: r.mesh,
             start: None,
             goal: Goal::OtherEnding,
         });
